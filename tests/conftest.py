@@ -24,7 +24,6 @@ def pj_endpoint() -> Iterator[object]:
     cfg.uaConfig.mainThreadOnly = True
     cfg.logConfig.level = 1
     cfg.logConfig.consoleLevel = 1
-    cfg.medConfig.threadCnt = 0
     ep.libInit(cfg)
     ep.libStart()
     ep.audDevManager().setNullDev()
