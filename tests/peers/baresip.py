@@ -1,0 +1,473 @@
+"""A foreign user agent for tests: Debian's baresip 1.0, headless, driven over TCP.
+
+The phone must interoperate with SIP stacks other than its own, so tests call
+it from, and take calls from, baresip. Each instance gets a private config
+directory (`baresip -f DIR`), its own free SIP port on 127.0.0.1, and no sound
+card: a 440 Hz `ausine` source and an `aubridge` player that nothing reads
+(a paced null sink). It is driven through the `ctrl_tcp` module: JSON commands
+and events framed as netstrings.
+
+Registration happens within milliseconds of start, before the control
+connection is up, so its outcome is read from baresip's console output; later
+registrations arrive as REGISTER_OK/REGISTER_FAIL events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from tests.peers.kamailio import LISTEN_IP, Kamailio
+
+log = logging.getLogger(__name__)
+
+APT_LINE = "apt-get install -y --no-install-recommends baresip"
+MODULE_DIR = Path("/usr/lib/baresip/modules")
+
+# "alice@example.test: {0/UDP/v4} 200 OK () [1 binding]"
+REGISTERED_LINE = re.compile(r"^\S+@\S+: \{\d+/\w+/v\d\} 200 ")
+# "reg: sip:alice@example.test: 401 Unauthorized ()"
+REGISTER_FAILED_LINE = re.compile(r"^reg: \S+: (?P<status>\d{3} .*)$")
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+CONTROL_CONNECT_TIMEOUT = 5.0
+
+
+class BaresipError(RuntimeError):
+    """baresip failed to start, register or carry out a command."""
+
+
+class Presence(StrEnum):
+    """The states baresip's `presence` module can publish (PIDF basic status, RFC 3863)."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+@dataclass
+class BaresipEvent:
+    """One `ctrl_tcp` event, e.g. CALL_INCOMING, CALL_ESTABLISHED, CALL_CLOSED."""
+
+    type: str
+    received_at: float
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _free_sip_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (baresip binds both)."""
+    while True:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+        ):
+            udp.bind((LISTEN_IP, 0))
+            port: int = udp.getsockname()[1]
+            try:
+                tcp.bind((LISTEN_IP, port))
+            except OSError:
+                continue
+            return port
+
+
+def _free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LISTEN_IP, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Baresip:
+    """One baresip process with one account.
+
+    With `registrar`, the account is `user`'s on that Kamailio (digest
+    credentials from its user table unless `password` is given) and routes
+    everything through it. Without, it is a local account that does not
+    register and is reached directly at `contact_uri`.
+    """
+
+    def __init__(
+        self,
+        user: str,
+        registrar: Kamailio | None = None,
+        *,
+        password: str | None = None,
+        transport: str = "udp",
+        auto_answer: bool = False,
+        publish_presence: bool = True,
+        register_interval: int = 300,
+    ) -> None:
+        if transport not in ("udp", "tcp"):
+            raise ValueError(f"transport must be udp or tcp, not {transport!r}")
+        if registrar is not None and password is None:
+            password = registrar.users.get(user)
+            if password is None:
+                raise ValueError(f"{user!r} is not a user of this Kamailio")
+        self.user = user
+        self.registrar = registrar
+        self.password = password
+        self.transport = transport
+        self.auto_answer = auto_answer
+        self.publish_presence = publish_presence
+        self.register_interval = register_interval
+        self.config_dir: Path | None = None
+        self.sip_port: int | None = None
+        self.control_port: int | None = None
+        self.started_at: float | None = None
+        self.registered_at: float | None = None
+        self.register_failure: str | None = None
+        self.events: list[BaresipEvent] = []
+        self._process: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        self._changed = threading.Condition()
+        self._responses: dict[str, dict[str, Any]] = {}
+        self._next_token = 0
+
+    @property
+    def aor(self) -> str:
+        """The account's address of record."""
+        if self.registrar is not None:
+            return self.registrar.uri(self.user)
+        return f"sip:{self.user}@{LISTEN_IP}"
+
+    @property
+    def contact_uri(self) -> str:
+        """Where this baresip listens, for calling it without a registrar."""
+        if self.sip_port is None:
+            raise BaresipError("baresip has not been started")
+        return f"sip:{self.user}@{LISTEN_IP}:{self.sip_port};transport={self.transport}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def log_path(self) -> Path:
+        if self.config_dir is None:
+            raise BaresipError("baresip has not been started")
+        return self.config_dir / "baresip.log"
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Write the config, start baresip and connect to its control port."""
+        if self.running:
+            raise BaresipError(f"baresip is already running (PID {self.pid})")
+        binary = shutil.which("baresip")
+        if binary is None:
+            raise BaresipError(f"baresip is not installed; install: {APT_LINE}")
+        if self.config_dir is None:
+            self.config_dir = Path(tempfile.mkdtemp(prefix=f"baresip-{self.user}-"))
+        self.sip_port = _free_sip_port()
+        self.control_port = _free_tcp_port()
+        self._write_config()
+        self.registered_at = None
+        self.register_failure = None
+        self.started_at = time.monotonic()
+        self._process = subprocess.Popen(
+            [binary, "-f", str(self.config_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert self._process.stdout is not None
+        self._spawn(self._read_console, self._process.stdout)
+        self._control = self._connect_control()
+        self._spawn(self._read_control, self._control)
+        log.info(
+            "baresip PID %d for %s: SIP %s:%d/%s, control port %d",
+            self._process.pid,
+            self.aor,
+            LISTEN_IP,
+            self.sip_port,
+            self.transport,
+            self.control_port,
+        )
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """SIGTERM (baresip unregisters first), SIGKILL after `timeout`."""
+        process = self._process
+        if process is None:
+            return
+        self._process = None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("baresip PID %d ignored SIGTERM, killing", process.pid)
+                process.kill()
+                process.wait()
+        if self._control is not None:
+            with contextlib.suppress(OSError):
+                self._control.shutdown(socket.SHUT_RDWR)
+            self._control.close()
+            self._control = None
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+        log.info("baresip PID %d stopped (exit status %s)", process.pid, process.returncode)
+
+    def close(self) -> None:
+        """Stop and remove the config directory."""
+        self.stop()
+        if self.config_dir is not None:
+            shutil.rmtree(self.config_dir, ignore_errors=True)
+            self.config_dir = None
+
+    def __enter__(self) -> Baresip:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- what tests do with it ---------------------------------------------
+
+    def wait_registered(self, timeout: float = 5.0) -> float:
+        """Block until the registrar accepted the REGISTER; returns its monotonic time."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: (
+                    self.registered_at is not None
+                    or self.register_failure is not None
+                    or not self.running
+                ),
+                timeout,
+            )
+            if self.registered_at is not None:
+                return self.registered_at
+            if self.register_failure is not None:
+                raise BaresipError(f"{self.aor} registration failed: {self.register_failure}")
+        raise BaresipError(
+            f"{self.aor} not registered after {timeout:.1f} s (running={self.running});"
+            f" log {self.log_path}:\n{self._log_tail()}"
+        )
+
+    def wait_event(self, event_type: str, timeout: float = 5.0, *, after: int = 0) -> BaresipEvent:
+        """The first event of `event_type` at index >= `after` in `events`, waiting for it."""
+
+        def found() -> BaresipEvent | None:
+            return next((e for e in self.events[after:] if e.type == event_type), None)
+
+        with self._changed:
+            self._changed.wait_for(lambda: found() is not None or not self.running, timeout)
+            event = found()
+        if event is None:
+            raise BaresipError(
+                f"no {event_type} event from baresip ({self.aor}) within {timeout:.1f} s;"
+                f" seen: {[e.type for e in self.events[after:]]}"
+            )
+        return event
+
+    def dial(self, uri: str) -> str:
+        """Start a call to `uri`."""
+        return self.command("dial", uri)
+
+    def answer(self) -> str:
+        """Accept the ringing incoming call."""
+        return self.command("accept")
+
+    def hangup(self) -> str:
+        """End (or reject, or cancel) the current call."""
+        return self.command("hangup")
+
+    def presence(self, status: Presence | str) -> str:
+        """Publish `status` (PUBLISH to the registrar, RFC 3903) via the presence module."""
+        return self.command(f"presence_{Presence(status).value}")
+
+    def command(self, name: str, params: str = "", timeout: float = 5.0) -> str:
+        """Run one baresip command; returns its text answer, raises when it fails."""
+        if self._control is None:
+            raise BaresipError("baresip has not been started")
+        with self._changed:
+            self._next_token += 1
+            token = f"t{self._next_token}"
+        body = json.dumps({"command": name, "params": params, "token": token}).encode()
+        self._control.sendall(str(len(body)).encode() + b":" + body + b",")
+        with self._changed:
+            self._changed.wait_for(lambda: token in self._responses or not self.running, timeout)
+            response = self._responses.pop(token, None)
+        if response is None:
+            raise BaresipError(f"baresip gave no answer to {name!r} within {timeout:.1f} s")
+        data = str(response.get("data", ""))
+        if not response.get("ok", False):
+            raise BaresipError(f"baresip command {name!r} {params!r} failed: {data.strip()}")
+        return data
+
+    # -- internals ---------------------------------------------------------
+
+    def _write_config(self) -> None:
+        assert self.config_dir is not None
+        lines = [
+            "poll_method epoll",
+            f"sip_listen {LISTEN_IP}:{self.sip_port}",
+            f"net_interface {LISTEN_IP}",
+            # ausine only produces 48 kHz stereo; baresip resamples for the codec.
+            "audio_source ausine,440",
+            "ausrc_srate 48000",
+            "ausrc_channels 2",
+            "audio_player aubridge,sink",
+            "audio_alert aubridge,sink",
+            "statmode_default off",
+            f"module_path {MODULE_DIR}",
+            "module g711.so",
+            "module aubridge.so",
+            "module ausine.so",
+            "module_tmp account.so",
+            "module_app menu.so",
+            "module_app presence.so",
+            "module_app ctrl_tcp.so",
+            f"ctrl_tcp_listen {LISTEN_IP}:{self.control_port}",
+        ]
+        (self.config_dir / "config").write_text("\n".join(lines) + "\n")
+        (self.config_dir / "accounts").write_text(self._account_line() + "\n")
+        (self.config_dir / "contacts").write_text("")
+
+    def _account_line(self) -> str:
+        """The account in baresip's `accounts` syntax: <aor>;param=value..."""
+        params = [f"answermode={'auto' if self.auto_answer else 'manual'}"]
+        if self.registrar is not None:
+            params += [
+                f"auth_pass={self.password}",
+                f'outbound="{self.registrar.registrar_uri};transport={self.transport}"',
+                f"regint={self.register_interval}",
+                f"pubint={self.register_interval if self.publish_presence else 0}",
+            ]
+            return f"<{self.aor};transport={self.transport}>;" + ";".join(params)
+        params += ["regint=0", "pubint=0"]
+        return f"<{self.aor}:{self.sip_port};transport={self.transport}>;" + ";".join(params)
+
+    def _spawn(self, target: Callable[[Any], None], arg: Any) -> None:
+        thread = threading.Thread(
+            target=target, args=(arg,), daemon=True, name=f"baresip-{self.user}"
+        )
+        thread.start()
+        self._threads.append(thread)
+
+    def _connect_control(self) -> socket.socket:
+        assert self.control_port is not None
+        deadline = time.monotonic() + CONTROL_CONNECT_TIMEOUT
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise BaresipError(f"baresip exited while starting; log:\n{self._log_tail()}")
+            try:
+                return socket.create_connection((LISTEN_IP, self.control_port), timeout=1.0)
+            except OSError:
+                time.sleep(0.01)
+        raise BaresipError(f"baresip control port {self.control_port} never opened")
+
+    def _read_console(self, stream: IO[bytes]) -> None:
+        """Copy console output to the log file, noting the first registration outcome."""
+        assert self.config_dir is not None
+        with (self.config_dir / "baresip.log").open("ab") as out:
+            for raw in stream:
+                out.write(raw)
+                out.flush()
+                line = ANSI_ESCAPE.sub("", raw.decode(errors="replace")).strip()
+                if REGISTERED_LINE.match(line):
+                    self._registered(time.monotonic())
+                elif failed := REGISTER_FAILED_LINE.match(line):
+                    self._register_failed(failed["status"])
+        with self._changed:
+            self._changed.notify_all()
+
+    def _read_control(self, sock: socket.socket) -> None:
+        """Split the control stream into netstrings: responses by token, events in order."""
+        buffer = b""
+        sock.settimeout(None)
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buffer += chunk
+            while True:
+                length, colon, rest = buffer.partition(b":")
+                if not colon or not length.isdigit() or len(rest) < int(length) + 1:
+                    break
+                size = int(length)
+                payload, buffer = rest[:size], rest[size + 1 :]
+                try:
+                    message = json.loads(payload)
+                except ValueError:
+                    log.error(
+                        "baresip %s sent a control frame that is not JSON: %r", self.user, payload
+                    )
+                    continue
+                if isinstance(message, dict):
+                    self._on_message(message)
+        with self._changed:
+            self._changed.notify_all()
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if message.get("response"):
+            with self._changed:
+                self._responses[str(message.get("token"))] = message
+                self._changed.notify_all()
+            return
+        if not message.get("event"):
+            return
+        event = BaresipEvent(type=str(message.get("type")), received_at=now, fields=message)
+        log.debug("baresip %s event %s %s", self.user, event.type, message.get("param", ""))
+        if event.type == "REGISTER_OK":
+            self._registered(now)
+        elif event.type == "REGISTER_FAIL":
+            self._register_failed(str(message.get("param", "")))
+        with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def _registered(self, when: float) -> None:
+        with self._changed:
+            if self.registered_at is None:
+                self.registered_at = when
+                self.register_failure = None
+                assert self.started_at is not None
+                log.info(
+                    "baresip %s registered %.0f ms after start",
+                    self.aor,
+                    (when - self.started_at) * 1000,
+                )
+            self._changed.notify_all()
+
+    def _register_failed(self, status: str) -> None:
+        with self._changed:
+            if self.registered_at is None:
+                self.register_failure = status
+                log.warning("baresip %s registration failed: %s", self.aor, status)
+            self._changed.notify_all()
+
+    def _log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except (OSError, BaresipError):
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,464 @@
+"""A real SIP SIMPLE provider for tests: Kamailio 5.6 on loopback.
+
+One Kamailio process plays registrar (RFC 3261 section 10), presence server
+(RFC 3856/3903), RLS (RFC 4662), XCAP server (RFC 4825) and MSRP relay
+(RFC 4976), as a provider does for a Blink user. Each instance renders
+`kamailio/kamailio.cfg.in` into its own temporary run directory with ports the
+OS reports free, so several engineers' test runs can share one machine. The
+pitfalls of the packaged Kamailio that shaped the config are in
+`kamailio/README.md`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+DOMAIN = "example.test"
+LISTEN_IP = "127.0.0.1"
+DEFAULT_USERS: Mapping[str, str] = {"alice": "alicepw", "bob": "bobpw", "carol": "carolpw"}
+
+APT_PACKAGES = (
+    "kamailio",
+    "kamailio-presence-modules",
+    "kamailio-sqlite-modules",
+    "kamailio-xml-modules",
+)
+APT_LINE = "apt-get install -y --no-install-recommends " + " ".join(APT_PACKAGES)
+
+PEER_DIR = Path(__file__).with_name("kamailio")
+CONFIG_TEMPLATE = PEER_DIR / "kamailio.cfg.in"
+XCAP_EXAMPLES = PEER_DIR / "xcap"
+SQLITE_SCHEMA_DIR = Path("/usr/share/kamailio/db_sqlite")
+DBTEXT_SCHEMA_DIR = Path("/usr/share/kamailio/dbtext/kamailio")
+
+# SQLite keeps only what Kamailio reads and writes one at a time (subscriber,
+# xcap); the presence, pua and rls state tables live in db_text because rls
+# crashes on SQLite in 5.6.3 (see kamailio/README.md).
+SQLITE_SCHEMAS = ("standard", "auth_db", "usrloc", "presence", "rls")
+DBTEXT_TABLES = (
+    "presentity",
+    "active_watchers",
+    "watchers",
+    "pua",
+    "rls_presentity",
+    "rls_watchers",
+)
+# Columns with an SQL DEFAULT that the db_text schema declares NOT NULL, and
+# that presence omits on insert ("null value not allowed").
+DBTEXT_NULLABLE = {"active_watchers": "flags(int)", "presentity": "priority(int)"}
+
+START_ATTEMPTS = 3
+LOG_TAIL_LINES = 40
+
+
+class KamailioError(RuntimeError):
+    """Kamailio could not be started or stopped; the message carries its log tail."""
+
+
+@dataclass(frozen=True)
+class KamailioPorts:
+    """The loopback ports one instance listens on; SIP uses `sip` for UDP and TCP."""
+
+    sip: int
+    xcap: int
+    msrp: int
+
+
+def kamailio_binary() -> str | None:
+    """The path of the kamailio executable, or None when the package is missing."""
+    # A non-root PATH often lacks /usr/sbin, where the package puts it.
+    return shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/sbin")
+
+
+def _module_dir() -> Path:
+    """Kamailio's module directory for this machine's multiarch triplet."""
+    for candidate in sorted(Path("/usr/lib").glob("*/kamailio/modules")):
+        if (candidate / "presence.so").exists():
+            return candidate
+    raise KamailioError(f"no Kamailio module directory with presence.so; install: {APT_LINE}")
+
+
+def _free_ports() -> KamailioPorts:
+    """Three distinct ports the OS reports free; the SIP one is free for UDP and TCP.
+
+    The sockets are closed before Kamailio binds, so another process may take a
+    port in between: `Kamailio.start` retries with new ports when a bind fails.
+    """
+    while True:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sip_tcp,
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as xcap,
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as msrp,
+        ):
+            udp.bind((LISTEN_IP, 0))
+            sip = udp.getsockname()[1]
+            try:
+                sip_tcp.bind((LISTEN_IP, sip))
+            except OSError:
+                continue
+            xcap.bind((LISTEN_IP, 0))
+            msrp.bind((LISTEN_IP, 0))
+            return KamailioPorts(sip=sip, xcap=xcap.getsockname()[1], msrp=msrp.getsockname()[1])
+
+
+def sip_options(port: int, *, transport: str = "udp", timeout: float = 0.2) -> str | None:
+    """Send one out-of-dialog OPTIONS to the server itself and return the status line.
+
+    Kamailio answers an OPTIONS whose Request-URI has no user with 200
+    Keepalive (see `request_route`); None means no answer within `timeout`.
+    """
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.settimeout(timeout)
+        try:
+            if transport == "udp":
+                sock.bind((LISTEN_IP, 0))
+            else:
+                sock.connect((LISTEN_IP, port))
+        except OSError:
+            return None
+        local_port = sock.getsockname()[1]
+        branch = "z9hG4bK" + secrets.token_hex(8)
+        request = (
+            f"OPTIONS sip:{LISTEN_IP}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/{transport.upper()} {LISTEN_IP}:{local_port};branch={branch};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:probe@{DOMAIN}>;tag={branch[7:]}\r\n"
+            f"To: <sip:{LISTEN_IP}:{port}>\r\n"
+            f"Call-ID: {branch}@{LISTEN_IP}\r\n"
+            "CSeq: 1 OPTIONS\r\n"
+            "Content-Length: 0\r\n\r\n"
+        ).encode()
+        try:
+            if transport == "udp":
+                sock.sendto(request, (LISTEN_IP, port))
+            else:
+                sock.sendall(request)
+            data = sock.recv(65535)
+        except OSError:
+            return None
+    return data.decode(errors="replace").split("\r\n", 1)[0] or None
+
+
+def _tcp_listening(port: int) -> bool:
+    try:
+        with socket.create_connection((LISTEN_IP, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Kamailio:
+    """One Kamailio instance with its own run directory, ports, users and DBs.
+
+    The ports are chosen by the first `start()` and kept by `restart()`, which
+    also keeps the DBs (XCAP documents, presence state), so tests can kill the
+    server under registered clients and watch them recover.
+    """
+
+    def __init__(
+        self,
+        extra_users: Mapping[str, str] | None = None,
+        *,
+        qop: bool = True,
+        authenticate_requests: bool = True,
+        start_timeout: float = 10.0,
+    ) -> None:
+        """`qop=False` starts with `-A NO_QOP` (RFC 2069-style challenges);
+        `authenticate_requests=False` with `-A NO_AUTH_REQUESTS` (only REGISTER
+        and XCAP are challenged)."""
+        users = dict(DEFAULT_USERS)
+        for name, password in (extra_users or {}).items():
+            if not name or ":" in name or "'" in name:
+                raise ValueError(f"unusable SIP user name {name!r}")
+            users[name] = password
+        self._users = users
+        self.qop = qop
+        self.authenticate_requests = authenticate_requests
+        self.start_timeout = start_timeout
+        self.domain = DOMAIN
+        self.run_dir: Path | None = None
+        self._ports: KamailioPorts | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self.start_seconds: float | None = None
+
+    # -- what clients need -------------------------------------------------
+
+    @property
+    def ports(self) -> KamailioPorts:
+        if self._ports is None:
+            raise KamailioError("Kamailio has not been started, so it has no ports yet")
+        return self._ports
+
+    @property
+    def sip_port(self) -> int:
+        return self.ports.sip
+
+    @property
+    def xcap_port(self) -> int:
+        return self.ports.xcap
+
+    @property
+    def msrp_port(self) -> int:
+        return self.ports.msrp
+
+    @property
+    def registrar_uri(self) -> str:
+        return f"sip:{LISTEN_IP}:{self.sip_port}"
+
+    @property
+    def xcap_root(self) -> str:
+        return f"http://{LISTEN_IP}:{self.xcap_port}/xcap-root"
+
+    @property
+    def msrp_relay_uri(self) -> str:
+        return f"msrp://{LISTEN_IP}:{self.msrp_port};tcp"
+
+    @property
+    def users(self) -> dict[str, str]:
+        """User name -> password (a copy)."""
+        return dict(self._users)
+
+    @property
+    def log_path(self) -> Path:
+        if self.run_dir is None:
+            raise KamailioError("Kamailio has not been started, so it has no log yet")
+        return self.run_dir / "kamailio.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def uri(self, user: str) -> str:
+        """The address of record of `user` (RFC 3261 section 10.2.1)."""
+        return f"sip:{user}@{self.domain}"
+
+    def xcap_url(self, user: str, auid: str, document: str = "index") -> str:
+        """The URL of `user`'s XCAP document of application `auid` (RFC 4825 section 6)."""
+        return f"{self.xcap_root}/{auid}/users/{self.uri(user)}/{document}"
+
+    def xcap_example(self, name: str) -> bytes:
+        """An example XCAP document from `kamailio/xcap/`, pointing at this server."""
+        text = (XCAP_EXAMPLES / f"{name}.xml").read_text(encoding="utf-8")
+        return text.replace("@XCAP_ROOT@", self.xcap_root).encode()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Start on fresh DBs; the first start picks free ports, later ones reuse them."""
+        if self.running:
+            raise KamailioError(f"Kamailio is already running (PID {self.pid})")
+        binary = self._require_binary()
+        if self.run_dir is None:
+            self.run_dir = Path(tempfile.mkdtemp(prefix="kamailio-"))
+        fixed_ports = self._ports is not None
+        for attempt in range(1, START_ATTEMPTS + 1):
+            if not fixed_ports:
+                self._ports = _free_ports()
+            self._init_db()
+            try:
+                self._launch(binary)
+                return
+            except KamailioError as error:
+                if (
+                    fixed_ports
+                    or attempt == START_ATTEMPTS
+                    or "Address already in use" not in str(error)
+                ):
+                    raise
+                log.warning("kamailio: a port was taken before it bound, retrying: %s", error)
+
+    def restart(self) -> None:
+        """Stop and start again on the same ports, keeping the DBs."""
+        self.stop()
+        if self.run_dir is None:
+            raise KamailioError("restart() before start()")
+        self._launch(self._require_binary())
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM Kamailio's process group (so db_text flushes), SIGKILL after `timeout`."""
+        process = self._process
+        if process is None:
+            return
+        self._process = None
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning(
+                    "kamailio PID %d ignored SIGTERM for %.0f s, killing", process.pid, timeout
+                )
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        # Workers share the main process's group; none may outlive it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        log.info("kamailio PID %d stopped (exit status %s)", process.pid, process.returncode)
+
+    def close(self) -> None:
+        """Stop and remove the run directory."""
+        self.stop()
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
+
+    def __enter__(self) -> Kamailio:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------
+
+    def _require_binary(self) -> str:
+        binary = kamailio_binary()
+        if binary is None:
+            raise KamailioError(f"kamailio is not installed; install: {APT_LINE}")
+        return binary
+
+    def _render_config(self) -> Path:
+        assert self.run_dir is not None
+        ports = self.ports
+        text = CONFIG_TEMPLATE.read_text(encoding="utf-8")
+        for placeholder, value in {
+            "@RUN@": str(self.run_dir),
+            "@MODULES@": str(_module_dir()),
+            "@SIP_PORT@": str(ports.sip),
+            "@XCAP_PORT@": str(ports.xcap),
+            "@MSRP_PORT@": str(ports.msrp),
+        }.items():
+            text = text.replace(placeholder, value)
+        config = self.run_dir / "kamailio.cfg"
+        config.write_text(text, encoding="utf-8")
+        return config
+
+    def _init_db(self) -> None:
+        """Fresh SQLite DB (schema from the Debian package, users) and db_text tables."""
+        assert self.run_dir is not None
+        database = self.run_dir / "kamailio.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        db = sqlite3.connect(database)
+        with db:
+            db.execute("PRAGMA journal_mode=WAL")
+            for schema in SQLITE_SCHEMAS:
+                db.executescript((SQLITE_SCHEMA_DIR / f"{schema}-create.sql").read_text())
+            db.executemany(
+                "INSERT INTO subscriber (username, domain, password, ha1, ha1b)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (
+                        user,
+                        DOMAIN,
+                        password,
+                        hashlib.md5(f"{user}:{DOMAIN}:{password}".encode()).hexdigest(),
+                        hashlib.md5(f"{user}@{DOMAIN}:{DOMAIN}:{password}".encode()).hexdigest(),
+                    )
+                    for user, password in self._users.items()
+                ],
+            )
+        db.close()
+
+        dbtext = self.run_dir / "dbtext"
+        shutil.rmtree(dbtext, ignore_errors=True)
+        dbtext.mkdir()
+        versions = (DBTEXT_SCHEMA_DIR / "version").read_text().splitlines()
+        kept = [versions[0]] + [
+            line for line in versions[1:] if any(f":{t}:" in line for t in DBTEXT_TABLES)
+        ]
+        (dbtext / "version").write_text("\n".join(kept) + "\n")
+        for table in DBTEXT_TABLES:
+            header, _, rest = (DBTEXT_SCHEMA_DIR / table).read_text().partition("\n")
+            column = DBTEXT_NULLABLE.get(table)
+            if column is not None:
+                header = header.replace(column, column[:-1] + ",null)", 1)
+            (dbtext / table).write_text(header + "\n" + rest)
+
+    def _launch(self, binary: str) -> None:
+        """Run kamailio in its own session and wait until SIP, XCAP and MSRP answer."""
+        assert self.run_dir is not None
+        config = self._render_config()
+        (self.run_dir / "kamailio_ctl").unlink(missing_ok=True)
+        args = [binary, "-DD", "-E", "-f", str(config), "-Y", str(self.run_dir)]
+        args += ["-w", str(self.run_dir), "-m", "64", "-M", "8"]
+        if not self.qop:
+            args += ["-A", "NO_QOP"]
+        if not self.authenticate_requests:
+            args += ["-A", "NO_AUTH_REQUESTS"]
+        log_path = self.log_path
+        start_offset = log_path.stat().st_size if log_path.exists() else 0
+        started = time.monotonic()
+        with log_path.open("ab") as log_file:
+            self._process = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.run_dir,
+            )
+        deadline = started + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                status = self._process.returncode
+                self._process = None
+                raise KamailioError(
+                    f"kamailio exited with status {status} while starting"
+                    f" ({self._since(start_offset)})"
+                )
+            if (
+                sip_options(self.sip_port, timeout=0.05) is not None
+                and _tcp_listening(self.xcap_port)
+                and _tcp_listening(self.msrp_port)
+            ):
+                self.start_seconds = time.monotonic() - started
+                log.info(
+                    "kamailio PID %d ready in %.0f ms: SIP %d, XCAP %d, MSRP %d, run dir %s",
+                    self._process.pid,
+                    self.start_seconds * 1000,
+                    self.sip_port,
+                    self.xcap_port,
+                    self.msrp_port,
+                    self.run_dir,
+                )
+                return
+            time.sleep(0.02)
+        tail = self._since(start_offset)
+        self.stop()
+        raise KamailioError(f"kamailio not ready after {self.start_timeout:.0f} s ({tail})")
+
+    def _since(self, offset: int) -> str:
+        """The log tail written since `offset`, quoted for an exception message."""
+        with self.log_path.open("rb") as f:
+            f.seek(offset)
+            lines = f.read().decode(errors="replace").splitlines()
+        return f"log {self.log_path}, last lines:\n" + "\n".join(lines[-LOG_TAIL_LINES:])
