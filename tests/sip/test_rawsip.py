@@ -1,0 +1,110 @@
+"""The request hook against a raw UDP peer and pjsua's own transports."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from phone.sip.message import SipMessage
+from phone.sip.rawsip import OutgoingRequest, RawSip
+
+from .udp_peer import UdpSipPeer
+
+
+def test_self_test_derives_offsets(raw_sip: RawSip) -> None:
+    assert raw_sip.ready
+
+
+def test_unclaimed_notify_for_no_dialog_gets_481(
+    raw_sip: RawSip, pj_endpoint: Any, sip_transports: Any
+) -> None:
+    peer = UdpSipPeer()
+    try:
+        target = ("127.0.0.1", sip_transports.udp_port)
+        ruri = f"sip:me@127.0.0.1:{sip_transports.udp_port}"
+        peer.send(
+            peer.request(
+                "NOTIFY",
+                ruri,
+                call_id=secrets.token_hex(8),
+                from_tag="f1",
+                to=f"<{ruri}>;tag=nosuch",
+                cseq=1,
+                headers=(("Event", "conference"), ("Subscription-State", "active;expires=60")),
+            ),
+            target,
+        )
+        answer = peer.receive(
+            lambda: pj_endpoint.libHandleEvents(5), match=lambda m: not m.is_request
+        )
+        assert answer.status == 481
+    finally:
+        peer.close()
+
+
+def test_claimed_request_and_sent_request(
+    raw_sip: RawSip, pj_endpoint: Any, sip_transports: Any
+) -> None:
+    peer = UdpSipPeer()
+    seen: list[SipMessage] = []
+
+    def claim(message: SipMessage, respond: Any) -> bool:
+        if message.header("x-test") != "claim-me":
+            return False
+        seen.append(message)
+        respond(202)
+        return True
+
+    raw_sip.on_request("MESSAGE", claim)
+    try:
+        ruri = f"sip:me@127.0.0.1:{sip_transports.udp_port}"
+        peer.send(
+            peer.request(
+                "MESSAGE",
+                ruri,
+                call_id="c1",
+                from_tag="f",
+                to=f"<{ruri}>",
+                cseq=7,
+                headers=(("X-Test", "claim-me"),),
+                body=b"hi",
+                content_type="text/plain",
+            ),
+            ("127.0.0.1", sip_transports.udp_port),
+        )
+        answer = peer.receive(
+            lambda: pj_endpoint.libHandleEvents(5), match=lambda m: not m.is_request
+        )
+        assert answer.status == 202
+        assert seen and seen[0].body == b"hi"
+
+        responses: list[SipMessage | None] = []
+        raw_sip.send(
+            OutgoingRequest(
+                "SUBSCRIBE",
+                peer.uri,
+                f"<{ruri}>;tag=mytag",
+                f"<{peer.uri}>;tag=theirs",
+                "call-xyz",
+                42,
+                f"<{ruri}>",
+                headers=(("Event", "dialog"), ("Expires", "60"), ("Route", f"<{peer.uri};lr>")),
+            ),
+            responses.append,
+        )
+        request = peer.receive(lambda: pj_endpoint.libHandleEvents(5))
+        assert request.method == "SUBSCRIBE"
+        assert request.from_.tag == "mytag" and request.to.tag == "theirs"
+        assert request.call_id == "call-xyz" and request.cseq == (42, "SUBSCRIBE")
+        assert request.header("event") == "dialog" and request.header("route")
+        assert peer.last_from is not None
+        peer.send(
+            UdpSipPeer.response(request, 200, "OK", headers=(("Expires", "60"),)), peer.last_from
+        )
+        for _ in range(200):
+            pj_endpoint.libHandleEvents(5)
+            if responses:
+                break
+        assert responses and responses[0] is not None and responses[0].status == 200
+    finally:
+        peer.close()
