@@ -1,0 +1,495 @@
+"""The Raspberry Pi board: evdev buttons, kernel-class LEDs, a luma.oled panel, ALSA.
+
+Thin on purpose: each piece of hardware is reached through the kernel's own
+interface, so the board only maps names.
+
+- Buttons come from evdev input devices: the `gpio-keys` overlay
+  (`dtoverlay=gpio-key,gpio=17,keycode=59`) or a USB keypad. Devices are named
+  by path or by their evdev name; `[board.rpi.keys]` maps key names
+  (`evdev.ecodes`) to the phone's buttons. A device is grabbed (EVIOCGRAB) so
+  presses never reach a console, and one that disappears is reopened with
+  back-off.
+- LEDs are kernel LED class devices (`gpio-led` overlay), one per colour of
+  each contact button's LED, under `/sys/class/leds`. Blinking uses the
+  `timer` trigger, so it costs no CPU (Documentation/leds/leds-class.rst,
+  ledtrig-timer). A red/green LED shows amber with both on.
+- The screen is an SSD1306 or SH1106 128x64 panel on I2C or SPI, opened on
+  first use through luma.core's serial interfaces.
+
+Settings (`[board.rpi]`)::
+
+    inputs = ["/dev/input/by-path/platform-keys-event", "USB Keypad"]  # path or evdev name
+    leds_root = "/sys/class/leds"
+    capture_pcm = "default"
+    playback_pcm = "default"
+    mixer = "Master"
+
+    [board.rpi.keys]          # evdev key name = button name
+    KEY_F1 = "contact-1"
+    KEY_ENTER = "answer"
+
+    [board.rpi.leds]          # contact button = { colour = kernel LED name }
+    "contact-1" = { green = "sp:green:1", red = "sp:red:1" }
+
+    [board.rpi.display]
+    driver = "ssd1306"        # or "sh1106"
+    bus = "i2c"               # or "spi"
+    port = 1                  # /dev/i2c-1, or SPI bus 0
+    address = 0x3C            # I2C only
+    device = 0                # SPI chip select
+    dc_pin = 24               # SPI only: BCM pins for data/command and reset
+    reset_pin = 25
+    rotate = 0                # 0 or 180 degrees (90/270 would make the screen 64x128)
+    contrast = 255            # 0..255; absent: the driver's default
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+import evdev
+import luma.core.error
+from evdev import ecodes
+from luma.core.interface.serial import i2c, spi
+from luma.oled.device import sh1106, ssd1306
+
+from board.settings import Section, describe
+from phone.board import (
+    BLINK_MS,
+    FUNCTION_BUTTONS,
+    SCREEN_HEIGHT,
+    SCREEN_WIDTH,
+    AudioEndpoints,
+    Board,
+    ButtonEvent,
+    Led,
+    LedColor,
+    LedPattern,
+    contact_index,
+)
+from phone.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+SECTION = "board.rpi"
+DEFAULT_LEDS_ROOT = "/sys/class/leds"
+PANEL_DRIVERS: dict[str, Callable[..., Any]] = {"ssd1306": ssd1306, "sh1106": sh1106}
+LED_COLOURS = ("green", "red")
+# Which LED colours light up for each colour the core asks for.
+LIT_COLOURS = {
+    LedColor.OFF: (),
+    LedColor.GREEN: ("green",),
+    LedColor.RED: ("red",),
+    LedColor.AMBER: ("green", "red"),
+}
+KEY_DOWN, KEY_UP, KEY_REPEAT = 1, 0, 2
+# Reopening a lost input device: first delay, doubling up to the last (seconds).
+REOPEN_DELAYS = (0.5, 10.0)
+
+
+class KeyInput(Protocol):
+    """What the board uses of an `evdev.InputDevice`."""
+
+    @property
+    def path(self) -> str | bytes: ...
+
+    @property
+    def name(self) -> str: ...
+
+    def grab(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def async_read_loop(self) -> AsyncIterator[evdev.InputEvent]: ...
+
+
+class RpiBoard(Board):
+    """A phone front wired to a Raspberry Pi.
+
+    The keyword arguments are the seam to the kernel (how an input device, the
+    list of input devices and the panel's bus are opened) and the reopen
+    back-off; the defaults are the real ones.
+    """
+
+    kind = "rpi"
+
+    def __init__(
+        self,
+        contact_buttons: int,
+        settings: dict[str, Any] | None = None,
+        *,
+        open_input: Callable[[str], KeyInput] = evdev.InputDevice,
+        list_inputs: Callable[[], Iterable[str]] = evdev.list_devices,
+        open_bus: Callable[[dict[str, Any]], Any] | None = None,
+        reopen_delays: tuple[float, float] = REOPEN_DELAYS,
+    ) -> None:
+        super().__init__(contact_buttons, self.validate_settings(settings or {}))
+        self._open_input = open_input
+        self._list_inputs = list_inputs
+        self._open_bus = open_bus or panel_bus
+        self._reopen_delays = reopen_delays
+        self._keymap = {ecodes.ecodes[key]: button for key, button in self.settings["keys"].items()}
+        for key, button in self.settings["keys"].items():
+            self._check_button(f"{SECTION}.keys.{key}", button)
+        root = Path(self.settings["leds_root"])
+        self._leds_wired: dict[str, dict[str, SysfsLed]] = {}
+        for button, colours in self.settings["leds"].items():
+            self._check_button(f"{SECTION}.leds.{button}", button)
+            self._leds_wired[button] = {
+                colour: SysfsLed(root, name) for colour, name in colours.items()
+            }
+        self._panel: Any = None
+        self._readers: list[asyncio.Task[None]] = []
+
+    def _check_button(self, key: str, button: str) -> None:
+        index = contact_index(button)
+        if index is not None and index >= self.contact_buttons:
+            raise ConfigError(
+                key, f"{button!r} is beyond the board's {self.contact_buttons} contact buttons"
+            )
+
+    @classmethod
+    def validate_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """Check `[board.rpi]` and fill in the defaults.
+
+        Button numbers are checked against the board's size when it is built;
+        that the LEDs, input devices and bus exist is checked at `start`, on
+        the Pi itself.
+        """
+        section = Section(SECTION, settings)
+        inputs = section.texts("inputs")
+        keys = _validate_keys(section.section("keys"))
+        if keys and not inputs:
+            raise ConfigError(section.key("inputs"), "missing: keys are mapped but no input device")
+        if inputs and not keys:
+            raise ConfigError(section.key("keys"), "missing: input devices given but no key mapped")
+        normalised = {
+            "inputs": inputs,
+            "keys": keys,
+            "leds_root": section.text("leds_root", DEFAULT_LEDS_ROOT),
+            "leds": _validate_leds(section.section("leds")),
+            "display": _validate_display(section.section("display")),
+            "capture_pcm": section.text("capture_pcm", "default"),
+            "playback_pcm": section.text("playback_pcm", "default"),
+            "mixer": section.text("mixer", "Master"),
+        }
+        section.finish()
+        return normalised
+
+    # -- lifecycle ------------------------------------------------------
+    async def start(self, handler: Callable[[ButtonEvent], None]) -> None:
+        """Check the LEDs exist, open the panel, and start reading every input device."""
+        for button, colours in self._leds_wired.items():
+            for colour, led in colours.items():
+                if not led.exists():
+                    raise ConfigError(
+                        f"{SECTION}.leds.{button}.{colour}",
+                        f"no LED {led.name!r} under {str(led.root)!r} (is the gpio-led overlay loaded?)",
+                    )
+        self.open_display()
+        await super().start(handler)
+        if not self.settings["inputs"]:
+            log.warning("no input devices configured: the buttons will not work")
+        for spec in self.settings["inputs"]:
+            self._readers.append(asyncio.create_task(self._read_keys(spec), name=f"keys {spec}"))
+
+    async def close(self) -> None:
+        for reader in self._readers:
+            reader.cancel()
+        for reader in self._readers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        self._readers.clear()
+        await super().close()
+        if self._panel is not None:
+            self._panel.cleanup()
+            self._panel = None
+
+    # -- buttons --------------------------------------------------------
+    async def _read_keys(self, spec: str) -> None:
+        """Deliver key edges from one input device for as long as the board runs.
+
+        A device can vanish (a USB keypad unplugged: reads fail with ENODEV).
+        That is logged once; the device is then looked for again with back-off,
+        and keys it held down are released so no press stays stuck.
+        """
+        first_delay, last_delay = self._reopen_delays
+        delay = first_delay
+        missing = False
+        while True:
+            try:
+                device = self._open_grabbed(spec)
+            except OSError as e:
+                if not missing:
+                    log.warning("input %s unavailable (%s); looking for it again", spec, e)
+                    missing = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, last_delay)
+                continue
+            log.info("reading buttons from %s (%s)", device.path, device.name)
+            missing = False
+            delay = first_delay
+            held: set[str] = set()
+            try:
+                async for event in device.async_read_loop():
+                    self._on_input_event(event, held)
+            except OSError as e:
+                log.warning("input %s lost (%s); looking for it again", spec, e)
+                missing = True
+                for button in sorted(held):
+                    self.inject(ButtonEvent(button, down=False))
+            finally:
+                with contextlib.suppress(OSError):
+                    device.close()
+            await asyncio.sleep(delay)
+
+    def _open_grabbed(self, spec: str) -> KeyInput:
+        """Open the device and grab it (EVIOCGRAB), so no console sees the keys."""
+        device = self._find_input(spec)
+        try:
+            device.grab()
+        except OSError:
+            device.close()
+            raise
+        return device
+
+    def _find_input(self, spec: str) -> KeyInput:
+        """Open an input device by path, or by evdev name (the first match)."""
+        if spec.startswith("/"):
+            return self._open_input(spec)
+        for path in self._list_inputs():
+            try:
+                device = self._open_input(path)
+            except OSError:
+                continue
+            if device.name == spec:
+                return device
+            device.close()
+        raise OSError(errno.ENODEV, f"no input device named {spec!r}")
+
+    def _on_input_event(self, event: evdev.InputEvent, held: set[str]) -> None:
+        if event.type != ecodes.EV_KEY or event.value == KEY_REPEAT:
+            return
+        button = self._keymap.get(event.code)
+        if button is None:
+            log.debug("unmapped key %s", ecodes.KEY.get(event.code, event.code))
+            return
+        down = event.value == KEY_DOWN
+        if down:
+            held.add(button)
+        else:
+            held.discard(button)
+        self.inject(ButtonEvent(button, down=down, at=time.monotonic()))
+
+    # -- LEDs -----------------------------------------------------------
+    def _drive_led(self, button: str, led: Led) -> None:
+        wired = self._leds_wired.get(button)
+        if not wired:
+            log.debug("no LED wired on %s", button)
+            return
+        lit = {c for c in LIT_COLOURS[led.color] if c in wired}
+        if led.lit and not lit:
+            # A one-colour LED shows every colour as "on".
+            lit = set(wired)
+        # Dark channels first, so changing colour never flashes both.
+        for colour in sorted(wired, key=lambda c: c in lit):
+            sysfs = wired[colour]
+            try:
+                if colour not in lit:
+                    sysfs.off()
+                elif led.pattern is LedPattern.STEADY:
+                    sysfs.on()
+                else:
+                    sysfs.blink(*BLINK_MS[led.pattern])
+            except OSError as e:
+                sysfs.report_failure(e)
+
+    # -- screen and sound -----------------------------------------------
+    def open_display(self) -> Any:
+        """The panel, opened and initialised on first use (ConfigError if it is not there)."""
+        if self._panel is None:
+            settings = self.settings["display"]
+            self._panel = open_panel(settings, self._open_bus(settings))
+        return self._panel
+
+    @property
+    def display(self) -> Any:
+        return self.open_display()
+
+    @property
+    def audio(self) -> AudioEndpoints:
+        return AudioEndpoints(
+            capture_pcm=self.settings["capture_pcm"],
+            playback_pcm=self.settings["playback_pcm"],
+            mixer=self.settings["mixer"],
+        )
+
+
+class SysfsLed:
+    """One kernel LED class device: `<root>/<name>/{brightness,trigger,delay_on,delay_off}`."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.root = root
+        self.name = name
+        self._folder = root / name
+        self._max_brightness: str | None = None
+        self._failed = False
+
+    def exists(self) -> bool:
+        return (self._folder / "brightness").is_file()
+
+    def on(self) -> None:
+        self._write("trigger", "none")
+        self._write("brightness", self._full())
+
+    def off(self) -> None:
+        # Writing 0 to brightness would also stop a trigger; "none" first says so plainly.
+        self._write("trigger", "none")
+        self._write("brightness", "0")
+
+    def blink(self, on_ms: int, off_ms: int) -> None:
+        # Selecting the timer trigger creates delay_on/delay_off (500 ms each).
+        self._write("trigger", "timer")
+        self._write("delay_on", str(on_ms))
+        self._write("delay_off", str(off_ms))
+
+    def report_failure(self, error: OSError) -> None:
+        """Log a failed write once per LED: it will fail the same way every time."""
+        if not self._failed:
+            log.error("LED %s: cannot write under %s: %s", self.name, self._folder, error)
+            self._failed = True
+
+    def _full(self) -> str:
+        if self._max_brightness is None:
+            try:
+                self._max_brightness = (self._folder / "max_brightness").read_text().strip()
+            except FileNotFoundError:
+                self._max_brightness = "1"
+        return self._max_brightness
+
+    def _write(self, attribute: str, value: str) -> None:
+        with open(self._folder / attribute, "w") as f:
+            f.write(value)
+
+
+# -- the panel --------------------------------------------------------------
+
+
+def panel_bus(display: dict[str, Any]) -> Any:
+    """Open the bus the panel hangs on (a luma.core serial interface).
+
+    A missing bus is a config problem on this Pi: name the key and the fix.
+    """
+    key = f"{SECTION}.display.port"
+    bus = display["bus"]
+    try:
+        if bus == "i2c":
+            return i2c(port=display["port"], address=display["address"])
+        return spi(
+            port=display["port"],
+            device=display["device"],
+            gpio_DC=display["dc_pin"],
+            gpio_RST=display["reset_pin"],
+        )
+    except luma.core.error.DeviceNotFoundError as e:
+        hint = "dtparam=i2c_arm=on" if bus == "i2c" else "dtparam=spi=on"
+        raise ConfigError(
+            key, f"no {bus} bus {display['port']} ({e}; {hint} in config.txt?)"
+        ) from None
+    except (luma.core.error.Error, ImportError) as e:
+        raise ConfigError(key, f"cannot open {bus} bus {display['port']}: {e}") from None
+
+
+def open_panel(display: dict[str, Any], bus: Any) -> Any:
+    """Build the luma.oled device for the panel on `bus`; it is initialised over the bus."""
+    driver = PANEL_DRIVERS[display["driver"]]
+    try:
+        panel = driver(
+            serial_interface=bus,
+            width=SCREEN_WIDTH,
+            height=SCREEN_HEIGHT,
+            rotate=display["rotate"] // 90,
+        )
+        if display["contrast"] is not None:
+            panel.contrast(display["contrast"])
+    except OSError as e:
+        where = f"address {display['address']:#04x}" if display["bus"] == "i2c" else "the bus"
+        raise ConfigError(
+            f"{SECTION}.display.{'address' if display['bus'] == 'i2c' else 'bus'}",
+            f"no {display['driver']} panel answers at {where}: {e.strerror or e}",
+        ) from None
+    log.info("panel %s on %s bus %d", display["driver"], display["bus"], display["port"])
+    return panel
+
+
+# -- settings ---------------------------------------------------------------
+
+
+def _validate_keys(section: Section) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    for name in list(section.data):
+        button = section.text(name)
+        if not name.startswith(("KEY_", "BTN_")) or name not in ecodes.ecodes:
+            raise ConfigError(section.key(name), "not an evdev key name (KEY_* or BTN_*)")
+        if button not in FUNCTION_BUTTONS and contact_index(button or "") is None:
+            raise ConfigError(
+                section.key(name),
+                f"no button {button!r}: use contact-N or one of {', '.join(FUNCTION_BUTTONS)}",
+            )
+        keys[name] = str(button)
+    section.finish()
+    return keys
+
+
+def _validate_leds(section: Section) -> dict[str, dict[str, str]]:
+    leds: dict[str, dict[str, str]] = {}
+    for button in list(section.data):
+        if contact_index(button) is None:
+            raise ConfigError(section.key(button), "LEDs sit on contact buttons (contact-N) only")
+        colours = section.section(button)
+        names: dict[str, str] = {}
+        for colour in LED_COLOURS:
+            name = colours.text(colour)
+            if name is None:
+                continue
+            if "/" in name or name in (".", ".."):
+                raise ConfigError(colours.key(colour), f"not a kernel LED name: {name!r}")
+            names[colour] = name
+        colours.finish()
+        if not names:
+            raise ConfigError(section.key(button), "needs a green or red LED name")
+        leds[button] = names
+    section.finish()
+    return leds
+
+
+def _validate_display(section: Section) -> dict[str, Any]:
+    display: dict[str, Any] = {
+        "driver": section.choice("driver", PANEL_DRIVERS, "ssd1306"),
+        "bus": section.choice("bus", ("i2c", "spi"), "i2c"),
+    }
+    i2c_bus = display["bus"] == "i2c"
+    display["port"] = section.integer("port", 0, 255, 1 if i2c_bus else 0)
+    display["address"] = section.integer("address", 0x03, 0x77, 0x3C)
+    display["device"] = section.integer("device", 0, 255, 0)
+    display["dc_pin"] = section.integer("dc_pin", 0, 53, 24)
+    display["reset_pin"] = section.integer("reset_pin", 0, 53, 25)
+    rotate = section.take("rotate")
+    if rotate is None:
+        rotate = 0
+    if type(rotate) is not int or rotate not in (0, 180):
+        raise ConfigError(
+            section.key("rotate"),
+            f"must be 0 or 180 (90/270 would make the screen 64x128), got {describe(rotate)}",
+        )
+    display["rotate"] = rotate
+    display["contrast"] = section.integer("contrast", 0, 255)
+    section.finish()
+    return display
