@@ -166,6 +166,7 @@ class _Pjsip:
         self.tdata_dec_ref = bind("pjsip_tx_data_dec_ref", c_int, VoidP)
         self.find_dialog = bind("pjsip_ua_find_dialog", VoidP, VoidP, VoidP, VoidP, c_int)
         self.strerror = bind("pj_strerror", _PjStr, c_int, VoidP, c_size_t)
+        self.acc_contact = bind("pjsua_acc_create_uac_contact", c_int, VoidP, VoidP, c_int, VoidP)
 
     def error_text(self, status: int) -> str:
         buf = ctypes.create_string_buffer(160)
@@ -423,6 +424,9 @@ class RawSip:
         """Offer incoming `method` requests to `handler` (before pjsua sees them)."""
         self._handlers.setdefault(method.upper(), []).append(handler)
 
+    def remove_handler(self, method: str, handler: RequestHandler) -> None:
+        self._handlers.get(method.upper(), []).remove(handler)
+
     def dialog_exists(self, call_id: str, local_tag: str, remote_tag: str) -> bool:
         """Whether pjsip itself (pjsua calls, buddies) owns this dialog."""
         keep: list[Any] = []
@@ -433,6 +437,25 @@ class RawSip:
             0,
         )
         return bool(found)
+
+    def account_contact(self, account_id: int, target: str) -> str:
+        """The Contact pjsua would put in a request from `account_id` to `target`.
+
+        It names the transport pjsua picks for that target, as its own
+        requests do (`pjsua_acc_create_uac_contact`).
+        """
+        keep: list[Any] = []
+        pool = self._c.pool_create(b"rawsip-contact", 512, 512)
+        try:
+            contact = _PjStr()
+            status = self._c.acc_contact(
+                pool, byref(contact), account_id, byref(_pj_str(target.encode(), keep))
+            )
+            if status != 0 or not contact.ptr:
+                raise SendError(f"no contact for {target}: {self._c.error_text(status)}")
+            return ctypes.string_at(contact.ptr, contact.slen).decode()
+        finally:
+            self._c.pool_release(pool)
 
     def _rdata_text(self, rdata: int) -> bytes:
         assert self._rx_offset is not None
@@ -487,11 +510,15 @@ class RawSip:
     # ------------------------------------------------------------------ outgoing
 
     def send(
-        self, request: OutgoingRequest, on_response: Callable[[SipMessage | None], None]
+        self,
+        request: OutgoingRequest,
+        on_response: Callable[[SipMessage | None], None],
+        timeout_ms: int = -1,
     ) -> None:
         """Send `request` in a UAC transaction; `on_response` gets the final response.
 
-        It gets None when the transaction timed out or the transport failed.
+        It gets None when the transaction timed out (timer B, or `timeout_ms`)
+        or the transport failed.
         """
         if not self.ready:
             raise SendError("request sender used before the layout self-test passed")
@@ -504,7 +531,7 @@ class RawSip:
         token = self._next_token
         self._next_token += 1
         self._pending[token] = on_response
-        status = self._c.send_request(self._endpt, tdata, -1, token, self._on_sent_c)
+        status = self._c.send_request(self._endpt, tdata, timeout_ms, token, self._on_sent_c)
         if status != 0:
             self._pending.pop(token, None)
             raise SendError(f"{request.method} not sent: {self._c.error_text(status)}")

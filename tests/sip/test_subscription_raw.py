@@ -1,0 +1,212 @@
+"""RFC 6665 subscriber behaviour against a raw UDP notifier: exact bytes, exact answers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from phone.payloads.conference import ConferenceInfo
+from phone.sip.digest import Credentials
+from phone.sip.message import SipMessage, header_params
+from phone.sip.rawsip import RawSip
+from phone.sip.subscription import (
+    Identity,
+    Notification,
+    Subscriber,
+    SubscriptionEnded,
+    SubscriptionState,
+)
+
+from .udp_peer import UdpSipPeer
+
+CONFERENCE = """<?xml version="1.0" encoding="UTF-8"?>
+<conference-info xmlns="urn:ietf:params:xml:ns:conference-info"
+ entity="sip:conf@127.0.0.1" state="{state}" version="{version}"><users>{users}</users>
+</conference-info>"""
+USER = (
+    '<user entity="sip:{name}@example.test" state="full">'
+    '<endpoint entity="sip:{name}@127.0.0.1"><status>connected</status></endpoint></user>'
+)
+
+
+class Harness:
+    def __init__(self, raw: RawSip, ep: Any, port: int, credentials: Credentials | None) -> None:
+        self.ep = ep
+        self.loop = asyncio.new_event_loop()
+        self.me = f"sip:me@127.0.0.1:{port}"
+        self.target = ("127.0.0.1", port)
+        identity = Identity(self.me, lambda target: f"<{self.me}>", credentials)
+        self.subscriber = Subscriber(raw, identity, self.loop)
+        self.peer = UdpSipPeer("notifier")
+        self.notifications: list[Notification] = []
+        self.ended: list[SubscriptionEnded] = []
+
+    def pump(self) -> None:
+        self.ep.libHandleEvents(2)
+        self.loop.run_until_complete(asyncio.sleep(0))
+
+    def wait(self, condition: Callable[[], bool], timeout: float = 3.0) -> None:
+        deadline = self.loop.time() + timeout
+        while not condition():
+            assert self.loop.time() < deadline, "timed out"
+            self.pump()
+
+    def receive(self, timeout: float = 3.0) -> SipMessage:
+        return self.peer.receive(self.pump, timeout, match=lambda m: m.is_request)
+
+    def answer(self, request: SipMessage, code: int = 200, **kwargs: Any) -> None:
+        assert self.peer.last_from is not None
+        self.peer.send(UdpSipPeer.response(request, code, "X", **kwargs), self.peer.last_from)
+
+    def notify(
+        self, subscribe: SipMessage, cseq: int, state: str, body: str = "", **kw: Any
+    ) -> int:
+        """Send a NOTIFY in the dialog of `subscribe`; return the status it got."""
+        self.peer.send(
+            self.peer.request(
+                "NOTIFY",
+                self.me,
+                call_id=kw.get("call_id", subscribe.call_id),
+                from_tag=kw.get("from_tag", "n1"),
+                to=subscribe.require("from"),
+                cseq=cseq,
+                headers=(("Event", kw.get("event", "conference")), ("Subscription-State", state)),
+                body=body.encode(),
+                content_type="application/conference-info+xml",
+            ),
+            self.target,
+        )
+        return self.peer.receive(self.pump, 3.0, match=lambda m: not m.is_request).status or 0
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self._close())
+        self.peer.close()
+        self.loop.close()
+
+    async def _close(self) -> None:
+        closing = asyncio.ensure_future(self.subscriber.close(timeout=0.5))
+        while not closing.done():
+            self.ep.libHandleEvents(2)
+            await asyncio.sleep(0.002)
+
+
+@pytest.fixture
+def harness(raw_sip: RawSip, pj_endpoint: Any, sip_transports: Any) -> Iterator[Harness]:
+    h = Harness(raw_sip, pj_endpoint, sip_transports.udp_port, Credentials("me", "secret"))
+    yield h
+    h.close()
+
+
+def _subscribe(h: Harness, **kwargs: Any) -> tuple[Any, SipMessage]:
+    sub = h.subscriber.subscribe(
+        "conference", h.peer.uri, h.notifications.append, on_end=h.ended.append, **kwargs
+    )
+    request = h.receive()
+    h.answer(request, 200, to_tag="n1", headers=(("Expires", "60"), ("Contact", f"<{h.peer.uri}>")))
+    return sub, request
+
+
+def test_conference_full_then_partial_then_gap_then_unsubscribe(harness: Harness) -> None:
+    h = harness
+    sub, subscribe = _subscribe(h, expires=60)
+    assert subscribe.header("event") == "conference"
+    assert subscribe.header("accept") == "application/conference-info+xml"
+    assert subscribe.header("expires") == "60" and subscribe.to.tag is None
+    assert subscribe.header("contact") == f"<{h.me}>"
+
+    full = CONFERENCE.format(state="full", version=1, users=USER.format(name="bob"))
+    assert h.notify(subscribe, 1, "active;expires=60", full) == 200
+    h.wait(lambda: len(h.notifications) == 1)
+    first = h.notifications[0]
+    assert first.state is SubscriptionState.ACTIVE and isinstance(first.document, ConferenceInfo)
+    assert [u.entity for u in first.merged.users] == ["sip:bob@example.test"]
+
+    partial = CONFERENCE.format(state="partial", version=2, users=USER.format(name="carol"))
+    assert h.notify(subscribe, 2, "active;expires=60", partial) == 200
+    h.wait(lambda: len(h.notifications) == 2)
+    assert sorted(u.entity for u in h.notifications[1].merged.users) == [
+        "sip:bob@example.test",
+        "sip:carol@example.test",
+    ]
+    # A retransmission is answered and not delivered twice; an older CSeq gets 500.
+    assert h.notify(subscribe, 2, "active;expires=60", partial) == 200
+    assert h.notify(subscribe, 1, "active;expires=60", partial) == 500
+
+    # Version 4 after 2: state is unknown, so the phone refreshes in the dialog.
+    gap = CONFERENCE.format(state="partial", version=4, users=USER.format(name="dave"))
+    assert h.notify(subscribe, 3, "active;expires=60", gap) == 200
+    refresh = h.receive()
+    assert refresh.call_id == subscribe.call_id and refresh.to.tag == "n1"
+    assert refresh.request_uri == h.peer.uri and refresh.cseq[0] > subscribe.cseq[0]
+    h.answer(refresh, 200, headers=(("Expires", "60"),))
+    h.wait(lambda: len(h.notifications) == 3)
+    assert h.notifications[2].error and "re-subscribe" in h.notifications[2].error
+
+    sub.end()
+    bye = h.receive()
+    assert bye.header("expires") == "0" and bye.call_id == subscribe.call_id
+    h.answer(bye, 200, headers=(("Expires", "0"),))
+    h.wait(lambda: bool(h.ended))
+    assert h.ended[0].reason == "ended" and sub.state is SubscriptionState.TERMINATED
+    assert h.notify(subscribe, 4, "terminated;reason=timeout") == 200
+
+
+def test_notify_of_no_subscription_gets_481(harness: Harness) -> None:
+    h = harness
+    _, subscribe = _subscribe(h)
+    assert h.notify(subscribe, 1, "active", call_id=secrets.token_hex(8)) == 481
+    assert h.notify(subscribe, 1, "active", from_tag="other-fork") == 481
+    assert h.notify(subscribe, 1, "active", event="dialog") == 489
+
+
+@pytest.mark.parametrize(
+    ("state", "new_dialog", "min_wait"),
+    [
+        ("terminated;reason=deactivated", True, 0.0),
+        ("terminated;reason=probation;retry-after=1", True, 0.9),
+    ],
+)
+def test_terminated_resubscribes(
+    harness: Harness, state: str, new_dialog: bool, min_wait: float
+) -> None:
+    h = harness
+    sub, subscribe = _subscribe(h)
+    assert h.notify(subscribe, 1, state) == 200
+    started = h.loop.time()
+    again = h.receive(timeout=3.0)
+    assert h.loop.time() - started >= min_wait
+    assert again.call_id != subscribe.call_id and again.to.tag is None
+    assert sub.state is SubscriptionState.SUBSCRIBING and not h.ended
+
+
+def test_rejected_stops_and_reports(harness: Harness) -> None:
+    h = harness
+    sub, subscribe = _subscribe(h)
+    assert h.notify(subscribe, 1, "terminated;reason=rejected") == 200
+    h.wait(lambda: bool(h.ended))
+    assert h.ended[0].reason == "rejected" and sub.state is SubscriptionState.TERMINATED
+    with pytest.raises(TimeoutError):
+        h.peer.receive(h.pump, 0.3, match=lambda m: m.is_request)
+
+
+def test_digest_challenge_is_answered(harness: Harness) -> None:
+    h = harness
+    h.subscriber.subscribe("dialog", h.peer.uri, h.notifications.append)
+    first = h.receive()
+    h.answer(
+        first, 401, headers=(("WWW-Authenticate", 'Digest realm="r", nonce="abc", qop="auth"'),)
+    )
+    second = h.receive()
+    assert second.call_id == first.call_id and second.cseq[0] == first.cseq[0] + 1
+    _, params = header_params(second.require("authorization").replace(",", ";"))
+    fields = {k: v for k, v in params.items()}
+    md5 = lambda s: hashlib.md5(s.encode()).hexdigest()  # noqa: E731
+    ha1, ha2 = md5("me:r:secret"), md5(f"SUBSCRIBE:{h.peer.uri}")
+    expected = md5(f"{ha1}:abc:{fields['nc']}:{fields['cnonce']}:auth:{ha2}")
+    assert fields["response"] == expected
+    h.answer(second, 200, to_tag="n1", headers=(("Expires", "60"),))
