@@ -124,6 +124,15 @@ class Board(ABC):
         self._handler: ButtonHandler | None = None
         self._leds: dict[str, Led] = {contact_button(i): LED_OFF for i in range(contact_buttons)}
 
+    @classmethod
+    def validate_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """Check this board's `[board.<kind>]` section; a board with settings overrides this."""
+        from phone.config import ConfigError
+
+        for key in settings:
+            raise ConfigError(f"board.{cls.kind}.{key}", "unknown key")
+        return settings
+
     # -- inputs ---------------------------------------------------------
     @property
     def button_names(self) -> tuple[str, ...]:
@@ -176,3 +185,20 @@ class Board(ABC):
     @abstractmethod
     def audio(self) -> AudioEndpoints:
         """Where the phone's microphone and speaker are on this board."""
+
+
+BOARD_GROUP = "simplephone.boards"
+
+
+def board_class(kind: str) -> type[Board]:
+    """The board implementation named `kind`, from the `simplephone.boards` entry points."""
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep for ep in entry_points(group=BOARD_GROUP)}
+    if kind not in found:
+        known = ", ".join(sorted(found)) or "none installed"
+        raise LookupError(f"no board named {kind!r} (known: {known})")
+    cls = found[kind].load()
+    if not (isinstance(cls, type) and issubclass(cls, Board)):
+        raise LookupError(f"board {kind!r} does not implement phone.board.Board")
+    return cls

@@ -1,0 +1,163 @@
+"""Contact buttons: which contact sits on which button, and what its LED shows.
+
+More contacts than buttons means pages (the `page` button turns them). Each
+contact's LED is the top of a stack of layers: the core's own `call` layer
+(a call with that contact exists) always wins, then plugin layers in the order
+they were first used (e.g. presence). Plugins write only their own layer.
+
+The core's call layer:
+
+| call with the contact          | LED               |
+|--------------------------------|-------------------|
+| incoming, ringing              | green fast blink  |
+| outgoing, calling or ringing   | green slow blink  |
+| confirmed                      | green steady      |
+
+`PressTracker` turns the board's raw edges into short and long presses, the
+same for every board: a long press fires while the button is still held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from phone.board import (
+    LED_OFF,
+    Board,
+    ButtonEvent,
+    Led,
+    contact_button,
+    contact_index,
+)
+from phone.uri import parse_sip_uri
+
+CALL_LAYER = "call"
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    uri: str
+    blf: bool = False
+
+
+def address_key(uri: str) -> str:
+    """What makes two SIP URIs the same person: user@host, host case-folded."""
+    try:
+        parsed = parse_sip_uri(uri)
+    except ValueError:
+        return uri.strip().lower()
+    return f"{parsed.user or ''}@{parsed.host.lower()}"
+
+
+class ContactButtons:
+    def __init__(self, board: Board, contacts: Sequence[Contact] = ()) -> None:
+        self.board = board
+        self.size = board.contact_buttons
+        self.page = 0
+        self._contacts: list[Contact] = []
+        self._layers: dict[str, dict[str, Led]] = {CALL_LAYER: {}}
+        self.set_contacts(contacts)
+
+    # -- contacts and pages ---------------------------------------------
+    @property
+    def contacts(self) -> tuple[Contact, ...]:
+        return tuple(self._contacts)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self._contacts) // self.size))
+
+    def set_contacts(self, contacts: Sequence[Contact]) -> None:
+        self._contacts = list(contacts)
+        self.page = min(self.page, self.pages - 1)
+        self.refresh()
+
+    def next_page(self) -> None:
+        self.page = (self.page + 1) % self.pages
+        self.refresh()
+
+    def contact_for(self, button: str) -> Contact | None:
+        index = contact_index(button)
+        if index is None or index >= self.size:
+            return None
+        position = self.page * self.size + index
+        return self._contacts[position] if position < len(self._contacts) else None
+
+    def find(self, uri: str) -> Contact | None:
+        key = address_key(uri)
+        return next((c for c in self._contacts if address_key(c.uri) == key), None)
+
+    def show(self, uri: str) -> None:
+        """Turn to the page that holds this contact (an incoming call's caller)."""
+        key = address_key(uri)
+        for position, contact in enumerate(self._contacts):
+            if address_key(contact.uri) == key:
+                if self.page != position // self.size:
+                    self.page = position // self.size
+                    self.refresh()
+                return
+
+    # -- LEDs -----------------------------------------------------------
+    def set_led(self, uri: str, led: Led, layer: str) -> None:
+        self._layers.setdefault(layer, {})[address_key(uri)] = led
+        self.refresh()
+
+    def clear_led(self, uri: str, layer: str) -> None:
+        if self._layers.get(layer, {}).pop(address_key(uri), None) is not None:
+            self.refresh()
+
+    def led_for(self, uri: str) -> Led:
+        key = address_key(uri)
+        for leds in self._layers.values():
+            if key in leds and leds[key] != LED_OFF:
+                return leds[key]
+        return LED_OFF
+
+    def refresh(self) -> None:
+        for index in range(self.size):
+            button = contact_button(index)
+            contact = self.contact_for(button)
+            self.board.set_led(button, self.led_for(contact.uri) if contact else LED_OFF)
+
+    def describe(self) -> dict[str, dict[str, object]]:
+        """The control interface's view of the visible page."""
+        out: dict[str, dict[str, object]] = {}
+        for index in range(self.size):
+            button = contact_button(index)
+            contact = self.contact_for(button)
+            out[button] = {
+                "contact": contact.uri if contact else None,
+                "label": contact.name if contact else None,
+                "led": self.board.led(button).as_dict(),
+            }
+        return out
+
+
+class PressTracker:
+    """Short press on release; long press once the hold passes `long_press_ms`."""
+
+    def __init__(self, long_press_ms: int, on_press: Callable[[str, bool], None]) -> None:
+        self.long_press_s = long_press_ms / 1000
+        self.on_press = on_press
+        self._held: dict[str, asyncio.TimerHandle | None] = {}
+
+    def edge(self, event: ButtonEvent) -> None:
+        if event.down:
+            if event.button in self._held:
+                return  # a second "down" without "up": ignore
+            loop = asyncio.get_running_loop()
+            self._held[event.button] = loop.call_later(self.long_press_s, self._long, event.button)
+            return
+        if event.button not in self._held:
+            return  # "up" without "down"
+        timer = self._held.pop(event.button)
+        if timer is not None:  # released before the long-press time: a short press
+            timer.cancel()
+            self.on_press(event.button, False)
+
+    def _long(self, button: str) -> None:
+        self._held[button] = None  # still held; the release is then ignored
+        self.on_press(button, True)

@@ -1,0 +1,103 @@
+"""`phone run | check-config | demo`: the firmware's command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from phone.board import Board
+from phone.config import Config, ConfigError, load_config
+
+log = logging.getLogger("phone")
+
+
+def _board(config: Config, kind: str | None) -> Board:
+    from phone.board import board_class
+
+    kind = kind or config.board.kind
+    cls = board_class(kind)
+    settings = config.board.settings if kind == config.board.kind else {}
+    return cls(config.board.buttons, cls.validate_settings(settings))
+
+
+def check_config(path: str) -> Config:
+    """Parse the file and every section that belongs to a board or a plugin."""
+    from phone.board import board_class
+    from phone.plugins import PluginHost
+
+    config = load_config(path)
+    try:
+        board_class(config.board.kind).validate_settings(config.board.settings)
+    except LookupError as exc:
+        raise ConfigError("board.kind", str(exc)) from exc
+    PluginHost(config.plugins)  # loads each enabled plugin and checks its settings
+    return config
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from phone.control import ControlServer
+    from phone.phone import Phone
+    from phone.sip.endpoint import PjsuaMissing
+
+    config = load_config(args.config)
+    try:
+        board = _board(config, args.board)
+        phone = Phone(config, board)
+    except PjsuaMissing as exc:
+        log.error("%s", exc)
+        return 2
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, phone.stop)
+    control = ControlServer(phone, args.control) if args.control else None
+    if control is not None:
+        await control.start()
+    try:
+        await phone.run()
+    finally:
+        if control is not None:
+            await control.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="phone", description=__doc__)
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: config)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the phone")
+    run.add_argument("--config", required=True, help="the phone's TOML file")
+    run.add_argument("--board", choices=None, help="override [board] kind (virtual, rpi, ...)")
+    run.add_argument("--control", help="control interface: tcp:HOST:PORT or unix:PATH")
+    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("file")
+    sub.add_parser("demo", help="two virtual phones call each other on loopback")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=(args.log_level or "INFO").upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    if args.command == "demo":
+        from phone.demo import demo
+
+        return demo()
+    try:
+        if args.command == "check-config":
+            check_config(args.file)
+            print(f"{args.file}: OK")
+            return 0
+        if args.log_level is None:
+            logging.getLogger().setLevel(load_config(args.config).log_level.upper())
+        return asyncio.run(_run(args))
+    except ConfigError as exc:
+        where = args.file if args.command == "check-config" else args.config
+        print(f"{Path(where)}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

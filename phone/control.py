@@ -1,0 +1,219 @@
+"""The control interface: people, scripts and tests drive a phone from outside.
+
+JSON lines over TCP (`tcp:127.0.0.1:PORT`) or a Unix socket (`unix:PATH`):
+one request object per line, one response object per line, in order.
+
+    {"cmd":"press","button":"contact-2"}                 short press
+    {"cmd":"press","button":"contact-2","hold_ms":1200}  held, then released
+    {"cmd":"down","button":"end"} / {"cmd":"up","button":"end"}
+    {"cmd":"state"}        registered, buttons + LEDs, screen lines, calls
+    {"cmd":"screenshot","path":"/abs/file.png"}
+
+Every answer has "ok"; a failure has "error" instead of a result, and the
+connection stays usable. A press is answered once the button is released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from phone.board import ButtonEvent
+
+if TYPE_CHECKING:
+    from phone.phone import Phone
+
+log = logging.getLogger(__name__)
+
+MAX_LINE = 64 * 1024
+MAX_HOLD_MS = 60_000
+
+
+class ControlError(ValueError):
+    """A request the phone cannot carry out; its text goes back to the client."""
+
+
+def parse_address(address: str) -> tuple[str, str, int]:
+    """`tcp:HOST:PORT` or `unix:PATH` → (kind, host-or-path, port)."""
+    kind, _, rest = address.partition(":")
+    if kind == "unix" and rest:
+        return "unix", rest, 0
+    if kind == "tcp":
+        host, _, port = rest.rpartition(":")
+        if host and port.isdigit() and int(port) < 65536:
+            return "tcp", host.strip("[]"), int(port)
+    raise ValueError(f"control address must be tcp:HOST:PORT or unix:PATH, got {address!r}")
+
+
+class ControlServer:
+    def __init__(self, phone: Phone, address: str) -> None:
+        self.phone = phone
+        self.kind, self.host, self.port = parse_address(address)
+        self._server: asyncio.AbstractServer | None = None
+        self._commands: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "press": self._press,
+            "down": self._edge(True),
+            "up": self._edge(False),
+            "state": lambda _req: self.phone.describe(),
+            "screenshot": self._screenshot,
+        }
+
+    @property
+    def address(self) -> str:
+        if self.kind == "unix":
+            return f"unix:{self.host}"
+        return f"tcp:{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        if self.kind == "unix":
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.host)
+            self._server = await asyncio.start_unix_server(self._serve, self.host, limit=MAX_LINE)
+        else:
+            self._server = await asyncio.start_server(
+                self._serve, self.host, self.port, limit=MAX_LINE
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+        log.info("control interface on %s", self.address)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        if self.kind == "unix":
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.host)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except ValueError:  # longer than MAX_LINE
+                    writer.write(_encode({"ok": False, "error": "request line too long"}))
+                    await reader.read(MAX_LINE)
+                    continue
+                if not line:
+                    break
+                if not line.strip():
+                    continue
+                writer.write(_encode(await self.handle(line)))
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return {"ok": False, "error": f"malformed JSON: {exc}"}
+        if not isinstance(request, dict):
+            return {"ok": False, "error": "request must be a JSON object"}
+        command = self._commands.get(request.get("cmd"))  # type: ignore[arg-type]
+        if command is None:
+            return {"ok": False, "error": f"unknown command: {request.get('cmd')!r}"}
+        try:
+            result = command(request)
+            if asyncio.iscoroutine(result):
+                result = await result
+        except ControlError as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, **(result or {})}
+
+    def _button(self, request: dict[str, Any]) -> str:
+        button = request.get("button")
+        if not isinstance(button, str) or button not in self.phone.board.button_names:
+            raise ControlError(f"unknown button: {button!r}")
+        return button
+
+    def _edge(self, down: bool) -> Callable[[dict[str, Any]], None]:
+        def edge(request: dict[str, Any]) -> None:
+            self.phone.board.inject(ButtonEvent(self._button(request), down))
+
+        return edge
+
+    async def _press(self, request: dict[str, Any]) -> None:
+        button = self._button(request)
+        hold_ms = request.get("hold_ms", 0)
+        if (
+            not isinstance(hold_ms, int)
+            or isinstance(hold_ms, bool)
+            or not 0 <= hold_ms <= MAX_HOLD_MS
+        ):
+            raise ControlError(f"hold_ms must be an integer from 0 to {MAX_HOLD_MS}")
+        self.phone.board.inject(ButtonEvent(button, True))
+        if hold_ms:
+            await asyncio.sleep(hold_ms / 1000)
+        self.phone.board.inject(ButtonEvent(button, False))
+
+    def _screenshot(self, request: dict[str, Any]) -> dict[str, Any]:
+        path = request.get("path")
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise ControlError("path must be an absolute file path")
+        if not Path(path).parent.is_dir():
+            raise ControlError(f"no such directory: {Path(path).parent}")
+        self.phone.screen.render()
+        image = self.phone.board.display.image
+        image.resize((image.width * 4, image.height * 4)).convert("1").save(path, "PNG")
+        return {"path": path}
+
+
+def _encode(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+class ControlClient:
+    """A blocking client for scripts, the demo and the tests."""
+
+    def __init__(self, address: str, timeout: float = 10.0) -> None:
+        kind, host, port = parse_address(address)
+        if kind == "unix":
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(host)
+        else:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.file = self.sock.makefile("rwb")
+
+    def raw(self, line: bytes) -> dict[str, Any]:
+        self.file.write(line if line.endswith(b"\n") else line + b"\n")
+        self.file.flush()
+        answer: dict[str, Any] = json.loads(self.file.readline())
+        return answer
+
+    def request(self, **request: Any) -> dict[str, Any]:
+        return self.raw(json.dumps(request).encode())
+
+    def press(self, button: str, hold_ms: int = 0) -> dict[str, Any]:
+        return self.request(cmd="press", button=button, hold_ms=hold_ms)
+
+    def state(self) -> dict[str, Any]:
+        return self.request(cmd="state")
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0, what: str = ""
+    ) -> dict[str, Any]:
+        """Poll `state` until `predicate` holds; TimeoutError with the last state otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state()
+            if predicate(state):
+                return state
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out waiting for {what or predicate}: {state}")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+            self.sock.close()

@@ -1,0 +1,347 @@
+"""The phone: one event loop that turns button presses and SIP events into actions.
+
+Everything here runs on the asyncio loop thread: board edges arrive through
+`Board.inject`/the board's reader, SIP events through pjsua2 callbacks fired
+inside `libHandleEvents` (poll mode). An event crosses the house once: the
+board reports a press, the phone decides, an action goes out to SIP; a SIP
+event is turned into a `CallInfo` and handed to the plugins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from phone.board import Board, Led, LedColor, LedPattern, contact_index
+from phone.buttons import CALL_LAYER, Contact, ContactButtons, PressTracker
+from phone.calls import CallInfo, CallState, Direction
+from phone.config import Config, SecondCall
+from phone.media import PhoneAudio
+from phone.plugins import PluginHost
+from phone.screen import Screen
+from phone.sip.call import SipCall
+from phone.sip.endpoint import SipStack
+from phone.store import Store
+from phone.uri import parse_sip_uri
+
+log = logging.getLogger(__name__)
+
+CALL_LEDS = {
+    (Direction.IN, CallState.RINGING): Led(LedColor.GREEN, LedPattern.FAST),
+    (Direction.OUT, CallState.CALLING): Led(LedColor.GREEN, LedPattern.SLOW),
+    (Direction.OUT, CallState.RINGING): Led(LedColor.GREEN, LedPattern.SLOW),
+    (Direction.OUT, CallState.EARLY): Led(LedColor.GREEN, LedPattern.SLOW),
+    (Direction.IN, CallState.CONFIRMED): Led(LedColor.GREEN, LedPattern.STEADY),
+    (Direction.OUT, CallState.CONFIRMED): Led(LedColor.GREEN, LedPattern.STEADY),
+}
+RESULT_SECONDS = 3.0
+TICK_S = 0.25
+
+
+def _mmss(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 60:02d}:{whole % 60:02d}"
+
+
+class Phone:
+    def __init__(self, config: Config, board: Board, plugins: PluginHost | None = None) -> None:
+        self.config = config
+        self.board = board
+        self.store = Store(config.storage.path)
+        self.screen = Screen(board.display)
+        self.buttons = ContactButtons(board)
+        self.plugins = plugins if plugins is not None else PluginHost(config.plugins)
+        self.sip = SipStack(config.account, config.calls, self)
+        self.audio = PhoneAudio(self.sip.pj, board.audio)
+        self.calls: list[SipCall] = []
+        self.registered = False
+        self.registration = "starting"
+        self.dnd = False
+        self._presses = PressTracker(config.calls.long_press_ms, self.press)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # -- lifecycle ------------------------------------------------------
+    async def run(self) -> None:
+        await self.start()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.shutdown()
+
+    async def start(self) -> None:
+        self.store.replace_contacts("config", [(c.name, c.uri) for c in self.config.contacts])
+        blf = {c.uri for c in self.config.contacts if c.blf}
+        self.set_contacts([Contact(c.name, c.uri, c.uri in blf) for c in self.store.contacts()])
+        await self.board.start(self._presses.edge)
+        self.sip.start()
+        self.audio.open()
+        self.registration = (
+            "direct" if self.sip.account and self.sip.account.direct else "registering"
+        )
+        self._tasks.append(asyncio.get_running_loop().create_task(self._tick(), name="screen"))
+        self.redraw()
+        log.info(
+            "phone started: %d contacts on %d buttons",
+            len(self.buttons.contacts),
+            self.buttons.size,
+        )
+        self.plugins.call("phone_started", phone=self)
+
+    def stop(self) -> None:
+        """Ask the phone to shut down (signal handlers call this)."""
+        self._stop.set()
+
+    async def shutdown(self) -> None:
+        log.info("shutting down")
+        await self.plugins.stop(phone=self)
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.sip.stop(before_destroy=self.audio.close)
+        self.calls.clear()
+        await self.board.close()
+        self.store.close()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.redraw()
+
+    # -- contacts -------------------------------------------------------
+    def set_contacts(self, contacts: list[Contact]) -> None:
+        self.buttons.set_contacts(contacts)
+        for call in self.calls:
+            self._show_call_led(call.info)
+        self.plugins.call("contacts_changed", phone=self, contacts=self.buttons.contacts)
+
+    # -- buttons --------------------------------------------------------
+    def press(self, button: str, long_press: bool) -> None:
+        log.debug("%s press on %s", "long" if long_press else "short", button)
+        if self.plugins.call_first(
+            "button_pressed", phone=self, button=button, long_press=long_press
+        ):
+            return
+        if contact_index(button) is not None:
+            contact = self.buttons.contact_for(button)
+            if contact is None:
+                self.screen.message(["(no contact)"], 1.5)
+            elif long_press:
+                self.screen.message(
+                    [contact.name, contact.uri.removeprefix("sip:")], RESULT_SECONDS
+                )
+            else:
+                self._contact_pressed(contact)
+        elif button == "end":
+            self._end()
+        elif button == "answer":
+            ringing = self._ringing_call()
+            if ringing is not None:
+                ringing.accept()
+        elif button == "page":
+            self.buttons.next_page()
+            self.screen.message([f"Page {self.buttons.page + 1}/{self.buttons.pages}"], 1.5)
+        elif button in ("volume_up", "volume_down"):
+            level = self.audio.change_volume(1 if button == "volume_up" else -1)
+            self.screen.message([f"Volume {level}%"], 1.5)
+        elif button == "mute":
+            self.audio.toggle_mute()
+        elif button == "dnd":
+            self.set_dnd(not self.dnd)
+        self.redraw()
+
+    def _contact_pressed(self, contact: Contact) -> None:
+        call = self._call_with(contact.uri)
+        if call is not None:
+            if call.info.direction is Direction.IN and call.info.state is CallState.RINGING:
+                call.accept()
+            else:
+                call.end()
+            return
+        if self._active_call() is not None:
+            self.screen.message(["On a call:", "press end first"], 2.0)
+            return
+        self.dial(contact.uri, contact.name)
+
+    def dial(self, uri: str, name: str | None = None) -> None:
+        account = self.sip.account
+        assert account is not None
+        try:
+            call = account.make_call(uri, name)
+        except self.sip.pj.Error as exc:
+            log.warning("call to %s not placed: %s", uri, exc.reason)
+            self.screen.message(["Call failed", exc.reason[:21]], RESULT_SECONDS)
+            return
+        if call not in self.calls:
+            self.call_changed(call)
+
+    def _end(self) -> None:
+        ringing = self._ringing_call()
+        if ringing is not None:
+            ringing.reject(self.config.calls.reject_code)
+            return
+        active = self._active_call()
+        if active is not None:
+            active.end()
+
+    def set_dnd(self, on: bool) -> None:
+        self.dnd = on
+        log.info("do not disturb %s", "on" if on else "off")
+
+    # -- SIP events (SipEvents) -----------------------------------------
+    def registration_changed(self, registered: bool, code: int, reason: str) -> None:
+        self.registered = registered
+        self.registration = (
+            "registered" if registered else f"reg failed {code}" if code else "registering"
+        )
+        self.redraw()
+        self.plugins.call(
+            "registration_changed", phone=self, registered=registered, code=code, reason=reason
+        )
+
+    def incoming_call(self, call: SipCall) -> None:
+        info = call.info
+        contact = self.buttons.find(info.remote_uri)
+        if contact is not None:  # From may lack the port the contact's URI has
+            info.remote_name, info.remote_uri = contact.name, contact.uri
+        self.calls.append(call)
+        busy = any(c is not call and c.info.active for c in self.calls)
+        code: int | None
+        if self.dnd:
+            code = self.config.calls.reject_code
+        elif busy and self.config.calls.second_call is SecondCall.BUSY:
+            code = 486
+        else:
+            code = self.plugins.call_first("incoming_call", phone=self, call=info)
+        if code:
+            log.info("incoming call from %s refused with %d", info.remote_uri, code)
+            call.reject(code)
+        else:
+            call.ring()
+            if contact is not None:
+                self.buttons.show(contact.uri)
+            self._show_call_led(info)
+        self.redraw()
+        self.plugins.call("call_changed", phone=self, call=info)
+
+    def call_changed(self, call: SipCall) -> None:
+        info = call.info
+        if call not in self.calls:
+            self.calls.append(call)
+        self._show_call_led(info)
+        if info.state is CallState.DISCONNECTED:
+            self.calls.remove(call)
+            for port in call.audio_ports:
+                self.audio.forget(port)
+            self._show_result(info)
+        self.redraw()
+        self.plugins.call("call_changed", phone=self, call=info)
+
+    def call_media_ready(self, call: SipCall) -> None:
+        for media in call.audio_media():
+            port = self.audio.connect(media)
+            log.debug("call audio on bridge port %d", port)
+            if port not in call.audio_ports:
+                call.audio_ports.append(port)
+
+    # -- what the user sees ---------------------------------------------
+    def _show_call_led(self, info: CallInfo) -> None:
+        led = CALL_LEDS.get((info.direction, info.state))
+        if (
+            led is None
+            or info.code is not None
+            and info.code >= 300
+            and info.direction is Direction.IN
+        ):
+            self.buttons.clear_led(info.remote_uri, CALL_LAYER)
+        else:
+            self.buttons.set_led(info.remote_uri, led, CALL_LAYER)
+
+    def _show_result(self, info: CallInfo) -> None:
+        who = self.label(info)
+        if info.answered:
+            lines = ["Call ended", who, _mmss(info.duration())]
+        elif info.direction is Direction.OUT and info.code and info.code >= 300:
+            lines = [f"{info.code} {info.reason or ''}".strip(), who]
+        elif info.direction is Direction.IN:
+            lines = ["Missed call", who]
+        else:
+            lines = ["Call ended", who]
+        self.screen.message(lines, RESULT_SECONDS)
+
+    def label(self, info: CallInfo) -> str:
+        """The contact's name, else the display name, else the URI."""
+        contact = self.buttons.find(info.remote_uri)
+        if contact is not None:
+            return contact.name
+        if info.remote_name:
+            return info.remote_name
+        return info.remote_uri.removeprefix("sip:")
+
+    def redraw(self) -> None:
+        user = parse_sip_uri(self.config.account.uri).user or ""
+        self.screen.status = f"{user} {self.registration}"
+        call = self._active_call()
+        if call is None:
+            self.screen.body = [
+                "Ready" if self.registered or self.registration == "direct" else "Not registered"
+            ]
+        else:
+            info = call.info
+            who = self.label(info)
+            if info.direction is Direction.IN and info.state is CallState.RINGING:
+                self.screen.body = ["Incoming call", who, "answer / end"]
+            elif info.state is CallState.CALLING:
+                self.screen.body = ["Calling", who]
+            elif info.state in (CallState.RINGING, CallState.EARLY):
+                self.screen.body = ["Ringing", who]
+            else:
+                self.screen.body = [who, f"In call {_mmss(info.duration())}"]
+        flags = [f for f, on in (("DND", self.dnd), ("MUTE", self.audio.muted)) if on]
+        page = f"p{self.buttons.page + 1}/{self.buttons.pages}" if self.buttons.pages > 1 else ""
+        self.screen.footer = " ".join([*flags, page]).strip()
+        self.screen.render()
+
+    # -- queries --------------------------------------------------------
+    def _call_with(self, uri: str) -> SipCall | None:
+        contact = self.buttons.find(uri)
+        for call in self.calls:
+            if (
+                call.info.active
+                and contact is not None
+                and self.buttons.find(call.info.remote_uri) == contact
+            ):
+                return call
+        return None
+
+    def _active_call(self) -> SipCall | None:
+        """The call the screen is about: a connected one first, else the newest."""
+        live = [c for c in self.calls if c.info.active and not c.rejected]
+        confirmed = [c for c in live if c.info.state is CallState.CONFIRMED]
+        candidates = confirmed or live
+        return candidates[-1] if candidates else None
+
+    def _ringing_call(self) -> SipCall | None:
+        for call in self.calls:
+            if (
+                call.info.direction is Direction.IN
+                and call.info.state is CallState.RINGING
+                and not call.rejected
+            ):
+                return call
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """The control interface's `state` answer."""
+        return {
+            "registered": self.registered,
+            "buttons": self.buttons.describe(),
+            "screen": self.screen.lines(),
+            "calls": [c.info.as_dict() for c in self.calls if c.info.active],
+            "dnd": self.dnd,
+            "muted": self.audio.muted,
+            "volume": self.audio.volume,
+        }

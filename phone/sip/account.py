@@ -1,0 +1,159 @@
+"""The phone's one SIP account: registration with back-off, and incoming calls.
+
+pjsua re-registers before expiry by itself. Its own retry after a failure is a
+fixed interval, so it is switched off and replaced by exponential back-off
+(1 s doubling to 60 s, with jitter), reset by the next success. In direct mode
+(no registrar) nothing is registered and calls go peer to peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import TYPE_CHECKING
+
+import pjsua2 as pj
+
+from phone.config import Transport
+from phone.sip.call import SipCall
+
+if TYPE_CHECKING:
+    from phone.sip.endpoint import SipStack
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 60.0
+UNREGISTER_WAIT_S = 2.0
+
+
+def _with_transport(uri: str, transport: Transport) -> str:
+    """Add `;transport=` so pjsua picks the configured transport for this URI."""
+    if transport is Transport.UDP or ";transport=" in uri.lower():
+        return uri
+    return f"{uri};transport={transport.value}"
+
+
+class SipAccount(pj.Account):
+    def __init__(self, stack: SipStack) -> None:
+        super().__init__()
+        self.stack = stack
+        self.config = stack.account_config
+        self.registered = False
+        self.last_code = 0
+        self.last_reason = ""
+        self._retry: asyncio.TimerHandle | None = None
+        self._backoff = BACKOFF_FIRST_S
+        self._stopping = False
+        self.calls: dict[int, SipCall] = {}
+
+    @property
+    def direct(self) -> bool:
+        return self.config.registrar is None
+
+    def start(self) -> None:
+        cfg = self.config
+        acfg = pj.AccountConfig()
+        acfg.idUri = f'"{cfg.display_name}" <{cfg.uri}>' if cfg.display_name else cfg.uri
+        acfg.sipConfig.transportId = self.stack.transport_id
+        acfg.natConfig.contactRewriteUse = 0
+        acfg.natConfig.viaRewriteUse = 0
+        acfg.natConfig.sdpNatRewriteUse = 0
+        acfg.natConfig.sipOutboundUse = 0
+        acfg.mediaConfig.transportConfig.port = cfg.rtp_port
+        acfg.mediaConfig.transportConfig.portRange = 100 if cfg.rtp_port else 0
+        if cfg.registrar is not None:
+            acfg.regConfig.registrarUri = _with_transport(cfg.registrar, cfg.transport)
+            acfg.regConfig.timeoutSec = cfg.reg_expires
+            acfg.regConfig.retryIntervalSec = 0  # our back-off instead
+            acfg.regConfig.unregWaitMsec = int(UNREGISTER_WAIT_S * 1000)
+            acfg.regConfig.dropCallsOnFail = False
+            cred = pj.AuthCredInfo("digest", "*", cfg.username, 0, cfg.password)
+            acfg.sipConfig.authCreds.append(cred)
+        if cfg.outbound_proxy:
+            acfg.sipConfig.proxies.append(_with_transport(cfg.outbound_proxy, cfg.transport))
+        self.create(acfg)
+        if self.direct:
+            log.info("direct mode: %s, no registrar", cfg.uri)
+        else:
+            log.info("registering %s at %s", cfg.uri, cfg.registrar)
+
+    # -- registration ---------------------------------------------------
+    def onRegState(self, prm: pj.OnRegStateParam) -> None:
+        info = self.getInfo()
+        code, reason = int(prm.code), str(prm.reason)
+        registered = bool(info.regIsActive) and 200 <= code < 300
+        changed = registered != self.registered or code != self.last_code
+        self.registered, self.last_code, self.last_reason = registered, code, reason
+        if registered:
+            self._backoff = BACKOFF_FIRST_S
+            if changed:
+                log.info("registered as %s (expires %ss)", self.config.uri, info.regExpiresSec)
+        elif self._stopping:
+            log.info("unregistered (%s %s)", code, reason)
+        else:
+            self._schedule_retry(code, reason)
+        if changed:
+            self.stack.events.registration_changed(registered, code, reason)
+
+    def _schedule_retry(self, code: int, reason: str) -> None:
+        if self._retry is not None:
+            return
+        delay = self._backoff * random.uniform(0.8, 1.2)
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
+        log.warning("registration failed (%s %s), retrying in %.1fs", code, reason, delay)
+        self._retry = asyncio.get_running_loop().call_later(delay, self._register_again)
+
+    def _register_again(self) -> None:
+        self._retry = None
+        if self._stopping:
+            return
+        try:
+            self.setRegistration(True)
+        except pj.Error as exc:
+            log.warning("REGISTER not sent: %s", exc.info())
+            self._schedule_retry(0, exc.reason)
+
+    # -- calls ----------------------------------------------------------
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        call = SipCall.incoming(self, prm.callId, prm.rdata.wholeMsg)
+        self.calls[call.info.id] = call
+        self.stack.events.incoming_call(call)
+
+    def make_call(self, uri: str, remote_name: str | None) -> SipCall:
+        call = SipCall.outgoing(self, uri, remote_name)
+        self.calls[call.info.id] = call
+        return call
+
+    def forget(self, call: SipCall) -> None:
+        self.calls.pop(call.info.id, None)
+
+    # -- shutdown -------------------------------------------------------
+    async def unregister(self) -> None:
+        """Unregister (Expires: 0) and wait briefly for the answer."""
+        self._stopping = True
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self.direct or not self.registered:
+            return
+        try:
+            self.setRegistration(False)
+        except pj.Error as exc:
+            log.warning("un-REGISTER not sent: %s", exc.reason)
+            return
+        await self.stack.pump_until(lambda: not self.registered, UNREGISTER_WAIT_S)
+
+    def release(self) -> None:
+        """Drop Python references to pjsua objects before libDestroy."""
+        for call in list(self.calls.values()):
+            call.release()
+        self.calls.clear()
+        self.shutdown_account()
+
+    def shutdown_account(self) -> None:
+        try:
+            super().shutdown()
+        except pj.Error as exc:
+            log.debug("account shutdown: %s", exc.reason)

@@ -1,0 +1,192 @@
+"""The pjsua2 endpoint, owned by the event loop.
+
+pjsua2 runs in poll mode (no SIP worker threads, `mainThreadOnly`): a loop task
+calls `libHandleEvents(0)` every few milliseconds, so every SIP callback runs
+on the loop thread and phone state needs no locks. RTP and the conference
+bridge keep their own pjmedia threads (the null sound device's clock), which
+never touch loop state.
+
+pjsua is a process-wide singleton: one `SipStack` per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from phone.config import AccountConfig, CallsConfig, Transport
+from phone.uri import parse_sip_uri
+
+if TYPE_CHECKING:
+    import pjsua2 as pj
+
+    from phone.sip.account import SipAccount
+    from phone.sip.call import SipCall
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL_S = 0.004
+
+
+class PjsuaMissing(RuntimeError):
+    """pjsua2 cannot be imported: say what to install instead of a traceback."""
+
+
+def import_pjsua2() -> object:
+    try:
+        import pjsua2
+    except ImportError as exc:
+        raise PjsuaMissing(
+            "pjsua2 is not installed. On x86_64: pip install pjsua2-python==2.15.1.post1. "
+            "On a Raspberry Pi the SD image builds pjproject and its Python bindings "
+            f"(see image/README.md). ({exc})"
+        ) from exc
+    return pjsua2
+
+
+class SipEvents(Protocol):
+    """What the SIP layer reports to the core (all on the loop thread)."""
+
+    def registration_changed(self, registered: bool, code: int, reason: str) -> None: ...
+
+    def incoming_call(self, call: SipCall) -> None: ...
+
+    def call_changed(self, call: SipCall) -> None: ...
+
+    def call_media_ready(self, call: SipCall) -> None: ...
+
+
+class SipStack:
+    """pjsua2 lib, transports, codecs and the one account, in poll mode."""
+
+    def __init__(self, account: AccountConfig, calls: CallsConfig, events: SipEvents) -> None:
+        self.account_config = account
+        self.calls_config = calls
+        self.events = events
+        self.pj: Any = import_pjsua2()
+        self.ep: pj.Endpoint | None = None
+        self.account: SipAccount | None = None
+        self.local_port = 0
+        self._poller: asyncio.Task[None] | None = None
+        self._transport_id = -1
+
+    # -- lifecycle ------------------------------------------------------
+    def start(self) -> None:
+        """Create the lib, listen, create the account (REGISTER goes out at once)."""
+        pj = self.pj
+        ep = pj.Endpoint()
+        ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = 4
+        cfg.uaConfig.userAgent = "simplephone/0.1"
+        cfg.logConfig.level = 1
+        cfg.logConfig.consoleLevel = 1
+        cfg.medConfig.clockRate = 16000
+        cfg.medConfig.sndClockRate = 16000
+        cfg.medConfig.channelCount = 1
+        cfg.medConfig.noVad = True
+        ep.libInit(cfg)
+        self.ep = ep
+        self._create_transport()
+        ep.libStart()
+        ep.audDevManager().setNullDev()
+        self._set_codec_priorities()
+        from phone.sip.account import SipAccount  # needs pjsua2, imported above
+
+        self.account = SipAccount(self)
+        self.account.start()
+        loop = asyncio.get_running_loop()
+        self._poller = loop.create_task(self._poll(), name="pjsua-poll")
+
+    def _create_transport(self) -> None:
+        pj = self.pj
+        assert self.ep is not None
+        acc = self.account_config
+        kind = {
+            Transport.UDP: pj.PJSIP_TRANSPORT_UDP,
+            Transport.TCP: pj.PJSIP_TRANSPORT_TCP,
+            Transport.TLS: pj.PJSIP_TRANSPORT_TLS,
+        }[acc.transport]
+        tcfg = pj.TransportConfig()
+        tcfg.port = acc.port
+        if acc.registrar is None:
+            # Direct mode: the account URI says where we are reachable.
+            host = parse_sip_uri(acc.uri).host
+            tcfg.boundAddress = host.strip("[]")
+        if acc.transport is Transport.TLS:
+            tcfg.tlsConfig.verifyServer = acc.tls_verify
+            if acc.tls_ca_file:
+                tcfg.tlsConfig.CaListFile = acc.tls_ca_file
+        self._transport_id = self.ep.transportCreate(kind, tcfg)
+        info = self.ep.transportGetInfo(self._transport_id)
+        self.local_port = int(info.localName.rsplit(":", 1)[1])
+        log.info("SIP listening on %s %s", acc.transport.value, info.localName)
+
+    def _set_codec_priorities(self) -> None:
+        """Only the configured codecs, in order: speex garbles tones and long SDP breaks pjsua."""
+        assert self.ep is not None
+        wanted = [name.lower() for name in self.calls_config.codecs]
+        for codec in self.ep.codecEnum2():
+            codec_id = codec.codecId.lower()  # e.g. "g722/16000/1"
+            rank = next(
+                (
+                    i
+                    for i, name in enumerate(wanted)
+                    if codec_id == name or codec_id.startswith(name + "/")
+                ),
+                None,
+            )
+            self.ep.codecSetPriority(codec.codecId, 0 if rank is None else 255 - rank)
+        enabled = [n for n in self.calls_config.codecs]
+        log.info("codecs: %s", ", ".join(enabled))
+
+    @property
+    def transport_id(self) -> int:
+        return self._transport_id
+
+    async def _poll(self) -> None:
+        assert self.ep is not None
+        ep = self.ep
+        while True:
+            ep.libHandleEvents(0)
+            await asyncio.sleep(POLL_INTERVAL_S)
+
+    async def pump_until(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Let SIP run until `done()` or `timeout` (used at shutdown)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not done():
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    async def stop(self, before_destroy: Callable[[], None] | None = None) -> None:
+        """Unregister, hang up, destroy the lib (in that order, pjsua needs it).
+
+        `before_destroy` releases the caller's own pjsua2 objects (players,
+        recorders), which must die before the lib does.
+        """
+        if self.ep is None:
+            return
+        if self.account is not None:
+            await self.account.unregister()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        self.ep.hangupAllCalls()
+        for _ in range(20):
+            self.ep.libHandleEvents(5)
+        if self.account is not None:
+            self.account.release()
+            self.account = None
+        if before_destroy is not None:
+            before_destroy()
+        self.ep.libDestroy()
+        self.ep = None
+        log.info("SIP stack stopped")

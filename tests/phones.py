@@ -1,0 +1,124 @@
+"""Whole phones for tests: config files, child processes, tone analysis."""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from phone.demo import free_port, write_tone
+from phone.remote import RemotePhone
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_config(
+    account: dict[str, Any],
+    contacts: list[tuple[str, str]],
+    workdir: Path,
+    name: str,
+    buttons: int = 4,
+    calls: dict[str, Any] | None = None,
+    plugins: dict[str, dict[str, Any]] | None = None,
+    mic: Path | None = None,
+) -> Path:
+    lines = ["[account]", *(f"{k} = {toml_value(v)}" for k, v in account.items()), ""]
+    for label, uri in contacts:
+        lines += ["[[contacts]]", f"name = {toml_value(label)}", f"uri = {toml_value(uri)}", ""]
+    lines += ["[board]", 'kind = "virtual"', f"buttons = {buttons}", "", "[board.virtual]"]
+    if mic is not None:
+        lines.append(f"mic = {toml_value(str(mic))}")
+    lines += [f"speaker = {toml_value(str(workdir / f'{name}-speaker.wav'))}", ""]
+    if calls:
+        lines += ["[calls]", *(f"{k} = {toml_value(v)}" for k, v in calls.items()), ""]
+    lines += ["[storage]", f"path = {toml_value(str(workdir / f'{name}.db'))}", ""]
+    for plugin, settings in (plugins or {}).items():
+        lines += [
+            f"[plugins.{plugin}]",
+            *(f"{k} = {toml_value(v)}" for k, v in settings.items()),
+            "",
+        ]
+    path = workdir / f"{name}.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def dominant_frequency(path: Path, skip_s: float = 0.5) -> float:
+    """The strongest frequency in a WAV, past its first `skip_s` seconds."""
+    with wave.open(str(path), "rb") as w:
+        rate = w.getframerate()
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
+    samples = samples[int(rate * skip_s) :]
+    nonsilent = samples[np.abs(samples) > 50]
+    assert nonsilent.size > rate // 2, f"{path.name}: less than 0.5 s of sound"
+    spectrum = np.abs(np.fft.rfft(nonsilent * np.hanning(nonsilent.size)))
+    return float(np.fft.rfftfreq(nonsilent.size, 1 / rate)[int(np.argmax(spectrum))])
+
+
+class PhoneFactory:
+    """Starts phones in child processes and stops them all at the end."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.phones: list[RemotePhone] = []
+
+    def tone(self, name: str, freq: float) -> Path:
+        path = self.workdir / f"{name}-mic.wav"
+        write_tone(path, freq, seconds=2.0)
+        return path
+
+    def direct(
+        self,
+        name: str,
+        contacts: list[tuple[str, str]] = (),  # type: ignore[assignment]
+        port: int | None = None,
+        **kwargs: Any,
+    ) -> tuple[RemotePhone, str]:
+        """A phone in no-registrar mode; returns it and its own URI."""
+        port = port or free_port()
+        uri = f"sip:{name}@127.0.0.1:{port}"
+        phone = self.start(name, {"uri": uri}, list(contacts), **kwargs)
+        return phone, uri
+
+    def start(
+        self, name: str, account: dict[str, Any], contacts: list[tuple[str, str]], **kwargs: Any
+    ) -> RemotePhone:
+        config = render_config(account, contacts, self.workdir, name, **kwargs)
+        phone = RemotePhone(name, config, self.workdir, log_level="DEBUG").start()
+        self.phones.append(phone)
+        return phone
+
+    def stop_all(self) -> None:
+        for phone in self.phones:
+            phone.stop()
+
+
+@pytest.fixture
+def phones(tmp_path: Path) -> Iterator[PhoneFactory]:
+    factory = PhoneFactory(tmp_path)
+    yield factory
+    factory.stop_all()
+
+
+def call_states(state: dict[str, Any]) -> list[str]:
+    return [c["state"] for c in state["calls"]]
+
+
+def has_call(wanted: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda s: call_states(s) == [wanted]
+
+
+def no_calls(state: dict[str, Any]) -> bool:
+    return not state["calls"]
