@@ -12,7 +12,9 @@ interface, so the board only maps names.
 - LEDs are kernel LED class devices (`gpio-led` overlay), one per colour of
   each contact button's LED, under `/sys/class/leds`. Blinking uses the
   `timer` trigger, so it costs no CPU (Documentation/leds/leds-class.rst,
-  ledtrig-timer). A red/green LED shows amber with both on.
+  ledtrig-timer). A red/green LED shows amber with both on. A colour may
+  instead name a GPIO number, driven through gpiozero (optional package).
+  The LEDs are claimed at `start`; what the core set before is shown then.
 - The screen is an SSD1306 or SH1106 128x64 panel on I2C or SPI, opened on
   first use through luma.core's serial interfaces.
 
@@ -30,6 +32,7 @@ Settings (`[board.rpi]`)::
 
     [board.rpi.leds]          # contact button = { colour = kernel LED name }
     "contact-1" = { green = "sp:green:1", red = "sp:red:1" }
+    "contact-2" = { green = 17, red = 27 }          # BCM GPIO numbers, through gpiozero
 
     [board.rpi.display]
     driver = "ssd1306"        # or "sh1106"
@@ -92,6 +95,7 @@ LIT_COLOURS = {
 KEY_DOWN, KEY_UP, KEY_REPEAT = 1, 0, 2
 # Reopening a lost input device: first delay, doubling up to the last (seconds).
 REOPEN_DELAYS = (0.5, 10.0)
+MAX_GPIO = 53  # BCM numbering, the highest GPIO line of the SoC
 
 
 class KeyInput(Protocol):
@@ -139,12 +143,14 @@ class RpiBoard(Board):
         for key, button in self.settings["keys"].items():
             self._check_button(f"{SECTION}.keys.{key}", button)
         root = Path(self.settings["leds_root"])
-        self._leds_wired: dict[str, dict[str, SysfsLed]] = {}
+        self._leds_wired: dict[str, dict[str, LedChannel]] = {}
         for button, colours in self.settings["leds"].items():
             self._check_button(f"{SECTION}.leds.{button}", button)
             self._leds_wired[button] = {
-                colour: SysfsLed(root, name) for colour, name in colours.items()
+                colour: GpioLed(where) if isinstance(where, int) else SysfsLed(root, where)
+                for colour, where in colours.items()
             }
+        self._leds_live = False
         self._panel: Any = None
         self._readers: list[asyncio.Task[None]] = []
 
@@ -185,14 +191,15 @@ class RpiBoard(Board):
 
     # -- lifecycle ------------------------------------------------------
     async def start(self, handler: Callable[[ButtonEvent], None]) -> None:
-        """Check the LEDs exist, open the panel, and start reading every input device."""
+        """Claim the LEDs and show what they were set to, open the panel, read every input."""
         for button, colours in self._leds_wired.items():
-            for colour, led in colours.items():
-                if not led.exists():
-                    raise ConfigError(
-                        f"{SECTION}.leds.{button}.{colour}",
-                        f"no LED {led.name!r} under {str(led.root)!r} (is the gpio-led overlay loaded?)",
-                    )
+            for colour, channel in colours.items():
+                problem = channel.claim()
+                if problem is not None:
+                    raise ConfigError(f"{SECTION}.leds.{button}.{colour}", problem)
+        self._leds_live = True
+        for button in self._leds_wired:
+            self._drive_led(button, self.led(button))
         self.open_display()
         await super().start(handler)
         if not self.settings["inputs"]:
@@ -208,6 +215,10 @@ class RpiBoard(Board):
                 await reader
         self._readers.clear()
         await super().close()
+        for colours in self._leds_wired.values():
+            for channel in colours.values():
+                channel.release()
+        self._leds_live = False
         if self._panel is not None:
             self._panel.cleanup()
             self._panel = None
@@ -290,9 +301,12 @@ class RpiBoard(Board):
 
     # -- LEDs -----------------------------------------------------------
     def _drive_led(self, button: str, led: Led) -> None:
+        """Put `led` on the hardware; before `start` it is only remembered."""
         wired = self._leds_wired.get(button)
         if not wired:
             log.debug("no LED wired on %s", button)
+            return
+        if not self._leds_live:
             return
         lit = {c for c in LIT_COLOURS[led.color] if c in wired}
         if led.lit and not lit:
@@ -300,16 +314,16 @@ class RpiBoard(Board):
             lit = set(wired)
         # Dark channels first, so changing colour never flashes both.
         for colour in sorted(wired, key=lambda c: c in lit):
-            sysfs = wired[colour]
+            channel = wired[colour]
             try:
                 if colour not in lit:
-                    sysfs.off()
+                    channel.off()
                 elif led.pattern is LedPattern.STEADY:
-                    sysfs.on()
+                    channel.on()
                 else:
-                    sysfs.blink(*BLINK_MS[led.pattern])
+                    channel.blink(*BLINK_MS[led.pattern])
             except OSError as e:
-                sysfs.report_failure(e)
+                channel.report_failure(e)
 
     # -- screen and sound -----------------------------------------------
     def open_display(self) -> Any:
@@ -332,6 +346,23 @@ class RpiBoard(Board):
         )
 
 
+class LedChannel(Protocol):
+    """One colour of one button's LED, as the board drives it."""
+
+    def claim(self) -> str | None:
+        """Take the LED for the phone; None, or why it cannot be used."""
+
+    def release(self) -> None: ...
+
+    def on(self) -> None: ...
+
+    def off(self) -> None: ...
+
+    def blink(self, on_ms: int, off_ms: int) -> None: ...
+
+    def report_failure(self, error: OSError) -> None: ...
+
+
 class SysfsLed:
     """One kernel LED class device: `<root>/<name>/{brightness,trigger,delay_on,delay_off}`."""
 
@@ -342,8 +373,13 @@ class SysfsLed:
         self._max_brightness: str | None = None
         self._failed = False
 
-    def exists(self) -> bool:
-        return (self._folder / "brightness").is_file()
+    def claim(self) -> str | None:
+        if (self._folder / "brightness").is_file():
+            return None
+        return f"no LED {self.name!r} under {str(self.root)!r} (is the gpio-led overlay loaded?)"
+
+    def release(self) -> None:
+        """Nothing to give back: the kernel owns the LED."""
 
     def on(self) -> None:
         self._write("trigger", "none")
@@ -377,6 +413,44 @@ class SysfsLed:
     def _write(self, attribute: str, value: str) -> None:
         with open(self._folder / attribute, "w") as f:
             f.write(value)
+
+
+class GpioLed:
+    """One LED on a GPIO pin (BCM numbering) through gpiozero, for boards without
+    the gpio-led overlay; gpiozero blinks it from a background thread."""
+
+    def __init__(self, pin: int) -> None:
+        self.pin = pin
+        self._led: Any = None
+
+    def claim(self) -> str | None:
+        try:
+            from gpiozero import LED
+            from gpiozero.exc import GPIOZeroError
+        except ImportError:
+            return f"GPIO{self.pin}: LEDs on pins need the gpiozero package"
+        try:
+            self._led = LED(self.pin)
+        except (GPIOZeroError, OSError) as e:
+            return f"cannot use GPIO{self.pin}: {e}"
+        return None
+
+    def release(self) -> None:
+        if self._led is not None:
+            self._led.close()
+            self._led = None
+
+    def on(self) -> None:
+        self._led.on()
+
+    def off(self) -> None:
+        self._led.off()
+
+    def blink(self, on_ms: int, off_ms: int) -> None:
+        self._led.blink(on_time=on_ms / 1000, off_time=off_ms / 1000)
+
+    def report_failure(self, error: OSError) -> None:
+        log.error("LED on GPIO%d: %s", self.pin, error)
 
 
 # -- the panel --------------------------------------------------------------
@@ -448,24 +522,34 @@ def _validate_keys(section: Section) -> dict[str, str]:
     return keys
 
 
-def _validate_leds(section: Section) -> dict[str, dict[str, str]]:
-    leds: dict[str, dict[str, str]] = {}
+def _validate_leds(section: Section) -> dict[str, dict[str, str | int]]:
+    """Each colour is a kernel LED name (gpio-led overlay) or a BCM GPIO number (gpiozero)."""
+    leds: dict[str, dict[str, str | int]] = {}
     for button in list(section.data):
         if contact_index(button) is None:
             raise ConfigError(section.key(button), "LEDs sit on contact buttons (contact-N) only")
         colours = section.section(button)
-        names: dict[str, str] = {}
+        wired: dict[str, str | int] = {}
         for colour in LED_COLOURS:
-            name = colours.text(colour)
-            if name is None:
+            where = colours.take(colour)
+            if where is None:
                 continue
-            if "/" in name or name in (".", ".."):
-                raise ConfigError(colours.key(colour), f"not a kernel LED name: {name!r}")
-            names[colour] = name
+            if type(where) is int:
+                colours.integer(colour, 0, MAX_GPIO)
+            elif not isinstance(where, str):
+                raise ConfigError(
+                    colours.key(colour),
+                    f"must be a kernel LED name or a GPIO number, got {describe(where)}",
+                )
+            elif not where.strip() or "/" in where or where in (".", ".."):
+                raise ConfigError(colours.key(colour), f"not a kernel LED name: {where!r}")
+            wired[colour] = where
         colours.finish()
-        if not names:
-            raise ConfigError(section.key(button), "needs a green or red LED name")
-        leds[button] = names
+        if not wired:
+            raise ConfigError(
+                section.key(button), "needs a green or red LED (kernel LED name or GPIO number)"
+            )
+        leds[button] = wired
     section.finish()
     return leds
 
@@ -479,8 +563,8 @@ def _validate_display(section: Section) -> dict[str, Any]:
     display["port"] = section.integer("port", 0, 255, 1 if i2c_bus else 0)
     display["address"] = section.integer("address", 0x03, 0x77, 0x3C)
     display["device"] = section.integer("device", 0, 255, 0)
-    display["dc_pin"] = section.integer("dc_pin", 0, 53, 24)
-    display["reset_pin"] = section.integer("reset_pin", 0, 53, 25)
+    display["dc_pin"] = section.integer("dc_pin", 0, MAX_GPIO, 24)
+    display["reset_pin"] = section.integer("reset_pin", 0, MAX_GPIO, 25)
     rotate = section.take("rotate")
     if rotate is None:
         rotate = 0

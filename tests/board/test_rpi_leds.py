@@ -39,9 +39,14 @@ def sysfs(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def started(board: RpiBoard) -> RpiBoard:
+    asyncio.run(board.start(lambda event: None))  # no inputs: nothing keeps running
+    return board
+
+
 @pytest.fixture
 def board(sysfs: Path) -> RpiBoard:
-    return RpiBoard(4, {"leds_root": str(sysfs), "leds": LEDS}, open_bus=lambda d: noop())
+    return started(RpiBoard(4, {"leds_root": str(sysfs), "leds": LEDS}, open_bus=lambda d: noop()))
 
 
 def test_steady_green_lights_only_green(board: RpiBoard, sysfs: Path) -> None:
@@ -97,21 +102,32 @@ def test_one_colour_led_shows_any_colour(board: RpiBoard, sysfs: Path) -> None:
 
 def test_brightness_follows_max_brightness(sysfs: Path) -> None:
     (sysfs / "sp:green:2" / "max_brightness").write_text("255\n")
-    board = RpiBoard(2, {"leds_root": str(sysfs), "leds": {"contact-2": {"green": "sp:green:2"}}})
+    settings = {"leds_root": str(sysfs), "leds": {"contact-2": {"green": "sp:green:2"}}}
+    board = started(RpiBoard(2, settings, open_bus=lambda d: noop()))
     board.set_led("contact-2", Led(LedColor.GREEN, LedPattern.STEADY))
     assert state(sysfs, "sp:green:2")["brightness"] == "255"
 
 
-def test_close_darkens_every_led(board: RpiBoard, sysfs: Path) -> None:
-    board.set_led("contact-1", Led(LedColor.GREEN, LedPattern.STEADY))
+def test_leds_are_shown_from_start_and_darkened_at_close(sysfs: Path) -> None:
+    (sysfs / "sp:red:1" / "brightness").write_text("1\n")  # left on by an earlier run
+    board = RpiBoard(4, {"leds_root": str(sysfs), "leds": LEDS}, open_bus=lambda d: noop())
     board.set_led("contact-2", Led(LedColor.GREEN, LedPattern.SLOW))
+    assert state(sysfs, "sp:green:2") == {  # not started: nothing written yet
+        "brightness": "0",
+        "max_brightness": "1",
+        "trigger": "[none] timer heartbeat",
+    }
 
     async def lifecycle() -> None:
         await board.start(lambda event: None)
+        assert state(sysfs, "sp:green:2")["trigger"] == "timer"
+        assert state(sysfs, "sp:red:1")["brightness"] == "0"
+        board.set_led("contact-1", Led(LedColor.GREEN, LedPattern.STEADY))
         await board.close()
 
     asyncio.run(lifecycle())
     for name in ("sp:green:1", "sp:red:1", "sp:green:2"):
+        assert state(sysfs, name)["trigger"] == "none"
         assert state(sysfs, name)["brightness"] == "0"
 
 

@@ -41,13 +41,14 @@ def test_a_full_section_is_kept() -> None:
     section = {
         "inputs": ["/dev/input/event0", "USB Keypad"],
         "keys": {"KEY_F1": "contact-1", "BTN_0": "dnd"},
-        "leds": {"contact-1": {"green": "sp:green:1", "red": "sp:red:1"}},
+        "leds": {"contact-1": {"green": "sp:green:1", "red": 27}},
         "display": {"driver": "SH1106", "bus": "spi", "rotate": 180, "contrast": 40},
         "mixer": "PCM",
     }
     settings = RpiBoard.validate_settings(section)
     assert settings["inputs"] == ["/dev/input/event0", "USB Keypad"]
     assert settings["keys"] == {"KEY_F1": "contact-1", "BTN_0": "dnd"}
+    assert settings["leds"] == {"contact-1": {"green": "sp:green:1", "red": 27}}
     assert settings["display"]["driver"] == "sh1106"
     assert settings["display"]["port"] == 0  # SPI bus 0 by default
     assert (settings["display"]["rotate"], settings["display"]["contrast"]) == (180, 40)
@@ -91,6 +92,16 @@ def test_a_full_section_is_kept() -> None:
             "not a kernel LED name",
         ),
         ({"leds": {"contact-1": "sp:green:1"}}, "board.rpi.leds.contact-1", "must be a table"),
+        (
+            {"leds": {"contact-1": {"green": 54}}},
+            "board.rpi.leds.contact-1.green",
+            "from 0 to 53, got 54",
+        ),
+        (
+            {"leds": {"contact-1": {"red": True}}},
+            "board.rpi.leds.contact-1.red",
+            "must be a kernel LED name or a GPIO number, got true",
+        ),
         (
             {"display": {"driver": "ssd1309"}},
             "board.rpi.display.driver",
