@@ -1,0 +1,561 @@
+"""The phone's configuration: one TOML file, checked completely before anything starts.
+
+Layout (every section but `[account]` and `[board]` is optional)::
+
+    log_level = "info"
+
+    [account]                 # AccountConfig
+    uri = "sip:alice@example.com"
+    password = "..."
+    registrar = "sip:example.com"
+
+    [[contacts]]              # ContactConfig, one per button, in button order
+    name = "Bob"
+    uri = "sip:bob@example.com"
+    blf = true
+
+    [board]                   # BoardConfig
+    kind = "rpi"
+    buttons = 8
+    [board.rpi]               # the board's own settings, checked by the board class
+
+    [calls]                   # CallsConfig
+    [storage]                 # StorageConfig
+    [plugins.call_log]        # PluginConfig: `enabled` plus the plugin's own settings
+    max_entries = 200
+
+Every error is a ConfigError naming the key path, as in
+`contacts[2].uri: not a SIP URI: 'bob@' (...)`. Array indexes are 0-based, as
+in Python and in TOML tools: `contacts[0]` is the first `[[contacts]]` table.
+A bad file never yields a partly built Config.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from datetime import date, time
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, overload
+
+from phone.uri import SipUri, SipUriError, parse_sip_uri
+
+BOARD_KINDS = ("virtual", "rpi", "emulator")
+MAX_BUTTONS = 64
+LOG_LEVELS = ("debug", "info", "warning", "error")
+REJECT_CODES = (486, 603)
+DEFAULT_CODECS = ("G722/16000", "PCMU/8000", "PCMA/8000")
+# Settings whose values never reach a log line.
+SECRET_WORDS = ("password", "secret", "token")
+REDACTED = "<redacted>"
+
+_CODEC = re.compile(r"[A-Za-z0-9.+_-]+/\d+(/\d+)?")
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; `key` is its path (`contacts[2].uri`)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        self.message = message
+        super().__init__(f"{key}: {message}")
+
+
+class Transport(StrEnum):
+    """The SIP transport of the account (RFC 3261 §18)."""
+
+    UDP = "udp"
+    TCP = "tcp"
+    TLS = "tls"
+
+
+class SecondCall(StrEnum):
+    """What happens to an incoming call while another call is up."""
+
+    BUSY = "busy"  # answer it with 486 Busy Here
+    RING = "ring"  # let it ring as a waiting call
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """The SIP account. `registrar` None is no-registrar mode: the phone is
+    reached directly at `uri` (then `sip:user@IP:PORT`). Ports 0 mean "pick a
+    free one at start"."""
+
+    uri: str
+    username: str
+    password: str = field(repr=False)
+    registrar: str | None
+    outbound_proxy: str | None
+    transport: Transport
+    port: int
+    rtp_port: int
+    reg_expires: int
+    display_name: str | None
+    tls_verify: bool = True  # check the server's certificate (transport tls only)
+    tls_ca_file: str | None = None  # CA bundle for that check; None: the system's
+
+
+@dataclass(frozen=True)
+class ContactConfig:
+    name: str
+    uri: str
+    blf: bool = False
+
+
+@dataclass(frozen=True)
+class BoardConfig:
+    """Which board drives the phone; `settings` is the `[board.<kind>]` table,
+    left for the board class's `validate_settings` to check."""
+
+    kind: str
+    buttons: int
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallsConfig:
+    reject_code: int = 486
+    second_call: SecondCall = SecondCall.BUSY
+    codecs: tuple[str, ...] = DEFAULT_CODECS
+    long_press_ms: int = 800
+    no_answer_timeout_s: int = 60
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    path: str
+
+
+@dataclass(frozen=True, repr=False)
+class PluginConfig:
+    """One `[plugins.<name>]` table: `enabled` and the plugin's own settings,
+    which the plugin itself validates (see phone.hookspecs)."""
+
+    enabled: bool = True
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # Plugin settings may hold passwords (an XCAP server's, say).
+        return f"PluginConfig(enabled={self.enabled!r}, settings={_redact(self.settings)!r})"
+
+
+@dataclass(frozen=True)
+class Config:
+    account: AccountConfig
+    contacts: tuple[ContactConfig, ...]
+    board: BoardConfig
+    calls: CallsConfig
+    storage: StorageConfig
+    plugins: dict[str, PluginConfig]
+    log_level: str  # a logging level name: DEBUG, INFO, WARNING or ERROR
+
+    def as_dict(self) -> dict[str, Any]:
+        """The config as TOML-shaped data; `parse_config(c.as_dict()) == c`."""
+        account = self.account
+        account_data: dict[str, Any] = {
+            "uri": account.uri,
+            "username": account.username,
+            "transport": account.transport.value,
+            "port": account.port,
+            "rtp_port": account.rtp_port,
+            "reg_expires": account.reg_expires,
+        }
+        if account.password:
+            account_data["password"] = account.password
+        if account.transport is Transport.TLS:
+            account_data["tls_verify"] = account.tls_verify
+        for name in ("registrar", "outbound_proxy", "display_name", "tls_ca_file"):
+            if getattr(account, name) is not None:
+                account_data[name] = getattr(account, name)
+        board: dict[str, Any] = {"kind": self.board.kind, "buttons": self.board.buttons}
+        if self.board.settings:
+            board[self.board.kind] = dict(self.board.settings)
+        return {
+            "log_level": self.log_level.lower(),
+            "account": account_data,
+            "contacts": [{"name": c.name, "uri": c.uri, "blf": c.blf} for c in self.contacts],
+            "board": board,
+            "calls": {
+                "reject_code": self.calls.reject_code,
+                "second_call": self.calls.second_call.value,
+                "codecs": list(self.calls.codecs),
+                "long_press_ms": self.calls.long_press_ms,
+                "no_answer_timeout_s": self.calls.no_answer_timeout_s,
+            },
+            "storage": {"path": self.storage.path},
+            "plugins": {
+                name: {"enabled": plugin.enabled, **plugin.settings}
+                for name, plugin in self.plugins.items()
+            },
+        }
+
+    def redacted(self) -> dict[str, Any]:
+        """`as_dict()` with passwords and other secrets replaced, for logs and `check-config`."""
+        return _redact(self.as_dict())
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and check a TOML config file; relative paths in it are relative to the file."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as e:
+        raise ConfigError(str(path), f"cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(str(path), f"not UTF-8 text: {e.reason} at byte {e.start}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        # The message ends with "(at line N, column M)".
+        raise ConfigError(str(path), f"invalid TOML: {e}") from None
+    return parse_config(data, base_dir=path.parent)
+
+
+def parse_config(data: dict[str, Any], base_dir: str | os.PathLike[str] | None = None) -> Config:
+    """Check TOML data and build the Config; raises ConfigError at the first problem."""
+    root = _Table("", data, _keys(Config))
+    account = _parse_account(root.table("account", _keys(AccountConfig)), base_dir)
+    contacts = _parse_contacts(root.take("contacts"))
+    board = _parse_board(root.table("board", ("kind", "buttons", *BOARD_KINDS)))
+    calls = _parse_calls(root.table("calls", _keys(CallsConfig), optional=True))
+    storage = _parse_storage(root.table("storage", _keys(StorageConfig), optional=True), base_dir)
+    plugins = _parse_plugins(root.table("plugins", (), optional=True, free=True))
+    level = root.choice("log_level", LOG_LEVELS) or "info"
+    return Config(account, contacts, board, calls, storage, plugins, level.upper())
+
+
+def default_storage_path() -> str:
+    """`$XDG_STATE_HOME/simplephone/phone.db`, or under `~/.local/state` when the
+    variable is unset or not absolute (XDG Base Directory spec)."""
+    state = os.environ.get("XDG_STATE_HOME", "")
+    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+    return str(base / "simplephone" / "phone.db")
+
+
+# -- sections --------------------------------------------------------------
+
+
+def _parse_account(table: _Table, base_dir: str | os.PathLike[str] | None) -> AccountConfig:
+    uri = table.uri("uri", required=True)
+    if uri.user is None:
+        raise ConfigError(table.key("uri"), f"needs a user part, as in sip:alice@{uri.host}")
+    registrar = table.uri("registrar")
+    if registrar is not None and registrar.user is not None:
+        raise ConfigError(
+            table.key("registrar"),
+            f"must not have a user part (RFC 3261 §10.2), got {str(registrar)!r}",
+        )
+    outbound_proxy = table.uri("outbound_proxy")
+    transport = _account_transport(table, uri)
+    # Registered: any free port (the registrar learns it). Direct: the standard port.
+    default_port = 0 if registrar is not None else 5061 if transport is Transport.TLS else 5060
+    port = table.integer("port", 0, 65535)
+    if registrar is None and uri.port is not None:
+        if port is not None and port != uri.port:
+            raise ConfigError(
+                table.key("port"),
+                f"must match the port of account.uri ({uri.port}) when there is no registrar, "
+                f"got {port}",
+            )
+        default_port = uri.port
+    rtp_port = table.integer("rtp_port", 0, 65534)
+    if rtp_port is not None and rtp_port != 0 and (rtp_port < 1024 or rtp_port % 2):
+        raise ConfigError(
+            table.key("rtp_port"),
+            f"must be 0 (any free port) or an even number from 1024 to 65534, got {rtp_port}",
+        )
+    needs_password = registrar is not None or outbound_proxy is not None
+    password = table.text("password", required=needs_password) or ""
+    account = AccountConfig(
+        uri=str(uri),
+        username=table.text("username") or uri.user,
+        password=password,
+        registrar=None if registrar is None else str(registrar),
+        outbound_proxy=None if outbound_proxy is None else str(outbound_proxy),
+        transport=transport,
+        port=default_port if port is None else port,
+        rtp_port=rtp_port or 0,
+        reg_expires=table.integer("reg_expires", 10, 86400) or 300,
+        display_name=table.text("display_name"),
+        tls_verify=table.boolean("tls_verify", True),
+        tls_ca_file=_resolve(table.text("tls_ca_file"), base_dir),
+    )
+    for name in ("tls_verify", "tls_ca_file"):
+        if name in table.data and transport is not Transport.TLS:
+            raise ConfigError(table.key(name), f"applies to transport tls only, not {transport}")
+    if account.tls_ca_file is not None and not os.path.isfile(account.tls_ca_file):
+        raise ConfigError(table.key("tls_ca_file"), f"no such file: {account.tls_ca_file!r}")
+    return account
+
+
+def _account_transport(table: _Table, uri: SipUri) -> Transport:
+    """The transport named in the config must agree with the URI's own
+    `;transport=` and with a sips: scheme (TLS on every hop, RFC 3261 §26.2.2)."""
+    name = table.choice("transport", tuple(t.value for t in Transport))
+    from_uri = uri.params.get("transport")
+    if from_uri is not None:
+        from_uri = from_uri.lower()
+        if from_uri not in tuple(Transport):
+            raise ConfigError(table.key("uri"), f"unsupported ;transport={from_uri}")
+        if name is not None and name != from_uri:
+            raise ConfigError(
+                table.key("transport"), f"{name!r} contradicts ;transport={from_uri} in account.uri"
+            )
+        name = from_uri
+    if uri.scheme == "sips":
+        if name is not None and name != Transport.TLS:
+            raise ConfigError(table.key("transport"), f"a sips: URI needs tls, got {name!r}")
+        name = Transport.TLS
+    return Transport(name or Transport.UDP)
+
+
+def _parse_contacts(value: Any) -> tuple[ContactConfig, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError(
+            "contacts", f"must be an array of tables ([[contacts]]), got {_describe(value)}"
+        )
+    contacts: list[ContactConfig] = []
+    seen: list[tuple[SipUri, str]] = []
+    for index, item in enumerate(value):
+        table = _Table(f"contacts[{index}]", item, _keys(ContactConfig))
+        name = table.text("name", required=True)
+        uri = table.uri("uri", required=True)
+        for other, other_key in seen:
+            if uri.same_address(other):
+                raise ConfigError(table.key("uri"), f"same address as {other_key} ({uri.aor})")
+        seen.append((uri, table.key("uri")))
+        contacts.append(ContactConfig(name, str(uri), table.boolean("blf", False)))
+    return tuple(contacts)
+
+
+def _parse_board(table: _Table) -> BoardConfig:
+    kind = table.choice("kind", BOARD_KINDS, required=True)
+    buttons = table.integer("buttons", 1, MAX_BUTTONS, required=True)
+    # Sections for the other kinds may stay in the file, so switching boards is
+    # a one-line change; only the chosen kind's settings are carried.
+    settings: dict[str, Any] = {}
+    for other in BOARD_KINDS:
+        section = table.table(other, (), optional=True, free=True)
+        if other == kind:
+            settings = section.rest()
+    return BoardConfig(kind, buttons, settings)
+
+
+def _parse_calls(table: _Table) -> CallsConfig:
+    reject_code = table.take("reject_code")
+    if reject_code is not None and (
+        type(reject_code) is not int or reject_code not in REJECT_CODES
+    ):
+        raise ConfigError(
+            table.key("reject_code"), f"must be 486 or 603, got {_describe(reject_code)}"
+        )
+    second_call = table.choice("second_call", tuple(s.value for s in SecondCall))
+    calls = CallsConfig(
+        reject_code=reject_code or 486,
+        second_call=SecondCall(second_call or SecondCall.BUSY),
+        codecs=_parse_codecs(table),
+        long_press_ms=table.integer("long_press_ms", 100, 5000) or 800,
+        no_answer_timeout_s=table.integer("no_answer_timeout_s", 1, 3600) or 60,
+    )
+    return calls
+
+
+def _parse_codecs(table: _Table) -> tuple[str, ...]:
+    value = table.take("codecs")
+    if value is None:
+        return DEFAULT_CODECS
+    if not isinstance(value, list):
+        raise ConfigError(table.key("codecs"), f"must be an array, got {_describe(value)}")
+    if not value:
+        raise ConfigError(table.key("codecs"), "must name at least one codec")
+    codecs: list[str] = []
+    for index, codec in enumerate(value):
+        key = f"{table.key('codecs')}[{index}]"
+        if not isinstance(codec, str) or not _CODEC.fullmatch(codec):
+            raise ConfigError(
+                key, f"must look like NAME/RATE, such as 'PCMU/8000', got {_describe(codec)}"
+            )
+        if codec.lower() in (c.lower() for c in codecs):
+            raise ConfigError(key, f"{codec!r} is listed twice")
+        codecs.append(codec)
+    return tuple(codecs)
+
+
+def _parse_storage(table: _Table, base_dir: str | os.PathLike[str] | None) -> StorageConfig:
+    return StorageConfig(_resolve(table.text("path"), base_dir) or default_storage_path())
+
+
+@overload
+def _resolve(text: str, base_dir: str | os.PathLike[str] | None) -> str: ...
+@overload
+def _resolve(text: None, base_dir: str | os.PathLike[str] | None) -> None: ...
+def _resolve(text: str | None, base_dir: str | os.PathLike[str] | None) -> str | None:
+    """A path from the config: `~` expanded, relative to the config file's directory."""
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    return str(path)
+
+
+def _parse_plugins(table: _Table) -> dict[str, PluginConfig]:
+    plugins: dict[str, PluginConfig] = {}
+    for name in list(table.data):
+        section = table.table(name, ("enabled",), free=True)
+        enabled = section.boolean("enabled", True)
+        plugins[name] = PluginConfig(enabled, section.rest())
+    return plugins
+
+
+# -- reading tables --------------------------------------------------------
+
+
+class _Table:
+    """A TOML table being checked, which knows its key path and its `keys`.
+
+    Unknown keys are reported before any value is looked at, so a misspelt key
+    is named as such rather than as the missing key it was meant to be. A `free`
+    table also carries keys it does not know (a plugin's or a board's settings),
+    which `rest()` hands to their owner.
+    """
+
+    def __init__(self, path: str, data: Any, keys: tuple[str, ...], free: bool = False) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(path, f"must be a table, got {_describe(data)}")
+        self.path = path
+        self.data: dict[str, Any] = data
+        self.keys = keys
+        if not free:
+            for name in data:
+                if name not in keys:
+                    hint = difflib.get_close_matches(name, keys, n=1)
+                    suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
+                    raise ConfigError(self.key(name), f"unknown key{suffix}")
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def take(self, name: str, required: bool = False) -> Any:
+        """The raw value, or None when absent (TOML has no null)."""
+        value = self.data.get(name)
+        if value is None and required:
+            raise ConfigError(self.key(name), "missing")
+        return value
+
+    def table(
+        self, name: str, keys: tuple[str, ...], optional: bool = False, free: bool = False
+    ) -> _Table:
+        value = self.take(name, required=not optional)
+        return _Table(self.key(name), {} if value is None else value, keys, free)
+
+    @overload
+    def text(self, name: str, required: Literal[True]) -> str: ...
+    @overload
+    def text(self, name: str, required: bool = False) -> str | None: ...
+    def text(self, name: str, required: bool = False) -> str | None:
+        value = self.take(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(self.key(name), f"must be a string, got {_describe(value)}")
+        if not value.strip():
+            raise ConfigError(self.key(name), "must not be empty")
+        return value
+
+    @overload
+    def uri(self, name: str, required: Literal[True]) -> SipUri: ...
+    @overload
+    def uri(self, name: str, required: bool = False) -> SipUri | None: ...
+    def uri(self, name: str, required: bool = False) -> SipUri | None:
+        """A SIP URI without `?headers`, which make no sense in an address of record."""
+        text = self.text(name, required)
+        if text is None:
+            return None
+        try:
+            uri = parse_sip_uri(text)
+        except SipUriError as e:
+            raise ConfigError(self.key(name), str(e)) from None
+        if uri.headers:
+            raise ConfigError(self.key(name), f"must not carry URI headers ('?...'): {text!r}")
+        return uri
+
+    @overload
+    def integer(self, name: str, low: int, high: int, required: Literal[True]) -> int: ...
+    @overload
+    def integer(self, name: str, low: int, high: int, required: bool = False) -> int | None: ...
+    def integer(self, name: str, low: int, high: int, required: bool = False) -> int | None:
+        value = self.take(name, required)
+        if value is None:
+            return None
+        if type(value) is not int or not low <= value <= high:
+            raise ConfigError(
+                self.key(name),
+                f"must be an integer from {low} to {high}, got {_describe(value)}",
+            )
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.take(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise ConfigError(self.key(name), f"must be true or false, got {_describe(value)}")
+        return value
+
+    @overload
+    def choice(self, name: str, choices: Iterable[str], required: Literal[True]) -> str: ...
+    @overload
+    def choice(self, name: str, choices: Iterable[str], required: bool = False) -> str | None: ...
+    def choice(self, name: str, choices: Iterable[str], required: bool = False) -> str | None:
+        """One of `choices`, compared case-insensitively and returned in lower case."""
+        choices = tuple(choices)
+        value = self.take(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, str) or value.lower() not in choices:
+            raise ConfigError(
+                self.key(name), f"must be one of {', '.join(choices)}, got {_describe(value)}"
+            )
+        return value.lower()
+
+    def rest(self) -> dict[str, Any]:
+        """The keys this table does not know: settings checked by their owner."""
+        return {name: value for name, value in self.data.items() if name not in self.keys}
+
+
+def _keys(cls: type) -> tuple[str, ...]:
+    """The TOML keys of a section: the fields of its dataclass."""
+    return tuple(f.name for f in fields(cls))
+
+
+def _describe(value: Any) -> str:
+    """A value as the TOML file spelled it, for error messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return repr(value)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if any(word in key.lower() for word in SECRET_WORDS) else _redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_redact(item) for item in value]
+    return value

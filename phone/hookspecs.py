@@ -1,0 +1,125 @@
+"""The whole plugin API of simplephone, in one file.
+
+A plugin is a module found through the `simplephone.plugins` entry-point group
+(see the `plugins` package docstring for how to ship one). It implements some of
+the hooks below with functions marked `@hookimpl`, named like the hook and
+taking any subset of the hook's arguments, by name.
+
+Settings: a plugin's `[plugins.<name>]` config table (minus `enabled`) is its
+own. A plugin that takes settings defines, at module level::
+
+    def create_plugin(settings: dict[str, Any]) -> object
+
+which checks them, raising `ConfigError` with a key relative to its table
+(`ConfigError("max_entries", "must be ...")`, reported as
+`plugins.<name>.max_entries: must be ...`), and returns the object whose
+`@hookimpl` methods are registered instead of the module. It is called once,
+when the config is checked, so it must not start anything. A plugin that cannot
+run on this machine (a missing library, absent hardware) raises
+`PluginUnavailable("one sentence why")` from `create_plugin`: it is then
+disabled, not fatal. A plugin without `create_plugin` takes no settings.
+
+Every hook is called on the event loop thread, never from pjsua2's or a board's
+threads, so hooks may use the phone's objects freely but must not block: do I/O
+by returning an awaitable (a coroutine), which the host runs as a task. A hook
+that raises, or whose awaitable raises, gets its plugin disabled (logged once
+with the traceback) and the phone and the other plugins carry on.
+
+Implementations run in pluggy's order: the most recently registered first,
+`tryfirst`/`trylast` respected. Hook wrappers are not supported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from phone.config import ConfigError
+
+if TYPE_CHECKING:
+    from phone.calls import CallInfo
+    from phone.phone import Phone
+
+PROJECT = "simplephone"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+__all__ = ["PROJECT", "ConfigError", "PluginUnavailable", "hookimpl", "hookspec"]
+
+
+class PluginUnavailable(Exception):
+    """Raised by `create_plugin` when the plugin cannot run here; the message,
+    one sentence, is shown to the user and the plugin is left disabled."""
+
+
+@hookspec
+def phone_started(phone: Phone) -> Any:
+    """The phone is up: the board is started and the SIP stack runs
+    (registration may still be pending; see `registration_changed`).
+
+    Called once. May return an awaitable, which runs as a task.
+    """
+
+
+@hookspec
+def phone_stopping(phone: Phone) -> Any:
+    """The phone is about to stop, before it unregisters.
+
+    Called once. May return an awaitable: the core waits for all of them, up to
+    a few seconds, then cancels what is left.
+    """
+
+
+@hookspec
+def registration_changed(phone: Phone, registered: bool, code: int, reason: str) -> Any:
+    """A REGISTER transaction ended (RFC 3261 §10): `registered` tells whether
+    the account is now registered, `code` and `reason` are the final response
+    (200 OK, 401/403 on bad credentials, 408 when the registrar is unreachable).
+
+    Also called on refresh failures and on unregistering. May return an awaitable.
+    """
+
+
+@hookspec
+def call_changed(phone: Phone, call: CallInfo) -> Any:
+    """A call changed state. `call` is a snapshot (phone.calls.CallInfo) with
+    `id`, `remote_uri`, `remote_name`, `direction` ('in' or 'out'), `state`
+    ('calling', 'ringing', 'early', 'confirmed', 'disconnected'), `started_at`,
+    `connected_at`, `ended_at` (time.time() or None), and `code`, `reason` of
+    the last response.
+
+    'disconnected' is the last call for a call. May return an awaitable.
+    """
+
+
+@hookspec(firstresult=True)
+def incoming_call(phone: Phone, call: CallInfo) -> int | None:
+    """A call arrives, before it rings.
+
+    Return a SIP status code (4xx-6xx, e.g. 486 Busy Here for do-not-disturb)
+    to refuse it with, or None to let it ring. The first non-None answer wins.
+    Must answer at once: awaitables are not allowed here.
+    """
+
+
+@hookspec(firstresult=True)
+def button_pressed(phone: Phone, button: str, long_press: bool) -> bool | None:
+    """A button was pressed and released. `button` is `contact-N` (1-based) or a
+    function button (`end`, `answer`, `page`, ...; see phone.board), `long_press`
+    whether it was held past `calls.long_press_ms`.
+
+    Return True when the plugin handled the press: the core then does nothing
+    more with it. None lets the core (and the next plugin) act. Must answer at
+    once: awaitables are not allowed here.
+    """
+
+
+@hookspec
+def contacts_changed(phone: Phone, contacts: Sequence[Any]) -> Any:
+    """The contact list changed (config loaded, XCAP update). `contacts` is the
+    new list in button order; each has at least `name` and `uri`.
+
+    May return an awaitable."""

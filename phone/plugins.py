@@ -1,0 +1,263 @@
+"""The plugin host: finds plugins, checks their settings, and calls their hooks
+so that one broken plugin cannot take the phone down.
+
+Plugins come from the `simplephone.plugins` entry-point group and from the
+`builtins` mapping the caller passes (used when the package itself is not
+installed, as in a source checkout). A plugin is enabled unless its
+`[plugins.<name>]` table says `enabled = false`; a table naming a plugin that is
+not installed is a ConfigError, so a typo does not silently do nothing.
+
+pluggy's own hook call stops at the first exception, so the host walks the
+implementations itself, in pluggy's order (last registered first, tryfirst and
+trylast respected). A plugin whose hook raises, or whose returned awaitable
+raises, is logged once with its traceback and unregistered; it is listed in
+`disabled` with the reason, for the screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.metadata
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import pluggy
+
+from phone import hookspecs
+from phone.config import ConfigError, PluginConfig
+from phone.hookspecs import PluginUnavailable
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "simplephone.plugins"
+STOP_TIMEOUT_S = 5.0
+
+
+class DisableCause(StrEnum):
+    LOAD = "load"  # the module could not be imported
+    UNAVAILABLE = "unavailable"  # create_plugin raised PluginUnavailable
+    INVALID = "invalid"  # its hooks do not match the specs, or create_plugin crashed
+    FAILED = "failed"  # a hook raised while the phone ran
+
+
+@dataclass(frozen=True)
+class DisabledPlugin:
+    name: str
+    cause: DisableCause
+    reason: str  # one line, for the screen and the log
+
+
+class PluginHost:
+    """Loads the enabled plugins at construction (raising ConfigError for bad
+    settings) and calls their hooks, guarded, on the event loop thread."""
+
+    def __init__(
+        self,
+        config_plugins: Mapping[str, PluginConfig],
+        builtins: Mapping[str, object] | None = None,
+        trace: bool = False,
+    ) -> None:
+        self.trace = trace  # log every hook call and answer at DEBUG
+        self.disabled: list[DisabledPlugin] = []
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self._tasks: set[asyncio.Task[None]] = set()
+        loaders = _discover(builtins or {})
+        for name in config_plugins:
+            if name not in loaders and config_plugins[name].enabled:
+                installed = ", ".join(sorted(loaders)) or "none"
+                raise ConfigError(
+                    f"plugins.{name}", f"no such plugin is installed (installed: {installed})"
+                )
+        for name, load in loaders.items():
+            config = config_plugins.get(name, PluginConfig())
+            if not config.enabled:
+                log.info("plugin %s: disabled in the config", name)
+                continue
+            self._load(name, load, config.settings)
+
+    @property
+    def names(self) -> list[str]:
+        """The plugins that are registered and running, the latest registered first."""
+        return [name for name, _ in reversed(self.pm.list_name_plugin())]
+
+    # -- loading --------------------------------------------------------
+    def _load(self, name: str, load: Callable[[], object], settings: dict[str, Any]) -> None:
+        try:
+            module = load()
+        except Exception as e:
+            self._note_disabled(name, DisableCause.LOAD, f"cannot load: {type(e).__name__}: {e}")
+            return
+        create = getattr(module, "create_plugin", None)
+        plugin = module
+        if create is not None:
+            try:
+                plugin = create(dict(settings))
+            except ConfigError as e:
+                raise ConfigError(f"plugins.{name}.{e.key}", e.message) from e
+            except PluginUnavailable as e:
+                self._note_disabled(name, DisableCause.UNAVAILABLE, str(e))
+                return
+            except Exception as e:
+                log.error("plugin %s: create_plugin failed", name, exc_info=e)
+                self._note_disabled(
+                    name, DisableCause.INVALID, f"create_plugin failed: {type(e).__name__}: {e}"
+                )
+                return
+        elif settings:
+            key = next(iter(settings))
+            raise ConfigError(
+                f"plugins.{name}.{key}", "unknown key (this plugin takes no settings)"
+            )
+        try:
+            self.pm.register(plugin, name=name)
+        except (pluggy.PluginValidationError, ValueError) as e:
+            self._note_disabled(name, DisableCause.INVALID, str(e))
+            return
+        problem = _hook_problem(self.pm, plugin)
+        if problem is not None:
+            self.pm.unregister(plugin)
+            self._note_disabled(name, DisableCause.INVALID, problem)
+            return
+        log.info("plugin %s: loaded", name)
+
+    def _note_disabled(self, name: str, cause: DisableCause, reason: str) -> None:
+        log.error("plugin %s disabled: %s", name, reason)
+        self.disabled.append(DisabledPlugin(name, cause, reason))
+
+    # -- calling hooks --------------------------------------------------
+    def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call every implementation of `hook_name`; return their non-None answers.
+
+        An awaitable answer is run as a task on the running loop instead, guarded
+        the same way, and is not part of the list.
+        """
+        results: list[Any] = []
+        for impl in self._implementations(hook_name, kwargs):
+            ok, result = self._run(impl, hook_name, kwargs)
+            if not ok or result is None:
+                continue
+            if inspect.isawaitable(result):
+                self._spawn(impl, hook_name, result)
+            else:
+                results.append(result)
+        return results
+
+    def call_first(self, hook_name: str, **kwargs: Any) -> Any:
+        """Call the implementations of a firstresult hook until one answers non-None."""
+        for impl in self._implementations(hook_name, kwargs):
+            ok, result = self._run(impl, hook_name, kwargs)
+            if not ok or result is None:
+                continue
+            if inspect.isawaitable(result):
+                if inspect.iscoroutine(result):
+                    result.close()
+                self._disable(impl, f"{hook_name} must answer at once, it returned an awaitable")
+                continue
+            return result
+        return None
+
+    async def stop(self, phone: Any, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Call `phone_stopping`, wait up to `timeout` seconds for the plugins'
+        tasks, then cancel what is still running."""
+        self.call("phone_stopping", phone=phone)
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            for task in pending:
+                log.warning("plugin task %s still running after %.1fs: cancelled", task, timeout)
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def _implementations(self, hook_name: str, kwargs: dict[str, Any]) -> list[pluggy.HookImpl]:
+        caller = getattr(self.pm.hook, hook_name, None)
+        if caller is None or caller.spec is None:
+            raise AttributeError(f"no hook named {hook_name!r}")
+        expected = set(caller.spec.argnames)
+        if set(kwargs) != expected:
+            raise TypeError(f"hook {hook_name} takes {sorted(expected)}, got {sorted(kwargs)}")
+        # get_hookimpls() is in ascending priority; pluggy calls the last first.
+        return list(reversed(caller.get_hookimpls()))
+
+    def _run(
+        self, impl: pluggy.HookImpl, hook_name: str, kwargs: dict[str, Any]
+    ) -> tuple[bool, Any]:
+        try:
+            result = impl.function(*(kwargs[arg] for arg in impl.argnames))
+        except Exception as e:
+            log.error("plugin %s: %s raised", impl.plugin_name, hook_name, exc_info=e)
+            self._disable(impl, f"{hook_name} raised {type(e).__name__}: {e}")
+            return False, None
+        if self.trace:
+            log.debug("hook %s -> %s: %r", hook_name, impl.plugin_name, result)
+        return True, result
+
+    def _spawn(self, impl: pluggy.HookImpl, hook_name: str, awaitable: Awaitable[Any]) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._await(impl, hook_name, awaitable), name=f"{impl.plugin_name}.{hook_name}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _await(
+        self, impl: pluggy.HookImpl, hook_name: str, awaitable: Awaitable[Any]
+    ) -> None:
+        try:
+            result = await awaitable
+        except Exception as e:
+            log.error("plugin %s: %s task raised", impl.plugin_name, hook_name, exc_info=e)
+            self._disable(impl, f"{hook_name} task raised {type(e).__name__}: {e}")
+            return
+        if self.trace:
+            log.debug("hook %s -> %s task done: %r", hook_name, impl.plugin_name, result)
+
+    def _disable(self, impl: pluggy.HookImpl, reason: str) -> None:
+        """Unregister the plugin behind `impl` (once: a second failure of a plugin
+        already gone, such as a task finishing late, is only logged)."""
+        if not self.pm.is_registered(impl.plugin):
+            return
+        self.pm.unregister(impl.plugin)
+        self._note_disabled(impl.plugin_name, DisableCause.FAILED, reason)
+
+
+def _discover(builtins: Mapping[str, object]) -> dict[str, Callable[[], object]]:
+    """Loaders by plugin name, in registration order: the builtins, then the
+    entry points by name (the first of a name wins)."""
+    loaders: dict[str, Callable[[], object]] = {
+        name: functools.partial(_identity, module) for name, module in builtins.items()
+    }
+    values: dict[str, str] = {}
+    entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    for entry_point in sorted(entry_points, key=lambda ep: ep.name):
+        name = entry_point.name
+        if name in values and values[name] != entry_point.value:
+            log.warning(
+                "plugin %s: two entry points (%s, %s), using the first",
+                name,
+                values[name],
+                entry_point.value,
+            )
+        if name in loaders:
+            continue
+        loaders[name] = entry_point.load
+        values[name] = entry_point.value
+    return loaders
+
+
+def _identity(module: object) -> object:
+    return module
+
+
+def _hook_problem(pm: pluggy.PluginManager, plugin: object) -> str | None:
+    """Why a registered plugin's hooks are not usable here, or None."""
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.spec is None:
+            return f"implements {caller.name}, which is not a simplephone hook"
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper):
+                return f"{caller.name} is a hook wrapper, which simplephone does not support"
+    return None
