@@ -72,6 +72,7 @@ from phone.board import (
     AudioEndpoints,
     Board,
     ButtonEvent,
+    ButtonHandler,
     Led,
     LedColor,
     LedPattern,
@@ -92,7 +93,9 @@ LIT_COLOURS = {
     LedColor.RED: ("red",),
     LedColor.AMBER: ("green", "red"),
 }
-KEY_DOWN, KEY_UP, KEY_REPEAT = 1, 0, 2
+# EV_KEY values: 1 pressed, 0 released; 2 is the kernel's autorepeat, which the core
+# does not want (it times long presses itself).
+KEY_DOWN, KEY_UP = 1, 0
 # Reopening a lost input device: first delay, doubling up to the last (seconds).
 REOPEN_DELAYS = (0.5, 10.0)
 MAX_GPIO = 53  # BCM numbering, the highest GPIO line of the SoC
@@ -190,17 +193,25 @@ class RpiBoard(Board):
         return normalised
 
     # -- lifecycle ------------------------------------------------------
-    async def start(self, handler: Callable[[ButtonEvent], None]) -> None:
-        """Claim the LEDs and show what they were set to, open the panel, read every input."""
-        for button, colours in self._leds_wired.items():
-            for colour, channel in colours.items():
-                problem = channel.claim()
-                if problem is not None:
-                    raise ConfigError(f"{SECTION}.leds.{button}.{colour}", problem)
-        self._leds_live = True
-        for button in self._leds_wired:
-            self._drive_led(button, self.led(button))
-        self.open_display()
+    async def start(self, handler: ButtonHandler) -> None:
+        """Claim the LEDs and show what they were set to, open the panel, read every input.
+
+        Fails with ConfigError naming the key of a missing LED or bus; what
+        was claimed by then is given back.
+        """
+        try:
+            for button, colours in self._leds_wired.items():
+                for colour, channel in colours.items():
+                    problem = channel.claim()
+                    if problem is not None:
+                        raise ConfigError(f"{SECTION}.leds.{button}.{colour}", problem)
+            self._leds_live = True
+            for button in self._leds_wired:
+                self._drive_led(button, self.led(button))
+            self.open_display()
+        except ConfigError:
+            self._release_leds()
+            raise
         await super().start(handler)
         if not self.settings["inputs"]:
             log.warning("no input devices configured: the buttons will not work")
@@ -215,13 +226,16 @@ class RpiBoard(Board):
                 await reader
         self._readers.clear()
         await super().close()
-        for colours in self._leds_wired.values():
-            for channel in colours.values():
-                channel.release()
-        self._leds_live = False
+        self._release_leds()
         if self._panel is not None:
             self._panel.cleanup()
             self._panel = None
+
+    def _release_leds(self) -> None:
+        self._leds_live = False
+        for colours in self._leds_wired.values():
+            for channel in colours.values():
+                channel.release()
 
     # -- buttons --------------------------------------------------------
     async def _read_keys(self, spec: str) -> None:
@@ -255,7 +269,7 @@ class RpiBoard(Board):
                 log.warning("input %s lost (%s); looking for it again", spec, e)
                 missing = True
                 for button in sorted(held):
-                    self.inject(ButtonEvent(button, down=False))
+                    self._deliver(ButtonEvent(button, down=False))
             finally:
                 with contextlib.suppress(OSError):
                     device.close()
@@ -286,7 +300,7 @@ class RpiBoard(Board):
         raise OSError(errno.ENODEV, f"no input device named {spec!r}")
 
     def _on_input_event(self, event: evdev.InputEvent, held: set[str]) -> None:
-        if event.type != ecodes.EV_KEY or event.value == KEY_REPEAT:
+        if event.type != ecodes.EV_KEY or event.value not in (KEY_DOWN, KEY_UP):
             return
         button = self._keymap.get(event.code)
         if button is None:
@@ -297,7 +311,16 @@ class RpiBoard(Board):
             held.add(button)
         else:
             held.discard(button)
-        self.inject(ButtonEvent(button, down=down, at=time.monotonic()))
+        self._deliver(ButtonEvent(button, down=down, at=time.monotonic()))
+
+    def _deliver(self, event: ButtonEvent) -> None:
+        """Hand an edge to the core; a failing handler costs that edge, not the buttons."""
+        try:
+            self.inject(event)
+        except Exception:
+            log.exception(
+                "button handler failed on %s %s", event.button, "down" if event.down else "up"
+            )
 
     # -- LEDs -----------------------------------------------------------
     def _drive_led(self, button: str, led: Led) -> None:

@@ -172,3 +172,30 @@ def test_close_stops_reading(tmp_path: Path) -> None:
 
     run(scenario)
     assert events == []
+
+
+def test_a_failing_handler_costs_one_edge_not_the_buttons(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bench = InputBench()
+    device = bench.plug(GPIO_KEYS, "gpio_keys")
+    board = board_for(bench, [GPIO_KEYS], tmp_path)
+    events: list[ButtonEvent] = []
+
+    def handler(event: ButtonEvent) -> None:
+        events.append(event)
+        if len(events) == 1:
+            raise RuntimeError("core bug")
+
+    async def scenario() -> None:
+        await board.start(handler)
+        await until(lambda: device.grabbed)
+        device.key(ecodes.KEY_F1, 1)
+        device.key(ecodes.KEY_F1, 0)
+        await until(lambda: len(events) == 2)
+        await board.close()
+
+    run(scenario)
+    assert edges(events) == [("contact-1", True), ("contact-1", False)]
+    failures = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in failures] == ["button handler failed on contact-1 down"]

@@ -57,9 +57,11 @@ def test_leds_on_gpio_pins(mock_pins: Any) -> None:
 
 def test_gpio_pin_in_use_stops_start(mock_pins: Any) -> None:
     holder = LED(22)
-    board = RpiBoard(2, {"leds": {"contact-2": {"red": 22}}}, open_bus=lambda d: noop())
+    settings = {"leds": {"contact-1": {"green": 17}, "contact-2": {"red": 22}}}
+    board = RpiBoard(2, settings, open_bus=lambda d: noop())
     with pytest.raises(ConfigError) as caught:
         asyncio.run(board.start(lambda event: None))
     assert caught.value.key == "board.rpi.leds.contact-2.red"
     assert "cannot use GPIO22" in str(caught.value)
+    LED(17).close()  # what the failed start had claimed was given back
     holder.close()

@@ -126,6 +126,7 @@ def test_home_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     write_wav(tmp_path / "mic.wav")
     settings = VirtualBoard.validate_settings({"mic": "~/mic.wav", "speaker": "~/out.wav"})
     assert settings == {"mic": str(tmp_path / "mic.wav"), "speaker": str(tmp_path / "out.wav")}
+    assert VirtualBoard.validate_settings(settings) == settings  # as phone.cli validates first
 
 
 def bad_settings(tmp: Path) -> list[tuple[dict[str, Any], str, str]]:
