@@ -531,6 +531,7 @@ def open_panel(display: dict[str, Any], bus: Any) -> Any:
 
 def _validate_keys(section: Section) -> dict[str, str]:
     keys: dict[str, str] = {}
+    by_code: dict[int, str] = {}
     for name in list(section.data):
         button = section.text(name)
         if not name.startswith(("KEY_", "BTN_")) or name not in ecodes.ecodes:
@@ -540,6 +541,13 @@ def _validate_keys(section: Section) -> dict[str, str]:
                 section.key(name),
                 f"no button {button!r}: use contact-N or one of {', '.join(FUNCTION_BUTTONS)}",
             )
+        # Some names are aliases of one code (KEY_COFFEE is KEY_SCREENLOCK).
+        code = ecodes.ecodes[name]
+        if code in by_code:
+            raise ConfigError(
+                section.key(name), f"is the same key code ({code}) as {by_code[code]}"
+            )
+        by_code[code] = name
         keys[name] = str(button)
     section.finish()
     return keys

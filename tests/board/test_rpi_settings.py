@@ -78,6 +78,11 @@ def test_a_full_section_is_kept() -> None:
             "board.rpi.keys.KEY_F1",
             "must be a string, got 1",
         ),
+        (
+            {"inputs": ["k"], "keys": {"KEY_COFFEE": "end", "KEY_SCREENLOCK": "dnd"}},
+            "board.rpi.keys.KEY_SCREENLOCK",
+            "is the same key code (152) as KEY_COFFEE",
+        ),
         ({"keys": KEYS}, "board.rpi.inputs", "no input device"),
         ({"inputs": ["USB Keypad"]}, "board.rpi.keys", "no key mapped"),
         ({"inputs": "USB Keypad", "keys": KEYS}, "board.rpi.inputs", "must be an array"),
