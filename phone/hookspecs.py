@@ -13,8 +13,9 @@ own. A plugin that takes settings defines, at module level::
 which checks them, raising `ConfigError` with a key relative to its table
 (`ConfigError("max_entries", "must be ...")`, reported as
 `plugins.<name>.max_entries: must be ...`), and returns the object whose
-`@hookimpl` methods are registered instead of the module. It is called once,
-when the config is checked, so it must not start anything. A plugin that cannot
+`@hookimpl` methods are registered instead of the module. It is called when
+the host loads the plugin (by `phone check-config` and at start), so it must
+not start anything: hooks do that. A plugin that cannot
 run on this machine (a missing library, absent hardware) raises
 `PluginUnavailable("one sentence why")` from `create_plugin`: it is then
 disabled, not fatal. A plugin without `create_plugin` takes no settings.

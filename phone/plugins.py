@@ -197,7 +197,17 @@ class PluginHost:
         return True, result
 
     def _spawn(self, impl: pluggy.HookImpl, hook_name: str, awaitable: Awaitable[Any]) -> None:
-        task = asyncio.get_running_loop().create_task(
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            # The core broke the contract (hooks run on the loop thread), not the plugin.
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()
+            raise RuntimeError(
+                f"hook {hook_name} called outside the event loop, "
+                f"and plugin {impl.plugin_name} returned an awaitable"
+            ) from None
+        task = loop.create_task(
             self._await(impl, hook_name, awaitable), name=f"{impl.plugin_name}.{hook_name}"
         )
         self._tasks.add(task)

@@ -95,7 +95,7 @@ def test_full_config_values() -> None:
     assert account.tls_verify is False
     assert config.contacts[1].uri == "sips:conf@[2001:db8::1]:5061"
     assert config.board.kind == "rpi"
-    assert config.board.settings == {"i2c_bus": 1, "leds": [17, 27, 22]}
+    assert config.board.settings == {"capture_pcm": "hw:1,0", "mixer": "PCM"}
     assert config.calls.second_call is SecondCall.RING
     assert config.calls.codecs == ("PCMU/8000", "opus/48000/2")
     assert config.storage.path == str(path.parent / "state" / "phone.db")

@@ -354,6 +354,24 @@ def test_core_mistakes_raise(site: Site) -> None:
         host.call("call_changed", phone=None)
 
 
+def test_awaitable_outside_the_event_loop_is_the_callers_mistake(site: Site) -> None:
+    site.install(
+        {
+            "eager": """
+                @hookimpl
+                def phone_started(phone):
+                    async def work():
+                        CALLS.append("ran")
+                    return work()
+                """,
+        }
+    )
+    host = site.host({})
+    with pytest.raises(RuntimeError, match="called outside the event loop"):
+        host.call("phone_started", phone=None)
+    assert "eager" in host.names
+
+
 def test_trace_logs_each_hook_call(site: Site, caplog: pytest.LogCaptureFixture) -> None:
     site.install({"recorder": RECORDER})
     host = site.host({}, trace=True)

@@ -167,3 +167,16 @@ def test_any_text_parses_or_raises_value_error(text: str) -> None:
     except ValueError:
         return
     assert parse_sip_uri(str(uri)) == uri
+
+
+_FRAGMENTS = ['"', "<", ">", "\\", " ", ";", "sip:", "bob", "@", "x.org", "tag=1", "Bob", ":5060"]
+
+
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=12).map("".join) | st.text(max_size=30))
+def test_any_header_value_parses_or_raises_value_error(text: str) -> None:
+    try:
+        name, uri = parse_name_addr(text)
+    except ValueError:
+        return
+    assert name is None or name.strip() == name
+    assert parse_sip_uri(str(uri)) == uri
