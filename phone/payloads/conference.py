@@ -453,21 +453,17 @@ def merge(current: ConferenceInfo | None, update: ConferenceInfo) -> ConferenceI
         return replace(update, users=_merge_users((), update.users))
     description = current.description
     if update.description is not None:
-        description = replace(
+        description = _overlay(
             description or Description(),
-            **_overlay(
-                description,
-                update.description,
-                ("display_text", "subject", "free_text", "conf_uris"),
-            ),  # type: ignore[arg-type]
+            update.description,
+            ("display_text", "subject", "free_text", "conf_uris"),
         )
     conference_state = current.conference_state
     if update.conference_state is not None:
-        conference_state = replace(
+        conference_state = _overlay(
             conference_state or ConferenceState(),
-            **_overlay(
-                conference_state, update.conference_state, ("user_count", "active", "locked")
-            ),  # type: ignore[arg-type]
+            update.conference_state,
+            ("user_count", "active", "locked"),
         )
     return ConferenceInfo(
         entity=update.entity,

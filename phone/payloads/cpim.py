@@ -109,39 +109,42 @@ def _split_header(line: str) -> Header:
     if not colon or not _HEADER_NAME.fullmatch(name):
         raise PayloadError(DOCUMENT, f"malformed header line {line[:80]!r}")
     params: list[tuple[str, str]] = []
-    while rest.startswith(";"):
-        param, _, rest = rest[1:].partition(" ")
-        key, _, value = param.partition("=")
-        params.append((key, value))
-        rest = " " + rest
-        if ";" in param.partition("=")[2]:
-            raise PayloadError(DOCUMENT, f"malformed header parameters in {line[:80]!r}")
+    if rest.startswith(";"):
+        raw_params, _, rest = rest.partition(" ")
+        for param in raw_params[1:].split(";"):
+            key, _, value = param.partition("=")
+            if not _HEADER_NAME.fullmatch(key):
+                raise PayloadError(DOCUMENT, f"malformed header parameter in {line[:80]!r}")
+            params.append((key, value))
     return Header(name=name, value=_unescape(rest.strip()), params=tuple(params))
 
 
-def _lines(section: str) -> list[str]:
-    return [line.rstrip("\r") for line in section.split("\n")] if section else []
+def _header_block(data: bytes, start: int, what: str) -> tuple[list[str], int]:
+    """The lines from `start` up to the next empty line, and where the rest begins."""
+    lines: list[str] = []
+    position = start
+    while True:
+        end = data.find(b"\n", position)
+        if end < 0:
+            raise PayloadError(DOCUMENT, f"no blank line after the {what}")
+        raw = data[position:end].removesuffix(b"\r")
+        position = end + 1
+        if not raw:
+            return lines, position
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise PayloadError(DOCUMENT, f"{what} are not UTF-8: {exc.reason}") from None
 
 
 def parse(data: bytes, *, limit: int = CPIM_LIMIT) -> CpimMessage:
     """Parse a message/cpim body."""
     if len(data) > limit:
         raise PayloadError(DOCUMENT, f"{len(data)} bytes exceeds the {limit}-byte limit")
-    head, found, rest = (
-        bytes(data).partition(b"\n\r\n") if b"\n\r\n" in data else bytes(data).partition(b"\n\n")
-    )
-    if not found:
-        raise PayloadError(DOCUMENT, "no blank line after the message headers")
-    mime_head, found, body = (
-        rest.partition(b"\r\n\r\n") if b"\r\n\r\n" in rest else rest.partition(b"\n\n")
-    )
-    if not found:
-        raise PayloadError(DOCUMENT, "no blank line after the MIME headers")
-    try:
-        message_lines = _lines(head.decode("utf-8"))
-        mime_lines = _lines(mime_head.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise PayloadError(DOCUMENT, f"headers are not UTF-8: {exc.reason}") from None
+    data = bytes(data)
+    message_lines, position = _header_block(data, 0, "message headers")
+    mime_lines, position = _header_block(data, position, "MIME headers")
+    body = data[position:]
 
     sender = None
     recipients: list[Identity] = []

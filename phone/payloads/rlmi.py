@@ -185,21 +185,22 @@ def _bare_cid(value: str) -> str:
     return value.strip().removeprefix("<").removesuffix(">").strip()
 
 
-_FATAL_DEFECTS = (
-    email_errors.NoBoundaryInMultipartDefect,
-    email_errors.StartBoundaryNotFoundDefect,
-    email_errors.CloseBoundaryNotFoundDefect,
-    email_errors.MultipartInvariantViolationDefect,
-    email_errors.MissingHeaderBodySeparatorDefect,
-    email_errors.FirstHeaderLineIsContinuationDefect,
-    email_errors.MisplacedEnvelopeHeaderDefect,
-)
+_FATAL_DEFECTS: dict[type[email_errors.MessageDefect], str] = {
+    email_errors.NoBoundaryInMultipartDefect: "multipart without a boundary parameter",
+    email_errors.StartBoundaryNotFoundDefect: "the boundary never appears in the body",
+    email_errors.CloseBoundaryNotFoundDefect: "no closing boundary: truncated body",
+    email_errors.MultipartInvariantViolationDefect: "multipart without body parts",
+    email_errors.MissingHeaderBodySeparatorDefect: "part headers not ended by a blank line",
+    email_errors.FirstHeaderLineIsContinuationDefect: "part headers start with a continuation",
+    email_errors.MisplacedEnvelopeHeaderDefect: "envelope header inside a part",
+}
 
 
 def _check_defects(message: Message, where: str) -> None:
     for defect in message.defects:
-        if isinstance(defect, _FATAL_DEFECTS):
-            raise PayloadError(NOTIFY, f"{where}: {type(defect).__name__}")
+        problem = _FATAL_DEFECTS.get(type(defect))
+        if problem is not None:
+            raise PayloadError(NOTIFY, f"{where}: {problem}")
 
 
 def _read_part(part: Message, depth: int) -> BodyPart:
