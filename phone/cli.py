@@ -41,7 +41,7 @@ def check_config(path: str) -> Config:
 async def _run(args: argparse.Namespace) -> int:
     from phone.control import ControlServer
     from phone.phone import Phone
-    from phone.sip.endpoint import PjsuaMissing
+    from phone.sip.endpoint import PjsuaMissing, SipStartError
 
     config = load_config(args.config)
     try:
@@ -58,6 +58,9 @@ async def _run(args: argparse.Namespace) -> int:
         await control.start()
     try:
         await phone.run()
+    except SipStartError as exc:
+        log.error("%s", exc)
+        return 2
     finally:
         if control is not None:
             await control.close()

@@ -35,6 +35,10 @@ def _with_transport(uri: str, transport: Transport) -> str:
     return f"{uri};transport={transport.value}"
 
 
+def _loose_route(uri: str) -> str:
+    return uri if ";lr" in uri.lower() else f"{uri};lr"
+
+
 class SipAccount(pj.Account):
     def __init__(self, stack: SipStack) -> None:
         super().__init__()
@@ -61,6 +65,8 @@ class SipAccount(pj.Account):
         acfg.natConfig.viaRewriteUse = 0
         acfg.natConfig.sdpNatRewriteUse = 0
         acfg.natConfig.sipOutboundUse = 0
+        media = acfg.mediaConfig.transportConfig
+        media.boundAddress = media.publicAddress = self.stack.local_address
         acfg.mediaConfig.transportConfig.port = cfg.rtp_port
         acfg.mediaConfig.transportConfig.portRange = 100 if cfg.rtp_port else 0
         if cfg.registrar is not None:
@@ -71,8 +77,11 @@ class SipAccount(pj.Account):
             acfg.regConfig.dropCallsOnFail = False
             cred = pj.AuthCredInfo("digest", "*", cfg.username, 0, cfg.password)
             acfg.sipConfig.authCreds.append(cred)
-        if cfg.outbound_proxy:
-            acfg.sipConfig.proxies.append(_with_transport(cfg.outbound_proxy, cfg.transport))
+        first_hop = cfg.outbound_proxy or cfg.registrar
+        if first_hop:
+            # Calls and subscriptions go through the registrar's proxy unless an
+            # outbound proxy is set, as on a desk phone; ;lr makes it a loose route.
+            acfg.sipConfig.proxies.append(_loose_route(_with_transport(first_hop, cfg.transport)))
         self.create(acfg)
         if self.direct:
             log.info("direct mode: %s, no registrar", cfg.uri)

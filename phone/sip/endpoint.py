@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,6 +46,22 @@ def import_pjsua2() -> object:
             f"(see image/README.md). ({exc})"
         ) from exc
     return pjsua2
+
+
+def route_source(host: str, port: int) -> str:
+    """The local IP address the kernel would use to send to host:port (no packet is sent)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except socket.gaierror as exc:
+        raise SipStartError(f"cannot resolve the SIP server {host!r}: {exc}") from exc
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.connect(address)
+        return str(probe.getsockname()[0])
+
+
+class SipStartError(RuntimeError):
+    """The SIP stack cannot start (port taken, no TLS, ...): the message says why."""
 
 
 class SipEvents(Protocol):
@@ -114,15 +131,17 @@ class SipStack:
         }[acc.transport]
         tcfg = pj.TransportConfig()
         tcfg.port = acc.port
-        if acc.registrar is None:
-            # Direct mode: the account URI says where we are reachable.
-            host = parse_sip_uri(acc.uri).host
-            tcfg.boundAddress = host.strip("[]")
+        tcfg.boundAddress = tcfg.publicAddress = self.local_address
         if acc.transport is Transport.TLS:
             tcfg.tlsConfig.verifyServer = acc.tls_verify
             if acc.tls_ca_file:
                 tcfg.tlsConfig.CaListFile = acc.tls_ca_file
-        self._transport_id = self.ep.transportCreate(kind, tcfg)
+        try:
+            self._transport_id = self.ep.transportCreate(kind, tcfg)
+        except pj.Error as exc:
+            raise SipStartError(
+                f"cannot listen for SIP on {acc.transport.value} port {acc.port}: {exc.reason}"
+            ) from exc
         info = self.ep.transportGetInfo(self._transport_id)
         self.local_port = int(info.localName.rsplit(":", 1)[1])
         log.info("SIP listening on %s %s", acc.transport.value, info.localName)
@@ -144,6 +163,20 @@ class SipStack:
             self.ep.codecSetPriority(codec.codecId, 0 if rank is None else 255 - rank)
         enabled = [n for n in self.calls_config.codecs]
         log.info("codecs: %s", ", ".join(enabled))
+
+    @property
+    def local_address(self) -> str:
+        """The address peers reach us at, for Via, Contact and SDP.
+
+        Direct mode: the host of our own URI. Registered: the local address the
+        kernel routes towards the first hop (outbound proxy, else registrar), so
+        a loopback server gets a loopback Contact and a LAN server a LAN one.
+        """
+        acc = self.account_config
+        if acc.registrar is None:
+            return parse_sip_uri(acc.uri).host.strip("[]")
+        hop = parse_sip_uri(acc.outbound_proxy or acc.registrar)
+        return route_source(hop.host.strip("[]"), hop.port or 5060)
 
     @property
     def transport_id(self) -> int:
