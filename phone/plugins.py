@@ -104,10 +104,8 @@ class PluginHost:
                 self._note_disabled(name, DisableCause.UNAVAILABLE, str(e))
                 return
             except Exception as e:
-                log.error("plugin %s: create_plugin failed", name, exc_info=e)
-                self._note_disabled(
-                    name, DisableCause.INVALID, f"create_plugin failed: {type(e).__name__}: {e}"
-                )
+                reason = f"create_plugin failed: {type(e).__name__}: {e}"
+                self._note_disabled(name, DisableCause.INVALID, reason, e)
                 return
         elif settings:
             key = next(iter(settings))
@@ -126,8 +124,11 @@ class PluginHost:
             return
         log.info("plugin %s: loaded", name)
 
-    def _note_disabled(self, name: str, cause: DisableCause, reason: str) -> None:
-        log.error("plugin %s disabled: %s", name, reason)
+    def _note_disabled(
+        self, name: str, cause: DisableCause, reason: str, error: BaseException | None = None
+    ) -> None:
+        """One ERROR line, with the traceback of `error` when there is one."""
+        log.error("plugin %s disabled: %s", name, reason, exc_info=error)
         self.disabled.append(DisabledPlugin(name, cause, reason))
 
     # -- calling hooks --------------------------------------------------
@@ -169,7 +170,9 @@ class PluginHost:
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
-                log.warning("plugin task %s still running after %.1fs: cancelled", task, timeout)
+                log.warning(
+                    "plugin task %s still running after %.1fs: cancelled", task.get_name(), timeout
+                )
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
@@ -189,8 +192,7 @@ class PluginHost:
         try:
             result = impl.function(*(kwargs[arg] for arg in impl.argnames))
         except Exception as e:
-            log.error("plugin %s: %s raised", impl.plugin_name, hook_name, exc_info=e)
-            self._disable(impl, f"{hook_name} raised {type(e).__name__}: {e}")
+            self._disable(impl, f"{hook_name} raised {type(e).__name__}: {e}", e)
             return False, None
         if self.trace:
             log.debug("hook %s -> %s: %r", hook_name, impl.plugin_name, result)
@@ -219,19 +221,21 @@ class PluginHost:
         try:
             result = await awaitable
         except Exception as e:
-            log.error("plugin %s: %s task raised", impl.plugin_name, hook_name, exc_info=e)
-            self._disable(impl, f"{hook_name} task raised {type(e).__name__}: {e}")
+            self._disable(impl, f"{hook_name} task raised {type(e).__name__}: {e}", e)
             return
         if self.trace:
             log.debug("hook %s -> %s task done: %r", hook_name, impl.plugin_name, result)
 
-    def _disable(self, impl: pluggy.HookImpl, reason: str) -> None:
-        """Unregister the plugin behind `impl` (once: a second failure of a plugin
-        already gone, such as a task finishing late, is only logged)."""
+    def _disable(
+        self, impl: pluggy.HookImpl, reason: str, error: BaseException | None = None
+    ) -> None:
+        """Unregister the plugin behind `impl`. A plugin already disabled (a task
+        of it failing late) is not listed twice, but its error is still logged."""
         if not self.pm.is_registered(impl.plugin):
+            log.error("plugin %s (disabled): %s", impl.plugin_name, reason, exc_info=error)
             return
         self.pm.unregister(impl.plugin)
-        self._note_disabled(impl.plugin_name, DisableCause.FAILED, reason)
+        self._note_disabled(impl.plugin_name, DisableCause.FAILED, reason, error)
 
 
 def _discover(builtins: Mapping[str, object]) -> dict[str, Callable[[], object]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # MIGRATIONS[i] brings the core schema from version i to i + 1.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -148,6 +151,8 @@ class Store:
         other or on the core. Raises StoreError when the stored version is newer
         than `migrations` or a migration creates a foreign table.
         """
+        if not _IDENTIFIER.fullmatch(plugin):
+            raise ValueError(f"plugin name {plugin!r} cannot prefix SQL table names")
         prefix = f"{plugin}_"
         with self.transaction():
             row = self._db.execute(

@@ -83,6 +83,8 @@ def test_plugin_tables_must_carry_the_plugin_prefix(tmp_path: Path) -> None:
         # The failed migration left nothing behind.
         assert store.query("SELECT name FROM sqlite_master WHERE name = 'items'") == []
         assert store.query("SELECT * FROM plugin_schema") == []
+        with pytest.raises(ValueError, match="cannot prefix SQL table names"):
+            store.plugin_schema("my-plugin", (("CREATE TABLE x (id INTEGER)",),))
 
 
 def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
