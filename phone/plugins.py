@@ -115,7 +115,8 @@ class PluginHost:
         try:
             self.pm.register(plugin, name=name)
         except (pluggy.PluginValidationError, ValueError) as e:
-            self._note_disabled(name, DisableCause.INVALID, str(e))
+            # pluggy's message spans lines: which hook, its signature, what is wrong.
+            self._note_disabled(name, DisableCause.INVALID, "; ".join(str(e).splitlines()))
             return
         problem = _hook_problem(self.pm, plugin)
         if problem is not None:
@@ -127,8 +128,10 @@ class PluginHost:
     def _note_disabled(
         self, name: str, cause: DisableCause, reason: str, error: BaseException | None = None
     ) -> None:
-        """One ERROR line, with the traceback of `error` when there is one."""
-        log.error("plugin %s disabled: %s", name, reason, exc_info=error)
+        """One log line (a plugin unavailable here is a warning, anything else an
+        error), with the traceback of `error` when there is one."""
+        level = logging.WARNING if cause is DisableCause.UNAVAILABLE else logging.ERROR
+        log.log(level, "plugin %s disabled: %s", name, reason, exc_info=error)
         self.disabled.append(DisabledPlugin(name, cause, reason))
 
     # -- calling hooks --------------------------------------------------
