@@ -100,9 +100,10 @@ def call_changed(phone: Phone, call: CallInfo) -> Any:
 def incoming_call(phone: Phone, call: CallInfo) -> int | None:
     """A call arrives, before it rings.
 
-    Return a SIP status code (4xx-6xx, e.g. 486 Busy Here for do-not-disturb)
-    to refuse it with, or None to let it ring. The first non-None answer wins.
-    Must answer at once: awaitables are not allowed here.
+    Return a SIP status code from 400 to 699 (e.g. 486 Busy Here for
+    do-not-disturb) to refuse it with, or None to let it ring. The first code
+    wins. Must answer at once: an awaitable, or any other answer, disables the
+    plugin.
     """
 
 
@@ -113,8 +114,8 @@ def button_pressed(phone: Phone, button: str, long_press: bool) -> bool | None:
     whether it was held past `calls.long_press_ms`.
 
     Return True when the plugin handled the press: the core then does nothing
-    more with it. None lets the core (and the next plugin) act. Must answer at
-    once: awaitables are not allowed here.
+    more with it. None (or False) lets the next plugin, then the core, act.
+    Must answer at once: an awaitable, or any other answer, disables the plugin.
     """
 
 

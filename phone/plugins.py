@@ -37,6 +37,16 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "simplephone.plugins"
 STOP_TIMEOUT_S = 5.0
 
+# What each firstresult hook may answer besides None (phone.hookspecs), and how
+# to say it in a log line.
+ANSWERS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "incoming_call": (
+        lambda code: type(code) is int and 400 <= code <= 699,
+        "a SIP status from 400 to 699",
+    ),
+    "button_pressed": (lambda handled: handled is True, "True"),
+}
+
 
 class DisableCause(StrEnum):
     LOAD = "load"  # the module could not be imported
@@ -153,15 +163,24 @@ class PluginHost:
         return results
 
     def call_first(self, hook_name: str, **kwargs: Any) -> Any:
-        """Call the implementations of a firstresult hook until one answers non-None."""
+        """Call the implementations of a firstresult hook until one answers.
+
+        None and False are no answer: the next plugin is asked. An answer the
+        hook does not allow (see `ANSWERS`) disables the plugin that gave it,
+        so the core only ever sees a valid one.
+        """
+        allowed = ANSWERS.get(hook_name)
         for impl in self._implementations(hook_name, kwargs):
             ok, result = self._run(impl, hook_name, kwargs)
-            if not ok or result is None:
+            if not ok or result is None or result is False:
                 continue
             if inspect.isawaitable(result):
                 if inspect.iscoroutine(result):
                     result.close()
                 self._disable(impl, f"{hook_name} must answer at once, it returned an awaitable")
+                continue
+            if allowed is not None and not allowed[0](result):
+                self._disable(impl, f"{hook_name} answered {result!r}, not {allowed[1]}")
                 continue
             return result
         return None

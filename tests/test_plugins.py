@@ -333,6 +333,45 @@ def test_call_first_goes_latest_registered_first_and_skips_none(site: Site) -> N
     assert plugin_module("b_silent").CALLS == [3]
 
 
+@pytest.mark.parametrize(
+    ("hook", "answer", "reason"),
+    [
+        ("incoming_call", "200", "incoming_call answered 200, not a SIP status from 400 to 699"),
+        ("incoming_call", "True", "incoming_call answered True, not a SIP status from 400 to 699"),
+        ("button_pressed", "'end'", "button_pressed answered 'end', not True"),
+    ],
+)
+def test_firstresult_answer_the_hook_does_not_allow_disables_plugin(
+    site: Site, hook: str, answer: str, reason: str
+) -> None:
+    site.install(
+        {
+            "a_fine": "@hookimpl\ndef incoming_call():\n    return 603\n"
+            "@hookimpl\ndef button_pressed():\n    return True\n",
+            "b_wrong": f"@hookimpl\ndef {hook}():\n    return {answer}\n",
+        }
+    )
+    host = site.host({})
+    kwargs = {"call": 1} if hook == "incoming_call" else {"button": "end", "long_press": False}
+    expected = 603 if hook == "incoming_call" else True
+    assert host.call_first(hook, phone=None, **kwargs) == expected
+    [disabled] = host.disabled
+    assert (disabled.name, disabled.reason) == ("b_wrong", reason)
+
+
+def test_false_from_button_pressed_lets_the_next_plugin_answer(site: Site) -> None:
+    site.install(
+        {
+            "a_handler": "@hookimpl\ndef button_pressed(button):\n    return button == 'page'\n",
+            "b_passes": "@hookimpl\ndef button_pressed():\n    return False\n",
+        }
+    )
+    host = site.host({})
+    assert host.call_first("button_pressed", phone=None, button="page", long_press=True) is True
+    assert host.call_first("button_pressed", phone=None, button="end", long_press=True) is None
+    assert host.disabled == []
+
+
 def test_awaitable_from_firstresult_hook_disables_plugin(site: Site) -> None:
     site.install(
         {
