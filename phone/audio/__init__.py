@@ -1,0 +1,26 @@
+"""The phone's sound: ALSA capture and playback, echo cancellation, volume, tones.
+
+The contract, for the core (one object of each per phone):
+
+- `alsa.AlsaSound(AudioConfig(capture_pcm, playback_pcm, echo=EchoConfig(...)),
+  on_state=...)` — create after the pjsua2 Endpoint. `sound.port` is a
+  pj.AudioMedia: connect a call with `sound.port.startTransmit(call_media)` and
+  `call_media.startTransmit(sound.port)`. `open()` raises `AudioDeviceError`
+  (naming the device) when a PCM is missing or busy; `start()` instead keeps
+  retrying in the background and calls `on_state(AudioState, error)` **on the
+  audio thread** (hand it to the loop with `call_soon_threadsafe`). `muted`
+  sends silence instead of the microphone. `play_tone(frames)` mixes a tone
+  into the speaker. `stats()` gives deadline misses, xruns, ring over/underruns,
+  drift corrections, AEC on/off and CPU time. `close()`/`destroy()`.
+- `echo.EchoCanceller(EchoConfig(algorithm="webrtc"|"speex"|"none", ...))` —
+  pjmedia's canceller through ctypes; passes audio through, with a warning,
+  when the symbols or its self-test fail.
+- `ring.PcmRing` — the bounded SPSC ring between ALSA's clock and pjmedia's,
+  with sample-level drift correction.
+- `volume.Volume(mixer_device, control, step, sound)` — speaker level 0-100 on
+  the ALSA mixer, and the microphone mute.
+- `tones` — ring, ringback and busy tones generated as PCM frames.
+
+Threads: the ALSA thread owns the PCMs and runs the echo canceller; pjmedia's
+clock thread runs the port's callbacks. They meet only in the two rings.
+"""

@@ -1,0 +1,534 @@
+"""The phone's microphone and speaker on ALSA, as one pjmedia port.
+
+pjsua2 here runs on its null sound device (the wheel has no sound support, and
+the bridge keeps echo cancellation in our hands), so sound reaches ALSA
+through this module:
+
+    ALSA capture ─┐                     ┌─> capture ring ─> onFrameRequested ─> calls
+                  ├─ ALSA thread: AEC ──┤
+    ALSA playback <┘ (+ tones mixed in) └── playback ring <─ onFrameReceived <─ calls
+
+One thread runs the card full duplex: it blocks on one capture period, then
+writes one playback period, so both directions tick on the card's clock and
+the playback queue stays at its prefill. The echo canceller runs in that
+thread with a reference aligned from what ALSA itself reports: the samples
+still queued for playback and the samples captured but not yet read give the
+offset between the capture and playback streams, so the reference handed to
+`pjmedia_echo_cancel` is the playback that was at the speaker when the
+captured frame was at the microphone. Only the acoustic delay is left to the
+canceller. The two rings then carry the frames across to pjmedia's clock,
+which runs on system time and drifts; `PcmRing` absorbs that.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from statistics import median
+from typing import Any
+
+import alsaaudio
+import pjsua2 as pj
+
+from phone.audio.echo import EchoCanceller, EchoConfig
+from phone.audio.ring import PcmRing, RingStats
+
+log = logging.getLogger(__name__)
+
+RATE = 16000
+SAMPLE_BYTES = 2
+ALIGN_WINDOW = 50  # cycles of offset readings whose median sets the alignment
+# The positions ALSA reports jitter by up to a period (PulseAudio more than a
+# card); realign only when the median moves further, e.g. after an xrun.
+ALIGN_HYSTERESIS_MS = 12
+REFERENCE_HISTORY_MS = 500
+
+
+class AudioDeviceError(RuntimeError):
+    """An ALSA device is missing, busy or failed; `device` names it."""
+
+    def __init__(self, device: str, reason: str) -> None:
+        super().__init__(f"audio device {device!r}: {reason}")
+        self.device = device
+        self.reason = reason
+
+
+class AudioState(StrEnum):
+    CLOSED = "closed"
+    WAITING_FOR_DEVICE = "waiting-for-device"
+    RUNNING = "running"
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """The board's ALSA names and the bridge's timing.
+
+    `playback_prefill_frames` is the playback queue the duplex loop keeps
+    (latency against underruns); `ring_frames` sizes the rings between the
+    ALSA and pjmedia clocks, which aim to hold `ring_target_frames`.
+    """
+
+    capture_pcm: str
+    playback_pcm: str
+    frame_ms: int = 20
+    periods: int = 4
+    playback_prefill_frames: int = 2
+    ring_frames: int = 10
+    ring_target_frames: float = 1.5
+    echo: EchoConfig = field(default_factory=EchoConfig)
+    retry_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.frame_ms not in (10, 20):
+            raise ValueError(f"frame_ms must be 10 or 20, not {self.frame_ms}")
+
+
+@dataclass(frozen=True)
+class AudioStats:
+    """Counters since the bridge was created (see the module docstring for terms)."""
+
+    state: AudioState
+    aec: bool
+    aec_backend: str
+    cycles: int
+    deadline_misses: int
+    late_cycles: int
+    capture_overruns: int
+    playback_underruns: int
+    capture: RingStats
+    playback: RingStats
+    realignments: int
+    alignment_ms: float | None
+    pj_frames: int
+    cpu_seconds: float
+    last_error: str | None
+
+    @property
+    def drift_corrections(self) -> int:
+        return self.capture.drift_corrections + self.playback.drift_corrections
+
+
+StateListener = Callable[[AudioState, AudioDeviceError | None], None]
+
+
+def _mix(a: bytes, b: bytes) -> bytes:
+    """Saturating sum of two S16 frames (a tone over the call's audio)."""
+    x = array.array("h", a)
+    y = array.array("h", b)
+    return array.array(
+        "h", (max(-32768, min(32767, p + q)) for p, q in zip(x, y, strict=True))
+    ).tobytes()
+
+
+class _ReferenceHistory:
+    """What was written to playback, by absolute sample index, for the AEC reference."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._buf = bytearray()
+        self._start = 0  # absolute index of _buf[0]
+
+    @property
+    def end(self) -> int:
+        return self._start + len(self._buf) // SAMPLE_BYTES
+
+    def append(self, pcm: bytes) -> None:
+        self._buf += pcm
+        excess = len(self._buf) // SAMPLE_BYTES - self.capacity
+        if excess > 0:
+            del self._buf[: excess * SAMPLE_BYTES]
+            self._start += excess
+
+    def slice(self, start: int, count: int) -> bytes:
+        """Samples [start, start+count), zeros where nothing was (or is yet) known."""
+        out = bytearray(count * SAMPLE_BYTES)
+        lo = max(start, self._start)
+        hi = min(start + count, self.end)
+        if lo < hi:
+            src = (lo - self._start) * SAMPLE_BYTES
+            dst = (lo - start) * SAMPLE_BYTES
+            size = (hi - lo) * SAMPLE_BYTES
+            out[dst : dst + size] = self._buf[src : src + size]
+        return bytes(out)
+
+
+class _Duplex:
+    """The open ALSA pair and the duplex loop that runs on the audio thread."""
+
+    def __init__(self, alsaaudio: Any, config: AudioConfig, samples: int) -> None:
+        self.alsaaudio = alsaaudio
+        self.samples = samples
+        self.capture = self._open(alsaaudio.PCM_CAPTURE, config.capture_pcm, config)
+        try:
+            self.playback = self._open(alsaaudio.PCM_PLAYBACK, config.playback_pcm, config)
+        except AudioDeviceError:
+            self.capture.close()
+            raise
+        self.buffer_samples = int(self.playback.info().get("buffer_size", samples * config.periods))
+
+    def _open(self, kind: int, device: str, config: AudioConfig) -> Any:
+        try:
+            return self.alsaaudio.PCM(
+                type=kind,
+                mode=self.alsaaudio.PCM_NORMAL,
+                device=device,
+                rate=RATE,
+                channels=1,
+                format=self.alsaaudio.PCM_FORMAT_S16_LE,
+                periodsize=self.samples,
+                periods=config.periods,
+            )
+        except self.alsaaudio.ALSAAudioError as exc:
+            raise AudioDeviceError(device, str(exc)) from exc
+
+    def close(self) -> None:
+        for pcm in (self.capture, self.playback):
+            try:
+                pcm.close()
+            except self.alsaaudio.ALSAAudioError as exc:
+                log.debug("closing an ALSA PCM: %s", exc)
+
+
+class AlsaSound:
+    """A board's mic and speaker on ALSA with echo cancellation, as one pjmedia port.
+
+    Create it after the pjsua2 Endpoint (it makes a conference-bridge port),
+    connect calls with `sound.port.startTransmit(call_media)` and
+    `call_media.startTransmit(sound.port)`. `open()` opens the devices now or
+    raises `AudioDeviceError`; `start()` keeps trying in the background until
+    the devices appear (and again if they vanish), telling `on_state`. The
+    port works whether or not the devices are open: it sends silence and drops
+    what it is given, so calls proceed without sound.
+    """
+
+    def __init__(
+        self,
+        config: AudioConfig,
+        on_state: StateListener | None = None,
+    ) -> None:
+        self.config = config
+        self._alsaaudio = alsaaudio
+        self._on_state = on_state
+        self.samples = RATE * config.frame_ms // 1000
+        self.frame_bytes = self.samples * SAMPLE_BYTES
+        capacity = self.samples * config.ring_frames
+        target = int(self.samples * config.ring_target_frames)
+        tolerance = self.samples // 2
+        resync = self.samples * 2
+        self.capture_ring = PcmRing(capacity, target, tolerance, resync)
+        self.playback_ring = PcmRing(capacity, target, tolerance, resync)
+        self.echo = EchoCanceller(config.echo, clock_rate=RATE, frame_ms=config.frame_ms)
+        self.muted = False
+        self._tone: Iterator[bytes] | None = None
+        self._tone_lock = threading.Lock()
+        self._state = AudioState.CLOSED
+        self._last_error: AudioDeviceError | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._duplex: _Duplex | None = None
+        self._counters_lock = threading.Lock()
+        self._cycles = 0
+        self._late = 0
+        self._overruns = 0
+        self._underruns = 0
+        self._realignments = 0
+        self._alignment: int | None = None
+        self._cpu = 0.0
+        self._port: _BridgePort | None = _BridgePort(self)
+
+    # -- public ---------------------------------------------------------
+    @property
+    def port(self) -> Any:
+        """The pj.AudioMedia to connect calls to."""
+        return self._port
+
+    @property
+    def state(self) -> AudioState:
+        return self._state
+
+    @property
+    def last_error(self) -> AudioDeviceError | None:
+        return self._last_error
+
+    def open(self) -> None:
+        """Open both devices and start the audio thread; AudioDeviceError if they fail."""
+        if self._thread is not None:
+            return
+        duplex = self._open_duplex()
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, args=(duplex, False), name="alsa-duplex", daemon=True
+        )
+        self._thread.start()
+
+    def start(self) -> None:
+        """Open the devices in the background, retrying every `retry_s` until they work."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, args=(None, True), name="alsa-duplex", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the audio thread and release the devices (the port stays usable)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        self._set_state(AudioState.CLOSED, None)
+
+    def destroy(self) -> None:
+        """Close, free the echo canceller and remove the port from the bridge."""
+        self.close()
+        self.echo.close()
+        self._port = None
+
+    def play_tone(self, frames: Iterator[bytes] | None) -> None:
+        """Mix `frames` (S16 frames of this bridge's size) into the speaker; None stops."""
+        with self._tone_lock:
+            self._tone = frames
+
+    def stats(self) -> AudioStats:
+        echo = self.echo.stats()
+        with self._counters_lock:
+            return AudioStats(
+                state=self._state,
+                aec=self.echo.active,
+                aec_backend=echo.backend,
+                cycles=self._cycles,
+                deadline_misses=self._late + self._overruns + self._underruns,
+                late_cycles=self._late,
+                capture_overruns=self._overruns,
+                playback_underruns=self._underruns,
+                capture=self.capture_ring.stats(),
+                playback=self.playback_ring.stats(),
+                realignments=self._realignments,
+                alignment_ms=None if self._alignment is None else self._alignment * 1000 / RATE,
+                pj_frames=self._port.frames if self._port is not None else 0,
+                cpu_seconds=self._cpu + (self._port.cpu if self._port is not None else 0.0),
+                last_error=str(self._last_error) if self._last_error else None,
+            )
+
+    # -- audio thread ---------------------------------------------------
+    def _open_duplex(self) -> _Duplex:
+        try:
+            duplex = _Duplex(self._alsaaudio, self.config, self.samples)
+        except AudioDeviceError as exc:
+            self._set_state(AudioState.WAITING_FOR_DEVICE, exc)
+            raise
+        self._set_state(AudioState.RUNNING, None)
+        return duplex
+
+    def _run(self, duplex: _Duplex | None, retry: bool) -> None:
+        while not self._stop.is_set():
+            if duplex is None:
+                try:
+                    duplex = self._open_duplex()
+                except AudioDeviceError as exc:
+                    log.warning("%s; retrying in %.1f s", exc, self.config.retry_s)
+                    self._stop.wait(self.config.retry_s)
+                    continue
+            try:
+                self._stream(duplex)
+            except AudioDeviceError as exc:
+                log.error("%s", exc)
+                self._set_state(AudioState.WAITING_FOR_DEVICE, exc)
+                if not retry:
+                    duplex.close()
+                    return
+            duplex.close()
+            duplex = None
+
+    def _stream(self, duplex: _Duplex) -> None:
+        """The duplex loop: one capture period in, one playback period out, per cycle."""
+        history = _ReferenceHistory(RATE * REFERENCE_HISTORY_MS // 1000)
+        pending = bytearray()
+        self._alignment = None
+        silence = bytes(self.frame_bytes)
+        # The first capture period can take a second or more (PulseAudio): start
+        # playback only once capture flows, so the prefill is not drained meanwhile.
+        first = self._read(duplex, pending)
+        self.playback_ring.clear()
+        self.capture_ring.clear()
+        if self._port is not None:
+            self._port.streaming = True
+        for _ in range(self.config.playback_prefill_frames):
+            self._write(duplex, silence)
+            history.append(silence)
+        log.info(
+            "audio running: capture %r, playback %r, %d ms frames",
+            self.config.capture_pcm,
+            self.config.playback_pcm,
+            self.config.frame_ms,
+        )
+        try:
+            self._duplex_loop(duplex, first, pending, history, silence)
+        finally:
+            if self._port is not None:
+                self._port.streaming = False
+
+    def _duplex_loop(
+        self,
+        duplex: _Duplex,
+        frame: bytes,
+        pending: bytearray,
+        history: _ReferenceHistory,
+        silence: bytes,
+    ) -> None:
+        samples, period = self.samples, self.config.frame_ms / 1000
+        offsets: deque[int] = deque(maxlen=ALIGN_WINDOW)
+        read_total = 0
+        while True:
+            started = time.perf_counter()
+            cpu_started = time.thread_time()
+            captured_at = read_total
+            read_total += samples
+            playback = self.playback_ring.read(samples)
+            with self._tone_lock:
+                tone = next(self._tone, None) if self._tone is not None else None
+                if tone is None:
+                    self._tone = None
+            if tone is not None:
+                playback = _mix(playback, tone)
+            busy = time.perf_counter() - started
+            self._write(duplex, playback)
+            resumed = time.perf_counter()
+            history.append(playback)
+            offsets.append(self._stream_offset(duplex, read_total, history.end, len(pending)))
+            align = self._align(offsets)
+            reference = history.slice(captured_at - align, samples)
+            out = self.echo.cancel(frame, reference)
+            self.capture_ring.write(silence if self.muted else out)
+            # Time spent working, not blocked in ALSA: over a period means the
+            # loop cannot keep up, whatever the device's buffering hides.
+            elapsed = busy + time.perf_counter() - resumed
+            with self._counters_lock:
+                self._cycles += 1
+                self._cpu += time.thread_time() - cpu_started
+                if elapsed > period:
+                    self._late += 1
+            if self._stop.is_set():
+                return
+            frame = self._read(duplex, pending)
+
+    def _read(self, duplex: _Duplex, pending: bytearray) -> bytes:
+        while len(pending) < self.frame_bytes:
+            try:
+                count, data = duplex.capture.read()
+            except self._alsaaudio.ALSAAudioError as exc:
+                raise AudioDeviceError(self.config.capture_pcm, str(exc)) from exc
+            if count == -errno.EPIPE:
+                with self._counters_lock:
+                    self._overruns += 1
+                continue
+            if count < 0:
+                raise AudioDeviceError(self.config.capture_pcm, f"read failed: {count}")
+            pending += data
+        frame = bytes(pending[: self.frame_bytes])
+        del pending[: self.frame_bytes]
+        return frame
+
+    def _write(self, duplex: _Duplex, pcm: bytes) -> None:
+        for _ in range(2):
+            try:
+                written = duplex.playback.write(pcm)
+            except self._alsaaudio.ALSAAudioError as exc:
+                raise AudioDeviceError(self.config.playback_pcm, str(exc)) from exc
+            if written != -errno.EPIPE:
+                if written < 0:
+                    raise AudioDeviceError(self.config.playback_pcm, f"write failed: {written}")
+                return
+            # Underrun: ALSA re-prepared the stream; the frame was not taken.
+            with self._counters_lock:
+                self._underruns += 1
+
+    def _stream_offset(
+        self, duplex: _Duplex, read_total: int, written_total: int, unread: int
+    ) -> int:
+        """Capture position minus playback position, both at this instant, in samples.
+
+        The playback position is what was written minus what is still queued;
+        the capture position is what was read plus what waits to be read.
+        """
+        try:
+            queued = duplex.buffer_samples - int(duplex.playback.avail())
+            waiting = int(duplex.capture.avail())
+        except self._alsaaudio.ALSAAudioError:
+            queued, waiting = self.config.playback_prefill_frames * self.samples, 0
+        queued = max(0, min(queued, duplex.buffer_samples))
+        waiting = max(0, waiting)
+        return (read_total + unread // SAMPLE_BYTES + waiting) - (written_total - queued)
+
+    def _align(self, offsets: deque[int]) -> int:
+        measured = int(median(offsets))
+        current = self._alignment
+        hysteresis = RATE * ALIGN_HYSTERESIS_MS // 1000
+        if current is None or abs(measured - current) > hysteresis:
+            if current is not None:
+                log.info(
+                    "echo reference realigned: %.1f ms -> %.1f ms",
+                    current * 1000 / RATE,
+                    measured * 1000 / RATE,
+                )
+                with self._counters_lock:
+                    self._realignments += 1
+            self._alignment = measured
+            return measured
+        return current
+
+    def _set_state(self, state: AudioState, error: AudioDeviceError | None) -> None:
+        changed = state is not self._state or (error is not None and error != self._last_error)
+        self._state = state
+        if error is not None:
+            self._last_error = error
+        if changed and self._on_state is not None:
+            self._on_state(state, error)
+
+
+class _BridgePort(pj.AudioMediaPort):
+    """The bridge's face in pjsua's conference bridge (callbacks on pjmedia's clock).
+
+    The callbacks run on pjmedia's null-clock thread: they touch only the two
+    rings and their own counters, never the event loop.
+    """
+
+    def __init__(self, sound: AlsaSound) -> None:
+        super().__init__()
+        self._capture = sound.capture_ring
+        self._playback = sound.playback_ring
+        self._samples = sound.samples
+        self._silence = bytes(sound.frame_bytes)
+        self.frames = 0
+        self.cpu = 0.0
+        self.streaming = False  # set by the audio thread; until then speaker frames are dropped
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, sound.config.frame_ms * 1000, 16)
+        self.createPort("alsa", fmt)
+
+    def onFrameRequested(self, frame: Any) -> None:
+        started = time.thread_time()
+        pcm = self._capture.read(self._samples)
+        frame.buf = pj.ByteVector(pcm)
+        frame.size = len(pcm)
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        self.frames += 1
+        self.cpu += time.thread_time() - started
+
+    def onFrameReceived(self, frame: Any) -> None:
+        if not self.streaming:
+            return
+        started = time.thread_time()
+        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
+            self._playback.write(bytes(frame.buf))
+        else:
+            self._playback.write(self._silence)
+        self.cpu += time.thread_time() - started

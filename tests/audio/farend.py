@@ -1,0 +1,66 @@
+"""The far end of a call, inside pjsua's conference bridge, for audio tests.
+
+`FarTalker` is a port that plays PCM into whatever it transmits to (as the
+remote party's voice arriving over RTP would); `FarListener` records what it
+receives (what the remote party would hear). Their callbacks run on pjmedia's
+clock thread and only touch their own buffers.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pjsua2 as pj
+
+RATE = 16000
+
+
+def _audio_format(frame_ms: int) -> Any:
+    fmt = pj.MediaFormatAudio()
+    fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, frame_ms * 1000, 16)
+    return fmt
+
+
+class FarTalker(pj.AudioMediaPort):
+    """Plays `pcm` (S16 mono) once, then silence."""
+
+    def __init__(self, pcm: bytes, frame_ms: int = 20) -> None:
+        super().__init__()
+        self._pcm = pcm
+        self._pos = 0
+        self._frame_bytes = RATE * frame_ms // 1000 * 2
+        self.createPort("far-talker", _audio_format(frame_ms))
+
+    def onFrameRequested(self, frame: Any) -> None:
+        chunk = self._pcm[self._pos : self._pos + self._frame_bytes]
+        self._pos += self._frame_bytes
+        chunk = chunk + bytes(self._frame_bytes - len(chunk))
+        frame.buf = pj.ByteVector(chunk)
+        frame.size = len(chunk)
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+
+
+class FarListener(pj.AudioMediaPort):
+    """Records every frame it receives (silence for frames without audio)."""
+
+    def __init__(self, frame_ms: int = 20) -> None:
+        super().__init__()
+        self._frame_bytes = RATE * frame_ms // 1000 * 2
+        self._lock = threading.Lock()
+        self._chunks: list[bytes] = []
+        self.createPort("far-listener", _audio_format(frame_ms))
+
+    def onFrameReceived(self, frame: Any) -> None:
+        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
+            data = bytes(frame.buf)
+        else:
+            data = bytes(self._frame_bytes)
+        with self._lock:
+            self._chunks.append(data)
+
+    def take(self) -> bytes:
+        with self._lock:
+            data = b"".join(self._chunks)
+            self._chunks.clear()
+        return data

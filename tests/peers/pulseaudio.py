@@ -1,0 +1,174 @@
+"""A real-time ALSA stand-in for tests: a private PulseAudio with null sinks.
+
+This machine has no sound card (see shared/notes/platform.md). ALSA's `pulse`
+plugin talking to a PulseAudio null sink is paced like a real card and has a
+working mixer, so the firmware's pyalsaaudio code runs unchanged against it.
+Each instance runs its own daemon on its own unix socket in a temporary
+directory, so several test runs can share the machine.
+
+Every sink `NAME` gives two ALSA PCMs and one control, written to an ALSA
+config file that `alsa_config_path` names (use it as `ALSA_CONFIG_PATH` before
+the process first opens ALSA):
+
+- `NAME_play`: playback into the sink;
+- `NAME_rec`: capture from the sink's monitor (what was played into it);
+- `NAME_ctl` (for `alsaaudio.Mixer("Master", device="NAME_ctl")`): the sink's
+  volume and mute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+APT_LINE = "apt-get install -y --no-install-recommends pulseaudio libasound2-plugins"
+ALSA_BASE_CONFIG = Path("/usr/share/alsa/alsa.conf")
+START_TIMEOUT_S = 10.0
+RATE = 16000
+# Client-side stream latency (libpulse reads it for every stream). Left to
+# itself PulseAudio buffers about 250 ms per direction, which ALSA's pulse
+# plugin does not report; 20 ms keeps it near what a card buffers. 10 ms
+# starved capture here.
+CLIENT_LATENCY_MS = 20
+
+
+class PulseAudioError(RuntimeError):
+    """The daemon could not be started; the message carries its log tail."""
+
+
+def available() -> str | None:
+    """None when PulseAudio and ALSA's pulse plugin are installed, else why not."""
+    if shutil.which("pulseaudio") is None:
+        return f"pulseaudio is not installed ({APT_LINE})"
+    plugin_dirs = (Path("/usr/lib/x86_64-linux-gnu/alsa-lib"), Path("/usr/lib/alsa-lib"))
+    if not any((d / "libasound_module_pcm_pulse.so").exists() for d in plugin_dirs):
+        return f"ALSA's pulse plugin is missing ({APT_LINE})"
+    return None
+
+
+class PulseAudioServer:
+    """One private PulseAudio daemon with 16 kHz mono null sinks."""
+
+    def __init__(self, sinks: Iterable[str], rate: int = RATE) -> None:
+        self.sinks = tuple(sinks)
+        self.rate = rate
+        self._dir = Path(tempfile.mkdtemp(prefix="pulse-"))
+        self.socket = self._dir / "native"
+        self.alsa_config_path = self._dir / "asound.conf"
+        self._log_path = self._dir / "pulse.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    # -- names ----------------------------------------------------------
+    def playback_pcm(self, sink: str) -> str:
+        return f"{sink}_play"
+
+    def capture_pcm(self, sink: str) -> str:
+        return f"{sink}_rec"
+
+    def control(self, sink: str) -> str:
+        return f"{sink}_ctl"
+
+    @property
+    def alsa_config_env(self) -> str:
+        """The value for ALSA_CONFIG_PATH: ALSA's own config, then ours."""
+        return f"{ALSA_BASE_CONFIG}:{self.alsa_config_path}"
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """What a process needs in its environment, before it first opens ALSA."""
+        return {
+            "ALSA_CONFIG_PATH": self.alsa_config_env,
+            "PULSE_LATENCY_MSEC": str(CLIENT_LATENCY_MS),
+        }
+
+    # -- lifecycle ------------------------------------------------------
+    def start(self) -> PulseAudioServer:
+        script = self._dir / "pa.pa"
+        lines = [f"load-module module-native-protocol-unix socket={self.socket} auth-anonymous=1"]
+        for sink in self.sinks:
+            lines.append(
+                f"load-module module-null-sink sink_name={sink} rate={self.rate} channels=1"
+                f" format=s16le"
+            )
+        script.write_text("\n".join(lines) + "\n")
+        self.alsa_config_path.write_text(self._alsa_config())
+        env = dict(os.environ, HOME=str(self._dir), XDG_RUNTIME_DIR=str(self._dir))
+        env.pop("PULSE_SERVER", None)
+        with self._log_path.open("wb") as log_file:
+            self._process = subprocess.Popen(
+                [
+                    "pulseaudio",
+                    "-n",
+                    "-F",
+                    str(script),
+                    "--daemonize=no",
+                    "--exit-idle-time=-1",
+                    "--use-pid-file=no",
+                    "--disable-shm=yes",
+                    "--system=no",
+                    "--log-target=stderr",
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self.socket.exists():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                tail = self._log_tail()
+                self.stop()
+                raise PulseAudioError(f"pulseaudio did not start:\n{tail}")
+            time.sleep(0.02)
+        log.info("pulseaudio up on %s with sinks %s", self.socket, ", ".join(self.sinks))
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=5)
+        self._process = None
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> PulseAudioServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- internals ------------------------------------------------------
+    def _alsa_config(self) -> str:
+        server = f"unix:{self.socket}"
+        blocks = []
+        for sink in self.sinks:
+            blocks.append(
+                f'pcm.{self.playback_pcm(sink)} {{ type pulse server "{server}" device "{sink}" }}\n'
+                f'pcm.{self.capture_pcm(sink)} {{ type pulse server "{server}"'
+                f' device "{sink}.monitor" }}\n'
+                f'ctl.{self.control(sink)} {{ type pulse server "{server}" device "{sink}" }}\n'
+            )
+        return "".join(blocks)
+
+    def _log_tail(self) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self._log_path.read_text(errors="replace").splitlines()[-20:])
+        return "(no log)"
