@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 import socket
-import time
 from collections.abc import Callable
 
 import httpx
@@ -95,7 +94,8 @@ def test_requests_from_local_users_need_proxy_auth(kamailio: Kamailio) -> None:
     assert f'realm="{DOMAIN}"' in header(response, "Proxy-Authenticate")
 
 
-def test_xcap_put_then_get_with_digest(kamailio: Kamailio) -> None:
+def test_xcap_put_then_get_with_digest(make_kamailio: Callable[..., Kamailio]) -> None:
+    kamailio = make_kamailio()  # private: the shared server's alice keeps no pres-rules
     url = kamailio.xcap_url("alice", PRES_RULES)
     document = kamailio.xcap_example("allow-local-pres-rules")
     auth = httpx.DigestAuth("alice", kamailio.users["alice"])
@@ -200,20 +200,27 @@ def test_baresip_local_account_without_registrar(baresip: Callable[..., Baresip]
     caller.wait_event("CALL_CLOSED")
 
 
-def test_baresip_publishes_presence(kamailio: Kamailio, baresip: Callable[..., Baresip]) -> None:
-    def published() -> int:
-        line = f"PUBLISH presence for {kamailio.uri('carol')}"
-        return kamailio.log_path.read_text(errors="replace").count(line)
+def test_baresip_publishes_and_watches_presence(
+    make_kamailio: Callable[..., Kamailio], baresip: Callable[..., Baresip]
+) -> None:
+    server = make_kamailio()
+    rules = httpx.put(
+        server.xcap_url("alice", PRES_RULES),
+        content=server.xcap_example("allow-local-pres-rules"),
+        auth=httpx.DigestAuth("alice", server.users["alice"]),
+    )
+    assert rules.status_code in (200, 201)
+    alice = baresip("alice", server)
+    alice.wait_registered()
+    watcher = baresip("carol", server, watch=[server.uri("alice"), server.uri("bob")])
+    watcher.wait_registered()
 
-    agent = baresip("carol", kamailio)
-    agent.wait_registered()
-    before = published()
-    agent.presence(Presence.OFFLINE)
-    agent.presence("online")
-    deadline = time.monotonic() + 5.0
-    while published() < before + 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    # Kamailio logs a PUBLISH only once its digest credentials have passed.
-    assert published() >= before + 2
+    watcher.wait_presence(server.uri("alice"), "online")
+    alice.presence(Presence.OFFLINE)
+    watcher.wait_presence(server.uri("alice"), "offline")
+    alice.presence("online")
+    watcher.wait_presence(server.uri("alice"), "online")
+    # bob has no pres-rules, so the subscription to him stays pending.
+    assert watcher.watched_presence()[server.uri("bob")] == "Unknown"
     with pytest.raises(ValueError):
-        agent.presence("away")
+        alice.presence("away")

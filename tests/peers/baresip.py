@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -43,6 +43,8 @@ MODULE_DIR = Path("/usr/lib/baresip/modules")
 REGISTERED_LINE = re.compile(r"^\S+@\S+: \{\d+/\w+/v\d\} 200 ")
 # "reg: sip:alice@example.test: 401 Unauthorized ()"
 REGISTER_FAILED_LINE = re.compile(r"^reg: \S+: (?P<status>\d{3} .*)$")
+# A line of the `contacts` command: ">     Online  <sip:bob@example.test>"
+CONTACT_LINE = re.compile(r"^>?\s*(?P<status>\w+)\s+<(?P<uri>[^>]+)>")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 CONTROL_CONNECT_TIMEOUT = 5.0
 
@@ -96,7 +98,8 @@ class Baresip:
     With `registrar`, the account is `user`'s on that Kamailio (digest
     credentials from its user table unless `password` is given) and routes
     everything through it. Without, it is a local account that does not
-    register and is reached directly at `contact_uri`.
+    register and is reached directly at `contact_uri`. `watch` lists URIs whose
+    presence it subscribes to through the registrar (`wait_presence`).
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class Baresip:
         auto_answer: bool = False,
         publish_presence: bool = True,
         register_interval: int = 300,
+        watch: Sequence[str] = (),
     ) -> None:
         if transport not in ("udp", "tcp"):
             raise ValueError(f"transport must be udp or tcp, not {transport!r}")
@@ -123,6 +127,7 @@ class Baresip:
         self.auto_answer = auto_answer
         self.publish_presence = publish_presence
         self.register_interval = register_interval
+        self.watch = tuple(watch)
         self.config_dir: Path | None = None
         self.sip_port: int | None = None
         self.control_port: int | None = None
@@ -284,6 +289,31 @@ class Baresip:
             )
         return event
 
+    def watched_presence(self) -> dict[str, str]:
+        """Watched URI -> what baresip last heard (Unknown, Online, Offline, Busy...).
+
+        baresip subscribes to each `watch` URI (RFC 3856) through the registrar
+        and prints a status change only after the first NOTIFY, so the state is
+        read from its contact list instead.
+        """
+        listing = ANSI_ESCAPE.sub("", self.command("contacts"))
+        return {
+            match["uri"]: match["status"]
+            for line in listing.splitlines()
+            if (match := CONTACT_LINE.match(line.strip()))
+        }
+
+    def wait_presence(self, uri: str, status: str, timeout: float = 5.0) -> None:
+        """Block until baresip shows `status` (case-insensitive) for the watched `uri`."""
+        deadline = time.monotonic() + timeout
+        seen = None
+        while time.monotonic() < deadline:
+            seen = self.watched_presence().get(uri)
+            if seen is not None and seen.lower() == status.lower():
+                return
+            time.sleep(0.05)
+        raise BaresipError(f"{self.aor} sees {uri} as {seen}, not {status}, after {timeout:.1f} s")
+
     def dial(self, uri: str) -> str:
         """Start a call to `uri`."""
         return self.command("dial", uri)
@@ -340,13 +370,18 @@ class Baresip:
             "module ausine.so",
             "module_tmp account.so",
             "module_app menu.so",
+            "module_app contact.so",
             "module_app presence.so",
             "module_app ctrl_tcp.so",
             f"ctrl_tcp_listen {LISTEN_IP}:{self.control_port}",
         ]
         (self.config_dir / "config").write_text("\n".join(lines) + "\n")
         (self.config_dir / "accounts").write_text(self._account_line() + "\n")
-        (self.config_dir / "contacts").write_text("")
+        # In baresip 1.0 only contacts marked presence=p2p are subscribed to; the
+        # SUBSCRIBE still goes through the account's outbound proxy.
+        (self.config_dir / "contacts").write_text(
+            "".join(f"<{uri}>;presence=p2p\n" for uri in self.watch)
+        )
 
     def _account_line(self) -> str:
         """The account in baresip's `accounts` syntax: <aor>;param=value..."""
