@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 import plugins.call_log as call_log
+from phone.calls import CallInfo, CallState, Direction
 from phone.config import ConfigError, PluginConfig
 from phone.plugins import ENTRY_POINT_GROUP, DisableCause, PluginHost
 from phone.store import Store
@@ -428,22 +429,6 @@ def test_trace_logs_each_hook_call(site: Site, caplog: pytest.LogCaptureFixture)
 # -- the call-log plugin ------------------------------------------------------
 
 
-@dataclass
-class FinishedCall:
-    """What the core's CallInfo carries (phone.calls), as the plugin reads it."""
-
-    id: int
-    remote_uri: str
-    remote_name: str | None
-    direction: str
-    state: str
-    started_at: float
-    connected_at: float | None
-    ended_at: float | None
-    code: int | None
-    reason: str | None
-
-
 def call_log_host(settings: dict[str, Any]) -> PluginHost:
     """A host running the built-in call log alone, installed or not."""
     config = {
@@ -466,13 +451,14 @@ def phone(tmp_path: Path) -> Iterator[StandInPhone]:
     store.close()
 
 
-def finished(n: int, **changes: Any) -> FinishedCall:
-    call = FinishedCall(
+def finished(n: int, **changes: Any) -> CallInfo:
+    """The core's own CallInfo for call `n`, ended after a minute's talk unless `changes` say."""
+    call = CallInfo(
         id=n,
         remote_uri=f"sip:peer{n}@example.com",
         remote_name=f"Peer {n}",
-        direction="in",
-        state="disconnected",
+        direction=Direction.IN,
+        state=CallState.DISCONNECTED,
         started_at=1000.0 + 100 * n,
         connected_at=1005.0 + 100 * n,
         ended_at=1065.0 + 100 * n,
@@ -486,7 +472,7 @@ def finished(n: int, **changes: Any) -> FinishedCall:
 
 def test_call_log_records_finished_calls_through_the_host(phone: StandInPhone) -> None:
     host = call_log_host({})
-    ringing = finished(1, state="ringing", connected_at=None, ended_at=None)
+    ringing = finished(1, state=CallState.RINGING, connected_at=None, ended_at=None)
     host.call("call_changed", phone=phone, call=ringing)
     assert call_log.recent(phone.store, 10) == []
     host.call("call_changed", phone=phone, call=finished(1))
@@ -495,7 +481,8 @@ def test_call_log_records_finished_calls_through_the_host(phone: StandInPhone) -
         phone=phone,
         call=finished(2, connected_at=None, code=487, reason="Request Terminated"),
     )
-    host.call("call_changed", phone=phone, call=finished(3, direction="out", connected_at=None))
+    outgoing = finished(3, direction=Direction.OUT, connected_at=None)
+    host.call("call_changed", phone=phone, call=outgoing)
     host.call("call_changed", phone=phone, call=finished(1))  # reported twice: logged once
     records = call_log.recent(phone.store, 10)
     assert [(r.remote_uri, r.outcome) for r in records] == [
