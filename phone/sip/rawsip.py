@@ -37,8 +37,9 @@ ioqueue) and are *derived* at start-up by `RawSip.self_test()`:
 * `pjsip_tx_data.msg`: a request is built with a unique Call-ID, the tx data is
   scanned for a pointer to a `pjsip_msg` of type request whose method name
   reads back, whose header list is a closed ring, and which `pjsip_msg_print`s
-  with that Call-ID; a header added through that pointer must print too. The
-  pool at +16 must carry pjsip's `tdta` name.
+  with that Call-ID; a header added through that pointer must print too, and
+  so must a body stored in `pjsip_msg.body` (+104, NULL before). The pool at
+  +16 must carry pjsip's `tdta` name.
 
 If any check fails, `self_test` raises `LayoutError` and the phone refuses to
 start. Until the self-test has passed the hook claims nothing.
@@ -72,6 +73,7 @@ _EVENT_TSX_STATE = 5  # pjsip_event_id_e
 _EVENT_RX_MSG = 3
 _REQUEST_MSG = 0  # pjsip_msg_type_e
 _MSG_HDR_OFFSET = 40  # pjsip_msg.hdr: type(4)+pad(4)+request line(32)
+_MSG_BODY_OFFSET = 104  # pjsip_msg.body: after hdr, a pjsip_hdr of 64 bytes
 _HDR_NAME_OFFSET = 24  # pjsip_hdr.name: prev, next, type(4)+pad(4)
 _TDATA_POOL_OFFSET = 16  # pjsip_tx_data.pool after PJ_DECL_LIST_MEMBER
 _POOL_NAME_OFFSET = 16  # pj_pool_t.obj_name after PJ_DECL_LIST_MEMBER
@@ -166,6 +168,7 @@ class _Pjsip:
         self.tdata_dec_ref = bind("pjsip_tx_data_dec_ref", c_int, VoidP)
         self.find_dialog = bind("pjsip_ua_find_dialog", VoidP, VoidP, VoidP, VoidP, c_int)
         self.strerror = bind("pj_strerror", _PjStr, c_int, VoidP, c_size_t)
+        self.body_create = bind("pjsip_msg_body_create", VoidP, VoidP, VoidP, VoidP, VoidP)
         self.acc_contact = bind("pjsua_acc_create_uac_contact", c_int, VoidP, VoidP, c_int, VoidP)
 
     def error_text(self, status: int) -> str:
@@ -221,6 +224,8 @@ class OutgoingRequest:
     cseq: int
     contact: str
     headers: tuple[tuple[str, str], ...] = ()
+    content_type: str | None = None  # type/subtype, no parameters
+    body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -392,6 +397,14 @@ class RawSip:
             self._add_headers(tdata, (("Subject", call_id[::-1]),))
             if call_id[::-1].encode() not in self._print(msg):
                 raise LayoutError("a header added to pjsip_tx_data.msg does not print")
+            if self._memory.pointer(msg + _MSG_BODY_OFFSET) != 0:
+                raise LayoutError("pjsip_msg.body of a request without body is not NULL")
+            self._set_body(tdata, "application/x-selftest", call_id.encode())
+            printed = self._print(msg)
+            if b"Content-Type: application/x-selftest" not in printed or not printed.endswith(
+                call_id.encode()
+            ):
+                raise LayoutError("a body set on pjsip_tx_data.msg does not print")
             return offset
         finally:
             self._tx_msg_offset = None
@@ -525,6 +538,8 @@ class RawSip:
         tdata = self._create(request)
         try:
             self._add_headers(tdata, request.headers)
+            if request.body or request.content_type:
+                self._set_body(tdata, request.content_type or "text/plain", request.body)
         except SendError:
             self._c.tdata_dec_ref(tdata)
             raise
@@ -594,6 +609,25 @@ class RawSip:
             if not header:
                 raise SendError(f"pjsip cannot parse {name}: {value!r}")
             self._c.list_insert_before(msg + _MSG_HDR_OFFSET, header)
+
+    def _set_body(self, tdata: int, content_type: str, body: bytes) -> None:
+        main, slash, sub = content_type.partition("/")
+        if not slash or not main or not sub:
+            raise SendError(f"bad content type {content_type!r}")
+        offset = self._tx_msg_offset
+        assert offset is not None
+        pool = self._memory.pointer(tdata + _TDATA_POOL_OFFSET)
+        msg = self._memory.pointer(tdata + offset)
+        keep: list[Any] = []
+        created = self._c.body_create(
+            pool,
+            byref(_pj_str(main.strip().encode(), keep)),
+            byref(_pj_str(sub.strip().encode(), keep)),
+            byref(_pj_str(body, keep)),
+        )
+        if not created:
+            raise SendError("pjsip_msg_body_create failed")
+        ctypes.c_void_p.from_address(msg + _MSG_BODY_OFFSET).value = created
 
     def _on_send_done(self, token: int, event: int) -> None:
         try:

@@ -25,8 +25,17 @@ Behaviour, by RFC 6665 section:
   repaired by a refresh, which brings full state.
 * Recovery: a refresh that times out, or any 5xx/408, drops the dialog and
   re-subscribes with exponential back-off (1 s doubling to 60 s, or the
-  server's Retry-After); a 481 re-subscribes at once. So when the notifier
-  restarts, subscriptions come back by themselves.
+  server's Retry-After); a 481 re-subscribes at once.
+* Notifier restarts: a restarted server may have lost our subscriptions and
+  has no way to tell us, so `Subscriber.watch_flow` keeps an eye on the flow
+  to the proxy, as RFC 5626 section 4.4 does for registrations: an OPTIONS
+  every few seconds, and the flow is known by the `received`/`rport` the
+  proxy reports in its Via. When that flow breaks (no answer) or changes (a
+  new TCP connection after the server closed the old one), every
+  subscription is re-established in a new dialog; the old dialogs' NOTIFYs,
+  if the server kept them, get 481 and end there. Over UDP a restart between
+  two OPTIONS goes unnoticed until the next refresh; the core can also call
+  `resubscribe_all()` when it learns of a restart another way (registration).
 * Shutdown: `Subscriber.close()` sends `Expires: 0` for each live subscription.
 
 Everything runs on the event-loop thread (pjsua in poll mode); notifications
@@ -119,8 +128,10 @@ class Subscription:
         expires: int,
         on_notification: NotificationCallback,
         on_end: EndCallback | None,
+        identity: Identity,
     ) -> None:
         self.event = event
+        self.identity = identity
         self.target = target
         self.accept = tuple(accept)
         self.eventlist = eventlist
@@ -159,6 +170,10 @@ class Subscription:
         self._send(0)
 
     @property
+    def ending(self) -> bool:
+        return self._ending
+
+    @property
     def dialog_key(self) -> tuple[str, str]:
         return self.call_id, self.local_tag
 
@@ -171,13 +186,13 @@ class Subscription:
         self.cseq = secrets.randbelow(1 << 16) + 1
         self.remote_cseq: int | None = None
         self.remote_target = self.target
-        self.route: tuple[str, ...] = self._subscriber.identity.route
+        self.route: tuple[str, ...] = self.identity.route
         self._challenge: tuple[str, DigestChallenge] | None = None
         self._nc = 0
         self._package.reset()
 
     def _send(self, expires: int) -> None:
-        identity = self._subscriber.identity
+        identity = self.identity
         self.cseq += 1
         headers: list[tuple[str, str]] = [("Route", r) for r in self.route]
         headers += [
@@ -260,7 +275,7 @@ class Subscription:
             self._finish(f"status {status}", status)
 
     def _answer_challenge(self, response: SipMessage, status: int) -> bool:
-        credentials = self._subscriber.identity.credentials
+        credentials = self.identity.credentials
         header = "www-authenticate" if status == 401 else "proxy-authenticate"
         value = response.header(header)
         if credentials is None or value is None or self._auth_tries >= 2:
@@ -438,7 +453,12 @@ class Subscription:
 
 
 class Subscriber:
-    """All subscriptions of one account; owns the NOTIFY side of the request hook."""
+    """All subscriptions of the phone; owns the NOTIFY side of the request hook.
+
+    One per `RawSip`: NOTIFYs that match none of its dialogs get 481 here, so a
+    second instance would refuse the first one's. `identity` is the default
+    sender; `subscribe(identity=...)` sends as another account.
+    """
 
     def __init__(self, raw: RawSip, identity: Identity, loop: asyncio.AbstractEventLoop) -> None:
         self.raw = raw
@@ -446,6 +466,11 @@ class Subscriber:
         self.loop = loop
         self._dialogs: dict[tuple[str, str], Subscription] = {}
         self._all: set[Subscription] = set()
+        self._flow_proxy: str | None = None
+        self._flow_interval = 5.0
+        self._flow: str | None = None  # received:rport of the last answered probe
+        self._flow_broken = False
+        self._flow_timer: asyncio.TimerHandle | None = None
         raw.on_request("NOTIFY", self._on_notify)
 
     @classmethod
@@ -477,13 +502,22 @@ class Subscriber:
         eventlist: bool = False,
         expires: int = 600,
         on_end: EndCallback | None = None,
+        identity: Identity | None = None,
     ) -> Subscription:
         """Subscribe to `event` of `target`; notifications arrive on the loop."""
         package = EventPackage(event)
         if accept is None:
             accept = EVENTLIST_ACCEPT if eventlist else DEFAULT_ACCEPT[package]
         subscription = Subscription(
-            self, package, target, accept, eventlist, expires, on_notification, on_end
+            self,
+            package,
+            target,
+            accept,
+            eventlist,
+            expires,
+            on_notification,
+            on_end,
+            identity or self.identity,
         )
         self._all.add(subscription)
         log.info("subscribing to %s of %s (eventlist=%s)", package, target, eventlist)
@@ -493,6 +527,58 @@ class Subscriber:
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
         return tuple(self._all)
+
+    def resubscribe_all(self, why: str) -> None:
+        """Re-establish every live subscription in a new dialog (full state follows)."""
+        live = [s for s in self._all if s.state is not SubscriptionState.TERMINATED]
+        log.info("re-subscribing %d subscriptions: %s", len(live), why)
+        for subscription in live:
+            if not subscription.ending:
+                subscription._resubscribe(why)
+
+    def watch_flow(self, proxy: str, interval: float = 5.0) -> None:
+        """Probe the flow to `proxy` (a SIP URI) with OPTIONS every `interval` seconds."""
+        self._flow_proxy = proxy
+        self._flow_interval = interval
+        self._probe_flow()
+
+    def _probe_flow(self) -> None:
+        self._flow_timer = None
+        if self._flow_proxy is None:
+            return
+        identity = self.identity
+        request = OutgoingRequest(
+            method="OPTIONS",
+            target=self._flow_proxy,
+            from_=f"<{identity.aor}>;tag={secrets.token_hex(6)}",
+            to=f"<{self._flow_proxy}>",
+            call_id=uuid.uuid4().hex,
+            cseq=1,
+            contact=identity.contact(self._flow_proxy),
+            headers=tuple(("Route", r) for r in identity.route),
+        )
+        try:
+            self.raw.send(request, self._on_flow_answer, int(self._flow_interval * 1000))
+        except SendError as exc:
+            log.warning("flow probe to %s not sent: %s", self._flow_proxy, exc)
+            self._on_flow_answer(None)
+
+    def _on_flow_answer(self, response: SipMessage | None) -> None:
+        if response is None:
+            if not self._flow_broken:
+                log.warning("flow to %s: no answer", self._flow_proxy)
+            self._flow_broken = True
+        else:
+            vias = response.header_values("via")
+            _, params = header_params(vias[0]) if vias else ("", {})
+            flow = f"{params.get('received', '')}:{params.get('rport', '')}"
+            if self._flow is not None and (self._flow_broken or flow != self._flow):
+                log.warning("flow to %s: was %s, now %s", self._flow_proxy, self._flow, flow)
+                self.resubscribe_all("the flow to the proxy broke or changed")
+            self._flow = flow
+            self._flow_broken = False
+        if self._flow_proxy is not None:
+            self._flow_timer = self.loop.call_later(self._flow_interval, self._probe_flow)
 
     def track(self, subscription: Subscription) -> None:
         self._dialogs[subscription.dialog_key] = subscription
@@ -507,6 +593,9 @@ class Subscriber:
 
     async def close(self, timeout: float = 2.0) -> None:
         """Unsubscribe everything (Expires: 0), wait up to `timeout` for the answers, unhook."""
+        self._flow_proxy = None
+        if self._flow_timer is not None:
+            self._flow_timer.cancel()
         live = [s for s in self._all if s.state is not SubscriptionState.TERMINATED]
         for subscription in live:
             subscription.end()
