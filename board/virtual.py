@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from luma.core.device import dummy
-from PIL import Image
 
 from board.settings import Section
 from phone.board import SCREEN_HEIGHT, SCREEN_WIDTH, AudioEndpoints, Board, Led
@@ -80,21 +79,6 @@ class VirtualBoard(Board):
             playback_pcm=self.settings.get("playback_pcm"),
             mixer=self.settings.get("mixer"),
         )
-
-    def screenshot(self, path: str | os.PathLike[str]) -> Path:
-        """Write the screen as a PNG, each pixel a 4x4 block so a person can read it.
-
-        Stays 1-bit (nearest neighbour, no smoothing); a screen nothing was drawn
-        on yet is written dark, as the panel would show it.
-        """
-        frame = self._display.image
-        if frame is None:
-            frame = Image.new("1", (SCREEN_WIDTH, SCREEN_HEIGHT), 0)
-        size = (frame.width * SCREENSHOT_SCALE, frame.height * SCREENSHOT_SCALE)
-        target = Path(path)
-        frame.resize(size, Image.Resampling.NEAREST).save(target, format="PNG")
-        log.info("screenshot written to %s", target)
-        return target
 
 
 def _check_mic(key: str, path: Path) -> str:

@@ -96,17 +96,16 @@ class ControlServer:
         try:
             while True:
                 try:
-                    line = await reader.readline()
-                except ValueError:  # longer than MAX_LINE
+                    line = await reader.readuntil(b"\n")
+                except asyncio.IncompleteReadError:
+                    break  # the client went away (a partial last line is dropped)
+                except asyncio.LimitOverrunError:
+                    await _discard_line(reader)
                     writer.write(_encode({"ok": False, "error": "request line too long"}))
-                    await reader.read(MAX_LINE)
                     continue
-                if not line:
-                    break
-                if not line.strip():
-                    continue
-                writer.write(_encode(await self.handle(line)))
-                await writer.drain()
+                if line.strip():
+                    writer.write(_encode(await self.handle(line)))
+                    await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -162,10 +161,18 @@ class ControlServer:
             raise ControlError("path must be an absolute file path")
         if not Path(path).parent.is_dir():
             raise ControlError(f"no such directory: {Path(path).parent}")
-        self.phone.screen.render()
-        image = self.phone.board.display.image
-        image.resize((image.width * 4, image.height * 4)).convert("1").save(path, "PNG")
+        self.phone.screen.screenshot(path)
         return {"path": path}
+
+
+async def _discard_line(reader: asyncio.StreamReader) -> None:
+    """Skip the rest of an over-long line, however long, without buffering it."""
+    while True:
+        try:
+            await reader.readuntil(b"\n")
+            return
+        except asyncio.LimitOverrunError as exc:
+            await reader.readexactly(exc.consumed)
 
 
 def _encode(obj: dict[str, Any]) -> bytes:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from luma.core.render import canvas
-from PIL import ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
-from phone.board import SCREEN_HEIGHT
+from phone.board import SCREEN_HEIGHT, SCREEN_WIDTH
 
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
@@ -27,6 +27,7 @@ FONT_SIZE = 10
 LINE_HEIGHT = 12
 ROWS = SCREEN_HEIGHT // LINE_HEIGHT  # 5
 COLUMNS = 21
+SCREENSHOT_SCALE = 4  # each pixel a 4x4 block, so a person can read it
 
 
 def _font() -> Any:
@@ -72,6 +73,17 @@ class Screen:
             return
         self._drawn = rows
         with canvas(self.device) as draw:
-            for i, row in enumerate(rows):
-                draw.text((0, i * LINE_HEIGHT), row, fill="white", font=self.font)
-            draw.line((0, LINE_HEIGHT - 1, self.device.width, LINE_HEIGHT - 1), fill="white")
+            self._draw(draw, rows)
+
+    def _draw(self, draw: ImageDraw.ImageDraw, rows: list[str]) -> None:
+        for i, row in enumerate(rows):
+            draw.text((0, i * LINE_HEIGHT), row, fill="white", font=self.font)
+        draw.line((0, LINE_HEIGHT - 1, SCREEN_WIDTH, LINE_HEIGHT - 1), fill="white")
+
+    def screenshot(self, path: str) -> None:
+        """Write what the panel shows as a 1-bit PNG, on any board (a real panel
+        cannot be read back, so the same text is drawn again)."""
+        image = Image.new("1", (SCREEN_WIDTH, SCREEN_HEIGHT), 0)
+        self._draw(ImageDraw.Draw(image), self.lines())
+        size = (SCREEN_WIDTH * SCREENSHOT_SCALE, SCREEN_HEIGHT * SCREENSHOT_SCALE)
+        image.resize(size, Image.Resampling.NEAREST).save(path, format="PNG")

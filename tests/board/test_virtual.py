@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from luma.core.render import canvas
-from PIL import Image
 
 from board.rpi import RpiBoard
 from board.virtual import VirtualBoard
@@ -88,26 +87,6 @@ def test_display_keeps_what_was_drawn() -> None:
     image = board.display.image
     assert image.getpixel((10, 20)) == 255
     assert image.getpixel((12, 20)) == 0
-
-
-def test_screenshot_is_a_scaled_one_bit_png(tmp_path: Path) -> None:
-    board = VirtualBoard(1)
-    with canvas(board.display) as draw:
-        draw.point((127, 63), fill="white")
-    path = board.screenshot(tmp_path / "screen.png")
-    with Image.open(path) as shot:
-        assert shot.format == "PNG"
-        assert shot.mode == "1"
-        assert shot.size == (512, 256)
-        assert {shot.getpixel((x, y)) for x in range(508, 512) for y in range(252, 256)} == {255}
-        assert shot.getpixel((507, 251)) == 0
-
-
-def test_screenshot_before_any_frame_is_dark(tmp_path: Path) -> None:
-    path = VirtualBoard(1).screenshot(tmp_path / "blank.png")
-    with Image.open(path) as shot:
-        assert shot.size == (512, 256)
-        assert shot.getextrema() == (0, 0)
 
 
 def test_audio_endpoints_come_from_settings(tmp_path: Path) -> None:
