@@ -227,7 +227,7 @@ def build(presence: Presence) -> bytes:
         if item.contact is not None:
             contact = xml.sub(element, PIDF_NS, "contact", item.contact.uri)
             if item.contact.priority is not None:
-                contact.set("priority", f"{item.contact.priority:g}")
+                contact.set("priority", format(Decimal(repr(item.contact.priority)), "f"))
         _write_notes(element, PIDF_NS, item.notes)
         if item.timestamp is not None:
             xml.sub(element, PIDF_NS, "timestamp", xml.format_datetime(item.timestamp))

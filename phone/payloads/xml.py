@@ -179,7 +179,8 @@ def datetime_value(raw: str | None, document: str, what: str) -> datetime | None
 
 def format_datetime(value: datetime) -> str:
     """An xs:dateTime, with `Z` for UTC as most SIMPLE stacks write it."""
-    return value.isoformat().replace("+00:00", "Z")
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def lang_of(element: Element) -> str | None:
