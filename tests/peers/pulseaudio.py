@@ -7,8 +7,8 @@ Each instance runs its own daemon on its own unix socket in a temporary
 directory, so several test runs can share the machine.
 
 Every sink `NAME` gives two ALSA PCMs and one control, written to an ALSA
-config file that `alsa_config_path` names (use it as `ALSA_CONFIG_PATH` before
-the process first opens ALSA):
+config file that `alsa_config_path` names (put `client_env(...)` in the
+environment before the process first opens ALSA):
 
 - `NAME_play`: playback into the sink;
 - `NAME_rec`: capture from the sink's monitor (what was played into it);
@@ -56,6 +56,12 @@ def available() -> str | None:
     return None
 
 
+def client_env(*servers: PulseAudioServer) -> dict[str, str]:
+    """Environment for a process using the PCMs of all `servers` (ALSA reads it once)."""
+    paths = [str(ALSA_BASE_CONFIG)] + [str(s.alsa_config_path) for s in servers]
+    return {"ALSA_CONFIG_PATH": ":".join(paths), "PULSE_LATENCY_MSEC": str(CLIENT_LATENCY_MS)}
+
+
 class PulseAudioServer:
     """One private PulseAudio daemon with 16 kHz mono null sinks."""
 
@@ -67,6 +73,9 @@ class PulseAudioServer:
         self.alsa_config_path = self._dir / "asound.conf"
         self._log_path = self._dir / "pulse.log"
         self._process: subprocess.Popen[bytes] | None = None
+        # Written now, so ALSA can be told about these PCMs before the daemon
+        # runs: opening them then fails as a missing device does.
+        self.alsa_config_path.write_text(self._alsa_config())
 
     # -- names ----------------------------------------------------------
     def playback_pcm(self, sink: str) -> str:
@@ -81,15 +90,12 @@ class PulseAudioServer:
     @property
     def alsa_config_env(self) -> str:
         """The value for ALSA_CONFIG_PATH: ALSA's own config, then ours."""
-        return f"{ALSA_BASE_CONFIG}:{self.alsa_config_path}"
+        return client_env(self)["ALSA_CONFIG_PATH"]
 
     @property
     def client_env(self) -> dict[str, str]:
         """What a process needs in its environment, before it first opens ALSA."""
-        return {
-            "ALSA_CONFIG_PATH": self.alsa_config_env,
-            "PULSE_LATENCY_MSEC": str(CLIENT_LATENCY_MS),
-        }
+        return client_env(self)
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> PulseAudioServer:
@@ -101,7 +107,6 @@ class PulseAudioServer:
                 f" format=s16le"
             )
         script.write_text("\n".join(lines) + "\n")
-        self.alsa_config_path.write_text(self._alsa_config())
         env = dict(os.environ, HOME=str(self._dir), XDG_RUNTIME_DIR=str(self._dir))
         env.pop("PULSE_SERVER", None)
         with self._log_path.open("wb") as log_file:
@@ -127,13 +132,14 @@ class PulseAudioServer:
         while not self.socket.exists():
             if self._process.poll() is not None or time.monotonic() > deadline:
                 tail = self._log_tail()
-                self.stop()
+                self.remove()
                 raise PulseAudioError(f"pulseaudio did not start:\n{tail}")
             time.sleep(0.02)
         log.info("pulseaudio up on %s with sinks %s", self.socket, ", ".join(self.sinks))
         return self
 
     def stop(self) -> None:
+        """Stop the daemon (its PCMs then fail like an unplugged card); `start` again works."""
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
@@ -142,6 +148,11 @@ class PulseAudioServer:
                 self._process.kill()
                 self._process.wait(timeout=5)
         self._process = None
+        self.socket.unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        """Stop the daemon and delete its directory (the ALSA config with it)."""
+        self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> PulseAudioServer:
@@ -153,7 +164,7 @@ class PulseAudioServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        self.remove()
 
     # -- internals ------------------------------------------------------
     def _alsa_config(self) -> str:

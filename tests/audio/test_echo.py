@@ -1,0 +1,114 @@
+"""EchoCanceller: pjmedia's WebRTC and Speex cancellers on a synthetic echo of speech."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from board.room import EchoPath, level_db, to_pcm
+from phone.audio import echo as echo_module
+from phone.audio.echo import (
+    Aggressiveness,
+    EchoAlgorithm,
+    EchoCanceller,
+    EchoConfig,
+    EchoUnavailable,
+)
+
+RATE = 16000
+FRAME = 320
+CONVERGED_S = 2.0
+
+
+def run(canceller: EchoCanceller, mic: np.ndarray, far: np.ndarray) -> np.ndarray:
+    mic_pcm, far_pcm = to_pcm(mic), to_pcm(far)
+    out = bytearray()
+    for i in range(0, len(mic_pcm) - FRAME * 2 + 1, FRAME * 2):
+        out += canceller.cancel(mic_pcm[i : i + FRAME * 2], far_pcm[i : i + FRAME * 2])
+    return np.frombuffer(bytes(out), dtype="<i2").astype(np.float64)
+
+
+def echo_of(far: np.ndarray, delay_ms: float = 40.0) -> np.ndarray:
+    ir = EchoPath(delay_ms=delay_ms, decay_ms=100.0, gain_db=-6.0).impulse_response()
+    return np.convolve(far, ir)[: len(far)]
+
+
+def erle_db(mic: np.ndarray, out: np.ndarray) -> float:
+    start = int(CONVERGED_S * RATE)
+    return level_db(mic[start : len(out)]) - level_db(out[start:])
+
+
+@pytest.mark.parametrize(
+    ("config", "minimum_db"),
+    [
+        (EchoConfig(EchoAlgorithm.WEBRTC, aggressiveness=Aggressiveness.MODERATE), 30.0),
+        (EchoConfig(EchoAlgorithm.WEBRTC, aggressiveness=Aggressiveness.AGGRESSIVE), 35.0),
+        (EchoConfig(EchoAlgorithm.SPEEX, tail_ms=200), 30.0),
+    ],
+    ids=["webrtc-moderate", "webrtc-aggressive", "speex"],
+)
+def test_single_talk_echo_is_cancelled(
+    pj_endpoint: object, far_speech: np.ndarray, config: EchoConfig, minimum_db: float
+) -> None:
+    mic = echo_of(far_speech)
+    with EchoCanceller(config) as canceller:
+        assert canceller.active
+        out = run(canceller, mic, far_speech)
+        stats = canceller.stats()
+    assert stats.algorithm is config.algorithm
+    assert stats.frames == len(out) // FRAME
+    assert erle_db(mic, out) >= minimum_db
+
+
+def test_webrtc_reports_the_echo_delay_it_found(pj_endpoint: object, far_speech: np.ndarray) -> None:
+    mic = echo_of(far_speech, delay_ms=40.0)
+    with EchoCanceller(EchoConfig(EchoAlgorithm.WEBRTC)) as canceller:
+        run(canceller, mic, far_speech)
+        delay = canceller.stats().delay_ms
+    assert delay is not None and 20 <= delay <= 60
+
+
+def test_near_end_speech_survives_double_talk(
+    pj_endpoint: object, far_speech: np.ndarray, near_speech: np.ndarray
+) -> None:
+    near = np.zeros(len(far_speech))
+    start = 4 * RATE
+    near[start : start + len(near_speech)] = near_speech[: len(near) - start]
+    mic = echo_of(far_speech) + near
+    config = EchoConfig(EchoAlgorithm.WEBRTC, aggressiveness=Aggressiveness.CONSERVATIVE)
+    with EchoCanceller(config) as canceller:
+        out = run(canceller, mic, far_speech)
+    talk = slice(start, start + len(near_speech))
+    attenuation = level_db(near[talk]) - level_db(out[talk])
+    assert attenuation <= 6.0
+
+
+def test_none_passes_the_capture_through(pj_endpoint: object) -> None:
+    frame = to_pcm(np.arange(FRAME) * 50.0)
+    with EchoCanceller(EchoConfig(EchoAlgorithm.NONE)) as canceller:
+        assert not canceller.active
+        assert canceller.cancel(frame, frame) == frame
+        assert canceller.stats().algorithm is EchoAlgorithm.NONE
+
+
+def test_frames_of_the_wrong_size_are_refused(pj_endpoint: object) -> None:
+    with EchoCanceller(EchoConfig(EchoAlgorithm.WEBRTC), frame_ms=10) as canceller:
+        with pytest.raises(ValueError, match="320 bytes"):
+            canceller.cancel(bytes(640), bytes(640))
+
+
+def test_missing_symbols_degrade_to_no_aec_with_a_warning(
+    pj_endpoint: object, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def unavailable() -> None:
+        raise EchoUnavailable("pjsua2 does not export pjmedia_echo_create2")
+
+    monkeypatch.setattr(echo_module, "_load", unavailable)
+    with caplog.at_level(logging.WARNING, logger="phone.audio.echo"):
+        canceller = EchoCanceller(EchoConfig(EchoAlgorithm.WEBRTC))
+    assert not canceller.active
+    assert "pjmedia_echo_create2" in caplog.text
+    frame = bytes(range(256)) * 2 + bytes(128)
+    assert canceller.cancel(frame, bytes(640)) == frame
