@@ -69,8 +69,7 @@ def pulse_late(
 def far_speech() -> np.ndarray:
     """About 12 s of far-end speech (espeak-ng, or seeded speech-like noise)."""
     text = (
-        "The quick brown fox jumps over the lazy dog. "
-        "Echo cancellation test sentence number one."
+        "The quick brown fox jumps over the lazy dog. Echo cancellation test sentence number one."
     )
     return np.tile(speech(text, voice="en", seed=1), 2)
 

@@ -62,7 +62,9 @@ def test_single_talk_echo_is_cancelled(
     assert erle_db(mic, out) >= minimum_db
 
 
-def test_webrtc_reports_the_echo_delay_it_found(pj_endpoint: object, far_speech: np.ndarray) -> None:
+def test_webrtc_reports_the_echo_delay_it_found(
+    pj_endpoint: object, far_speech: np.ndarray
+) -> None:
     mic = echo_of(far_speech, delay_ms=40.0)
     with EchoCanceller(EchoConfig(EchoAlgorithm.WEBRTC)) as canceller:
         run(canceller, mic, far_speech)
@@ -94,9 +96,11 @@ def test_none_passes_the_capture_through(pj_endpoint: object) -> None:
 
 
 def test_frames_of_the_wrong_size_are_refused(pj_endpoint: object) -> None:
-    with EchoCanceller(EchoConfig(EchoAlgorithm.WEBRTC), frame_ms=10) as canceller:
-        with pytest.raises(ValueError, match="320 bytes"):
-            canceller.cancel(bytes(640), bytes(640))
+    with (
+        EchoCanceller(EchoConfig(EchoAlgorithm.WEBRTC), frame_ms=10) as canceller,
+        pytest.raises(ValueError, match="320 bytes"),
+    ):
+        canceller.cancel(bytes(640), bytes(640))
 
 
 def test_missing_symbols_degrade_to_no_aec_with_a_warning(

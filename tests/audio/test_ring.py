@@ -26,7 +26,9 @@ def ramp(start: int, count: int) -> bytes:
 
 
 def make_ring() -> PcmRing:
-    return PcmRing(capacity=FRAME * 10, target=FRAME * 2, tolerance=FRAME // 2, resync_excess=FRAME * 3)
+    return PcmRing(
+        capacity=FRAME * 10, target=FRAME * 2, tolerance=FRAME // 2, resync_excess=FRAME * 3
+    )
 
 
 def test_frames_come_out_as_they_went_in_once_primed() -> None:
