@@ -367,13 +367,20 @@ class ListView:
         if incoming.names:
             self.names = incoming.names
         for resource in incoming.resources:
-            previous = self._resources.get(resource.uri)
-            if previous is not None:
-                for instance in previous.instances:
-                    if instance.cid is not None:
-                        self._parts.pop(instance.cid, None)
-            self._resources[resource.uri] = resource
-            for instance in resource.instances:
-                if instance.cid is not None:
-                    self._parts[instance.cid] = notification.parts[instance.cid]
+            self._resources[resource.uri] = self._fold(resource, notification.parts)
         return True
+
+    def _fold(self, resource: Resource, parts: dict[str, BodyPart]) -> Resource:
+        """Merge a resource's instances by id: a partial NOTIFY may list only the
+        instances that changed (RFC 4662 §5.2), and a full one starts empty."""
+        previous = self._resources.get(resource.uri)
+        instances = {} if previous is None else {i.id: i for i in previous.instances}
+        for instance in resource.instances:
+            replaced = instances.get(instance.id)
+            if replaced is not None and replaced.cid is not None:
+                self._parts.pop(replaced.cid, None)
+            instances[instance.id] = instance
+            if instance.cid is not None:
+                self._parts[instance.cid] = parts[instance.cid]
+        names = resource.names or (() if previous is None else previous.names)
+        return Resource(resource.uri, names, tuple(instances.values()))

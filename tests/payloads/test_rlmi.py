@@ -297,3 +297,44 @@ def test_deeply_nested_lists_are_refused():
 def test_malformed_rlmi(document, problem):
     with pytest.raises(PayloadError, match=problem):
         rlmi.parse(document)
+
+
+def test_partial_update_of_one_instance_keeps_the_others():
+    uri = "sip:bob@example.test"
+    desk = BodyPart("desk0@rls", pidf.CONTENT_TYPE, _presence(uri, BasicStatus.OPEN))
+    mobile = BodyPart("mobile0@rls", pidf.CONTENT_TYPE, _presence(uri, BasicStatus.CLOSED))
+    both = Resource(
+        uri,
+        (Name("Bob"),),
+        (
+            Instance("desk", InstanceState.ACTIVE, cid="desk0@rls"),
+            Instance("mobile", InstanceState.ACTIVE, cid="mobile0@rls"),
+        ),
+    )
+    view = ListView()
+    view.apply(
+        rlmi.parse_notify(
+            *rlmi.build_notify(
+                ResourceList(LIST_URI, 0, True, resources=(both,)), [desk, mobile], boundary="q0"
+            )
+        )
+    )
+    assert view.presence(uri).basic is BasicStatus.CLOSED
+    mobile_gone = Resource(
+        uri, (), (Instance("mobile", InstanceState.TERMINATED, reason="noresource"),)
+    )
+    view.apply(
+        rlmi.parse_notify(
+            *rlmi.build_notify(
+                ResourceList(LIST_URI, 1, False, resources=(mobile_gone,)), [], boundary="q1"
+            )
+        )
+    )
+    (resource,) = view.resources
+    assert resource.names == (Name("Bob"),)
+    assert [(i.id, i.state) for i in resource.instances] == [
+        ("desk", InstanceState.ACTIVE),
+        ("mobile", InstanceState.TERMINATED),
+    ]
+    assert [p.content_id for p in view.parts_of(uri)] == ["desk0@rls"]
+    assert view.presence(uri).basic is BasicStatus.OPEN
