@@ -60,6 +60,8 @@ def parse(data: bytes, *, limit: int = xml.DOCUMENT_LIMIT) -> IsComposing:
 
 def build(indication: IsComposing) -> bytes:
     """The application/im-iscomposing+xml body for `indication`."""
+    if indication.refresh is not None and indication.refresh <= 0:
+        raise ValueError(f"refresh must be a positive number of seconds, not {indication.refresh}")
     root = etree.Element(xml.qname(ISCOMPOSING_NS, "isComposing"), nsmap={None: ISCOMPOSING_NS})
     xml.sub(root, ISCOMPOSING_NS, "state", indication.state.value)
     if indication.last_active is not None:

@@ -118,6 +118,34 @@ class Presence:
                 seen.update(dict.fromkeys(person.rich.activities.values))
         return tuple(seen)
 
+    def note(self, lang: str | None = None) -> str | None:
+        """The note to show for this presentity: a person's, else a tuple's, else the
+        document's; in `lang` when one is written in it (RFC 3863 §4.1.6)."""
+        for notes in (
+            tuple(n for p in self.persons for n in p.notes),
+            tuple(n for t in self.tuples for n in t.notes),
+            self.notes,
+        ):
+            if notes:
+                chosen = next((n for n in notes if lang is not None and n.lang == lang), notes[0])
+                return chosen.text
+        return None
+
+
+_UNDERSTOOD = frozenset({PIDF_NS, DATA_MODEL_NS, rpid.RPID_NS, rpid.CIPID_NS})
+_MUST_UNDERSTAND = xml.qname(PIDF_NS, "mustUnderstand")
+
+
+def _refuse_not_understood(element: xml.Element) -> None:
+    """RFC 3863 `mustUnderstand`: an extension marked so that we do not know
+    makes the whole document unusable."""
+    for item in element.iter(etree.Element):
+        if (
+            item.get(_MUST_UNDERSTAND) in ("true", "1")
+            and xml.namespace_of(item) not in _UNDERSTOOD
+        ):
+            raise PayloadError(DOCUMENT, f"{item.tag} must be understood and is not")
+
 
 def _notes(element: xml.Element, namespace: str) -> tuple[Note, ...]:
     return tuple(
@@ -189,6 +217,7 @@ def _read_device(element: xml.Element) -> Device:
 
 def read(element: xml.Element) -> Presence:
     """A `<presence>` element already parsed (as an RLS NOTIFY part is)."""
+    _refuse_not_understood(element)
     return Presence(
         entity=xml.required_attr(element, "entity", DOCUMENT),
         tuples=tuple(_read_tuple(e) for e in xml.children(element, PIDF_NS, "tuple")),

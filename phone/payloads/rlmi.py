@@ -11,6 +11,7 @@ state updates, and versions must follow one another (`sequence`).
 
 from __future__ import annotations
 
+import email.utils
 import logging
 from dataclasses import dataclass, field
 from email import errors as email_errors
@@ -203,6 +204,12 @@ def _check_defects(message: Message, where: str) -> None:
             raise PayloadError(NOTIFY, f"{where}: {problem}")
 
 
+def _param(message: Message, name: str) -> str | None:
+    """A Content-Type parameter, RFC 2231 encoding undone."""
+    value = message.get_param(name)
+    return None if value is None else email.utils.collapse_rfc2231_value(value)
+
+
 def _read_part(part: Message, depth: int) -> BodyPart:
     _check_defects(part, "body part")
     raw_cid = part.get("Content-ID")
@@ -233,8 +240,8 @@ def _read_related(message: Message, depth: int) -> ListNotification:
         )
     if not message.get_boundary():
         raise PayloadError(NOTIFY, "multipart/related without a boundary parameter")
-    root_type = message.get_param("type")
-    if not isinstance(root_type, str) or root_type.strip().lower() != CONTENT_TYPE:
+    root_type = _param(message, "type")
+    if root_type is None or root_type.strip().lower() != CONTENT_TYPE:
         raise PayloadError(
             NOTIFY, f"multipart/related type parameter is {root_type!r}, not {CONTENT_TYPE}"
         )
@@ -249,8 +256,8 @@ def _read_related(message: Message, depth: int) -> ListNotification:
         if body_part.content_id in parts:
             raise PayloadError(NOTIFY, f"Content-ID {body_part.content_id!r} appears twice")
         parts[body_part.content_id] = body_part
-    start = message.get_param("start")
-    if isinstance(start, str):
+    start = _param(message, "start")
+    if start is not None:
         root_cid = _bare_cid(start)
         if root_cid not in parts:
             raise PayloadError(NOTIFY, f"start parameter {start!r} names no body part")

@@ -56,3 +56,8 @@ IC = b'<isComposing xmlns="urn:ietf:params:xml:ns:im-iscomposing">'
 def test_malformed(document, problem):
     with pytest.raises(PayloadError, match=problem):
         iscomposing.parse(document)
+
+
+def test_build_refuses_a_refresh_that_cannot_be_sent():
+    with pytest.raises(ValueError, match="positive"):
+        iscomposing.build(IsComposing(ComposingState.ACTIVE, refresh=0))

@@ -9,6 +9,7 @@ import pytest
 from phone.payloads import PayloadError, pidf
 from phone.payloads.pidf import BasicStatus, Contact, Device, Note, Person, Presence, PresenceTuple
 from phone.payloads.rpid import (
+    RPID_NS,
     Activities,
     Activity,
     Mood,
@@ -252,3 +253,29 @@ def test_malformed_documents(body, problem):
 
 def test_no_tuples_means_no_basic():
     assert pidf.parse(b"<presence " + NS + b' entity="x"/>').basic is None
+
+
+def test_note_to_show_prefers_person_then_language():
+    presence = pidf.parse(sample("rfc4480-rpid.xml"))
+    assert presence.note() == "Scoring 120"
+    tuples_only = pidf.parse(sample("rfc3863-extended.xml"))
+    assert tuples_only.note() == "Don't Disturb Please!"
+    assert tuples_only.note("fr") == "Ne derangez pas, s'il vous plait"
+    assert tuples_only.note("de") == "Don't Disturb Please!"
+    assert pidf.parse(sample("rfc3863-basic.xml")).note() is None
+
+
+def test_must_understand_extensions():
+    def document(flag: bytes) -> bytes:
+        return (
+            b"<presence " + NS + b' xmlns:x="urn:example:x" entity="sip:a@b"><tuple id="t"><status>'
+            b"<basic>open</basic><x:mood " + flag + b">odd</x:mood></status></tuple></presence>"
+        )
+
+    assert pidf.parse(document(b'mustUnderstand="true"')).basic is BasicStatus.OPEN
+    with pytest.raises(PayloadError, match="must be understood"):
+        pidf.parse(document(b'xmlns:p="urn:ietf:params:xml:ns:pidf" p:mustUnderstand="true"'))
+    understood = document(b'xmlns:p="urn:ietf:params:xml:ns:pidf" p:mustUnderstand="1"').replace(
+        b"urn:example:x", RPID_NS.encode()
+    )
+    assert pidf.parse(understood).tuples[0].basic is BasicStatus.OPEN

@@ -338,3 +338,11 @@ def test_partial_update_of_one_instance_keeps_the_others():
     ]
     assert [p.content_id for p in view.parts_of(uri)] == ["desk0@rls"]
     assert view.presence(uri).basic is BasicStatus.OPEN
+
+
+def test_rfc2231_encoded_parameters():
+    content_type = GOOD_TYPE.replace(
+        'type="application/rlmi+xml"', "type*=''application%2Frlmi%2Bxml"
+    )
+    assert "type*=" in content_type
+    assert rlmi.parse_notify(content_type, GOOD_BODY).list.uri == LIST_URI
