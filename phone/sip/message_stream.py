@@ -1,0 +1,150 @@
+"""The message (MSRP) stream of one pjsua2 call: SDP rewriting in its callbacks.
+
+pjsua2 knows nothing of m=message, so `SipCall` hands two of its callbacks to
+a `CallMessageStream` (measured behaviour of the 2.15.1 wheel, see
+docs/pjsua2 notes):
+
+* `onCallSdpCreated`: as offerer (the call was made with
+  `CallSetting.audioCount = 2`, see `offer_call_setting`), the second audio
+  line pjsua made is overwritten with our m=message line; as answerer, the
+  m=message line pjsua answered with port 0 is replaced by our answer. The SDP
+  is trimmed to stay below pjsua's size limit. This runs again for every
+  re-INVITE.
+* `onCallTsxState`: the answer to our offer is only readable in the INVITE's
+  2xx (`e.body.tsxState.src.rdata.wholeMsg`).
+
+After either, `session` holds the negotiated `MessageSession`, or None when
+the peer declined the message stream. A malformed offer raises `SdpError`
+from `on_sdp_created`; the call code then rejects the call with 488.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pjsua2 as pj
+
+from phone.sip.message import MessageError, SipMessage
+from phone.sip.sdp import (
+    DEFAULT_ACCEPT_TYPES,
+    DEFAULT_WRAPPED_TYPES,
+    MediaSection,
+    MessageSession,
+    SdpError,
+    SessionDescription,
+    SetupRole,
+    answer_section,
+    find_message,
+    message_section,
+    offered_session,
+    replace_section,
+    trim,
+)
+
+log = logging.getLogger(__name__)
+
+
+def offer_call_setting(setting: Any) -> Any:
+    """Ask pjsua for the second media line that `on_sdp_created` turns into m=message."""
+    setting.audioCount = 2
+    return setting
+
+
+class CallMessageStream:
+    """Offers or answers the m=message line of one call and keeps what was agreed."""
+
+    def __init__(
+        self,
+        local_path: Callable[[str], tuple[str, ...]],
+        *,
+        offer: bool,
+        accept_types: tuple[str, ...] = DEFAULT_ACCEPT_TYPES,
+        accept_wrapped_types: tuple[str, ...] = DEFAULT_WRAPPED_TYPES,
+        protocol: str = "TCP/MSRP",
+    ) -> None:
+        """`local_path(protocol)` gives our MSRP path for a new session (the MSRP layer
+        listens there); `offer` says whether we add the line to our INVITE."""
+        self._local_path = local_path
+        self._offer = offer
+        self._accept_types = accept_types
+        self._accept_wrapped_types = accept_wrapped_types
+        self._protocol = protocol
+        self._offered: MediaSection | None = None
+        self.session: MessageSession | None = None
+
+    def on_sdp_created(self, prm: Any) -> None:
+        """From `Call.onCallSdpCreated(prm)`: rewrite `prm.sdp.wholeSdp`."""
+        if not prm.sdp.wholeSdp:
+            raise SdpError(
+                "pjsua passed no SDP: it is over pjsua's size limit, enable fewer codecs"
+            )
+        local = SessionDescription.parse(prm.sdp.wholeSdp)
+        remote_text = prm.remSdp.wholeSdp
+        if remote_text:
+            local = self._answer(SessionDescription.parse(remote_text), local)
+        elif self._offer:
+            local = self._make_offer(local)
+        prm.sdp.wholeSdp = trim(local).to_text()
+
+    def on_tsx_state(self, prm: Any) -> None:
+        """From `Call.onCallTsxState(prm)`: read the peer's answer in the INVITE's 2xx."""
+        if self._offered is None or prm.e.type != pj.PJSIP_EVENT_TSX_STATE:
+            return
+        tsx_state = prm.e.body.tsxState
+        if tsx_state.type != pj.PJSIP_EVENT_RX_MSG or tsx_state.tsx.method != "INVITE":
+            return
+        if not 200 <= tsx_state.tsx.statusCode < 300:
+            return
+        try:
+            response = SipMessage.parse(tsx_state.src.rdata.wholeMsg.encode())
+            found = find_message(SessionDescription.parse(response.body.decode()))
+        except (MessageError, SdpError, UnicodeDecodeError) as exc:
+            log.warning("the answer's message line is unusable: %s", exc)
+            return
+        if found is None:
+            log.info("the peer declined the message stream")
+            self.session = None
+            return
+        self.session = offered_session(self._offered, found[1])
+        log.info("message session agreed: remote path %s", " ".join(self.session.remote_path))
+
+    def _make_offer(self, local: SessionDescription) -> SessionDescription:
+        if self._offered is None:
+            self._offered = message_section(
+                self._local_path(self._protocol),
+                setup=SetupRole.ACTPASS,
+                accept_types=self._accept_types,
+                accept_wrapped_types=self._accept_wrapped_types,
+                protocol=self._protocol,
+            )
+        audio = [i for i, s in enumerate(local.media) if s.kind == "audio"]
+        if len(audio) < 2:
+            raise SdpError("the call was not made with offer_call_setting()")
+        return replace_section(
+            local, audio[-1], _with_connection(self._offered, local.media[audio[-1]])
+        )
+
+    def _answer(self, remote: SessionDescription, local: SessionDescription) -> SessionDescription:
+        found = find_message(remote)
+        if found is None:
+            return local
+        index, offer = found
+        if index >= len(local.media) or local.media[index].kind != "message":
+            raise SdpError("pjsua's answer has no message line where the offer had one")
+        path = self.session.local_path if self.session else self._local_path(offer.protocol)
+        section, self.session = answer_section(
+            offer, path, self._accept_types, self._accept_wrapped_types
+        )
+        log.info("answering the message stream: remote path %s", " ".join(offer.path))
+        return replace_section(local, index, _with_connection(section, local.media[index]))
+
+
+def _with_connection(section: MediaSection, replaced: MediaSection) -> MediaSection:
+    """`section` carrying the c= line of the section it replaces, if it had one."""
+    connection = [line for line in replaced.lines if line.startswith("c=")]
+    if not connection or any(line.startswith("c=") for line in section.lines):
+        return section
+    return replace(section, lines=(connection[0], *section.lines))

@@ -1,0 +1,179 @@
+"""Audio + message calls through pjsua against a raw UDP peer: offer and answer m=message."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from phone.sip.message import SipMessage
+from phone.sip.message_stream import CallMessageStream, offer_call_setting
+from phone.sip.sdp import SessionDescription, SetupRole, find_message, local_msrp_path
+
+from .udp_peer import UdpSipPeer
+
+pj = pytest.importorskip("pjsua2")
+
+PEER_PATH = "msrp://127.0.0.1:2855/peer-session;tcp"
+
+
+def _peer_sdp(audio_port: int, setup: str) -> bytes:
+    return (
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=peer\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"m=audio {audio_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+        "m=message 2855 TCP/MSRP *\r\n"
+        f"a=path:{PEER_PATH}\r\n"
+        "a=accept-types:message/cpim text/plain\r\na=accept-wrapped-types:text/plain\r\n"
+        f"a=setup:{setup}\r\n"
+    ).encode()
+
+
+class StreamCall(pj.Call):  # type: ignore[misc]
+    def __init__(self, account: Any, offer: bool, call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        super().__init__(account, call_id)
+        self.stream = CallMessageStream(
+            lambda protocol: (local_msrp_path("127.0.0.1", 40001, protocol),), offer=offer
+        )
+        self.states: list[int] = []
+
+    def onCallSdpCreated(self, prm: Any) -> None:  # noqa: N802 (pjsua2 callback)
+        self.stream.on_sdp_created(prm)
+
+    def onCallTsxState(self, prm: Any) -> None:  # noqa: N802
+        self.stream.on_tsx_state(prm)
+
+    def onCallState(self, prm: Any) -> None:  # noqa: N802
+        self.states.append(self.getInfo().state)
+
+
+class StreamAccount(pj.Account):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[StreamCall] = []
+
+    def onIncomingCall(self, prm: Any) -> None:  # noqa: N802
+        call = StreamCall(self, offer=False, call_id=prm.callId)
+        self.calls.append(call)
+        answer = pj.CallOpParam()
+        answer.statusCode = 200
+        call.answer(answer)
+
+
+@pytest.fixture
+def few_codecs(pj_endpoint: Any) -> Iterator[None]:
+    """G722 and PCMU only, as the phone configures them: two audio lines of every
+    codec exceed the SDP size pjsua hands to `onCallSdpCreated`."""
+    saved = {c.codecId: c.priority for c in pj_endpoint.codecEnum2()}
+    for codec_id in saved:
+        keep = codec_id.lower().startswith(("g722/", "pcmu/"))
+        pj_endpoint.codecSetPriority(codec_id, 200 if keep else 0)
+    yield
+    for codec_id, priority in saved.items():
+        pj_endpoint.codecSetPriority(codec_id, priority)
+
+
+@pytest.fixture
+def account(pj_endpoint: Any, sip_transports: Any, few_codecs: None) -> Iterator[StreamAccount]:
+    config = pj.AccountConfig()
+    config.idUri = f"sip:me@127.0.0.1:{sip_transports.udp_port}"
+    config.mediaConfig.transportConfig.port = 0
+    config.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+    acc = StreamAccount()
+    acc.create(config)
+    yield acc
+    pj_endpoint.hangupAllCalls()
+    for _ in range(50):
+        pj_endpoint.libHandleEvents(5)
+    acc.calls.clear()
+    acc.shutdown()
+
+
+def _pump(ep: Any) -> None:
+    ep.libHandleEvents(5)
+
+
+def _wait(ep: Any, condition: Any, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        ep.libHandleEvents(5)
+
+
+def test_phone_offers_audio_and_message_and_learns_the_peer_path(
+    account: StreamAccount, pj_endpoint: Any
+) -> None:
+    peer = UdpSipPeer("bob")
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp.bind(("127.0.0.1", 0))
+    try:
+        call = StreamCall(account, offer=True)
+        prm = pj.CallOpParam(True)
+        offer_call_setting(prm.opt)
+        call.makeCall(peer.uri, prm)
+        invite = peer.receive(lambda: _pump(pj_endpoint), match=lambda m: m.method == "INVITE")
+        offer = SessionDescription.parse(invite.body.decode())
+        assert [m.kind for m in offer.media] == ["audio", "message"]
+        found = find_message(offer)
+        assert found is not None and found[1].path[0].startswith("msrp://127.0.0.1:40001/")
+        assert found[1].setup is SetupRole.ACTPASS and "text/plain" in found[1].accept_types
+        assert len(invite.body) < 1000
+        assert peer.last_from is not None
+        peer.send(
+            UdpSipPeer.response(
+                invite,
+                200,
+                "OK",
+                to_tag="bobtag",
+                headers=(("Contact", f"<{peer.uri}>"),),
+                body=_peer_sdp(rtp.getsockname()[1], "passive"),
+                content_type="application/sdp",
+            ),
+            peer.last_from,
+        )
+        peer.receive(lambda: _pump(pj_endpoint), match=lambda m: m.method == "ACK")
+        _wait(pj_endpoint, lambda: call.stream.session is not None)
+        session = call.stream.session
+        assert session is not None
+        assert session.remote_path == (PEER_PATH,)
+        assert session.accept_types == ("message/cpim", "text/plain")
+        assert session.local_setup is SetupRole.ACTIVE
+    finally:
+        rtp.close()
+        peer.close()
+
+
+def test_phone_answers_audio_and_message(
+    account: StreamAccount, pj_endpoint: Any, sip_transports: Any
+) -> None:
+    peer = UdpSipPeer("bob")
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp.bind(("127.0.0.1", 0))
+    try:
+        me = f"sip:me@127.0.0.1:{sip_transports.udp_port}"
+        peer.send(
+            peer.request(
+                "INVITE",
+                me,
+                call_id="msg-call-1",
+                from_tag="bobtag",
+                to=f"<{me}>",
+                cseq=1,
+                body=_peer_sdp(rtp.getsockname()[1], "actpass"),
+                content_type="application/sdp",
+            ),
+            ("127.0.0.1", sip_transports.udp_port),
+        )
+        ok: SipMessage = peer.receive(lambda: _pump(pj_endpoint), match=lambda m: m.status == 200)
+        answer = find_message(SessionDescription.parse(ok.body.decode()))
+        assert answer is not None
+        _, media = answer
+        assert media.port == 40001 and media.path[0].startswith("msrp://127.0.0.1:40001/")
+        assert media.setup is SetupRole.ACTIVE
+        assert account.calls and account.calls[0].stream.session is not None
+        assert account.calls[0].stream.session.remote_path == (PEER_PATH,)
+    finally:
+        rtp.close()
+        peer.close()
