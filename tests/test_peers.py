@@ -14,6 +14,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from tests.peers import baresip as baresip_peer
+from tests.peers import kamailio as kamailio_peer
 from tests.peers.baresip import Baresip, BaresipError, Presence
 from tests.peers.kamailio import (
     DEFAULT_USERS,
@@ -21,6 +23,7 @@ from tests.peers.kamailio import (
     LISTEN_IP,
     Kamailio,
     KamailioError,
+    KamailioPorts,
     sip_options,
 )
 
@@ -224,3 +227,35 @@ def test_baresip_publishes_and_watches_presence(
     assert watcher.watched_presence()[server.uri("bob")] == "Unknown"
     with pytest.raises(ValueError):
         alice.presence("away")
+
+
+def test_start_retries_when_a_chosen_port_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+    make_kamailio: Callable[..., Kamailio],
+    baresip: Callable[..., Baresip],
+) -> None:
+    """Another test run may bind a port between our choice and the peer's bind."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind((LISTEN_IP, 0))
+        taken = squatter.getsockname()[1]
+        kamailio_choices = [KamailioPorts(sip=taken, xcap=taken, msrp=taken)]
+        baresip_choices = [taken]
+        real_kamailio_ports, real_baresip_port = (
+            kamailio_peer._free_ports,
+            baresip_peer._free_sip_port,
+        )
+        monkeypatch.setattr(
+            kamailio_peer,
+            "_free_ports",
+            lambda: kamailio_choices.pop() if kamailio_choices else real_kamailio_ports(),
+        )
+        monkeypatch.setattr(
+            baresip_peer,
+            "_free_sip_port",
+            lambda: baresip_choices.pop() if baresip_choices else real_baresip_port(),
+        )
+        server = make_kamailio()
+        agent = baresip("alice", server)
+        assert not kamailio_choices and not baresip_choices
+        assert taken not in (server.sip_port, agent.sip_port)
+        agent.wait_registered()

@@ -47,6 +47,7 @@ REGISTER_FAILED_LINE = re.compile(r"^reg: \S+: (?P<status>\d{3} .*)$")
 CONTACT_LINE = re.compile(r"^>?\s*(?P<status>\w+)\s+<(?P<uri>[^>]+)>")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 CONTROL_CONNECT_TIMEOUT = 5.0
+START_ATTEMPTS = 3
 
 
 class BaresipError(RuntimeError):
@@ -173,7 +174,12 @@ class Baresip:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> None:
-        """Write the config, start baresip and connect to its control port."""
+        """Write the config, start baresip and connect to its control port.
+
+        The ports are free when chosen but may be taken before baresip binds
+        them (other test runs share the machine), so a bind failure is retried
+        with new ones.
+        """
         if self.running:
             raise BaresipError(f"baresip is already running (PID {self.pid})")
         binary = shutil.which("baresip")
@@ -181,32 +187,15 @@ class Baresip:
             raise BaresipError(f"baresip is not installed; install: {APT_LINE}")
         if self.config_dir is None:
             self.config_dir = Path(tempfile.mkdtemp(prefix=f"baresip-{self.user}-"))
-        self.sip_port = _free_sip_port()
-        self.control_port = _free_tcp_port()
-        self._write_config()
-        self.registered_at = None
-        self.register_failure = None
-        self.started_at = time.monotonic()
-        self._process = subprocess.Popen(
-            [binary, "-f", str(self.config_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        assert self._process.stdout is not None
-        self._spawn(self._read_console, self._process.stdout)
-        self._control = self._connect_control()
-        self._spawn(self._read_control, self._control)
-        log.info(
-            "baresip PID %d for %s: SIP %s:%d/%s, control port %d",
-            self._process.pid,
-            self.aor,
-            LISTEN_IP,
-            self.sip_port,
-            self.transport,
-            self.control_port,
-        )
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._launch(binary)
+                return
+            except BaresipError as error:
+                self.stop()
+                if attempt == START_ATTEMPTS or "Address already in use" not in str(error):
+                    raise
+                log.warning("baresip %s: a port was taken before it bound, retrying", self.aor)
 
     def stop(self, timeout: float = 3.0) -> None:
         """SIGTERM (baresip unregisters first), SIGKILL after `timeout`."""
@@ -351,6 +340,34 @@ class Baresip:
 
     # -- internals ---------------------------------------------------------
 
+    def _launch(self, binary: str) -> None:
+        self.sip_port = _free_sip_port()
+        self.control_port = _free_tcp_port()
+        self._write_config()
+        self.registered_at = None
+        self.register_failure = None
+        self.started_at = time.monotonic()
+        self._process = subprocess.Popen(
+            [binary, "-f", str(self.config_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert self._process.stdout is not None
+        self._spawn(self._read_console, self._process.stdout)
+        self._control = self._connect_control()
+        self._spawn(self._read_control, self._control)
+        log.info(
+            "baresip PID %d for %s: SIP %s:%d/%s, control port %d",
+            self._process.pid,
+            self.aor,
+            LISTEN_IP,
+            self.sip_port,
+            self.transport,
+            self.control_port,
+        )
+
     def _write_config(self) -> None:
         assert self.config_dir is not None
         lines = [
@@ -409,6 +426,8 @@ class Baresip:
         deadline = time.monotonic() + CONTROL_CONNECT_TIMEOUT
         while time.monotonic() < deadline:
             if not self.running:
+                for thread in self._threads:  # the console reader: let it log the last words
+                    thread.join(2.0)
                 raise BaresipError(f"baresip exited while starting; log:\n{self._log_tail()}")
             try:
                 return socket.create_connection((LISTEN_IP, self.control_port), timeout=1.0)

@@ -69,7 +69,7 @@ LOG_TAIL_LINES = 40
 
 
 class KamailioError(RuntimeError):
-    """Kamailio could not be started or stopped; the message carries its log tail."""
+    """Kamailio could not start (the message carries its log tail), or was used unstarted."""
 
 
 @dataclass(frozen=True)
