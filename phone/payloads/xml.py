@@ -108,12 +108,13 @@ def child(element: Element, namespace: str, local: str) -> Element | None:
 
 
 def local_name(element: Element) -> str:
-    return str(etree.QName(element).localname)
+    tag = str(element.tag)
+    return tag[tag.index("}") + 1 :] if tag.startswith("{") else tag
 
 
 def namespace_of(element: Element) -> str | None:
-    ns = etree.QName(element).namespace
-    return None if ns is None else str(ns)
+    tag = str(element.tag)
+    return tag[1 : tag.index("}")] if tag.startswith("{") else None
 
 
 def text(element: Element | None) -> str | None:
