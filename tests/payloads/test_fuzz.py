@@ -4,7 +4,7 @@ Each parser gets mutated real documents (byte flips, cuts, splices, and
 tokens chosen to reach the enum, integer, date and entity paths) and random
 bytes: 9 targets x 1,150 examples, over 10,000 in all. A document that parses
 must also survive build -> parse unchanged. Measured on the 2-core CI box:
-about 25 s for the whole file.
+about 20 s for the whole file.
 """
 
 from __future__ import annotations

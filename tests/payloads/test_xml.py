@@ -123,3 +123,17 @@ def test_error_names_the_document():
     assert caught.value.document == "watcherinfo"
     assert str(caught.value).startswith("watcherinfo: ")
     assert isinstance(caught.value, ValueError)
+
+
+def test_deep_nesting_is_refused_quickly():
+    depth = 50_000
+    document = (
+        b'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><note>'
+        + b"<x>" * depth
+        + b"</x>" * depth
+        + b"</note></presence>"
+    )
+    started = time.perf_counter()
+    with pytest.raises(PayloadError, match="not well-formed"):
+        pidf.parse(document, limit=len(document))
+    assert time.perf_counter() - started < 0.5
