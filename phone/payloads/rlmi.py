@@ -226,7 +226,10 @@ def _read_part(part: Message, depth: int) -> BodyPart:
         )
     payload = part.get_payload(decode=True)
     body = payload if isinstance(payload, bytes) else b""
-    presence = pidf.parse(body) if content_type == pidf.CONTENT_TYPE else None
+    try:
+        presence = pidf.parse(body) if content_type == pidf.CONTENT_TYPE else None
+    except PayloadError as exc:
+        raise PayloadError(NOTIFY, f"part <{content_id}>: {exc}") from None
     return BodyPart(content_id, content_type, body, presence=presence)
 
 
@@ -291,7 +294,7 @@ def parse_notify(
         return _read_related(message, 0)
     except PayloadError:
         raise
-    except (ValueError, LookupError, TypeError, RecursionError) as exc:
+    except (ValueError, LookupError, TypeError, RecursionError, email_errors.MessageError) as exc:
         raise PayloadError(NOTIFY, f"unreadable MIME: {exc!r}") from None
 
 

@@ -208,7 +208,11 @@ GOOD_TYPE, GOOD_BODY = _notify(
             "Content-ID",
         ),
         (GOOD_TYPE, GOOD_BODY.replace(b"<part0-0@rls.example.test>", b"<rlmi>"), "twice"),
-        (GOOD_TYPE, GOOD_BODY.replace(b"<basic>open", b"<basic>ajar"), "ajar"),
+        (
+            GOOD_TYPE,
+            GOOD_BODY.replace(b"<basic>open", b"<basic>ajar"),
+            r"part <part0-0@rls\.example\.test>: PIDF: .*ajar",
+        ),
         (GOOD_TYPE, GOOD_BODY.replace(b'version="0"', b'version="-1"'), "version"),
         (GOOD_TYPE + "\r\nX-Injected: 1", GOOD_BODY, "control"),
         (GOOD_TYPE, b"", "never appears"),
