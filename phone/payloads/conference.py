@@ -3,7 +3,7 @@
 A focus (SylkServer, for one) NOTIFYs conference-info documents. Users are
 keyed by `entity`, their endpoints by `entity` and endpoint media by `id`;
 each user and endpoint carries a state: `full` replaces, `partial` updates
-what it names, `deleted` removes (RFC 4575 §4.4, §5.6). `merge` applies those
+what it names, `deleted` removes (RFC 4575 partial notifications). `merge` applies those
 rules; `ConferenceRoster` keeps the merged view of one subscription.
 """
 
@@ -30,7 +30,7 @@ _T = TypeVar("_T")
 
 
 class ElementState(StrEnum):
-    """How an element of a notification relates to the previous state (RFC 4575 §5.1)."""
+    """How an element of a notification relates to the previous state (RFC 4575 `state` attribute)."""
 
     FULL = "full"
     PARTIAL = "partial"
@@ -38,7 +38,7 @@ class ElementState(StrEnum):
 
 
 class EndpointStatus(StrEnum):
-    """RFC 4575 §5.6.4."""
+    """The `<status>` of an endpoint (RFC 4575)."""
 
     PENDING = "pending"
     DIALING_OUT = "dialing-out"
@@ -52,7 +52,7 @@ class EndpointStatus(StrEnum):
 
 
 class JoiningMethod(StrEnum):
-    """RFC 4575 §5.6.5."""
+    """How an endpoint came in: `<joining-method>` (RFC 4575)."""
 
     DIALED_IN = "dialed-in"
     DIALED_OUT = "dialed-out"
@@ -60,7 +60,7 @@ class JoiningMethod(StrEnum):
 
 
 class DisconnectionMethod(StrEnum):
-    """RFC 4575 §5.6.7."""
+    """How an endpoint left: `<disconnection-method>` (RFC 4575)."""
 
     DEPARTED = "departed"
     BOOTED = "booted"
@@ -69,7 +69,7 @@ class DisconnectionMethod(StrEnum):
 
 
 class MediaStatus(StrEnum):
-    """The direction of one medium as the focus sees it (RFC 4575 §5.6.9)."""
+    """The direction of one medium as the focus sees it (RFC 4575 `<media>/<status>`)."""
 
     RECVONLY = "recvonly"
     SENDONLY = "sendonly"
@@ -79,7 +79,7 @@ class MediaStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Execution:
-    """When, why and by whom an endpoint joined or left (RFC 4575 §5.6.6)."""
+    """When, why and by whom an endpoint joined or left (RFC 4575 `<joining-info>`, `<disconnection-info>`)."""
 
     when: datetime | None = None
     reason: str | None = None
@@ -88,7 +88,7 @@ class Execution:
 
 @dataclass(frozen=True)
 class ConferenceUri:
-    """A URI to join the conference, with its purpose (RFC 4575 §5.3.1)."""
+    """A URI to join the conference, with its purpose (RFC 4575 `<conf-uris>`)."""
 
     uri: str
     display_text: str | None = None
@@ -97,7 +97,7 @@ class ConferenceUri:
 
 @dataclass(frozen=True)
 class Description:
-    """The conference-description element (RFC 4575 §5.3); None fields were absent."""
+    """The conference-description element (RFC 4575); None fields were absent."""
 
     display_text: str | None = None
     subject: str | None = None
@@ -107,7 +107,7 @@ class Description:
 
 @dataclass(frozen=True)
 class ConferenceState:
-    """RFC 4575 §5.5; None fields were absent."""
+    """The conference-state element (RFC 4575); None fields were absent."""
 
     user_count: int | None = None
     active: bool | None = None
@@ -116,7 +116,7 @@ class ConferenceState:
 
 @dataclass(frozen=True)
 class Media:
-    """One medium of an endpoint (RFC 4575 §5.6.9): `type` is audio, video, message..."""
+    """One medium of an endpoint (RFC 4575): `type` is audio, video, message..."""
 
     id: str
     type: str | None = None
@@ -128,7 +128,7 @@ class Media:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One device of a user in the conference (RFC 4575 §5.6)."""
+    """One device of a user in the conference (RFC 4575)."""
 
     entity: str
     state: ElementState = ElementState.FULL
@@ -143,7 +143,7 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class User:
-    """One participant (RFC 4575 §5.6): an AOR with its endpoints."""
+    """One participant (RFC 4575): an AOR with its endpoints."""
 
     entity: str
     state: ElementState = ElementState.FULL
@@ -442,7 +442,7 @@ def _merge_users(old: tuple[User, ...], new: tuple[User, ...]) -> tuple[User, ..
 
 
 def merge(current: ConferenceInfo | None, update: ConferenceInfo) -> ConferenceInfo:
-    """The state after `update` (RFC 4575 §4.4): stale ones leave `current` as is,
+    """The state after `update` (RFC 4575): stale ones leave `current` as is,
     a partial one after a gap raises `VersionGap`."""
     version = None if current is None else current.version
     full = update.state is DocumentState.FULL

@@ -3,8 +3,8 @@
 A CPIM message is text: message headers (From, To, cc, DateTime, Subject, NS,
 Require and namespaced extensions such as `MyFeatures.Option`), a blank line,
 the encapsulated MIME headers (Content-Type...), a blank line, then the
-content. Header names are case-sensitive (§3.1); values are UTF-8 and use the
-backslash escapes of §3.2, so a value can never break out of its line.
+content. Header names are case-sensitive; values are UTF-8 and use the
+backslash escapes of RFC 3862 §3, so a value can never break out of its line.
 Unknown headers are kept, in order, so a message can be relayed unchanged.
 """
 
@@ -29,7 +29,7 @@ _BUILTIN = ("From", "To", "cc", "DateTime", "Subject", "NS", "Require")
 
 @dataclass(frozen=True)
 class Identity:
-    """A `Formal-name <URI>` value of From, To or cc (RFC 3862 §3.3.1)."""
+    """A `Formal-name <URI>` value of From, To or cc (RFC 3862)."""
 
     uri: str
     display_name: str | None = None

@@ -23,14 +23,14 @@ DOCUMENT = "dialog-info"
 
 
 class Direction(StrEnum):
-    """Whether the monitored user sent the INVITE (RFC 4235 §4.1.2)."""
+    """Whether the monitored user sent the INVITE (RFC 4235 `direction`)."""
 
     INITIATOR = "initiator"
     RECIPIENT = "recipient"
 
 
 class DialogState(StrEnum):
-    """The dialog FSM of RFC 4235 §3.7.1."""
+    """The states of the dialog state machine of RFC 4235."""
 
     TRYING = "trying"
     PROCEEDING = "proceeding"
@@ -40,7 +40,7 @@ class DialogState(StrEnum):
 
 
 class DialogEvent(StrEnum):
-    """Why a dialog changed state (RFC 4235 §4.1.3)."""
+    """Why a dialog changed state (RFC 4235 `<state event>`)."""
 
     CANCELLED = "cancelled"
     REJECTED = "rejected"

@@ -1,7 +1,7 @@
 """Is-composing indications (RFC 3994): "Bob is typing..." in a chat.
 
 Sent as a MESSAGE or MSRP SEND body. An `active` indication expires after
-`refresh` seconds (RFC 3994 §3.2, default 120 s on the receiving side) unless
+`refresh` seconds (RFC 3994; 120 s when the sender gives none) unless
 refreshed; `idle` ends it at once.
 """
 
@@ -28,7 +28,7 @@ class ComposingState(StrEnum):
 
 @dataclass(frozen=True)
 class IsComposing:
-    """One indication (RFC 3994 §4); `refresh` is in seconds and must be positive."""
+    """One indication (RFC 3994); `refresh` is in seconds and must be positive."""
 
     state: ComposingState
     last_active: datetime | None = None

@@ -59,7 +59,7 @@ class Contact:
 
 @dataclass(frozen=True)
 class PresenceTuple:
-    """One service of the presentity (RFC 3863 §4.1.2; RFC 4479 §3.3)."""
+    """One service of the presentity (RFC 3863 §4.1.2; a service in RFC 4479)."""
 
     id: str
     basic: BasicStatus | None = None
@@ -72,7 +72,7 @@ class PresenceTuple:
 
 @dataclass(frozen=True)
 class Person:
-    """The human behind the presentity (RFC 4479 §3.2), carrying most RPID data."""
+    """The human behind the presentity (RFC 4479 `<person>`), carrying most RPID data."""
 
     id: str
     rich: RichPresence = field(default_factory=RichPresence)
@@ -82,7 +82,7 @@ class Person:
 
 @dataclass(frozen=True)
 class Device:
-    """A physical device the services run on (RFC 4479 §3.4)."""
+    """A physical device the services run on (RFC 4479 `<device>`)."""
 
     id: str
     device_id: str
@@ -294,7 +294,7 @@ def user_presence(
     """The document a phone publishes for its user: one SIP tuple and one person.
 
     The note goes both in the tuple (read by simple watchers) and in the person
-    (RFC 4479 §3.2). Ids are stable so a later PUBLISH replaces, not adds.
+    (RFC 4479). Ids are stable so a later PUBLISH replaces, not adds.
     """
     notes = () if note is None else (Note(note),)
     rich = RichPresence(

@@ -38,7 +38,7 @@ MAX_NESTING = 8
 
 
 class InstanceState(StrEnum):
-    """The state of the back-end subscription to one resource (RFC 4662 §5.2)."""
+    """The state of the back-end subscription to one resource (RFC 4662 §5)."""
 
     ACTIVE = "active"
     PENDING = "pending"
@@ -72,7 +72,7 @@ class Resource:
 
 @dataclass(frozen=True)
 class ResourceList:
-    """An RLMI `<list>` document (RFC 4662 §5.2)."""
+    """An RLMI `<list>` document (RFC 4662 §5)."""
 
     uri: str
     version: int
@@ -382,7 +382,7 @@ class ListView:
 
     def _fold(self, resource: Resource, parts: dict[str, BodyPart]) -> Resource:
         """Merge a resource's instances by id: a partial NOTIFY may list only the
-        instances that changed (RFC 4662 §5.2), and a full one starts empty."""
+        instances that changed (RFC 4662 §5), and a full one starts empty."""
         previous = self._resources.get(resource.uri)
         instances = {} if previous is None else {i.id: i for i in previous.instances}
         for instance in resource.instances:

@@ -1,10 +1,10 @@
 """RPID (RFC 4480) and CIPID (RFC 4482): the rich presence inside PIDF elements.
 
 RPID elements live in a PIDF `<dm:person>` (activities, mood, place type,
-privacy, sphere, user input), in a `<tuple>` (user input, RFC 4480 §3.2) or in
+privacy, sphere, user input), in a `<tuple>` (user input) or in
 a `<dm:device>`. `pidf` calls `read` on each of those elements and `write` when
 building; this module knows nothing else of PIDF. CIPID's display-name and icon
-(RFC 4482 §2) ride along because contact buttons want a name and a picture.
+(RFC 4482) ride along because contact buttons want a name and a picture.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ DOCUMENT = "PIDF (RPID)"
 
 
 class Activity(StrEnum):
-    """RFC 4480 §3.2 activities; `unknown` stands alone, `other` carries free text."""
+    """RFC 4480 activities; `unknown` stands alone, `other` carries free text."""
 
     APPOINTMENT = "appointment"
     AWAY = "away"
@@ -55,7 +55,7 @@ class Activity(StrEnum):
 
 
 class Mood(StrEnum):
-    """RFC 4480 §3.2 moods (the schema spells two of them with underscores)."""
+    """RFC 4480 moods (the schema spells two of them with underscores)."""
 
     AFRAID = "afraid"
     AMAZED = "amazed"
@@ -120,7 +120,7 @@ class Mood(StrEnum):
 
 
 class Privacy(StrEnum):
-    """RFC 4480 §3.5: which media are private (others cannot listen in / read)."""
+    """RFC 4480 privacy: which media are private (others cannot listen in / read)."""
 
     AUDIO = "audio"
     TEXT = "text"
@@ -129,7 +129,7 @@ class Privacy(StrEnum):
 
 
 class UserInputState(StrEnum):
-    """RFC 4480 §3.11."""
+    """The `<user-input>` value of RFC 4480."""
 
     ACTIVE = "active"
     IDLE = "idle"
@@ -137,7 +137,7 @@ class UserInputState(StrEnum):
 
 @dataclass(frozen=True)
 class Activities:
-    """What the person is doing (RFC 4480 §3.2); `other` is free text."""
+    """What the person is doing (RFC 4480); `other` is free text."""
 
     values: tuple[Activity, ...] = ()
     other: str | None = None
@@ -147,7 +147,7 @@ class Activities:
 
 @dataclass(frozen=True)
 class MoodState:
-    """How the person feels (RFC 4480 §3.3)."""
+    """How the person feels (RFC 4480)."""
 
     values: tuple[Mood, ...] = ()
     other: str | None = None
@@ -163,7 +163,7 @@ class PlaceType:
 
 @dataclass(frozen=True)
 class UserInput:
-    """Whether someone touched the device lately (RFC 4480 §3.11); threshold in seconds."""
+    """Whether someone touched the device lately (RFC 4480); threshold in seconds."""
 
     state: UserInputState
     idle_threshold: int | None = None
@@ -174,7 +174,7 @@ class UserInput:
 class RichPresence:
     """The RPID and CIPID data found in one PIDF person, tuple or device.
 
-    `sphere` is `work`, `home`, `unknown` or the free text of RFC 4480 §3.9.
+    `sphere` is `work`, `home`, `unknown` or the free text of RFC 4480.
     """
 
     activities: Activities | None = None

@@ -1,7 +1,7 @@
 """Version sequencing shared by the documents that send deltas.
 
-RLMI (RFC 4662 §5), watcherinfo (RFC 3858 §4.4), dialog-info (RFC 4235 §4.1)
-and conference-info (RFC 4575 §4) number their notifications: each one is one
+RLMI (RFC 4662 §5), watcherinfo (RFC 3858 §4), dialog-info (RFC 4235)
+and conference-info (RFC 4575) number their notifications: each one is one
 more than the last. A repeated or older version is discarded; a partial-state
 document that skips a version means a lost notification, so local state is
 unknown and the subscriber must re-SUBSCRIBE. A full-state document replaces

@@ -2,7 +2,7 @@
 
 The phone subscribes to `presence.winfo` to learn of new watchers (a pending
 subscription asks the user to authorize it). `merge` folds partial-state
-notifications into the last full state (RFC 3858 §4.4): watchers are keyed by
+notifications into the last full state (RFC 3858 §4): watchers are keyed by
 their `id` within a watcher-list keyed by resource and package.
 """
 
@@ -23,7 +23,7 @@ DOCUMENT = "watcherinfo"
 
 
 class WatcherStatus(StrEnum):
-    """The subscription state of one watcher (RFC 3858 §3.2)."""
+    """The subscription state of one watcher (RFC 3858 `status`)."""
 
     PENDING = "pending"
     ACTIVE = "active"
@@ -32,7 +32,7 @@ class WatcherStatus(StrEnum):
 
 
 class WatcherEvent(StrEnum):
-    """What caused the latest state change (RFC 3858 §3.2, RFC 3857 §3.1)."""
+    """What caused the latest state change (RFC 3858 `event`, RFC 3857)."""
 
     SUBSCRIBE = "subscribe"
     APPROVED = "approved"
@@ -156,7 +156,7 @@ def build(info: WatcherInfo) -> bytes:
 
 
 def merge(current: WatcherInfo | None, update: WatcherInfo) -> WatcherInfo:
-    """The state after `update` (RFC 3858 §4.4): stale ones leave `current` as is,
+    """The state after `update` (RFC 3858 §4): stale ones leave `current` as is,
     a partial one after a gap raises `VersionGap`."""
     version = None if current is None else current.version
     if not sequence.accept(

@@ -22,7 +22,7 @@ DOCUMENT = "xcap-diff"
 
 @dataclass(frozen=True)
 class DocumentChange:
-    """A document that changed (RFC 5874 §4.1); no `new_etag` means it was removed."""
+    """A document that changed (RFC 5874 `<document>`); no `new_etag` means it was removed."""
 
     sel: str
     new_etag: str | None = None
@@ -32,7 +32,7 @@ class DocumentChange:
 
 @dataclass(frozen=True)
 class ElementChange:
-    """An element that changed (RFC 5874 §4.2): its new content, or gone (`exists`)."""
+    """An element that changed (RFC 5874 `<element>`): its new content, or gone (`exists`)."""
 
     sel: str
     exists: bool | None = None
@@ -41,7 +41,7 @@ class ElementChange:
 
 @dataclass(frozen=True)
 class AttributeChange:
-    """An attribute that changed (RFC 5874 §4.3): its new value, or gone."""
+    """An attribute that changed (RFC 5874 `<attribute>`): its new value, or gone."""
 
     sel: str
     exists: bool | None = None
