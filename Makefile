@@ -6,49 +6,62 @@
 # developer's machine. Python comes from PATH (`PYTHON=...` to override); CI
 # puts a virtualenv first on PATH.
 
-PYTHON ?= python3
+# Everything Python lives in a virtualenv (.venv), which Debian's PEP 668
+# Python requires; `BASE_PYTHON` is the interpreter it is made from.
+BASE_PYTHON ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?= -q
 
-# Debian 12 packages the suite needs. libasound2-dev must be there before
-# `pip install` (pyalsaaudio builds against it). sipp is packaged as sip-tester.
-APT_PACKAGES := kamailio kamailio-presence-modules kamailio-sqlite-modules \
+# Debian packages the phone itself needs to build and run (`make demo`):
+# pyalsaaudio builds against libasound2-dev.
+BASE_PACKAGES := make gcc python3-dev python3-venv libasound2-dev fonts-dejavu-core
+
+# Debian 12 packages the suite needs on top. sipp is packaged as sip-tester.
+APT_PACKAGES := $(BASE_PACKAGES) kamailio kamailio-presence-modules kamailio-sqlite-modules \
 	kamailio-xml-modules sqlite3 baresip sip-tester pulseaudio libasound2-plugins \
 	libasound2-dev espeak-ng sox xvfb fonts-dejavu-core x11-apps imagemagick xdotool
 
 # Refresh the package lists once: not when they are less than an hour old.
 APT_LISTS_FRESH = find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 | grep -q .
 
-.PHONY: install install-peers demo test lint bench clean
+.PHONY: install install-base install-peers demo test lint bench clean
 
-install-peers:
+# apt_install PACKAGES: install what is missing (as root), else say the apt line and fail.
+define apt_install
 	@missing=""; \
-	for p in $(APT_PACKAGES); do \
+	for p in $(1); do \
 		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed$$' \
 			|| missing="$$missing $$p"; \
 	done; \
 	if [ -z "$$missing" ]; then \
-		echo "install-peers: all Debian packages are installed"; \
+		echo "$@: all Debian packages are installed"; \
 	elif [ "$$(id -u)" = 0 ]; then \
-		echo "install-peers: installing$$missing"; \
+		echo "$@: installing$$missing"; \
 		{ $(APT_LISTS_FRESH) || apt-get update; } && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	else \
-		echo "install-peers: missing Debian packages:$$missing" >&2; \
-		echo "install-peers: as root, run:" >&2; \
+		echo "$@: missing Debian packages:$$missing" >&2; \
+		echo "$@: as root, run:" >&2; \
 		echo "  apt-get update && apt-get install -y --no-install-recommends$$missing" >&2; \
 		exit 1; \
 	fi
+endef
 
-install:
-	@if command -v dpkg-query >/dev/null && ! dpkg-query -W -f='$${Status}\n' libasound2-dev 2>/dev/null \
-			| grep -q '^install ok installed$$'; then \
-		echo "install: libasound2-dev is missing (pyalsaaudio builds against it): make install-peers" >&2; \
-		exit 1; \
-	fi
-	$(PYTHON) -m pip install -e '.[dev]'
+install-base:
+	$(call apt_install,$(BASE_PACKAGES))
+
+install-peers:
+	$(call apt_install,$(APT_PACKAGES))
+
+$(VENV)/bin/python:
+	$(BASE_PYTHON) -m venv $(VENV)
+
+install: install-base $(VENV)/bin/python
+	$(PYTHON) -m pip install -q -e '.[dev]'
 
 demo: install
-	phone demo
+	$(VENV)/bin/phone demo
 
 # Sub-makes keep the order (peers, then the package, then pytest) under -j.
 test:

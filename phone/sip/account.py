@@ -133,6 +133,7 @@ class SipAccount(pj.Account):
     def make_call(self, uri: str, remote_name: str | None) -> SipCall:
         call = SipCall.outgoing(self, uri, remote_name)
         self.calls[call.info.id] = call
+        self.stack.wake()
         return call
 
     def forget(self, call: SipCall) -> None:

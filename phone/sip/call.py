@@ -85,6 +85,7 @@ class SipCall(pj.Call):
     def _answer(self, code: int) -> None:
         prm = pj.CallOpParam()
         prm.statusCode = code
+        self.account.stack.wake()
         try:
             if code < 300:
                 self.answer(prm)
@@ -95,6 +96,7 @@ class SipCall(pj.Call):
 
     def end(self) -> None:
         """Hang up (BYE) or cancel (CANCEL), whatever the state needs."""
+        self.account.stack.wake()
         try:
             self.hangup(pj.CallOpParam())
         except pj.Error as exc:
