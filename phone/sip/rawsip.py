@@ -89,12 +89,12 @@ class SendError(RuntimeError):
     """pjsip refused to build or send a request."""
 
 
-class _PjStr(Structure):
+class PjStr(Structure):
     _fields_ = [("ptr", VoidP), ("slen", c_ssize_t)]
 
 
 class _PjsipMethod(Structure):
-    _fields_ = [("id", c_int), ("name", _PjStr)]
+    _fields_ = [("id", c_int), ("name", PjStr)]
 
 
 _ON_RX = CFUNCTYPE(c_int, VoidP)
@@ -109,7 +109,7 @@ class _PjsipModule(Structure):
     _fields_ = [
         ("prev", VoidP),
         ("next", VoidP),
-        ("name", _PjStr),
+        ("name", PjStr),
         ("id", c_int),
         ("priority", c_int),
         ("load", VoidP),
@@ -167,7 +167,7 @@ class _Pjsip:
         )
         self.tdata_dec_ref = bind("pjsip_tx_data_dec_ref", c_int, VoidP)
         self.find_dialog = bind("pjsip_ua_find_dialog", VoidP, VoidP, VoidP, VoidP, c_int)
-        self.strerror = bind("pj_strerror", _PjStr, c_int, VoidP, c_size_t)
+        self.strerror = bind("pj_strerror", PjStr, c_int, VoidP, c_size_t)
         self.body_create = bind("pjsip_msg_body_create", VoidP, VoidP, VoidP, VoidP, VoidP)
         self.acc_contact = bind("pjsua_acc_create_uac_contact", c_int, VoidP, VoidP, c_int, VoidP)
 
@@ -206,10 +206,13 @@ class _Memory:
         os.close(self._fd)
 
 
-def _pj_str(text: bytes, keep: list[Any]) -> _PjStr:
+def make_pj_str(text: bytes | str, keep: list[Any]) -> PjStr:
+    """A `pj_str_t` over a copy of `text`; `keep` holds the copy alive."""
+    if isinstance(text, str):
+        text = text.encode()
     buffer = ctypes.create_string_buffer(text)
     keep.append(buffer)
-    return _PjStr(ctypes.cast(buffer, VoidP), len(text))
+    return PjStr(ctypes.cast(buffer, VoidP), len(text))
 
 
 @dataclass(frozen=True)
@@ -237,10 +240,25 @@ class LayoutReport:
     probes: tuple[str, ...] = field(default=())
 
 
-RequestHandler = Callable[[SipMessage, Callable[[int], None]], bool]
-"""Gets an incoming request and a `respond(code)`; returns True to claim it.
+class Responder:
+    """Answers one incoming request statelessly; valid only during the handler call
+    (pjsip frees the rdata afterwards). `rdata` is the `pjsip_rx_data*` for
+    handlers that take the request on into pjsip (a dialog, an invite session)."""
 
-`respond` works only during the call (pjsip frees the rdata afterwards)."""
+    def __init__(self, raw: RawSip, rdata: int) -> None:
+        self._raw = raw
+        self.rdata = rdata
+
+    def __call__(self, code: int) -> None:
+        status = self._raw._c.respond_stateless(
+            self._raw._endpt, self.rdata, code, None, None, None
+        )
+        if status != 0:
+            log.warning("responding %d failed: %s", code, self._raw._c.error_text(status))
+
+
+RequestHandler = Callable[[SipMessage, Responder], bool]
+"""Gets an incoming request and its `Responder`; returns True to claim it."""
 
 
 class RawSip:
@@ -262,7 +280,7 @@ class RawSip:
         self._keep: list[Any] = []
         self._module = _PjsipModule()
         # pjsip refuses two modules with one name; tests may build more than one hook.
-        self._module.name = _pj_str(f"mod-rawsip-{id(self):x}".encode(), self._keep)
+        self._module.name = make_pj_str(f"mod-rawsip-{id(self):x}".encode(), self._keep)
         self._module.id = -1
         self._module.priority = priority
         self._on_rx_request_c = _ON_RX(self._on_rx_request)
@@ -444,9 +462,9 @@ class RawSip:
         """Whether pjsip itself (pjsua calls, buddies) owns this dialog."""
         keep: list[Any] = []
         found = self._c.find_dialog(
-            byref(_pj_str(call_id.encode(), keep)),
-            byref(_pj_str(local_tag.encode(), keep)),
-            byref(_pj_str(remote_tag.encode(), keep)),
+            byref(make_pj_str(call_id.encode(), keep)),
+            byref(make_pj_str(local_tag.encode(), keep)),
+            byref(make_pj_str(remote_tag.encode(), keep)),
             0,
         )
         return bool(found)
@@ -460,9 +478,9 @@ class RawSip:
         keep: list[Any] = []
         pool = self._c.pool_create(b"rawsip-contact", 512, 512)
         try:
-            contact = _PjStr()
+            contact = PjStr()
             status = self._c.acc_contact(
-                pool, byref(contact), account_id, byref(_pj_str(target.encode(), keep))
+                pool, byref(contact), account_id, byref(make_pj_str(target.encode(), keep))
             )
             if status != 0 or not contact.ptr:
                 raise SendError(f"no contact for {target}: {self._c.error_text(status)}")
@@ -496,11 +514,7 @@ class RawSip:
                 self._c.respond_stateless(self._endpt, rdata, 400, None, None, None)
                 return 1
 
-            def respond(code: int) -> None:
-                status = self._c.respond_stateless(self._endpt, rdata, code, None, None, None)
-                if status != 0:
-                    log.warning("responding %d failed: %s", code, self._c.error_text(status))
-
+            respond = Responder(self, rdata)
             return int(any(handler(message, respond) for handler in handlers))
         except Exception:
             log.exception("request hook failed; passing the request on to pjsip")
@@ -561,7 +575,11 @@ class RawSip:
             def parse_header(name: str, value: str) -> int:
                 data = value.encode()
                 header = self._c.parse_hdr(
-                    pool, byref(_pj_str(name.encode(), keep)), _buffer(data, keep), len(data), None
+                    pool,
+                    byref(make_pj_str(name.encode(), keep)),
+                    _buffer(data, keep),
+                    len(data),
+                    None,
                 )
                 if not header:
                     raise SendError(f"pjsip cannot parse {name}: {value!r}")
@@ -572,7 +590,7 @@ class RawSip:
             if not target:
                 raise SendError(f"pjsip cannot parse request URI {request.target!r}")
             method = _PjsipMethod()
-            self._c.method_init_np(byref(method), byref(_pj_str(request.method.encode(), keep)))
+            self._c.method_init_np(byref(method), byref(make_pj_str(request.method.encode(), keep)))
             tdata = VoidP()
             status = self._c.create_request_from_hdr(
                 self._endpt,
@@ -604,7 +622,7 @@ class RawSip:
             text = self._c.pool_alloc(pool, len(data) + 1)
             ctypes.memmove(text, data + b"\0", len(data) + 1)
             header = self._c.parse_hdr(
-                pool, byref(_pj_str(name.encode(), keep)), text, len(data), None
+                pool, byref(make_pj_str(name.encode(), keep)), text, len(data), None
             )
             if not header:
                 raise SendError(f"pjsip cannot parse {name}: {value!r}")
@@ -621,9 +639,9 @@ class RawSip:
         keep: list[Any] = []
         created = self._c.body_create(
             pool,
-            byref(_pj_str(main.strip().encode(), keep)),
-            byref(_pj_str(sub.strip().encode(), keep)),
-            byref(_pj_str(body, keep)),
+            byref(make_pj_str(main.strip().encode(), keep)),
+            byref(make_pj_str(sub.strip().encode(), keep)),
+            byref(make_pj_str(body, keep)),
         )
         if not created:
             raise SendError("pjsip_msg_body_create failed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 import time
 from collections.abc import Iterator
@@ -105,6 +106,17 @@ def _wait(ep: Any, condition: Any, timeout: float = 3.0) -> None:
 def test_phone_offers_audio_and_message_and_learns_the_peer_path(
     account: StreamAccount, pj_endpoint: Any
 ) -> None:
+    offer_round_trip(account, pj_endpoint)
+
+
+def test_phone_answers_audio_and_message(
+    account: StreamAccount, pj_endpoint: Any, sip_transports: Any
+) -> None:
+    answer_round_trip(account, pj_endpoint, sip_transports.udp_port)
+
+
+def offer_round_trip(account: StreamAccount, pj_endpoint: Any) -> None:
+    """The phone calls the raw peer with audio + message; the peer answers both."""
     peer = UdpSipPeer("bob")
     rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rtp.bind(("127.0.0.1", 0))
@@ -145,26 +157,25 @@ def test_phone_offers_audio_and_message_and_learns_the_peer_path(
         peer.close()
 
 
-def test_phone_answers_audio_and_message(
-    account: StreamAccount, pj_endpoint: Any, sip_transports: Any
-) -> None:
+def answer_round_trip(account: StreamAccount, pj_endpoint: Any, udp_port: int) -> None:
+    """The raw peer calls the phone with audio + message; the phone answers both."""
     peer = UdpSipPeer("bob")
     rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rtp.bind(("127.0.0.1", 0))
     try:
-        me = f"sip:me@127.0.0.1:{sip_transports.udp_port}"
+        me = f"sip:me@127.0.0.1:{udp_port}"
         peer.send(
             peer.request(
                 "INVITE",
                 me,
-                call_id="msg-call-1",
+                call_id=f"msg-call-{secrets.token_hex(4)}",
                 from_tag="bobtag",
                 to=f"<{me}>",
                 cseq=1,
                 body=_peer_sdp(rtp.getsockname()[1], "actpass"),
                 content_type="application/sdp",
             ),
-            ("127.0.0.1", sip_transports.udp_port),
+            ("127.0.0.1", udp_port),
         )
         ok: SipMessage = peer.receive(lambda: _pump(pj_endpoint), match=lambda m: m.status == 200)
         answer = find_message(SessionDescription.parse(ok.body.decode()))
@@ -172,8 +183,8 @@ def test_phone_answers_audio_and_message(
         _, media = answer
         assert media.port == 40001 and media.path[0].startswith("msrp://127.0.0.1:40001/")
         assert media.setup is SetupRole.ACTIVE
-        assert account.calls and account.calls[0].stream.session is not None
-        assert account.calls[0].stream.session.remote_path == (PEER_PATH,)
+        assert account.calls and account.calls[-1].stream.session is not None
+        assert account.calls[-1].stream.session.remote_path == (PEER_PATH,)
     finally:
         rtp.close()
         peer.close()

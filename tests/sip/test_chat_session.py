@@ -1,0 +1,184 @@
+"""Chat-only INVITEs (only m=message, as Blink sends) answered through the pjsip hook."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from phone.sip.chat_session import ChatSession, ChatSessions, ChatSessionState
+from phone.sip.message import SipMessage
+from phone.sip.rawsip import RawSip
+from phone.sip.sdp import SessionDescription, SetupRole, find_message, local_msrp_path
+
+from .test_message_stream import (  # noqa: F401 (the fixtures `account` uses)
+    account,
+    answer_round_trip,
+    few_codecs,
+    offer_round_trip,
+)
+from .udp_peer import UdpSipPeer
+
+BLINK_CHAT = (
+    "v=0\r\no=- 3900 {version} IN IP4 127.0.0.1\r\ns=Blink\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=message 2855 TCP/MSRP *\r\na=path:msrp://127.0.0.1:2855/blinkses;tcp\r\n"
+    "a=accept-types:message/cpim text/plain\r\na=accept-wrapped-types:*\r\na=setup:actpass\r\n"
+)
+
+
+class Chats:
+    def __init__(self, raw: RawSip, ep: Any, port: int) -> None:
+        import pjsua2 as pj
+
+        self.ep = ep
+        self.loop = asyncio.new_event_loop()
+        self.started: list[ChatSession] = []
+        self.ended: list[ChatSession] = []
+        self.me = f"sip:me@127.0.0.1:{port}"
+        self.target = ("127.0.0.1", port)
+        self.sessions = ChatSessions(
+            raw,
+            ctypes.CDLL(pj._pjsua2.__file__),
+            self.loop,
+            f"<{self.me}>",
+            lambda protocol: (local_msrp_path("127.0.0.1", 40002, protocol),),
+            self.started.append,
+            self.ended.append,
+        )
+
+    def pump(self) -> None:
+        self.ep.libHandleEvents(2)
+        self.loop.run_until_complete(asyncio.sleep(0))
+
+    def wait(self, condition: Any, timeout: float = 3.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            self.pump()
+
+
+@pytest.fixture(scope="module")
+def chats(raw_sip: RawSip, pj_endpoint: Any, sip_transports: Any) -> Iterator[Chats]:
+    c = Chats(raw_sip, pj_endpoint, sip_transports.udp_port)
+    assert c.sessions.available, c.sessions.unavailable_reason
+    yield c
+    c.sessions.close()
+    c.loop.close()
+
+
+def _invite(chats: Chats, peer: UdpSipPeer, call_id: str, body: str) -> SipMessage:
+    peer.send(
+        peer.request(
+            "INVITE",
+            chats.me,
+            call_id=call_id,
+            from_tag="blink",
+            to=f"<{chats.me}>",
+            cseq=1,
+            body=body.encode(),
+            content_type="application/sdp",
+        ),
+        chats.target,
+    )
+    return peer.receive(chats.pump, match=lambda m: (m.status or 0) >= 200)
+
+
+def _ack(peer: UdpSipPeer, ok: SipMessage, chats: Chats, cseq: int = 1) -> None:
+    peer.send(
+        peer.request(
+            "ACK", chats.me, call_id=ok.call_id, from_tag="blink", to=ok.require("to"), cseq=cseq
+        ),
+        chats.target,
+    )
+
+
+def test_chat_only_invite_is_answered_and_ended_by_the_peer(chats: Chats) -> None:
+    peer = UdpSipPeer("blink")
+    try:
+        ok = _invite(chats, peer, "chat-1", BLINK_CHAT.format(version=1))
+        assert ok.status == 200 and ok.to.tag
+        found = find_message(SessionDescription.parse(ok.body.decode()))
+        assert found is not None
+        _, media = found
+        assert media.port == 40002 and media.path[0].startswith("msrp://127.0.0.1:40002/")
+        assert media.setup is SetupRole.ACTIVE
+        _ack(peer, ok, chats)
+        chats.wait(lambda: bool(chats.started))
+        chat = chats.started[-1]
+        assert chat.message.remote_path == ("msrp://127.0.0.1:2855/blinkses;tcp",)
+        assert chat.message.accept_types == ("message/cpim", "text/plain")
+
+        # A re-INVITE with SDP gets the same line back.
+        peer.send(
+            peer.request(
+                "INVITE",
+                chats.me,
+                call_id="chat-1",
+                from_tag="blink",
+                to=ok.require("to"),
+                cseq=2,
+                body=BLINK_CHAT.format(version=2).encode(),
+                content_type="application/sdp",
+            ),
+            chats.target,
+        )
+        again = peer.receive(chats.pump, match=lambda m: (m.status or 0) >= 200)
+        assert again.status == 200 and b"m=message 40002 TCP/MSRP" in again.body
+        _ack(peer, again, chats, cseq=2)
+
+        peer.send(
+            peer.request(
+                "BYE", chats.me, call_id="chat-1", from_tag="blink", to=ok.require("to"), cseq=3
+            ),
+            chats.target,
+        )
+        bye_ok = peer.receive(chats.pump, match=lambda m: m.status is not None)
+        assert bye_ok.status == 200
+        chats.wait(lambda: chat in chats.ended)
+        assert chat.state is ChatSessionState.ENDED
+    finally:
+        peer.close()
+
+
+def test_phone_ends_a_chat_session(chats: Chats) -> None:
+    peer = UdpSipPeer("blink")
+    try:
+        ok = _invite(chats, peer, "chat-2", BLINK_CHAT.format(version=1))
+        assert ok.status == 200
+        _ack(peer, ok, chats)
+        chats.wait(lambda: any(c.call_id == "chat-2" for c in chats.started))
+        chat = next(c for c in chats.started if c.call_id == "chat-2")
+        chats.wait(lambda: chat.state is ChatSessionState.CONFIRMED)
+        chats.sessions.end(chat)
+        bye = peer.receive(chats.pump, match=lambda m: m.method == "BYE")
+        assert peer.last_from is not None
+        peer.send(UdpSipPeer.response(bye, 200, "OK"), peer.last_from)
+        chats.wait(lambda: chat in chats.ended)
+    finally:
+        peer.close()
+
+
+def test_broken_chat_offer_gets_488(chats: Chats) -> None:
+    peer = UdpSipPeer("blink")
+    try:
+        broken = BLINK_CHAT.format(version=1).replace("a=path:msrp://", "a=path:http://")
+        answer = _invite(chats, peer, "chat-3", broken)
+        assert answer.status == 488
+    finally:
+        peer.close()
+
+
+def test_pjsua_calls_still_work_while_chat_sessions_are_hooked(
+    chats: Chats,
+    account: Any,  # noqa: F811 (the fixture)
+    pj_endpoint: Any,
+    sip_transports: Any,
+) -> None:
+    # pjsua's own invite sessions go through the wrapped callback table untouched.
+    answer_round_trip(account, pj_endpoint, sip_transports.udp_port)
+    offer_round_trip(account, pj_endpoint)
+    assert not chats.ended or all(c.call_id.startswith("chat-") for c in chats.ended)
