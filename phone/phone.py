@@ -62,6 +62,7 @@ class Phone:
         self._presses = PressTracker(config.calls.long_press_ms, self.press)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._disabled_shown = 0
 
     # -- lifecycle ------------------------------------------------------
     async def run(self) -> None:
@@ -282,6 +283,9 @@ class Phone:
         return info.remote_uri.removeprefix("sip:")
 
     def redraw(self) -> None:
+        for failed in self.plugins.disabled[self._disabled_shown :]:
+            self.screen.message([f"Plugin {failed.name}", "disabled:", failed.reason], 5.0)
+        self._disabled_shown = len(self.plugins.disabled)
         user = parse_sip_uri(self.config.account.uri).user or ""
         self.screen.status = f"{user} {self.registration}"
         call = self._active_call()
