@@ -41,7 +41,7 @@ RATE = 16000
 # PREFILL_FRAMES) below the echo delays worth simulating.
 FRAME_MS = 10
 SAMPLES = RATE * FRAME_MS // 1000
-PREFILL_FRAMES = 1
+PREFILL_FRAMES = 2
 ROOM_LATENCY_MS = FRAME_MS * (1 + PREFILL_FRAMES)
 FULL_SCALE = 32767.0
 
@@ -235,9 +235,8 @@ class VirtualRoom:
             return
         tail = np.zeros(len(self._ir) - 1)
         noise_rms = FULL_SCALE * 10 ** (self.noise_db / 20)
-        for _ in range(PREFILL_FRAMES):
-            playback.write(bytes(SAMPLES * 2))
         pending = bytearray()
+        primed = False
         log.info(
             "room running: %s -> echo %.0f ms/%.0f ms/%.1f dB -> %s",
             self.speaker_pcm,
@@ -252,6 +251,12 @@ class VirtualRoom:
                 if count < 0:
                     log.warning("room capture overrun (%d)", count)
                     continue
+                if not primed:
+                    # The first capture period can take seconds (PulseAudio); only
+                    # then start the playback queue, or it underruns meanwhile.
+                    for _ in range(PREFILL_FRAMES):
+                        playback.write(bytes(SAMPLES * 2))
+                    primed = True
                 pending += data
                 if len(pending) < SAMPLES * 2:
                     continue

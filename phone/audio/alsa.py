@@ -25,6 +25,7 @@ from __future__ import annotations
 import array
 import errno
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -73,6 +74,8 @@ class AudioConfig:
     `playback_prefill_frames` is the playback queue the duplex loop keeps
     (latency against underruns); `ring_frames` sizes the rings between the
     ALSA and pjmedia clocks, which aim to hold `ring_target_frames`.
+    `realtime_priority` (1-99) runs the audio thread SCHED_FIFO, as audio
+    threads usually are; it needs CAP_SYS_NICE or an rtprio limit.
     """
 
     capture_pcm: str
@@ -81,9 +84,10 @@ class AudioConfig:
     periods: int = 4
     playback_prefill_frames: int = 2
     ring_frames: int = 10
-    ring_target_frames: float = 1.5
+    ring_target_frames: float = 2.0
     echo: EchoConfig = field(default_factory=EchoConfig)
     retry_s: float = 2.0
+    realtime_priority: int | None = None
 
     def __post_init__(self) -> None:
         if self.frame_ms not in (10, 20):
@@ -221,7 +225,7 @@ class AlsaSound:
         capacity = self.samples * config.ring_frames
         target = int(self.samples * config.ring_target_frames)
         tolerance = self.samples // 2
-        resync = self.samples * 2
+        resync = self.samples * 3
         self.capture_ring = PcmRing(capacity, target, tolerance, resync)
         self.playback_ring = PcmRing(capacity, target, tolerance, resync)
         self.echo = EchoCanceller(config.echo, clock_rate=RATE, frame_ms=config.frame_ms)
@@ -329,6 +333,12 @@ class AlsaSound:
         return duplex
 
     def _run(self, duplex: _Duplex | None, retry: bool) -> None:
+        if self.config.realtime_priority is not None:
+            try:
+                param = os.sched_param(self.config.realtime_priority)
+                os.sched_setscheduler(0, os.SCHED_FIFO, param)
+            except (OSError, ValueError) as exc:
+                log.warning("audio thread stays at normal priority: %s", exc)
         while not self._stop.is_set():
             if duplex is None:
                 try:
@@ -357,6 +367,7 @@ class AlsaSound:
         # The first capture period can take a second or more (PulseAudio): start
         # playback only once capture flows, so the prefill is not drained meanwhile.
         first = self._read(duplex, pending)
+        first = self._drain_backlog(duplex, pending, first)
         self.playback_ring.clear()
         self.capture_ring.clear()
         if self._port is not None:
@@ -387,6 +398,7 @@ class AlsaSound:
         samples, period = self.samples, self.config.frame_ms / 1000
         offsets: deque[int] = deque(maxlen=ALIGN_WINDOW)
         read_total = 0
+        xruns = self._overruns + self._underruns
         while True:
             started = time.perf_counter()
             cpu_started = time.thread_time()
@@ -403,6 +415,10 @@ class AlsaSound:
             self._write(duplex, playback)
             resumed = time.perf_counter()
             history.append(playback)
+            if self._overruns + self._underruns != xruns:
+                # An xrun moved one stream against the other: measure afresh.
+                xruns = self._overruns + self._underruns
+                offsets.clear()
             offsets.append(self._stream_offset(duplex, read_total, history.end, len(pending)))
             align = self._align(offsets)
             reference = history.slice(captured_at - align, samples)
@@ -419,6 +435,15 @@ class AlsaSound:
             if self._stop.is_set():
                 return
             frame = self._read(duplex, pending)
+
+    def _drain_backlog(self, duplex: _Duplex, pending: bytearray, frame: bytes) -> bytes:
+        """Skip capture periods queued while the stream started; keep the newest."""
+        try:
+            while int(duplex.capture.avail()) >= self.samples:
+                frame = self._read(duplex, pending)
+        except self._alsaaudio.ALSAAudioError as exc:
+            raise AudioDeviceError(self.config.capture_pcm, str(exc)) from exc
+        return frame
 
     def _read(self, duplex: _Duplex, pending: bytearray) -> bytes:
         while len(pending) < self.frame_bytes:

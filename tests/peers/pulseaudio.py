@@ -37,9 +37,9 @@ START_TIMEOUT_S = 10.0
 RATE = 16000
 # Client-side stream latency (libpulse reads it for every stream). Left to
 # itself PulseAudio buffers about 250 ms per direction, which ALSA's pulse
-# plugin does not report; 20 ms keeps it near what a card buffers. 10 ms
-# starved capture here.
-CLIENT_LATENCY_MS = 20
+# plugin does not report; 40 ms keeps it near what a card buffers and rides
+# out a loaded machine (20 ms underran under load, 10 ms starved capture).
+CLIENT_LATENCY_MS = 40
 
 
 class PulseAudioError(RuntimeError):
@@ -122,6 +122,8 @@ class PulseAudioServer:
                     "--disable-shm=yes",
                     "--system=no",
                     "--log-target=stderr",
+                    "--high-priority=yes",
+                    "--realtime=yes",
                 ],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

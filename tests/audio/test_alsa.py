@@ -1,0 +1,202 @@
+"""AlsaSound against real ALSA `pulse` PCMs on a private PulseAudio.
+
+A VirtualRoom (on threads here) closes the loop: what the phone plays reaches
+the room, and the room's talker reaches the phone's microphone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from board.room import EchoPath, Talker, VirtualRoom, level_db, read_wav, to_pcm, write_wav
+from phone.audio.alsa import AlsaSound, AudioConfig, AudioDeviceError, AudioState
+from phone.audio.echo import EchoAlgorithm, EchoConfig
+from phone.audio.tones import ToneKind, tone
+from phone.audio.volume import Volume
+from tests.audio.farend import FarListener, FarTalker
+from tests.peers.pulseaudio import PulseAudioServer
+
+RATE = 16000
+NO_AEC = EchoConfig(EchoAlgorithm.NONE)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def sine(freq: float, seconds: float, level: float = 0.3) -> np.ndarray:
+    n = np.arange(int(seconds * RATE))
+    return level * 32767 * np.sin(2 * np.pi * freq * n / RATE)
+
+
+def tone_share(samples: np.ndarray, freq: float) -> float:
+    """The share of the signal's power within 20 Hz of `freq`."""
+    spectrum = np.abs(np.fft.rfft(samples)) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / RATE)
+    total = float(spectrum.sum())
+    return float(spectrum[np.abs(freqs - freq) < 20].sum()) / total if total else 0.0
+
+
+@pytest.fixture
+def sound(pj_endpoint: object, pulse: PulseAudioServer) -> Iterator[AlsaSound]:
+    snd = AlsaSound(
+        AudioConfig(
+            capture_pcm=pulse.capture_pcm("mic"),
+            playback_pcm=pulse.playback_pcm("spk"),
+            echo=NO_AEC,
+        )
+    )
+    yield snd
+    snd.destroy()
+
+
+@pytest.fixture
+def room_with_talker(pulse: PulseAudioServer, tmp_path: Path) -> Iterator[VirtualRoom]:
+    talker_wav = tmp_path / "talker.wav"
+    write_wav(talker_wav, sine(600.0, 30.0))
+    room = VirtualRoom(
+        pulse.capture_pcm("spk"),
+        pulse.playback_pcm("mic"),
+        echo=EchoPath(gain_db=-60.0),
+        talker=Talker(talker_wav),
+        noise_db=-90.0,
+        record_dir=tmp_path / "room",
+    )
+    room.start()
+    assert room.wait_running(), room.error
+    yield room
+    room.stop()
+
+
+def test_frames_flow_both_ways(
+    sound: AlsaSound, room_with_talker: VirtualRoom, tmp_path: Path
+) -> None:
+    sound.open()
+    assert wait_for(lambda: sound.stats().cycles > 10, 10.0)
+    talker = FarTalker(to_pcm(sine(1000.0, 3.0)))
+    listener = FarListener()
+    talker.startTransmit(sound.port)
+    sound.port.startTransmit(listener)
+    time.sleep(2.5)
+    heard = np.frombuffer(listener.take(), dtype="<i2").astype(np.float64)
+    talker.stopTransmit(sound.port)
+    sound.port.stopTransmit(listener)
+    sound.close()
+    room_with_talker.stop()
+    played = read_wav(tmp_path / "room" / "played.wav")
+    assert tone_share(played[-RATE:], 1000.0) > 0.9  # the far end reached the speaker
+    assert tone_share(heard[-RATE:], 600.0) > 0.9  # the room's talker reached the far end
+    assert level_db(heard[-RATE:]) > -20
+    stats = sound.stats()
+    assert stats.state is AudioState.CLOSED
+    assert stats.pj_frames > 50 and stats.cycles > 50
+    assert not stats.aec
+
+
+def test_mute_sends_silence(sound: AlsaSound, room_with_talker: VirtualRoom) -> None:
+    sound.open()
+    listener = FarListener()
+    sound.port.startTransmit(listener)
+    assert wait_for(lambda: sound.stats().cycles > 10, 10.0)
+    time.sleep(1.0)
+    sound.muted = True
+    time.sleep(0.3)  # what was already in the ring
+    listener.take()
+    time.sleep(1.0)
+    muted = np.frombuffer(listener.take(), dtype="<i2")
+    sound.muted = False
+    time.sleep(0.5)
+    listener.take()
+    time.sleep(1.0)
+    unmuted = np.frombuffer(listener.take(), dtype="<i2").astype(np.float64)
+    sound.port.stopTransmit(listener)
+    assert len(muted) > RATE // 2 and not muted.any()
+    assert tone_share(unmuted, 600.0) > 0.9
+
+
+def test_tone_is_mixed_into_the_speaker(
+    sound: AlsaSound, room_with_talker: VirtualRoom, tmp_path: Path
+) -> None:
+    sound.open()
+    assert wait_for(lambda: sound.stats().cycles > 10, 10.0)
+    sound.play_tone(tone(ToneKind.BUSY, "europe"))
+    time.sleep(2.0)
+    sound.play_tone(None)
+    sound.close()
+    room_with_talker.stop()
+    played = read_wav(tmp_path / "room" / "played.wav")
+    assert tone_share(played[-int(1.5 * RATE) :], 425.0) > 0.9
+
+
+def test_volume_clamps_between_0_and_100_and_mutes_the_bridge(
+    sound: AlsaSound, pulse: PulseAudioServer
+) -> None:
+    volume = Volume(pulse.control("spk"), step=10, sound=sound)
+    assert volume.set_level(95) == 95
+    assert volume.up() == 100
+    assert volume.up() == 100
+    assert volume.level == 100
+    assert volume.set_level(5) == 5
+    assert volume.down() == 0
+    assert volume.down() == 0
+    assert volume.level == 0
+    assert volume.set_level(250) == 100
+    assert volume.toggle_mute() is True
+    assert sound.muted
+    volume.muted = False
+    assert not sound.muted
+
+
+def test_a_missing_mixer_is_a_clear_error(pulse: PulseAudioServer) -> None:
+    with pytest.raises(AudioDeviceError, match="nosuch_ctl"):
+        Volume("nosuch_ctl")
+
+
+def test_missing_device_is_named_then_recovered_when_it_appears(
+    pj_endpoint: object, pulse_late: PulseAudioServer
+) -> None:
+    states: list[AudioState] = []
+    changed = threading.Event()
+
+    def on_state(state: AudioState, error: AudioDeviceError | None) -> None:
+        states.append(state)
+        changed.set()
+
+    config = AudioConfig(
+        capture_pcm=pulse_late.capture_pcm("late"),
+        playback_pcm=pulse_late.playback_pcm("late"),
+        echo=NO_AEC,
+        retry_s=0.2,
+    )
+    snd = AlsaSound(config, on_state=on_state)
+    try:
+        with pytest.raises(AudioDeviceError) as caught:
+            snd.open()
+        assert caught.value.device == "late_rec"
+        assert "late_rec" in str(caught.value)
+        assert snd.state is AudioState.WAITING_FOR_DEVICE
+
+        snd.start()  # keeps trying in the background
+        time.sleep(0.5)
+        assert snd.state is AudioState.WAITING_FOR_DEVICE
+        pulse_late.start()
+        assert wait_for(lambda: snd.stats().cycles > 5, 15.0), snd.stats()
+        assert states[0] is AudioState.WAITING_FOR_DEVICE
+        assert AudioState.RUNNING in states
+
+        pulse_late.stop()  # unplugged while running
+        assert wait_for(lambda: snd.state is AudioState.WAITING_FOR_DEVICE, 10.0)
+        assert snd.last_error is not None and snd.last_error.device in ("late_rec", "late_play")
+    finally:
+        snd.destroy()
