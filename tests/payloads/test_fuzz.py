@@ -33,7 +33,7 @@ from phone.payloads import (
 )
 from phone.payloads.pidf import BasicStatus
 from phone.payloads.rlmi import BodyPart, Instance, InstanceState, Resource, ResourceList
-from tests.payloads.sampledata import RFC4662_NOTIFY_CONTENT_TYPE, sample
+from tests.payloads.sampledata import RFC4662_NOTIFY_CONTENT_TYPE, kamailio_notify, sample
 
 MUTATED_EXAMPLES = 900
 RANDOM_EXAMPLES = 250
@@ -248,17 +248,21 @@ def _notify_samples() -> list[bytes]:
         )
         for i in range(3)
     ]
-    _, body = rlmi.build_notify(
+    content_type, body = rlmi.build_notify(
         ResourceList("sip:list@example.test", 0, True, resources=resources),
         parts,
         boundary="50UBfW7LSCVLtggUPe5z",
         start="nXYxAE@pres.example.com",
     )
-    return [sample("rfc4662-notify.mime"), body]
+    notifies = [(RFC4662_NOTIFY_CONTENT_TYPE, sample("rfc4662-notify.mime")), (content_type, body)]
+    notifies += [kamailio_notify(number) for number in (1, 2, 3)]
+    # The Content-Type header rides on the first line, so it gets mutated too.
+    return [f"{header}\n".encode() + payload for header, payload in notifies]
 
 
-def _parse_notify(body: bytes) -> rlmi.ListNotification:
-    return rlmi.parse_notify(RFC4662_NOTIFY_CONTENT_TYPE, body)
+def _parse_notify(data: bytes) -> rlmi.ListNotification:
+    header, _, body = data.partition(b"\n")
+    return rlmi.parse_notify(header.decode("latin-1"), body)
 
 
 Target = tuple[Callable[[bytes], Any], Callable[[Any], bytes] | None, list[bytes]]

@@ -15,7 +15,8 @@ from phone.payloads.rlmi import (
     Resource,
     ResourceList,
 )
-from tests.payloads.sampledata import RFC4662_NOTIFY_CONTENT_TYPE, sample
+from phone.payloads.rpid import Activity
+from tests.payloads.sampledata import RFC4662_NOTIFY_CONTENT_TYPE, kamailio_notify, sample
 
 LIST_URI = "sip:friends@example.test"
 
@@ -350,3 +351,33 @@ def test_rfc2231_encoded_parameters():
     )
     assert "type*=" in content_type
     assert rlmi.parse_notify(content_type, GOOD_BODY).list.uri == LIST_URI
+
+
+def test_kamailio_rls_notifications_in_sequence():
+    view = ListView()
+    first = rlmi.parse_notify(*kamailio_notify(1))
+    assert (first.list.version, first.list.full_state, first.parts) == (1, True, {})
+    assert view.apply(first)
+    assert [r.uri for r in view.resources] == ["sip:bob@example.test", "sip:carol@example.test"]
+    assert view.presence("sip:bob@example.test") is None
+
+    assert view.apply(rlmi.parse_notify(*kamailio_notify(2)))
+    bob = view.presence("sip:bob@example.test")
+    assert bob is not None
+    assert bob.basic is BasicStatus.OPEN
+    assert bob.activities == (Activity.BUSY,)
+    assert bob.note() == "Do not disturb"
+    assert bob.persons[0].rich.display_name == "Bob"
+    carol = view.presence("sip:carol@example.test")
+    assert carol is not None and carol.basic is BasicStatus.CLOSED
+
+    third = rlmi.parse_notify(*kamailio_notify(3))
+    assert [r.uri for r in third.list.resources] == ["sip:bob@example.test"]
+    assert view.apply(third)
+    bob = view.presence("sip:bob@example.test")
+    assert bob is not None and bob.activities == (Activity.ON_THE_PHONE,)
+    assert bob.note() == "On the phone"
+    assert view.presence("sip:carol@example.test") == carol
+    assert view.version == 3
+    with pytest.raises(VersionGap):
+        ListView().apply(third)
