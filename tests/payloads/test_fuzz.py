@@ -284,7 +284,11 @@ TARGETS: dict[str, Target] = {
     ),
     "rlmi": (rlmi.parse, rlmi.build, [sample("rfc4662-rlmi.xml")]),
     "rls-notify": (_parse_notify, None, _notify_samples()),
-    "watcherinfo": (watcherinfo.parse, watcherinfo.build, [sample("rfc3858-watcherinfo.xml")]),
+    "watcherinfo": (
+        watcherinfo.parse,
+        watcherinfo.build,
+        [sample("rfc3858-watcherinfo.xml"), sample("kamailio-winfo-2.xml")],
+    ),
     "dialoginfo": (
         dialoginfo.parse,
         dialoginfo.build,

@@ -129,3 +129,18 @@ WI = b'<watcherinfo xmlns="urn:ietf:params:xml:ns:watcherinfo" '
 def test_malformed(document, problem):
     with pytest.raises(PayloadError, match=problem):
         watcherinfo.parse(document)
+
+
+def test_kamailio_notifications_merge():
+    """Captured from Kamailio 5.6.3 on loopback: alice watches her presence.winfo,
+    then bob and carol SUBSCRIBE to her presence without any pres-rules."""
+    state = None
+    for number in (1, 2, 3):
+        state = watcherinfo.merge(state, watcherinfo.parse(sample(f"kamailio-winfo-{number}.xml")))
+    assert state is not None and state.version == 3
+    (watchers,) = state.watcher_lists
+    assert watchers.resource == "sip:alice@example.test"
+    assert [(w.uri, w.status, w.event) for w in state.pending] == [
+        ("sip:bob@example.test", WatcherStatus.PENDING, WatcherEvent.SUBSCRIBE),
+        ("sip:carol@example.test", WatcherStatus.PENDING, WatcherEvent.SUBSCRIBE),
+    ]
