@@ -3,8 +3,7 @@
 # `make test` is the suite as CI runs it: the Debian peers (Kamailio, baresip,
 # PulseAudio, Xvfb...), the Python package, then pytest. The apt step is
 # skipped when every package is already installed, so it is quick on a
-# developer's machine. Python comes from PATH (`PYTHON=...` to override); CI
-# puts a virtualenv first on PATH.
+# developer's machine.
 
 # Everything Python lives in a virtualenv (.venv), which Debian's PEP 668
 # Python requires; `BASE_PYTHON` is the interpreter it is made from.
@@ -69,12 +68,12 @@ test:
 	$(MAKE) install
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
-lint:
+lint: install
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy
 
-bench:
+bench: install
 	@set -e; found=0; \
 	for script in bench/*.py; do \
 		[ -e "$$script" ] || continue; \
