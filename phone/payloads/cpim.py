@@ -23,8 +23,9 @@ CPIM_LIMIT = 1024 * 1024
 """Largest CPIM message accepted, in bytes (chat text, not file transfers)."""
 
 _HEADER_NAME = re.compile(r"(?:[A-Za-z0-9_-]+\.)?[A-Za-z0-9_-]+")
+_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
 _ESCAPES = {"\\": "\\", '"': '"', "r": "\r", "n": "\n", "t": "\t"}
-_BUILTIN = ("From", "To", "cc", "DateTime", "Subject", "NS", "Require")
+_BUILTIN = ("From", "To", "cc", "DateTime", "Subject", "NS", "Require", "Required")
 
 
 @dataclass(frozen=True)
@@ -77,20 +78,34 @@ class CpimMessage:
 
 
 def _unescape(value: str) -> str:
+    r"""Undo the header-value escapes: `\\`, `\"`, `\r`, `\n`, `\t` and `\uXXXX`."""
     out: list[str] = []
-    chars = iter(value)
-    for char in chars:
-        if char != "\\":
+    index = 0
+    while index < len(value):
+        char = value[index]
+        following = value[index + 1 : index + 2]
+        if char != "\\" or not following:
             out.append(char)
-            continue
-        following = next(chars, "")
-        # An unknown escape is kept literally: senders that never escape are common.
-        out.append(_ESCAPES.get(following, "\\" + following))
+            index += 1
+        elif following == "u" and _HEX4.fullmatch(value[index + 2 : index + 6]):
+            code = int(value[index + 2 : index + 6], 16)
+            # A lone surrogate is no character: keep the escape as text.
+            out.append(value[index : index + 6] if 0xD800 <= code <= 0xDFFF else chr(code))
+            index += 6
+        else:
+            # An unknown escape is kept literally: senders that never escape are common.
+            out.append(_ESCAPES.get(following, char + following))
+            index += 2
     return "".join(out)
 
 
 def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
+    r"""Escape what may not appear raw in a header value: the backslash and the
+    control characters, as `\uXXXX` (the form Blink writes and reads)."""
+    return "".join(
+        "\\\\" if c == "\\" else f"\\u{ord(c):04x}" if ord(c) < 32 or ord(c) == 127 else c
+        for c in value
+    )
 
 
 def _identity(value: str) -> Identity:
@@ -173,7 +188,7 @@ def parse(data: bytes, *, limit: int = CPIM_LIMIT) -> CpimMessage:
         elif header.name == "NS":
             ns = _identity(header.value)
             namespaces[ns.display_name] = ns.uri
-        elif header.name == "Require":
+        elif header.name in ("Require", "Required"):  # python-sipsimple writes "Required"
             require.extend(item.strip() for item in header.value.split(",") if item.strip())
         else:
             others.append(header)

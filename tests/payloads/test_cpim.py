@@ -66,8 +66,20 @@ def test_build_escapes_line_breaks_and_round_trips():
     )
     body = cpim.build(message)
     assert b"\r\nInjected: yes" not in body
-    assert b"Subject: line one\\r\\nInjected: yes\r\n" in body
+    assert b"Subject: line one\\u000d\\u000aInjected: yes\r\n" in body
     assert cpim.parse(body) == message
+
+
+def test_header_value_escapes():
+    text = (
+        b"From: <sip:a@example.test>\r\n"
+        b"Subject: caf\\u00e9 \\\\ back\\r\\nslash \\ud800 C:\\q\r\n"
+        b"Required: blink.x\r\n"
+        b"\r\nContent-Type: text/plain\r\n\r\n"
+    )
+    message = cpim.parse(text)
+    assert message.subjects == (Subject("caf\u00e9 \\ back\r\nslash \\ud800 C:\\q"),)
+    assert message.require == ("blink.x",)
 
 
 def test_build_refuses_unsendable_headers():
