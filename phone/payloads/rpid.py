@@ -186,10 +186,6 @@ class RichPresence:
     display_name: str | None = None
     icon: str | None = None
 
-    @property
-    def empty(self) -> bool:
-        return self == RichPresence()
-
 
 _SPHERE_WORDS = ("work", "home", "unknown")
 
