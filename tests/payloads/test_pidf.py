@@ -279,3 +279,11 @@ def test_must_understand_extensions():
         b"urn:example:x", RPID_NS.encode()
     )
     assert pidf.parse(understood).tuples[0].basic is BasicStatus.OPEN
+
+
+def test_rfc3863_must_understand_example_is_refused():
+    document = sample("rfc3863-mustunderstand.xml")
+    with pytest.raises(PayloadError, match="ex1 must be understood"):
+        pidf.parse(document)
+    relaxed = pidf.parse(document.replace(b'impp:mustUnderstand="1"', b""))
+    assert relaxed.tuples[0].contact == Contact("tel:+09012345678", 0.725)
