@@ -1,4 +1,4 @@
-"""Chat-only sessions: answering an INVITE whose only media line is m=message.
+"""Chat-only sessions: INVITEs whose only media line is m=message, both ways.
 
 Blink starts a chat with an INVITE that offers only `m=message` (RFC 4975).
 pjsua rejects it with 488 before any pjsua2 callback runs, so it is taken
@@ -22,6 +22,14 @@ in 2.15.1's order of `pjsip_inv_callback` (`on_rx_reinvite` optional). For
 each session we check that `inv->state` (after obj_name and three pool
 pointers) reads NULL after creation and CONNECTING after our 200.
 
+Offering uses the same API the other way round (`pjsip_dlg_create_uac`,
+`pjsip_inv_create_uac`, `pjsip_inv_invite`); the answer is read from the 2xx
+in `on_tsx_state_changed`. pjsip would answer a 401/407 from the dialog's
+credentials, which live in the private `dlg->auth_sess` (and a
+`pjsip_cred_info` whose layout changed in 2.15); instead the challenged
+session ends and the INVITE is sent once more, in a new dialog, with an
+Authorization computed by `phone.sip.digest`.
+
 If a check fails, this capability alone is turned off: `available` is False,
 `unavailable_reason` says why (for the log and the screen), and chat-only
 offers keep getting pjsua's 488. The table is restored by `close()`, which
@@ -42,17 +50,23 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from phone.sip.message import SipMessage
+from phone.sip.digest import DigestChallenge
+from phone.sip.message import MessageError, SipMessage
 from phone.sip.rawsip import PjStr, RawSip, Responder, make_pj_str
 from phone.sip.sdp import (
     DEFAULT_ACCEPT_TYPES,
     DEFAULT_WRAPPED_TYPES,
+    MediaSection,
     MessageSession,
     SdpError,
     SessionDescription,
+    SetupRole,
     answer_section,
     find_message,
+    message_section,
+    offered_session,
 )
+from phone.sip.subscription import Identity
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +99,7 @@ PJSUA_MAY_SET = frozenset({"on_rx_reinvite"})
 
 _STATE_NULL = 0  # pjsip_inv_state
 _STATE_CONNECTING = 4
+_STATE_CONFIRMED = 5
 _STATE_DISCONNECTED = 6
 _REDIRECT_REJECT = 0  # pjsip_redirect_op
 
@@ -113,7 +128,12 @@ class ChatCheckError(RuntimeError):
     """pjsip's invite-session internals are not as checked: chat-only stays off."""
 
 
+class ChatUnavailable(RuntimeError):
+    """Chat-only sessions are off (see `ChatSessions.unavailable_reason`)."""
+
+
 class ChatSessionState(StrEnum):
+    CALLING = "calling"  # our INVITE is out
     CONNECTING = "connecting"  # our 200 is out, no ACK yet
     CONFIRMED = "confirmed"
     ENDED = "ended"
@@ -145,6 +165,11 @@ class _Inv:
         self.terminate = bind("pjsip_inv_terminate", c_int, VoidP, c_int, c_int)
         self.add_ref = bind("pjsip_inv_add_ref", c_int, VoidP)
         self.dec_ref = bind("pjsip_inv_dec_ref", c_int, VoidP)
+        self.dlg_create_uac = bind(
+            "pjsip_dlg_create_uac", c_int, VoidP, VoidP, VoidP, VoidP, VoidP, POINTER(VoidP)
+        )
+        self.create_uac = bind("pjsip_inv_create_uac", c_int, VoidP, VoidP, c_uint, POINTER(VoidP))
+        self.invite = bind("pjsip_inv_invite", c_int, VoidP, POINTER(VoidP))
         self.set_sdp_answer = bind("pjsip_inv_set_sdp_answer", c_int, VoidP, VoidP)
         self.sdp_parse = bind("pjmedia_sdp_parse", c_int, VoidP, VoidP, c_size_t, POINTER(VoidP))
         self.pool_create = bind("pjsua_pool_create", VoidP, ctypes.c_char_p, c_size_t, c_size_t)
@@ -238,11 +263,21 @@ class ChatSession:
 
     call_id: str
     remote_uri: str
-    message: MessageSession
+    message: MessageSession | None  # None until the peer answered our offer
     state: ChatSessionState
     _inv: int
     _pool: int
     _sdp: int
+
+
+@dataclass
+class _Offer:
+    """What a chat-only offer of ours needs to be sent again after a challenge."""
+
+    identity: Identity
+    section: MediaSection
+    challenge: tuple[str, DigestChallenge] | None = None
+    authorized: bool = False
 
 
 class ChatSessions:
@@ -271,6 +306,7 @@ class ChatSessions:
         self._accept_wrapped_types = accept_wrapped_types
         self._sessions: dict[int, ChatSession] = {}
         self._announced: set[int] = set()  # sessions `on_session` was told of
+        self._offers: dict[int, _Offer] = {}
         self._table: InviteCallbackTable | None = None
         self.unavailable_reason: str | None = None
         try:
@@ -322,19 +358,7 @@ class ChatSessions:
             log.warning("chat INVITE from %s: %s", message.from_.uri, exc)
             respond(488)
             return True
-        host = path[-1].split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
-        version = secrets.randbelow(1 << 30)
-        answer = SessionDescription(
-            (
-                "v=0",
-                f"o=- {version} {version} IN IP4 {host}",
-                "s=-",
-                f"c=IN IP4 {host}",
-                "t=0 0",
-            ),
-            (section,),
-        )
-        self._answer(message, respond.rdata, answer.to_text(), session)
+        self._answer(message, respond.rdata, _chat_sdp(section), session)
         return True
 
     def _answer(
@@ -399,6 +423,108 @@ class ChatSessions:
         finally:
             c.dlg_dec_lock(dialog)
 
+    # ------------------------------------------------------------------ offering
+
+    def offer(self, target: str, identity: Identity) -> ChatSession:
+        """Start a chat-only session with `target`: an INVITE with only m=message.
+
+        `on_session` follows once the peer answered with a message line (the
+        session's `message` then holds both paths); `on_end` if it refused.
+        A 401/407 is answered once with `identity.credentials`.
+        """
+        if not self.available:
+            raise ChatUnavailable(self.unavailable_reason or "chat-only sessions are off")
+        section = message_section(
+            self._local_path("TCP/MSRP"),
+            setup=SetupRole.ACTPASS,
+            accept_types=self._accept_types,
+            accept_wrapped_types=self._accept_wrapped_types,
+        )
+        chat = ChatSession("", target, None, ChatSessionState.CALLING, 0, 0, 0)
+        self._invite(chat, _Offer(identity, section))
+        return chat
+
+    def _invite(self, chat: ChatSession, offer: _Offer) -> None:
+        c = self._inv
+        keep: list[Any] = []
+        target = chat.remote_uri
+        pool = c.pool_create(b"chat-out", 4096, 4096)
+        try:
+            sdp = self._parse_sdp(pool, _chat_sdp(offer.section))
+            dialog = VoidP()
+            status = c.dlg_create_uac(
+                c.ua_instance(),
+                byref(make_pj_str(f"<{offer.identity.aor}>", keep)),
+                byref(make_pj_str(offer.identity.contact(target), keep)),
+                byref(make_pj_str(target, keep)),
+                byref(make_pj_str(target, keep)),
+                byref(dialog),
+            )
+            if status != 0:
+                raise ChatUnavailable(f"pjsip_dlg_create_uac failed ({status})")
+            inv = VoidP()
+            status = c.create_uac(dialog, sdp, 0, byref(inv))
+            if status != 0 or not inv.value:
+                raise ChatUnavailable(f"pjsip_inv_create_uac failed ({status})")
+        except (SdpError, ChatUnavailable):
+            c.pool_release(pool)
+            raise
+        handle = int(inv.value)
+        assert self._table is not None
+        self._table.ours.add(handle)
+        c.add_ref(handle)
+        chat._inv, chat._pool, chat._sdp = handle, pool, sdp
+        chat.state = ChatSessionState.CALLING
+        self._sessions[handle] = chat
+        self._offers[handle] = offer
+        headers = [("Route", route) for route in offer.identity.route]
+        if offer.challenge is not None and offer.identity.credentials is not None:
+            name, challenge = offer.challenge
+            value = challenge.authorization(offer.identity.credentials, "INVITE", target)
+            headers.append((name, value))
+            offer.authorized = True
+        tdata = VoidP()
+        status = c.invite(handle, byref(tdata))
+        if status == 0:
+            self._raw.add_headers(int(tdata.value or 0), tuple(headers))
+            status = c.send_msg(handle, tdata)
+        if status != 0:
+            log.error("chat INVITE to %s not sent (%d)", target, status)
+            c.terminate(handle, 500, 1)
+            return
+        log.info("chat-only INVITE sent to %s", target)
+
+    def on_tsx_state_changed(self, inv: int, tsx: int, event: int) -> None:
+        offer = self._offers.get(inv)
+        chat = self._sessions.get(inv)
+        if offer is not None and chat is not None:
+            self._read_answer(chat, offer, event)
+
+    def _read_answer(self, chat: ChatSession, offer: _Offer, event: int) -> None:
+        """Read the answer to our offer (2xx SDP) or its challenge (401/407) from `event`."""
+        try:
+            response = self._raw.event_message(event)
+        except MessageError as exc:
+            log.warning("unreadable answer to our chat INVITE: %s", exc)
+            return
+        if response is None or response.status is None or response.cseq[1] != "INVITE":
+            return
+        chat.call_id = response.call_id
+        if response.status in (401, 407) and not offer.authorized:
+            header = "www-authenticate" if response.status == 401 else "proxy-authenticate"
+            value = response.header(header)
+            if value and offer.identity.credentials is not None:
+                name = "Authorization" if response.status == 401 else "Proxy-Authorization"
+                offer.challenge = (name, DigestChallenge.parse(value))
+        elif 200 <= response.status < 300 and chat.message is None:
+            try:
+                found = find_message(SessionDescription.parse(response.body.decode()))
+            except (SdpError, UnicodeDecodeError) as exc:
+                log.warning("chat answer from %s: %s", chat.remote_uri, exc)
+                return
+            if found is not None:
+                chat.message = offered_session(offer.section, found[1])
+
     def _refuse(self, inv: int, rdata: int) -> None:
         """488, as pjsua would have answered, from a session we cannot run."""
         tdata = VoidP()
@@ -444,25 +570,51 @@ class ChatSessions:
         if chat is None:
             return
         state = _inv_state(inv)
+        if inv in self._offers:
+            # pjsip reports a failed INVITE here before on_tsx_state_changed.
+            self._read_answer(chat, self._offers[inv], event)
         if state == _STATE_DISCONNECTED:
             chat.state = ChatSessionState.ENDED
             del self._sessions[inv]
+            offer = self._offers.pop(inv, None)
             if self._table is not None:
                 self._table.ours.discard(inv)
             self._inv.dec_ref(inv)
             self._inv.pool_release(chat._pool)
+            if offer is not None and offer.challenge is not None and not offer.authorized:
+                log.info(
+                    "chat INVITE to %s challenged: sending it with credentials", chat.remote_uri
+                )
+                self._invite(chat, offer)
+                return
             log.info("chat session with %s ended", chat.remote_uri)
             if inv in self._announced:
                 self._announced.discard(inv)
                 self._loop.call_soon(self._on_end, chat)
-        elif state == _STATE_CONNECTING + 1:
+        elif state == _STATE_CONFIRMED:
             chat.state = ChatSessionState.CONFIRMED
+            if inv in self._offers and inv not in self._announced:
+                if chat.message is None:
+                    log.warning("%s answered our chat without a message line", chat.remote_uri)
+                    self.end(chat)
+                    return
+                self._announced.add(inv)
+                self._loop.call_soon(self._on_session, chat)
 
     def on_rx_offer2(self, inv: int, param: int) -> None:
         """A re-INVITE with SDP: we keep our line as it is (same path, same role)."""
         chat = self._sessions.get(inv)
         if chat is not None:
             self._inv.set_sdp_answer(inv, chat._sdp)
+
+
+def _chat_sdp(section: MediaSection) -> str:
+    """A whole SDP with one m=message section, addressed like its MSRP path."""
+    path = (section.attribute("path") or "").split()
+    host = path[-1].split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+    version = secrets.randbelow(1 << 30)
+    session = ("v=0", f"o=- {version} {version} IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0")
+    return SessionDescription(session, (section,)).to_text()
 
 
 def _inv_state(inv: int) -> int:

@@ -412,7 +412,7 @@ class RawSip:
             else:
                 raise LayoutError("pjsip_tx_data.msg not found")
             self._tx_msg_offset = offset
-            self._add_headers(tdata, (("Subject", call_id[::-1]),))
+            self.add_headers(tdata, (("Subject", call_id[::-1]),))
             if call_id[::-1].encode() not in self._print(msg):
                 raise LayoutError("a header added to pjsip_tx_data.msg does not print")
             if self._memory.pointer(msg + _MSG_BODY_OFFSET) != 0:
@@ -551,7 +551,7 @@ class RawSip:
             raise SendError("request sender used before the layout self-test passed")
         tdata = self._create(request)
         try:
-            self._add_headers(tdata, request.headers)
+            self.add_headers(tdata, request.headers)
             if request.body or request.content_type:
                 self._set_body(tdata, request.content_type or "text/plain", request.body)
         except SendError:
@@ -610,7 +610,8 @@ class RawSip:
         finally:
             self._c.pool_release(pool)
 
-    def _add_headers(self, tdata: int, headers: tuple[tuple[str, str], ...]) -> None:
+    def add_headers(self, tdata: int, headers: tuple[tuple[str, str], ...]) -> None:
+        """Append parsed headers to a `pjsip_tx_data` pjsip built (a request or response)."""
         offset = self._tx_msg_offset
         assert offset is not None
         pool = self._memory.pointer(tdata + _TDATA_POOL_OFFSET)
@@ -647,18 +648,25 @@ class RawSip:
             raise SendError("pjsip_msg_body_create failed")
         ctypes.c_void_p.from_address(msg + _MSG_BODY_OFFSET).value = created
 
+    def event_message(self, event: int) -> SipMessage | None:
+        """The message a `pjsip_event` of a transaction carries in, if one came in."""
+        if not event:
+            return None  # pjsip passes NULL events, e.g. on pjsip_inv_terminate
+        event_type, source, source_type = _read_tsx_event(event)
+        if event_type != _EVENT_TSX_STATE or source_type != _EVENT_RX_MSG or not source:
+            return None
+        return SipMessage.parse(self._rdata_text(source))
+
     def _on_send_done(self, token: int, event: int) -> None:
         try:
             callback = self._pending.pop(int(token or 0), None)
             if callback is None:
                 return
-            event_type, source, source_type = _read_tsx_event(event)
             response = None
-            if event_type == _EVENT_TSX_STATE and source_type == _EVENT_RX_MSG and source:
-                try:
-                    response = SipMessage.parse(self._rdata_text(source))
-                except MessageError as exc:
-                    log.warning("unreadable response: %s", exc)
+            try:
+                response = self.event_message(event)
+            except MessageError as exc:
+                log.warning("unreadable response: %s", exc)
             callback(response)
         except Exception:
             log.exception("response handler failed")

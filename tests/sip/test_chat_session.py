@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from phone.sip.chat_session import ChatSession, ChatSessions, ChatSessionState
+from phone.sip.digest import Credentials
 from phone.sip.message import SipMessage
 from phone.sip.rawsip import RawSip
 from phone.sip.sdp import SessionDescription, SetupRole, find_message, local_msrp_path
+from phone.sip.subscription import Identity
 
 from .test_message_stream import (  # noqa: F401 (the fixtures `account` uses)
     account,
@@ -182,3 +184,62 @@ def test_pjsua_calls_still_work_while_chat_sessions_are_hooked(
     answer_round_trip(account, pj_endpoint, sip_transports.udp_port)
     offer_round_trip(account, pj_endpoint)
     assert not chats.ended or all(c.call_id.startswith("chat-") for c in chats.ended)
+
+
+def test_phone_offers_a_chat_only_session_with_digest(chats: Chats) -> None:
+    peer = UdpSipPeer("blink")
+    try:
+        identity = Identity(chats.me, lambda target: f"<{chats.me}>", Credentials("me", "pw"))
+        chat = chats.sessions.offer(peer.uri, identity)
+        first = peer.receive(chats.pump, match=lambda m: m.method == "INVITE")
+        offer = SessionDescription.parse(first.body.decode())
+        assert [m.kind for m in offer.media] == ["message"]
+        found = find_message(offer)
+        assert found is not None and found[1].setup is SetupRole.ACTPASS
+        assert peer.last_from is not None
+        peer.send(
+            UdpSipPeer.response(
+                first,
+                407,
+                "Proxy Authentication Required",
+                to_tag="c1",
+                headers=(("Proxy-Authenticate", 'Digest realm="r", nonce="n1", qop="auth"'),),
+            ),
+            peer.last_from,
+        )
+        second = peer.receive(chats.pump, match=lambda m: m.method == "INVITE")
+        authorization = second.require("proxy-authorization")
+        assert 'username="me"' in authorization and 'nonce="n1"' in authorization
+        answer = BLINK_CHAT.format(version=1).replace("a=setup:actpass", "a=setup:passive").encode()
+        peer.send(
+            UdpSipPeer.response(
+                second,
+                200,
+                "OK",
+                to_tag="c2",
+                headers=(("Contact", f"<{peer.uri}>"),),
+                body=answer,
+                content_type="application/sdp",
+            ),
+            peer.last_from,
+        )
+        peer.receive(chats.pump, match=lambda m: m.method == "ACK")
+        chats.wait(lambda: chat in chats.started)
+        assert chat.message is not None
+        assert chat.message.remote_path == ("msrp://127.0.0.1:2855/blinkses;tcp",)
+        assert chat.message.we_connect and chat.call_id == second.call_id
+        peer.send(
+            peer.request(
+                "BYE",
+                chats.me,
+                call_id=second.call_id,
+                from_tag="c2",
+                to=second.require("from"),
+                cseq=1,
+            ),
+            chats.target,
+        )
+        assert peer.receive(chats.pump, match=lambda m: m.status is not None).status == 200
+        chats.wait(lambda: chat in chats.ended)
+    finally:
+        peer.close()
