@@ -39,17 +39,18 @@ def check_config(path: str) -> Config:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from phone.control import ControlServer
-    from phone.phone import Phone
-    from phone.sip.endpoint import PjsuaMissing, SipStartError
+    from phone.sip.endpoint import PjsuaMissing, SipStartError, import_pjsua2
 
     config = load_config(args.config)
     try:
-        board = _board(config, args.board)
-        phone = Phone(config, board)
+        import_pjsua2()  # before anything that needs it, to say what to install
     except PjsuaMissing as exc:
         log.error("%s", exc)
         return 2
+    from phone.control import ControlServer
+    from phone.phone import Phone
+
+    phone = Phone(config, _board(config, args.board))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, phone.stop)
