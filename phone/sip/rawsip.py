@@ -28,8 +28,8 @@ Two offsets depend on the build (`PJSIP_MAX_PKT_LEN`, `PJ_MAX_OBJ_NAME`, the
 ioqueue) and are *derived* at start-up by `RawSip.self_test()`:
 
 * `pjsip_rx_data.msg_info.msg_buf`: tagged OPTIONS are sent to our own
-  transports (two UDP of different lengths, one TCP when a TCP transport
-  exists). In the hook the rdata is read with `pread` on `/proc/self/mem` (an
+  transports (two of different lengths over UDP, and two over TCP, for each
+  of them that exists). In the hook the rdata is read with `pread` on `/proc/self/mem` (an
   unmapped page ends the read instead of crashing); the first pointer to the
   received text that lies after the text is `msg_buf`; the int after it must be
   the length, and `pjsip_msg_print` of the pointer at +16 (`msg_info.msg`) must
@@ -300,11 +300,14 @@ class RawSip:
     def self_test(self, timeout: float = 3.0) -> LayoutReport:
         """Derive and check the build-dependent offsets; raise LayoutError on any doubt."""
         transports = self._transports()
-        udp = [addr for kind, addr in transports if kind == "UDP"]
-        tcp = [addr for kind, addr in transports if kind == "TCP"]
-        if not udp:
-            raise LayoutError("self-test needs a UDP transport")
-        plan = [("UDP", udp[0], 0), ("UDP", udp[0], 300)] + [("TCP", a, 40) for a in tcp[:1]]
+        # Two probes of different lengths per kind (UDP, TCP) that we listen on.
+        plan = []
+        for kind in ("UDP", "TCP"):
+            address = next((a for k, a in transports if k == kind), None)
+            if address is not None:
+                plan += [(kind, address, 0), (kind, address, 300)]
+        if not plan:
+            raise LayoutError("self-test needs a UDP or TCP transport")
         offsets: set[int] = set()
         probes: list[str] = []
         for proto, address, pad in plan:
@@ -314,7 +317,7 @@ class RawSip:
         if len(offsets) != 1:
             raise LayoutError(f"msg_info.msg_buf offsets disagree: {probes}")
         self._rx_offset = offsets.pop()
-        self._tx_msg_offset = self._probe_tx(udp[0])
+        self._tx_msg_offset = self._probe_tx(plan[0][1])
         report = LayoutReport(self._rx_offset, self._tx_msg_offset, tuple(probes))
         log.info(
             "pjsip layout self-test passed: rdata.msg_info at %d, tdata.msg at %d (%s)",

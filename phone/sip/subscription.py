@@ -472,6 +472,7 @@ class Subscriber:
         self._flow_broken = False
         self._flow_timer: asyncio.TimerHandle | None = None
         raw.on_request("NOTIFY", self._on_notify)
+        self._hooked = True
 
     @classmethod
     def for_account(
@@ -605,7 +606,9 @@ class Subscriber:
                 log.warning("%d subscriptions did not confirm the unsubscribe", len(self._all))
                 break
             await asyncio.sleep(0.02)
-        self.raw.remove_handler("NOTIFY", self._on_notify)
+        if self._hooked:
+            self.raw.remove_handler("NOTIFY", self._on_notify)
+            self._hooked = False
 
     def _on_notify(self, message: SipMessage, respond: Callable[[int], None]) -> bool:
         received_ns = time.perf_counter_ns()

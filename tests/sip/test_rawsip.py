@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import pytest
+
 from phone.sip.message import SipMessage
 from phone.sip.rawsip import OutgoingRequest, RawSip
 
@@ -108,3 +110,43 @@ def test_claimed_request_and_sent_request(
         assert responses and responses[0] is not None and responses[0].status == 200
     finally:
         peer.close()
+
+
+def test_hook_without_self_test_claims_nothing_and_sends_nothing(
+    pj_endpoint: Any, sip_transports: Any
+) -> None:
+    import ctypes
+
+    import pjsua2 as pj
+
+    from phone.sip.rawsip import SendError
+
+    hook = RawSip(pj_endpoint, ctypes.CDLL(pj._pjsua2.__file__))
+    try:
+        assert not hook.ready
+        claimed: list[SipMessage] = []
+        hook.on_request("OPTIONS", lambda m, r: bool(claimed.append(m)) or True)
+        peer = UdpSipPeer()
+        try:
+            ruri = f"sip:me@127.0.0.1:{sip_transports.udp_port}"
+            peer.send(
+                peer.request(
+                    "OPTIONS", ruri, call_id="untested", from_tag="f", to=f"<{ruri}>", cseq=1
+                ),
+                ("127.0.0.1", sip_transports.udp_port),
+            )
+            answer = peer.receive(
+                lambda: pj_endpoint.libHandleEvents(5), match=lambda m: not m.is_request
+            )
+            assert answer.status == 200 and not claimed  # pjsua answered it, not our handler
+        finally:
+            peer.close()
+        with pytest.raises(SendError):
+            hook.send(
+                OutgoingRequest(
+                    "OPTIONS", ruri, f"<{ruri}>;tag=a", f"<{ruri}>", "x", 1, f"<{ruri}>"
+                ),
+                lambda response: None,
+            )
+    finally:
+        hook.close()

@@ -1,0 +1,247 @@
+"""Benchmarks of the subscription layer (phone/sip/subscription.py).
+
+1. NOTIFY on the wire → typed event on the loop: a raw UDP notifier thread
+   sends conference-info NOTIFYs (full state, 1 user) 10 ms apart to one
+   subscription; the latency is from just before `sendto` to the plugin
+   callback on the asyncio loop (both `time.perf_counter_ns`, one process).
+   Measured twice: with the loop pumping pjsua every 1 ms, and with the core's
+   adaptive pump (3 ms while busy, 20 ms when idle, see phone/sip/endpoint.py).
+   Also the part that is ours: hook entry → callback.
+2. Refresh load: 200 presence subscriptions against Kamailio (digest, 407 per
+   new nonce) with expires=20 s, so each refreshes every 15 s; RSS and CPU of
+   this process idle, then with the 200 subscriptions, over the same window.
+
+Run: python bench/notify.py [--notifies 500] [--subscriptions 200] [--window 60]
+Targets (issue 3): NOTIFY → typed event p99 < 10 ms; 200 subscriptions add
+< 10 MiB RSS and < 2% of a core on average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import os
+import platform
+import resource
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pjsua2 as pj  # noqa: E402
+
+from phone.sip.digest import Credentials  # noqa: E402
+from phone.sip.message import SipMessage  # noqa: E402
+from phone.sip.rawsip import RawSip  # noqa: E402
+from phone.sip.subscription import Identity, Notification, Subscriber  # noqa: E402
+from tests.peers.kamailio import Kamailio  # noqa: E402
+from tests.sip.udp_peer import UdpSipPeer  # noqa: E402
+
+CONFERENCE = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<conference-info xmlns="urn:ietf:params:xml:ns:conference-info" '
+    'entity="sip:conf@127.0.0.1" state="full" version="{version}"><users>'
+    '<user entity="sip:bob@example.test" state="full"><endpoint entity="sip:bob@127.0.0.1">'
+    "<status>connected</status></endpoint></user></users></conference-info>"
+)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Stack:
+    """pjsua in poll mode with one UDP transport, the self-tested hook and a subscriber."""
+
+    def __init__(self) -> None:
+        self.ep = pj.Endpoint()
+        self.ep.libCreate()
+        config = pj.EpConfig()
+        config.uaConfig.threadCnt = 0
+        config.uaConfig.mainThreadOnly = True
+        config.logConfig.level = 1
+        config.logConfig.consoleLevel = 1
+        self.ep.libInit(config)
+        transport = pj.TransportConfig()
+        transport.boundAddress = "127.0.0.1"
+        self.transport = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
+        self.port = int(self.ep.transportGetInfo(self.transport).localName.rpartition(":")[2])
+        self.ep.libStart()
+        self.ep.audDevManager().setNullDev()
+        self.raw = RawSip(self.ep, ctypes.CDLL(pj._pjsua2.__file__))
+        self.raw.self_test()
+        self.loop = asyncio.new_event_loop()
+        self.me = f"sip:bench@127.0.0.1:{self.port}"
+        self.subscriber = Subscriber(
+            self.raw, Identity(self.me, lambda target: f"<{self.me}>"), self.loop
+        )
+        self.busy_until = 0.0
+
+    async def pump(self, stop: Callable[[], bool], adaptive: bool) -> None:
+        """Poll pjsua like the core: every 1 ms, or 3 ms busy / 20 ms idle."""
+        while not stop():
+            now = time.monotonic()
+            if self.ep.libHandleEvents(0) > 0:
+                self.busy_until = now + 1.0
+            if adaptive:
+                await asyncio.sleep(0.003 if now < self.busy_until else 0.020)
+            else:
+                await asyncio.sleep(0.001)
+
+    def run(self, stop: Callable[[], bool], adaptive: bool = True) -> None:
+        self.loop.run_until_complete(self.pump(stop, adaptive))
+
+    def close(self) -> None:
+        self.raw.close()
+        self.ep.libDestroy()
+
+
+def bench_latency(stack: Stack, count: int) -> None:
+    peer = UdpSipPeer("focus")
+    delivered: list[tuple[int, Notification]] = []
+    stack.subscriber.subscribe(
+        "conference",
+        peer.uri,
+        lambda n: delivered.append((time.perf_counter_ns(), n)),
+        expires=3600,
+    )
+    subscribe = peer.receive(lambda: stack.ep.libHandleEvents(2), match=lambda m: m.is_request)
+    assert peer.last_from is not None
+    peer.send(
+        UdpSipPeer.response(subscribe, 200, "OK", to_tag="f1", headers=(("Expires", "3600"),)),
+        peer.last_from,
+    )
+    for adaptive in (False, True):
+        delivered.clear()
+        first_version = 1 if not adaptive else count + 1
+        sent: dict[int, int] = {}
+        done = threading.Event()
+        thread = threading.Thread(
+            target=_notifier, args=(peer, stack, subscribe, first_version, count, sent, done)
+        )
+        thread.start()
+        deadline = time.monotonic() + count * 0.02 + 5
+        stack.run(
+            lambda done=done, deadline=deadline: (
+                (done.is_set() and len(delivered) >= count) or time.monotonic() > deadline
+            ),
+            adaptive,
+        )
+        thread.join()
+        wire = [(at - sent[n.document.version]) / 1e6 for at, n in delivered]
+        ours = [(at - n.received_ns) / 1e6 for at, n in delivered]
+        mode = "core pump 3/20 ms" if adaptive else "pump every 1 ms"
+        print(
+            f"NOTIFY → typed event ({mode}): n={len(wire)}/{count} "
+            f"p50 {pct(wire, 50):.2f} ms, p99 {pct(wire, 99):.2f} ms, max {max(wire):.2f} ms; "
+            f"hook → callback p50 {pct(ours, 50):.3f} ms, p99 {pct(ours, 99):.3f} ms"
+        )
+    peer.close()
+
+
+def _notifier(
+    peer: UdpSipPeer,
+    stack: Stack,
+    subscribe: SipMessage,
+    first_version: int,
+    count: int,
+    sent: dict[int, int],
+    done: threading.Event,
+) -> None:
+    """The notifier's thread: `count` NOTIFYs 10 ms apart, send times in `sent`."""
+    for version in range(first_version, first_version + count):
+        message = peer.request(
+            "NOTIFY",
+            stack.me,
+            call_id=subscribe.call_id,
+            from_tag="f1",
+            to=subscribe.require("from"),
+            cseq=version,
+            headers=(("Event", "conference"), ("Subscription-State", "active;expires=3600")),
+            body=CONFERENCE.format(version=version).encode(),
+            content_type="application/conference-info+xml",
+        )
+        sent[version] = time.perf_counter_ns()
+        peer.send(message, ("127.0.0.1", stack.port))
+        time.sleep(0.010)
+    done.set()
+
+
+def bench_refresh(stack: Stack, subscriptions: int, window: float) -> None:
+    users = {f"u{i:03d}": "pw" for i in range(subscriptions)}
+    with Kamailio(extra_users={"bench": "benchpw", **users}) as server:
+        identity = Identity(
+            server.uri("bench"),
+            lambda target: f"<sip:bench@127.0.0.1:{stack.port}>",
+            Credentials("bench", "benchpw"),
+            (f"<sip:127.0.0.1:{server.sip_port};lr>",),
+        )
+        stack.subscriber.identity = identity
+        rss_idle = rss_mib()
+        cpu_idle = cpu_seconds()
+        start = time.monotonic()
+        stack.run(lambda: time.monotonic() - start > window)  # the idle baseline
+        cpu_idle = cpu_seconds() - cpu_idle
+        received: list[Notification] = []
+        for name in users:
+            stack.subscriber.subscribe("presence", server.uri(name), received.append, expires=20)
+        settle = time.monotonic()
+        stack.run(lambda: time.monotonic() - settle > 5)
+        live = sum(
+            1 for s in stack.subscriber.subscriptions if s.state.value in ("active", "pending")
+        )
+        cpu_loaded = cpu_seconds()
+        loaded_start = time.monotonic()
+        stack.run(lambda: time.monotonic() - loaded_start > window)
+        cpu_loaded = cpu_seconds() - cpu_loaded
+        rss_loaded = rss_mib()
+        print(
+            f"{subscriptions} subscriptions (expires 20 s, {live} live, {len(received)} NOTIFYs): "
+            f"RSS {rss_idle:.1f} → {rss_loaded:.1f} MiB (+{rss_loaded - rss_idle:.1f}); "
+            f"CPU idle {100 * cpu_idle / window:.2f}% → loaded {100 * cpu_loaded / window:.2f}% "
+            f"of a core over {window:.0f} s"
+        )
+        stack.loop.run_until_complete(_close(stack))
+
+
+async def _close(stack: Stack) -> None:
+    closing = asyncio.ensure_future(stack.subscriber.close(timeout=3.0))
+    while not closing.done():
+        stack.ep.libHandleEvents(0)
+        await asyncio.sleep(0.002)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--notifies", type=int, default=500)
+    parser.add_argument("--subscriptions", type=int, default=200)
+    parser.add_argument("--window", type=float, default=60.0)
+    args = parser.parse_args()
+    print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    stack = Stack()
+    try:
+        bench_latency(stack, args.notifies)
+        bench_refresh(stack, args.subscriptions, args.window)
+    finally:
+        stack.close()
+
+
+if __name__ == "__main__":
+    main()
