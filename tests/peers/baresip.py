@@ -48,6 +48,8 @@ CONTACT_LINE = re.compile(r"^>?\s*(?P<status>\w+)\s+<(?P<uri>[^>]+)>")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 CONTROL_CONNECT_TIMEOUT = 5.0
 START_ATTEMPTS = 3
+# How long a stopping baresip may wait for its un-REGISTER to be answered.
+UNREGISTER_WAIT = 0.5
 
 
 class BaresipError(RuntimeError):
@@ -198,19 +200,26 @@ class Baresip:
                 log.warning("baresip %s: a port was taken before it bound, retrying", self.aor)
 
     def stop(self, timeout: float = 3.0) -> None:
-        """SIGTERM (baresip unregisters first), SIGKILL after `timeout`."""
+        """SIGTERM, so baresip unregisters; a second SIGTERM, SIGKILL after `timeout`.
+
+        The first SIGTERM makes baresip un-REGISTER and wait for the answers,
+        which never come when the registrar is already gone; a second SIGTERM
+        makes it exit at once.
+        """
         process = self._process
         if process is None:
             return
         self._process = None
+        for sig, wait in ((signal.SIGTERM, UNREGISTER_WAIT), (signal.SIGTERM, timeout)):
+            if process.poll() is not None:
+                break
+            process.send_signal(sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(wait)
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("baresip PID %d ignored SIGTERM, killing", process.pid)
-                process.kill()
-                process.wait()
+            log.warning("baresip PID %d ignored SIGTERM twice, killing", process.pid)
+            process.kill()
+            process.wait()
         if self._control is not None:
             with contextlib.suppress(OSError):
                 self._control.shutdown(socket.SHUT_RDWR)
