@@ -35,9 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pjsua2 as pj  # noqa: E402
 
 from phone.sip.digest import Credentials  # noqa: E402
+from phone.sip.identity import Identity  # noqa: E402
 from phone.sip.message import SipMessage  # noqa: E402
 from phone.sip.rawsip import RawSip  # noqa: E402
-from phone.sip.subscription import Identity, Notification, Subscriber  # noqa: E402
+from phone.sip.subscription import Notification, Subscriber  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
 from tests.sip.udp_peer import UdpSipPeer  # noqa: E402
 

@@ -11,5 +11,5 @@ pjsua2 runs accounts, registration and audio calls (`endpoint`, `account`,
   once by `phone.payloads` (`packages`).
 - `sdp`, `message_stream`: the m=message line of MSRP sessions inside audio
   calls; `chat_session`: chat-only INVITEs, answered and offered.
-- `message`, `digest`: SIP message text and digest authentication.
+- `identity`, `message`, `digest`: who sends, SIP message text, digest authentication.
 """

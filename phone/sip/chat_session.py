@@ -51,6 +51,7 @@ from enum import StrEnum
 from typing import Any
 
 from phone.sip.digest import DigestChallenge
+from phone.sip.identity import Identity
 from phone.sip.message import MessageError, SipMessage
 from phone.sip.rawsip import PjStr, RawSip, Responder, make_pj_str
 from phone.sip.sdp import (
@@ -66,7 +67,6 @@ from phone.sip.sdp import (
     message_section,
     offered_session,
 )
-from phone.sip.subscription import Identity
 
 log = logging.getLogger(__name__)
 

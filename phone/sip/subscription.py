@@ -57,6 +57,7 @@ from typing import Any
 from phone.payloads.error import PayloadError
 from phone.payloads.sequence import VersionGap
 from phone.sip.digest import Credentials, DigestChallenge
+from phone.sip.identity import Identity
 from phone.sip.message import MessageError, NameAddr, SipMessage, header_params
 from phone.sip.packages import DEFAULT_ACCEPT, EVENTLIST_ACCEPT, EventPackage, PackageState
 from phone.sip.rawsip import OutgoingRequest, RawSip, SendError
@@ -103,16 +104,6 @@ class SubscriptionEnded:
 
 NotificationCallback = Callable[[Notification], None]
 EndCallback = Callable[[SubscriptionEnded], None]
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who subscribes: the account's address of record, Contact and credentials."""
-
-    aor: str  # e.g. sip:alice@example.test
-    contact: Callable[[str], str]  # target URI -> Contact header value
-    credentials: Credentials | None = None
-    route: tuple[str, ...] = ()  # the account's outbound proxies, as Route values
 
 
 class Subscription:

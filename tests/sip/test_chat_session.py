@@ -12,10 +12,10 @@ import pytest
 
 from phone.sip.chat_session import ChatSession, ChatSessions, ChatSessionState
 from phone.sip.digest import Credentials
+from phone.sip.identity import Identity
 from phone.sip.message import SipMessage
 from phone.sip.rawsip import RawSip
 from phone.sip.sdp import SessionDescription, SetupRole, find_message, local_msrp_path
-from phone.sip.subscription import Identity
 
 from .test_message_stream import (  # noqa: F401 (the fixtures `account` uses)
     account,

@@ -17,9 +17,10 @@ from phone.payloads.dialoginfo import DialogInfo, DialogState
 from phone.payloads.rlmi import ListView
 from phone.payloads.watcherinfo import WatcherInfo
 from phone.sip.digest import Credentials, DigestChallenge
+from phone.sip.identity import Identity
 from phone.sip.message import SipMessage
 from phone.sip.rawsip import OutgoingRequest, RawSip
-from phone.sip.subscription import Identity, Notification, Subscriber, SubscriptionState
+from phone.sip.subscription import Notification, Subscriber, SubscriptionState
 from tests.peers.kamailio import Kamailio
 
 pytestmark = [pytest.mark.kamailio, pytest.mark.slow]

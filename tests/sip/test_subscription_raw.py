@@ -12,10 +12,10 @@ import pytest
 
 from phone.payloads.conference import ConferenceInfo
 from phone.sip.digest import Credentials
+from phone.sip.identity import Identity
 from phone.sip.message import SipMessage, header_params
 from phone.sip.rawsip import RawSip
 from phone.sip.subscription import (
-    Identity,
     Notification,
     Subscriber,
     SubscriptionEnded,
@@ -210,3 +210,73 @@ def test_digest_challenge_is_answered(harness: Harness) -> None:
     expected = md5(f"{ha1}:abc:{fields['nc']}:{fields['cnonce']}:auth:{ha2}")
     assert fields["response"] == expected
     h.answer(second, 200, to_tag="n1", headers=(("Expires", "60"),))
+
+
+PACKAGE_BODIES = {
+    "presence": (
+        "application/pidf+xml",
+        '<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" '
+        'entity="sip:bob@example.test"><tuple id="t1"><status><basic>open</basic></status>'
+        "</tuple></presence>",
+        lambda d: d.basic.value == "open",
+    ),
+    "presence.winfo": (
+        "application/watcherinfo+xml",
+        '<?xml version="1.0"?><watcherinfo xmlns="urn:ietf:params:xml:ns:watcherinfo" '
+        'version="0" state="full"><watcher-list resource="sip:me@example.test" package="presence">'
+        '<watcher id="w1" event="subscribe" status="pending">sip:carol@example.test</watcher>'
+        "</watcher-list></watcherinfo>",
+        lambda d: [w.uri for w in d.pending] == ["sip:carol@example.test"],
+    ),
+    "dialog": (
+        "application/dialog-info+xml",
+        '<?xml version="1.0"?><dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="0" '
+        'state="full" entity="sip:bob@example.test"><dialog id="d1"><state>confirmed</state>'
+        "</dialog></dialog-info>",
+        lambda d: d.busy,
+    ),
+    "xcap-diff": (
+        "application/xcap-diff+xml",
+        '<?xml version="1.0"?><xcap-diff xmlns="urn:ietf:params:xml:ns:xcap-diff" '
+        'xcap-root="http://127.0.0.1/xcap-root"><document '
+        'sel="resource-lists/users/sip:me@example.test/index" new-etag="e2" previous-etag="e1"/>'
+        "</xcap-diff>",
+        lambda d: d.documents[0].new_etag == "e2",
+    ),
+}
+
+
+@pytest.mark.parametrize("event", sorted(PACKAGE_BODIES))
+def test_each_package_delivers_its_typed_document(harness: Harness, event: str) -> None:
+    h = harness
+    content_type, body, check = PACKAGE_BODIES[event]
+    h.subscriber.subscribe(event, h.peer.uri, h.notifications.append)
+    subscribe = h.receive()
+    assert subscribe.header("event") == event and subscribe.header("accept") == content_type
+    h.answer(subscribe, 200, to_tag="n1", headers=(("Expires", "60"),))
+    h.peer.send(
+        h.peer.request(
+            "NOTIFY",
+            h.me,
+            call_id=subscribe.call_id,
+            from_tag="n1",
+            to=subscribe.require("from"),
+            cseq=1,
+            headers=(("Event", event), ("Subscription-State", "active;expires=60")),
+            body=body.encode(),
+            content_type=content_type,
+        ),
+        h.target,
+    )
+    h.wait(lambda: bool(h.notifications))
+    notification = h.notifications[0]
+    assert notification.error is None and check(notification.document)
+    assert notification.merged is not None
+
+
+def test_bad_body_is_answered_and_reported(harness: Harness) -> None:
+    h = harness
+    _, subscribe = _subscribe(h)
+    assert h.notify(subscribe, 1, "active", "<conference-info><broken") == 200
+    h.wait(lambda: bool(h.notifications))
+    assert h.notifications[0].document is None and h.notifications[0].error
