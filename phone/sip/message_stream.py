@@ -1,8 +1,7 @@
 """The message (MSRP) stream of one pjsua2 call: SDP rewriting in its callbacks.
 
 pjsua2 knows nothing of m=message, so `SipCall` hands two of its callbacks to
-a `CallMessageStream` (measured behaviour of the 2.15.1 wheel, see
-docs/pjsua2 notes):
+a `CallMessageStream` (behaviour measured on the 2.15.1 wheel):
 
 * `onCallSdpCreated`: as offerer (the call was made with
   `CallSetting.audioCount = 2`, see `offer_call_setting`), the second audio

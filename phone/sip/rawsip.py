@@ -41,8 +41,10 @@ ioqueue) and are *derived* at start-up by `RawSip.self_test()`:
   so must a body stored in `pjsip_msg.body` (+104, NULL before). The pool at
   +16 must carry pjsip's `tdta` name.
 
-If any check fails, `self_test` raises `LayoutError` and the phone refuses to
-start. Until the self-test has passed the hook claims nothing.
+Last, a round trip: an OPTIONS with a header and a body is sent to our own
+transport through `send`; the hook must read it as built, and pjsua's 200
+must come back through the transaction event. If any check fails,
+`self_test` raises `LayoutError` and the phone refuses to start. Until the self-test has passed the hook claims nothing.
 
 All callbacks run where pjsip runs them: in poll mode that is inside
 `ep.libHandleEvents` on the event-loop thread. Handlers must not block; they
@@ -74,7 +76,6 @@ _EVENT_RX_MSG = 3
 _REQUEST_MSG = 0  # pjsip_msg_type_e
 _MSG_HDR_OFFSET = 40  # pjsip_msg.hdr: type(4)+pad(4)+request line(32)
 _MSG_BODY_OFFSET = 104  # pjsip_msg.body: after hdr, a pjsip_hdr of 64 bytes
-_HDR_NAME_OFFSET = 24  # pjsip_hdr.name: prev, next, type(4)+pad(4)
 _TDATA_POOL_OFFSET = 16  # pjsip_tx_data.pool after PJ_DECL_LIST_MEMBER
 _POOL_NAME_OFFSET = 16  # pj_pool_t.obj_name after PJ_DECL_LIST_MEMBER
 _RDATA_SCAN = 65536
@@ -318,6 +319,11 @@ class RawSip:
             raise LayoutError(f"msg_info.msg_buf offsets disagree: {probes}")
         self._rx_offset = offsets.pop()
         self._tx_msg_offset = self._probe_tx(plan[0][1])
+        try:
+            self._probe_round_trip(plan[0][0], plan[0][1], timeout)
+        except LayoutError:
+            self._rx_offset = self._tx_msg_offset = None
+            raise
         report = LayoutReport(self._rx_offset, self._tx_msg_offset, tuple(probes))
         log.info(
             "pjsip layout self-test passed: rdata.msg_info at %d, tdata.msg at %d (%s)",
@@ -430,6 +436,46 @@ class RawSip:
         finally:
             self._tx_msg_offset = None
             self._c.tdata_dec_ref(tdata)
+
+    def _probe_round_trip(self, proto: str, address: tuple[str, int], timeout: float) -> None:
+        """Send ourselves an OPTIONS with a header and a body through `send`: the hook
+        must see both as sent, and pjsua's 200 must come back through the
+        transaction's `pjsip_event` (src at 24, src type at 44)."""
+        tag = "selftest-" + uuid.uuid4().hex
+        uri = f"sip:selftest@{address[0]}:{address[1]};transport={proto.lower()}"
+        seen: list[SipMessage] = []
+        answers: list[SipMessage | None] = []
+
+        def record(message: SipMessage, respond: Responder) -> bool:
+            if message.header("call-id") == tag:
+                seen.append(message)
+            return False
+
+        self.on_request("OPTIONS", record)
+        try:
+            request = OutgoingRequest(
+                "OPTIONS",
+                uri,
+                f"<{uri}>;tag=a{tag[-8:]}",
+                f"<{uri}>",
+                tag,
+                1,
+                f"<{uri}>",
+                headers=(("Subject", tag),),
+                content_type="text/plain",
+                body=tag.encode(),
+            )
+            self.send(request, answers.append, int(timeout * 1000))
+            deadline = time.monotonic() + timeout
+            while not answers and time.monotonic() < deadline:
+                self._ep.libHandleEvents(10)
+        finally:
+            self.remove_handler("OPTIONS", record)
+        if not seen or seen[0].header("subject") != tag or seen[0].body != tag.encode():
+            raise LayoutError("a request built by the sender did not arrive as built")
+        answer = answers[0] if answers else None
+        if answer is None or answer.status != 200 or answer.call_id != tag:
+            raise LayoutError("the answer to our own OPTIONS was not read back from its event")
 
     def _looks_like_request(self, msg: int, method: bytes) -> bool:
         head = self._memory.read(msg, _MSG_HDR_OFFSET + 16) if msg else b""
