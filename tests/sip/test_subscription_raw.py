@@ -280,3 +280,18 @@ def test_bad_body_is_answered_and_reported(harness: Harness) -> None:
     assert h.notify(subscribe, 1, "active", "<conference-info><broken") == 200
     h.wait(lambda: bool(h.notifications))
     assert h.notifications[0].document is None and h.notifications[0].error
+
+
+def test_refresh_before_expiry_and_min_expires(harness: Harness) -> None:
+    h = harness
+    h.subscriber.subscribe("dialog", h.peer.uri, h.notifications.append, expires=1)
+    first = h.receive()
+    assert first.header("expires") == "1"
+    h.answer(first, 423, headers=(("Min-Expires", "2"),))
+    second = h.receive()
+    assert second.header("expires") == "2" and second.call_id == first.call_id
+    h.answer(second, 200, to_tag="n1", headers=(("Expires", "2"),))
+    answered = h.loop.time()
+    refresh = h.receive(timeout=3.0)
+    assert refresh.to.tag == "n1" and refresh.call_id == first.call_id
+    assert 0.8 <= h.loop.time() - answered < 2.0  # before the 2 s expiry
