@@ -25,6 +25,8 @@ from .test_message_stream import (  # noqa: F401 (the fixtures `account` uses)
 )
 from .udp_peer import UdpSipPeer
 
+pj = pytest.importorskip("pjsua2")
+
 BLINK_CHAT = (
     "v=0\r\no=- 3900 {version} IN IP4 127.0.0.1\r\ns=Blink\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     "m=message 2855 TCP/MSRP *\r\na=path:msrp://127.0.0.1:2855/blinkses;tcp\r\n"
@@ -243,3 +245,46 @@ def test_phone_offers_a_chat_only_session_with_digest(chats: Chats) -> None:
         chats.wait(lambda: chat in chats.ended)
     finally:
         peer.close()
+
+
+class _Registered(pj.Account):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__()
+        self.codes: list[int] = []
+
+    def onRegState(self, prm: Any) -> None:  # noqa: N802 (pjsua2 callback)
+        self.codes.append(prm.code)
+
+
+@pytest.mark.kamailio
+def test_chat_only_session_through_kamailio(
+    chats: Chats, make_kamailio: Any, sip_transports: Any
+) -> None:
+    """alice offers a chat to bob through Kamailio (407 digest, record-route); bob's
+    registered contact is this process, whose hook answers the chat-only INVITE."""
+    server = make_kamailio()
+    config = pj.AccountConfig()
+    config.idUri = server.uri("bob")
+    config.regConfig.registrarUri = server.registrar_uri
+    config.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", "bob", 0, "bobpw"))
+    bob = _Registered()
+    bob.create(config)
+    try:
+        chats.wait(lambda: 200 in bob.codes, timeout=5.0)
+        alice = Identity(
+            server.uri("alice"),
+            lambda target: f"<sip:alice@127.0.0.1:{sip_transports.udp_port}>",
+            Credentials("alice", "alicepw"),
+            (f"<sip:127.0.0.1:{server.sip_port};lr>",),
+        )
+        chat = chats.sessions.offer(server.uri("bob"), alice)
+        chats.wait(lambda: chat in chats.started, timeout=5.0)
+        answered = next(c for c in chats.started if c is not chat and c.call_id == chat.call_id)
+        assert chat.message is not None and answered.message is not None
+        assert chat.message.remote_path == answered.message.local_path
+        assert answered.message.remote_path == chat.message.local_path
+        assert chat.message.we_connect != answered.message.we_connect
+        chats.sessions.end(chat)
+        chats.wait(lambda: chat in chats.ended and answered in chats.ended, timeout=5.0)
+    finally:
+        bob.shutdown()
