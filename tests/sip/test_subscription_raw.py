@@ -295,3 +295,60 @@ def test_refresh_before_expiry_and_min_expires(harness: Harness) -> None:
     refresh = h.receive(timeout=3.0)
     assert refresh.to.tag == "n1" and refresh.call_id == first.call_id
     assert 0.8 <= h.loop.time() - answered < 2.0  # before the 2 s expiry
+
+
+def test_pjsua_buddy_notifies_still_reach_pjsua(harness: Harness, pj_endpoint: Any) -> None:
+    """The 481 for unknown NOTIFYs must leave pjsua's own subscriptions alone."""
+    import pjsua2 as pj
+
+    h = harness
+    config = pj.AccountConfig()
+    config.idUri = h.me
+    account = pj.Account()
+    account.create(config)
+
+    class Buddy(pj.Buddy):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.changes = 0
+
+        def onBuddyState(self) -> None:  # noqa: N802 (pjsua2 callback)
+            self.changes += 1
+
+    buddy = Buddy()
+    buddy_config = pj.BuddyConfig()
+    buddy_config.uri = h.peer.uri
+    buddy_config.subscribe = True
+    try:
+        buddy.create(account, buddy_config)
+        subscribe = h.receive()
+        assert subscribe.header("event") == "presence"
+        h.answer(subscribe, 200, to_tag="b1", headers=(("Expires", "600"),))
+        pidf = (
+            '<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" '
+            f'entity="{h.peer.uri}"><tuple id="t"><status><basic>open</basic></status>'
+            "<note>Lunch</note></tuple></presence>"
+        )
+        h.peer.send(
+            h.peer.request(
+                "NOTIFY",
+                h.me,
+                call_id=subscribe.call_id,
+                from_tag="b1",
+                to=subscribe.require("from"),
+                cseq=1,
+                headers=(("Event", "presence"), ("Subscription-State", "active;expires=600")),
+                body=pidf.encode(),
+                content_type="application/pidf+xml",
+            ),
+            h.target,
+        )
+        answer = h.peer.receive(h.pump, match=lambda m: not m.is_request)
+        assert answer.status == 200
+        h.wait(lambda: buddy.changes > 0)
+        assert buddy.getInfo().presStatus.status == pj.PJSUA_BUDDY_STATUS_ONLINE
+    finally:
+        buddy.subscribePresence(False)
+        for _ in range(20):
+            h.pump()
+        account.shutdown()
