@@ -13,8 +13,10 @@ a `CallMessageStream` (behaviour measured on the 2.15.1 wheel):
   2xx (`e.body.tsxState.src.rdata.wholeMsg`).
 
 After either, `session` holds the negotiated `MessageSession`, or None when
-the peer declined the message stream. A malformed offer raises `SdpError`
-from `on_sdp_created`; the call code then rejects the call with 488.
+the peer declined the message stream. A malformed message line in a peer's
+offer declines that stream only (pjsua's port-0 answer stays, RFC 3264
+section 6) and the audio call goes on; `on_sdp_created` raises `SdpError`
+only when pjsua's own SDP is unusable.
 """
 
 from __future__ import annotations
@@ -83,7 +85,12 @@ class CallMessageStream:
         local = SessionDescription.parse(prm.sdp.wholeSdp)
         remote_text = prm.remSdp.wholeSdp
         if remote_text:
-            local = self._answer(SessionDescription.parse(remote_text), local)
+            try:
+                local = self._answer(SessionDescription.parse(remote_text), local)
+            except SdpError as exc:
+                # str(): a log record holding the exception would keep this frame,
+                # and with it the pjsua2 Call, alive past libDestroy.
+                log.warning("declining the offered message stream: %s", str(exc))
         elif self._offer:
             local = self._make_offer(local)
         prm.sdp.wholeSdp = trim(local).to_text()
@@ -101,7 +108,7 @@ class CallMessageStream:
             response = SipMessage.parse(tsx_state.src.rdata.wholeMsg.encode())
             found = find_message(SessionDescription.parse(response.body.decode()))
         except (MessageError, SdpError, UnicodeDecodeError) as exc:
-            log.warning("the answer's message line is unusable: %s", exc)
+            log.warning("the answer's message line is unusable: %s", str(exc))
             return
         if found is None:
             log.info("the peer declined the message stream")

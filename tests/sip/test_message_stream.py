@@ -188,3 +188,37 @@ def answer_round_trip(account: StreamAccount, pj_endpoint: Any, udp_port: int) -
     finally:
         rtp.close()
         peer.close()
+
+
+def test_broken_message_line_declines_only_that_stream(
+    account: StreamAccount, pj_endpoint: Any, sip_transports: Any
+) -> None:
+    peer = UdpSipPeer("bob")
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp.bind(("127.0.0.1", 0))
+    try:
+        me = f"sip:me@127.0.0.1:{sip_transports.udp_port}"
+        offer = _peer_sdp(rtp.getsockname()[1], "actpass").replace(b"a=path:msrp", b"a=path:http")
+        peer.send(
+            peer.request(
+                "INVITE",
+                me,
+                call_id=f"msg-call-{secrets.token_hex(4)}",
+                from_tag="bobtag",
+                to=f"<{me}>",
+                cseq=1,
+                body=offer,
+                content_type="application/sdp",
+            ),
+            ("127.0.0.1", sip_transports.udp_port),
+        )
+        ok = peer.receive(lambda: _pump(pj_endpoint), match=lambda m: m.status == 200)
+        answer = SessionDescription.parse(ok.body.decode())
+        assert [(m.kind, m.port == 0) for m in answer.media] == [
+            ("audio", False),
+            ("message", True),
+        ]
+        assert account.calls[-1].stream.session is None
+    finally:
+        rtp.close()
+        peer.close()
