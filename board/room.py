@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -153,6 +154,7 @@ class VirtualRoom:
         talker: Talker | None = None,
         noise_db: float = -70.0,
         record_dir: Path | None = None,
+        realtime_priority: int | None = None,
     ) -> None:
         self.speaker_pcm = speaker_pcm
         self.mic_pcm = mic_pcm
@@ -160,6 +162,7 @@ class VirtualRoom:
         self.talker = talker
         self.noise_db = noise_db
         self.record_dir = record_dir
+        self.realtime_priority = realtime_priority
         self._ir = self.echo.impulse_response()
         self._talk = read_wav(talker.wav) * 10 ** (talker.gain_db / 20) if talker else None
         self._rng = np.random.default_rng(self.echo.seed + 1)
@@ -208,6 +211,12 @@ class VirtualRoom:
 
     def _run(self) -> None:
         import alsaaudio
+
+        if self.realtime_priority is not None:
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
+            except (OSError, ValueError) as exc:
+                log.warning("room thread stays at normal priority: %s", exc)
 
         try:
             capture = alsaaudio.PCM(
@@ -295,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--talker-gain-db", type=float, default=0.0)
     parser.add_argument("--talker-loop", action="store_true")
     parser.add_argument("--record-dir", type=Path)
+    parser.add_argument("--realtime-priority", type=int, help="SCHED_FIFO priority (1-99)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="room %(levelname)s %(message)s")
     talker = (
@@ -309,6 +319,7 @@ def main(argv: list[str] | None = None) -> None:
         talker,
         args.noise_db,
         args.record_dir,
+        args.realtime_priority,
     )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -3,15 +3,20 @@
 The contract, for the core (one object of each per phone):
 
 - `alsa.AlsaSound(AudioConfig(capture_pcm, playback_pcm, echo=EchoConfig(...)),
-  on_state=...)` — create after the pjsua2 Endpoint. `sound.port` is a
-  pj.AudioMedia: connect a call with `sound.port.startTransmit(call_media)` and
-  `call_media.startTransmit(sound.port)`. `open()` raises `AudioDeviceError`
+  on_state=...)` — create after the pjsua2 Endpoint. Connect a call with
+  `sound.capture_media.startTransmit(call_media)` and
+  `call_media.startTransmit(sound.playback_media)` (both are `sound.port`). `open()` raises `AudioDeviceError`
   (naming the device) when a PCM is missing or busy; `start()` instead keeps
   retrying in the background and calls `on_state(AudioState, error)` **on the
   audio thread** (hand it to the loop with `call_soon_threadsafe`). `muted`
   sends silence instead of the microphone. `play_tone(frames)` mixes a tone
   into the speaker. `stats()` gives deadline misses, xruns, ring over/underruns,
   drift corrections, AEC on/off and CPU time. `close()`/`destroy()`.
+- `pjsua_sound.PjsuaSound(endpoint, PjsuaSoundConfig(...))` — the other
+  backend, where pjproject was built with ALSA (the Pi image): pjsua owns the
+  card and runs its own canceller (AEC3 possible). Same `open()`,
+  `capture_media`, `playback_media`, `muted`; on the pip wheel `open()` raises
+  `AudioDeviceError`.
 - `echo.EchoCanceller(EchoConfig(algorithm="webrtc"|"speex"|"none", ...))` —
   pjmedia's canceller through ctypes; passes audio through, with a warning,
   when the symbols or its self-test fail.

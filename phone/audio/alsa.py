@@ -224,7 +224,9 @@ class AlsaSound:
         self.frame_bytes = self.samples * SAMPLE_BYTES
         capacity = self.samples * config.ring_frames
         target = int(self.samples * config.ring_target_frames)
-        tolerance = self.samples // 2
+        # PulseAudio and some cards deliver two periods at once: a dead band of
+        # a frame keeps that from looking like drift.
+        tolerance = self.samples
         resync = self.samples * 3
         self.capture_ring = PcmRing(capacity, target, tolerance, resync)
         self.playback_ring = PcmRing(capacity, target, tolerance, resync)
@@ -254,6 +256,16 @@ class AlsaSound:
         return self._port
 
     @property
+    def capture_media(self) -> Any:
+        """What a call receives from (the microphone): the port, as for `PjsuaSound`."""
+        return self._port
+
+    @property
+    def playback_media(self) -> Any:
+        """What a call transmits to (the speaker): the same port."""
+        return self._port
+
+    @property
     def state(self) -> AudioState:
         return self._state
 
@@ -262,13 +274,16 @@ class AlsaSound:
         return self._last_error
 
     def open(self) -> None:
-        """Open both devices and start the audio thread; AudioDeviceError if they fail."""
+        """Open both devices and start the audio thread; AudioDeviceError if they fail.
+
+        Once open, a device lost later is waited for and reopened as by `start`.
+        """
         if self._thread is not None:
             return
         duplex = self._open_duplex()
         self._stop.clear()
         self._thread = threading.Thread(
-            target=self._run, args=(duplex, False), name="alsa-duplex", daemon=True
+            target=self._run, args=(duplex,), name="alsa-duplex", daemon=True
         )
         self._thread.start()
 
@@ -278,7 +293,7 @@ class AlsaSound:
             return
         self._stop.clear()
         self._thread = threading.Thread(
-            target=self._run, args=(None, True), name="alsa-duplex", daemon=True
+            target=self._run, args=(None,), name="alsa-duplex", daemon=True
         )
         self._thread.start()
 
@@ -332,29 +347,31 @@ class AlsaSound:
         self._set_state(AudioState.RUNNING, None)
         return duplex
 
-    def _run(self, duplex: _Duplex | None, retry: bool) -> None:
+    def _run(self, duplex: _Duplex | None) -> None:
         if self.config.realtime_priority is not None:
             try:
                 param = os.sched_param(self.config.realtime_priority)
                 os.sched_setscheduler(0, os.SCHED_FIFO, param)
             except (OSError, ValueError) as exc:
                 log.warning("audio thread stays at normal priority: %s", exc)
+        reported: str | None = None  # log a missing device once, not every retry
         while not self._stop.is_set():
             if duplex is None:
                 try:
                     duplex = self._open_duplex()
                 except AudioDeviceError as exc:
-                    log.warning("%s; retrying in %.1f s", exc, self.config.retry_s)
+                    if str(exc) != reported:
+                        log.warning("%s; retrying every %.1f s", exc, self.config.retry_s)
+                        reported = str(exc)
                     self._stop.wait(self.config.retry_s)
                     continue
+                reported = None
             try:
                 self._stream(duplex)
             except AudioDeviceError as exc:
+                # Lost while running (unplugged, server gone): wait for it again.
                 log.error("%s", exc)
                 self._set_state(AudioState.WAITING_FOR_DEVICE, exc)
-                if not retry:
-                    duplex.close()
-                    return
             duplex.close()
             duplex = None
 

@@ -59,6 +59,7 @@ class EchoFlag(IntFlag):
 
 class EchoAlgorithm(StrEnum):
     WEBRTC = "webrtc"
+    WEBRTC_AEC3 = "webrtc-aec3"  # only where pjproject was built with it (the Pi image)
     SPEEX = "speex"
     NONE = "none"
 
@@ -70,16 +71,24 @@ class Aggressiveness(StrEnum):
     AGGRESSIVE = "aggressive"
 
 
-_ALGORITHM_FLAG = {EchoAlgorithm.WEBRTC: EchoFlag.WEBRTC, EchoAlgorithm.SPEEX: EchoFlag.SPEEX}
+_ALGORITHM_FLAG = {
+    EchoAlgorithm.WEBRTC: EchoFlag.WEBRTC,
+    EchoAlgorithm.WEBRTC_AEC3: EchoFlag.WEBRTC_AEC3,
+    EchoAlgorithm.SPEEX: EchoFlag.SPEEX,
+}
 _AGGRESSIVENESS_FLAG = {
     Aggressiveness.DEFAULT: EchoFlag.DEFAULT,
     Aggressiveness.CONSERVATIVE: EchoFlag.AGGRESSIVENESS_CONSERVATIVE,
     Aggressiveness.MODERATE: EchoFlag.AGGRESSIVENESS_MODERATE,
     Aggressiveness.AGGRESSIVE: EchoFlag.AGGRESSIVENESS_AGGRESSIVE,
 }
-# What pjmedia_echo_get_stat names each backend (echo_webrtc.c, echo_suppress.c);
-# Speex has no get_stat and answers PJ_ENOTSUP.
-_BACKEND_NAME = {EchoAlgorithm.WEBRTC: b"WebRTC AEC", EchoAlgorithm.SPEEX: None}
+# What pjmedia_echo_get_stat names each backend (echo_webrtc.c,
+# echo_webrtc_aec3.cpp, echo_suppress.c); Speex has no get_stat: PJ_ENOTSUP.
+_BACKEND_NAME = {
+    EchoAlgorithm.WEBRTC: b"WebRTC AEC",
+    EchoAlgorithm.WEBRTC_AEC3: b"WebRTC AEC3",
+    EchoAlgorithm.SPEEX: None,
+}
 _SUPPRESSOR_NAME = b"Echo suppressor"
 
 
@@ -172,6 +181,11 @@ class _PjmediaEcho:
         missing = [name for name in names if not hasattr(lib, name)]
         if missing:
             raise EchoUnavailable(f"pjsua2 does not export {', '.join(missing)}")
+        # The SWIG module carries the header's enum: it must match ours.
+        for flag in EchoFlag:
+            theirs = getattr(pjsua2, f"PJMEDIA_ECHO_{flag.name}", None)
+            if theirs is not None and int(theirs) != int(flag):
+                raise EchoUnavailable(f"PJMEDIA_ECHO_{flag.name} is {theirs} here, not {int(flag)}")
         vp, u, i16p = ctypes.c_void_p, ctypes.c_uint, ctypes.POINTER(ctypes.c_int16)
         lib.pjsua_get_state.restype = ctypes.c_int
         lib.pjsua_pool_create.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]

@@ -1,0 +1,207 @@
+"""An echo rig: far end -> AlsaSound -> ALSA -> room (echo + talker) -> ALSA -> far end.
+
+It runs in the process that owns the pjsua2 Endpoint: the far end is a pair of
+bridge ports (`farend`), the room runs as its own process (`python -m
+board.room`) so it never competes for this process's GIL. `analyse` turns the
+recordings into the figures the AEC targets are written in.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from board.room import EchoPath, level_db, read_wav, to_pcm, write_wav
+from phone.audio.alsa import AlsaSound, AudioConfig, AudioStats
+from phone.audio.echo import EchoConfig
+from tests.audio.farend import FarListener, FarTalker
+from tests.peers.pulseaudio import PulseAudioServer
+
+RATE = 16000
+REPO = Path(__file__).resolve().parents[2]
+WINDOW_S = 0.1
+ACTIVE_DB = -50.0  # a window counts as speech above this level
+
+
+@dataclass
+class RigRun:
+    far: np.ndarray  # what the far end said
+    sent: np.ndarray  # what the far end heard back (echo residual + near end)
+    echo: np.ndarray  # the echo at the microphone, room time
+    near: np.ndarray  # the near-end talker at the microphone, room time
+    stats: AudioStats
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class EchoFigures:
+    erle_db: float  # single talk, after `converged_after_s`
+    converge_s: float | None  # first time the per-window ERLE holds >= 20 dB
+    near_attenuation_db: float | None  # double talk
+    near_cut_share: float | None  # share of double-talk windows cut by > 10 dB
+    echo_off_level_db: float  # the echo at the microphone, for scale
+    lag_ms: float  # sent stream behind room time
+
+
+def run_rig(
+    pulse: PulseAudioServer,
+    workdir: Path,
+    echo: EchoConfig,
+    far: np.ndarray,
+    seconds: float,
+    near: np.ndarray | None = None,
+    echo_path: EchoPath | None = None,
+    noise_db: float = -90.0,
+    realtime_priority: int | None = 50,
+) -> RigRun:
+    """Play `far` for `seconds` through a room on sinks `spk`/`mic` of `pulse`."""
+    path = echo_path or EchoPath()
+    workdir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "board.room",
+        "--speaker-pcm",
+        pulse.capture_pcm("spk"),
+        "--mic-pcm",
+        pulse.playback_pcm("mic"),
+        "--delay-ms",
+        str(path.delay_ms),
+        "--decay-ms",
+        str(path.decay_ms),
+        "--gain-db",
+        str(path.gain_db),
+        "--noise-db",
+        str(noise_db),
+        "--seed",
+        str(path.seed),
+        "--record-dir",
+        str(workdir / "room"),
+    ]
+    if realtime_priority is not None:
+        command += ["--realtime-priority", str(realtime_priority)]
+    if near is not None:
+        write_wav(workdir / "near-talker.wav", near)
+        command += ["--talker", str(workdir / "near-talker.wav")]
+    env = dict(os.environ, **pulse.client_env, PYTHONPATH=str(REPO))
+    room = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE)
+    sound = AlsaSound(
+        AudioConfig(
+            capture_pcm=pulse.capture_pcm("mic"),
+            playback_pcm=pulse.playback_pcm("spk"),
+            echo=echo,
+            realtime_priority=realtime_priority,
+        )
+    )
+    try:
+        assert room.stdout is not None
+        if room.stdout.readline().strip() != b"room running":
+            raise RuntimeError("the room did not start")
+        sound.open()
+        deadline = time.monotonic() + 10
+        while sound.stats().cycles < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        talker = FarTalker(to_pcm(far))
+        listener = FarListener()
+        started = time.monotonic()
+        talker.startTransmit(sound.port)
+        sound.port.startTransmit(listener)
+        time.sleep(seconds)
+        talker.stopTransmit(sound.port)
+        sound.port.stopTransmit(listener)
+        wall = time.monotonic() - started
+        sent = np.frombuffer(listener.take(), dtype="<i2").astype(np.float64)
+        stats = sound.stats()
+    finally:
+        sound.destroy()
+        room.send_signal(signal.SIGTERM)
+        room.wait(timeout=10)
+    return RigRun(
+        far=far,
+        sent=sent,
+        echo=read_wav(workdir / "room" / "echo.wav"),
+        near=read_wav(workdir / "room" / "near.wav"),
+        stats=stats,
+        wall_s=wall,
+    )
+
+
+def _lag(sent: np.ndarray, mic: np.ndarray) -> int:
+    """How many samples `sent` runs behind room time (cross-correlation peak)."""
+    n = min(len(sent), len(mic))
+    if n == 0:
+        return 0
+    a, b = sent[:n], mic[:n]
+    size = 2 * n
+    corr = np.fft.irfft(np.fft.rfft(a, size) * np.conj(np.fft.rfft(b, size)), size)
+    limit = 2 * RATE
+    candidates = np.concatenate([corr[:limit], corr[-limit:]])
+    index = int(np.argmax(np.abs(candidates)))
+    return index if index < limit else index - 2 * limit
+
+
+def _windows(signal_: np.ndarray, start: int, count: int) -> np.ndarray:
+    size = int(WINDOW_S * RATE)
+    levels = []
+    for i in range(count):
+        chunk = signal_[start + i * size : start + (i + 1) * size]
+        levels.append(level_db(chunk) if len(chunk) == size else -200.0)
+    return np.array(levels)
+
+
+def analyse(run: RigRun, converged_after_s: float = 2.0) -> EchoFigures:
+    # The near end passes any canceller; without it, the echo is what is sent.
+    lag = _lag(run.sent, run.near) if np.any(run.near) else _lag(run.sent, run.echo)
+    # Room time t is sent time t + lag.
+    size = int(WINDOW_S * RATE)
+    count = min(len(run.echo), len(run.sent) - max(lag, 0)) // size - 1
+    offset = max(-lag, 0)
+    count -= offset // size + 1
+    echo_w = _windows(run.echo, offset, count)
+    near_w = _windows(run.near, offset, count)
+    sent_w = _windows(run.sent, offset + lag, count)
+    # Seconds since the far end started talking (sent time).
+    times = (offset + lag + np.arange(count) * size) / RATE
+    single = (echo_w > ACTIVE_DB) & (near_w < ACTIVE_DB - 20)
+    double = (echo_w > ACTIVE_DB) & (near_w > ACTIVE_DB + 10)
+    settled = single & (times >= converged_after_s)
+    echo_power = np.power(10, echo_w / 10)
+    sent_power = np.power(10, sent_w / 10)
+    erle = (
+        10 * np.log10(echo_power[settled].mean() / max(sent_power[settled].mean(), 1e-20))
+        if settled.any()
+        else float("nan")
+    )
+    per_window = echo_w - sent_w
+    converge: float | None = None
+    single_idx = np.flatnonzero(single)
+    for k, idx in enumerate(single_idx):
+        following = per_window[single_idx[k : k + 10]]
+        if len(following) >= 5 and np.median(following) >= 20.0:
+            converge = float(times[idx])
+            break
+    near_att: float | None = None
+    cut: float | None = None
+    if double.any():
+        near_att = float(
+            10 * np.log10(np.power(10, near_w[double] / 10).mean())
+            - 10 * np.log10(max(np.power(10, sent_w[double] / 10).mean(), 1e-20))
+        )
+        cut = float(np.mean((near_w[double] - sent_w[double]) > 10.0))
+    return EchoFigures(
+        erle_db=float(erle),
+        converge_s=converge,
+        near_attenuation_db=near_att,
+        near_cut_share=cut,
+        echo_off_level_db=float(10 * np.log10(echo_power[single].mean()))
+        if single.any()
+        else -200.0,
+        lag_ms=lag * 1000 / RATE,
+    )
