@@ -515,10 +515,13 @@ class AlsaSound:
         current = self._alignment
         hysteresis = RATE * ALIGN_HYSTERESIS_MS // 1000
         if current is None or abs(measured - current) > hysteresis:
-            if current is not None:
+            if len(offsets) < ALIGN_WINDOW:
+                # Still settling (stream start, or just after an xrun).
+                log.debug("echo reference at %.1f ms", measured * 1000 / RATE)
+            else:
                 log.info(
                     "echo reference realigned: %.1f ms -> %.1f ms",
-                    current * 1000 / RATE,
+                    (current or 0) * 1000 / RATE,
                     measured * 1000 / RATE,
                 )
                 with self._counters_lock:
