@@ -134,6 +134,12 @@ class EchoConfig:
     aggressiveness: Aggressiveness = Aggressiveness.CONSERVATIVE
     noise_suppressor: bool = False
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.delay_ms <= 500:
+            raise ValueError(f"echo delay_ms must be within 0..500, not {self.delay_ms}")
+        if not 10 <= self.tail_ms <= 1000:
+            raise ValueError(f"echo tail_ms must be within 10..1000, not {self.tail_ms}")
+
     def flags(self) -> int:
         if self.algorithm is EchoAlgorithm.NONE:
             raise ValueError("no flags for algorithm 'none'")

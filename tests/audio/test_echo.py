@@ -108,3 +108,10 @@ def test_missing_symbols_degrade_to_no_aec_with_a_warning(
     assert "pjmedia_echo_create2" in caplog.text
     frame = bytes(range(256)) * 2 + bytes(128)
     assert canceller.cancel(frame, bytes(640)) == frame
+
+
+def test_settings_out_of_range_are_refused() -> None:
+    with pytest.raises(ValueError, match="delay_ms"):
+        EchoConfig(delay_ms=900)
+    with pytest.raises(ValueError, match="tail_ms"):
+        EchoConfig(EchoAlgorithm.SPEEX, tail_ms=0)
