@@ -341,8 +341,8 @@ class ChatSessions:
             offer = SessionDescription.parse(message.body.decode())
             found = find_message(offer)
         except (SdpError, UnicodeDecodeError) as exc:
-            if b"m=message" not in message.body:
-                return False
+            if not _only_message_lines(message.body):
+                return False  # pjsua's: it answers the audio and declines what it cannot read
             log.warning("chat INVITE with bad SDP: %s", exc)
             respond(488)
             return True
@@ -615,6 +615,12 @@ def _chat_sdp(section: MediaSection) -> str:
     version = secrets.randbelow(1 << 30)
     session = ("v=0", f"o=- {version} {version} IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0")
     return SessionDescription(session, (section,)).to_text()
+
+
+def _only_message_lines(body: bytes) -> bool:
+    """Whether every m-line of a (possibly malformed) SDP is an m=message line."""
+    kinds = [line[2:].split(b" ", 1)[0] for line in body.splitlines() if line.startswith(b"m=")]
+    return bool(kinds) and all(kind == b"message" for kind in kinds)
 
 
 def _inv_state(inv: int) -> int:

@@ -230,6 +230,8 @@ class Subscription:
             self._retry_later(None)
 
     def _on_response(self, key: tuple[str, str], expires: int, response: SipMessage | None) -> None:
+        if self._subscriber.closed:
+            return  # a late answer after shutdown: nothing left to do
         if key != self.dialog_key or self.state is SubscriptionState.TERMINATED:
             return  # the answer to a dialog we already replaced
         if response is None or response.status is None:
@@ -464,6 +466,7 @@ class Subscriber:
         self._flow_timer: asyncio.TimerHandle | None = None
         raw.on_request("NOTIFY", self._on_notify)
         self._hooked = True
+        self.closed = False
 
     @classmethod
     def for_account(
@@ -600,6 +603,7 @@ class Subscriber:
         if self._hooked:
             self.raw.remove_handler("NOTIFY", self._on_notify)
             self._hooked = False
+        self.closed = True
 
     def _on_notify(self, message: SipMessage, respond: Callable[[int], None]) -> bool:
         received_ns = time.perf_counter_ns()

@@ -92,6 +92,23 @@ def account(pj_endpoint: Any, sip_transports: Any, few_codecs: None) -> Iterator
     acc.shutdown()
 
 
+def _ack(peer: UdpSipPeer, ok: SipMessage, me: str, port: int) -> None:
+    peer.send(
+        peer.request("ACK", me, call_id=ok.call_id, from_tag="bobtag", to=ok.require("to"), cseq=1),
+        ("127.0.0.1", port),
+    )
+
+
+def _hang_up(peer: UdpSipPeer, ep: Any) -> None:
+    """End the call while the peer still answers, so it frees its pjsua call slot."""
+    ep.hangupAllCalls()
+    bye = peer.receive(lambda: _pump(ep), match=lambda m: m.method == "BYE")
+    assert peer.last_from is not None
+    peer.send(UdpSipPeer.response(bye, 200, "OK"), peer.last_from)
+    for _ in range(10):
+        _pump(ep)
+
+
 def _pump(ep: Any) -> None:
     ep.libHandleEvents(5)
 
@@ -152,6 +169,7 @@ def offer_round_trip(account: StreamAccount, pj_endpoint: Any) -> None:
         assert session.remote_path == (PEER_PATH,)
         assert session.accept_types == ("message/cpim", "text/plain")
         assert session.local_setup is SetupRole.ACTIVE
+        _hang_up(peer, pj_endpoint)
     finally:
         rtp.close()
         peer.close()
@@ -178,6 +196,7 @@ def answer_round_trip(account: StreamAccount, pj_endpoint: Any, udp_port: int) -
             ("127.0.0.1", udp_port),
         )
         ok: SipMessage = peer.receive(lambda: _pump(pj_endpoint), match=lambda m: m.status == 200)
+        _ack(peer, ok, me, udp_port)
         answer = find_message(SessionDescription.parse(ok.body.decode()))
         assert answer is not None
         _, media = answer
@@ -185,6 +204,7 @@ def answer_round_trip(account: StreamAccount, pj_endpoint: Any, udp_port: int) -
         assert media.setup is SetupRole.ACTIVE
         assert account.calls and account.calls[-1].stream.session is not None
         assert account.calls[-1].stream.session.remote_path == (PEER_PATH,)
+        _hang_up(peer, pj_endpoint)
     finally:
         rtp.close()
         peer.close()
@@ -213,12 +233,14 @@ def test_broken_message_line_declines_only_that_stream(
             ("127.0.0.1", sip_transports.udp_port),
         )
         ok = peer.receive(lambda: _pump(pj_endpoint), match=lambda m: m.status == 200)
+        _ack(peer, ok, me, sip_transports.udp_port)
         answer = SessionDescription.parse(ok.body.decode())
         assert [(m.kind, m.port == 0) for m in answer.media] == [
             ("audio", False),
             ("message", True),
         ]
         assert account.calls[-1].stream.session is None
+        _hang_up(peer, pj_endpoint)
     finally:
         rtp.close()
         peer.close()
