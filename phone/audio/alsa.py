@@ -23,6 +23,7 @@ which runs on system time and drifts; `PcmRing` absorbs that.
 from __future__ import annotations
 
 import array
+import ctypes
 import errno
 import logging
 import os
@@ -539,6 +540,35 @@ class AlsaSound:
             self._on_state(state, error)
 
 
+def _byte_vector_reader() -> Callable[[Any], bytes]:
+    """The fastest correct way to copy a pj.ByteVector into bytes.
+
+    `bytes(vector)` walks SWIG's iterator, about 350 us per 20 ms frame: over
+    1.5 % of a core for the speaker alone. A std::vector<unsigned char> starts
+    with its begin and end pointers (libstdc++ and libc++), so two pointer
+    reads and one memcpy do it in about 2 us. That layout is checked here on
+    vectors of known content; on any mismatch the slow way is used.
+    """
+
+    def direct(vector: Any) -> bytes:
+        address = int(vector.this)
+        begin = ctypes.c_void_p.from_address(address).value or 0
+        end = ctypes.c_void_p.from_address(address + ctypes.sizeof(ctypes.c_void_p)).value or 0
+        return ctypes.string_at(begin, end - begin) if end > begin else b""
+
+    try:
+        for sample in (bytes(range(256)) * 3, b"\x01", bytes(640)):
+            if direct(pj.ByteVector(sample)) != sample:
+                raise ValueError("layout differs")
+    except (ValueError, TypeError, AttributeError, OSError) as exc:
+        log.debug("ByteVector read through SWIG (%s)", exc)
+        return bytes
+    return direct
+
+
+_read_byte_vector = _byte_vector_reader()
+
+
 class _BridgePort(pj.AudioMediaPort):
     """The bridge's face in pjsua's conference bridge (callbacks on pjmedia's clock).
 
@@ -573,7 +603,7 @@ class _BridgePort(pj.AudioMediaPort):
             return
         started = time.thread_time()
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
-            self._playback.write(bytes(frame.buf))
+            self._playback.write(_read_byte_vector(frame.buf))
         else:
             self._playback.write(self._silence)
         self.cpu += time.thread_time() - started

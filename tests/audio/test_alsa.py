@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+import pjsua2 as pj
 import pytest
 
 from board.room import EchoPath, Talker, VirtualRoom, level_db, read_wav, to_pcm, write_wav
+from phone.audio import alsa
 from phone.audio.alsa import AlsaSound, AudioConfig, AudioDeviceError, AudioState
 from phone.audio.echo import EchoAlgorithm, EchoConfig
 from phone.audio.tones import ToneKind, tone
@@ -200,3 +202,9 @@ def test_missing_device_is_named_then_recovered_when_it_appears(
         assert snd.last_error is not None and snd.last_error.device in ("late_rec", "late_play")
     finally:
         snd.destroy()
+
+
+def test_speaker_frames_are_copied_without_walking_swig(pj_endpoint: object) -> None:
+    assert alsa._read_byte_vector is not bytes  # the layout check passed on this build
+    payload = bytes(range(256)) * 2 + bytes(range(128))
+    assert alsa._read_byte_vector(pj.ByteVector(payload)) == payload
