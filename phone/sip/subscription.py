@@ -145,7 +145,7 @@ class Subscription:
         if self.state is SubscriptionState.TERMINATED or self._ending:
             return
         if self.remote_tag is None:
-            self._resubscribe("refresh before the dialog existed")
+            self.resubscribe("refresh before the dialog existed")
         else:
             self._send(self.expires)
 
@@ -159,6 +159,10 @@ class Subscription:
             self._finish("ended", None)
             return
         self._send(0)
+
+    def start(self) -> None:
+        """Send the first SUBSCRIBE (RFC 6665 section 4.1.2.1)."""
+        self._send(self.expires)
 
     @property
     def ending(self) -> bool:
@@ -251,7 +255,7 @@ class Subscription:
             log.info(
                 "SUBSCRIBE %s to %s: dialog gone (481), re-subscribing", self.event, self.target
             )
-            self._resubscribe("481")
+            self.resubscribe("481")
         elif self._ending:
             self._finish("ended", status)
         elif status in (408, 480, 500, 503, 504) or status >= 600:
@@ -388,7 +392,7 @@ class Subscription:
             self._finish("ended", None)
         elif reason in ("deactivated", "timeout"):
             log.info("%s subscription to %s %s: re-subscribing", self.event, self.target, reason)
-            self._resubscribe(reason)
+            self.resubscribe(reason)
         elif reason in ("rejected", "noresource", "invariant"):
             log.warning("%s subscription to %s %s", self.event, self.target, reason)
             self._finish(reason, None)
@@ -417,9 +421,10 @@ class Subscription:
         wait = delay if delay is not None else self._backoff
         self._backoff = min(self._backoff * 2, BACKOFF_MAX)
         log.info("%s subscription to %s: new SUBSCRIBE in %.1f s", self.event, self.target, wait)
-        self._timer = self._subscriber.loop.call_later(wait, self._resubscribe, "retry")
+        self._timer = self._subscriber.loop.call_later(wait, self.resubscribe, "retry")
 
-    def _resubscribe(self, why: str) -> None:
+    def resubscribe(self, why: str) -> None:
+        """Drop the dialog and subscribe again in a new one (full state follows)."""
         self._cancel_timer()
         self._subscriber.forget(self)
         self._new_dialog()
@@ -516,7 +521,7 @@ class Subscriber:
         )
         self._all.add(subscription)
         log.info("subscribing to %s of %s (eventlist=%s)", package, target, eventlist)
-        subscription._send(expires)
+        subscription.start()
         return subscription
 
     @property
@@ -529,7 +534,7 @@ class Subscriber:
         log.info("re-subscribing %d subscriptions: %s", len(live), why)
         for subscription in live:
             if not subscription.ending:
-                subscription._resubscribe(why)
+                subscription.resubscribe(why)
 
     def watch_flow(self, proxy: str, interval: float = 5.0) -> None:
         """Probe the flow to `proxy` (a SIP URI) with OPTIONS every `interval` seconds."""
