@@ -16,8 +16,11 @@ still queued for playback and the samples captured but not yet read give the
 offset between the capture and playback streams, so the reference handed to
 `pjmedia_echo_cancel` is the playback that was at the speaker when the
 captured frame was at the microphone. Only the acoustic delay is left to the
-canceller. The two rings then carry the frames across to pjmedia's clock,
-which runs on system time and drifts; `PcmRing` absorbs that.
+canceller. (Buffering a driver does not report is not seen: ALSA's `pulse`
+plugin hides PulseAudio's server-side latency, which the test peer bounds
+with PULSE_LATENCY_MSEC.) The alignment is re-measured after every xrun. The
+two rings then carry the frames across to pjmedia's clock, which runs on
+system time and drifts; `PcmRing` absorbs that.
 """
 
 from __future__ import annotations
@@ -97,7 +100,15 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class AudioStats:
-    """Counters since the bridge was created (see the module docstring for terms)."""
+    """Counters since the bridge was created.
+
+    A deadline miss is a frame that did not reach the device in time: an ALSA
+    capture overrun, a playback underrun, or a late cycle (one whose work,
+    not counting time blocked in ALSA, took longer than a frame). Ring over-
+    and underruns are on the pjmedia side; drift corrections are the single
+    samples the rings dropped or inserted. `cpu_seconds` is the thread CPU
+    time of the audio thread plus the port's callbacks.
+    """
 
     state: AudioState
     aec: bool
@@ -165,10 +176,9 @@ class _ReferenceHistory:
 
 
 class _Duplex:
-    """The open ALSA pair and the duplex loop that runs on the audio thread."""
+    """The open ALSA capture and playback PCMs of one stream."""
 
-    def __init__(self, alsaaudio: Any, config: AudioConfig, samples: int) -> None:
-        self.alsaaudio = alsaaudio
+    def __init__(self, config: AudioConfig, samples: int) -> None:
         self.samples = samples
         self.capture = self._open(alsaaudio.PCM_CAPTURE, config.capture_pcm, config)
         try:
@@ -180,24 +190,24 @@ class _Duplex:
 
     def _open(self, kind: int, device: str, config: AudioConfig) -> Any:
         try:
-            return self.alsaaudio.PCM(
+            return alsaaudio.PCM(
                 type=kind,
-                mode=self.alsaaudio.PCM_NORMAL,
+                mode=alsaaudio.PCM_NORMAL,
                 device=device,
                 rate=RATE,
                 channels=1,
-                format=self.alsaaudio.PCM_FORMAT_S16_LE,
+                format=alsaaudio.PCM_FORMAT_S16_LE,
                 periodsize=self.samples,
                 periods=config.periods,
             )
-        except self.alsaaudio.ALSAAudioError as exc:
+        except alsaaudio.ALSAAudioError as exc:
             raise AudioDeviceError(device, str(exc)) from exc
 
     def close(self) -> None:
         for pcm in (self.capture, self.playback):
             try:
                 pcm.close()
-            except self.alsaaudio.ALSAAudioError as exc:
+            except alsaaudio.ALSAAudioError as exc:
                 log.debug("closing an ALSA PCM: %s", exc)
 
 
@@ -219,7 +229,6 @@ class AlsaSound:
         on_state: StateListener | None = None,
     ) -> None:
         self.config = config
-        self._alsaaudio = alsaaudio
         self._on_state = on_state
         self.samples = RATE * config.frame_ms // 1000
         self.frame_bytes = self.samples * SAMPLE_BYTES
@@ -239,7 +248,6 @@ class AlsaSound:
         self._last_error: AudioDeviceError | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._duplex: _Duplex | None = None
         self._counters_lock = threading.Lock()
         self._cycles = 0
         self._late = 0
@@ -341,7 +349,7 @@ class AlsaSound:
     # -- audio thread ---------------------------------------------------
     def _open_duplex(self) -> _Duplex:
         try:
-            duplex = _Duplex(self._alsaaudio, self.config, self.samples)
+            duplex = _Duplex(self.config, self.samples)
         except AudioDeviceError as exc:
             self._set_state(AudioState.WAITING_FOR_DEVICE, exc)
             raise
@@ -459,7 +467,7 @@ class AlsaSound:
         try:
             while int(duplex.capture.avail()) >= self.samples:
                 frame = self._read(duplex, pending)
-        except self._alsaaudio.ALSAAudioError as exc:
+        except alsaaudio.ALSAAudioError as exc:
             raise AudioDeviceError(self.config.capture_pcm, str(exc)) from exc
         return frame
 
@@ -467,7 +475,7 @@ class AlsaSound:
         while len(pending) < self.frame_bytes:
             try:
                 count, data = duplex.capture.read()
-            except self._alsaaudio.ALSAAudioError as exc:
+            except alsaaudio.ALSAAudioError as exc:
                 raise AudioDeviceError(self.config.capture_pcm, str(exc)) from exc
             if count == -errno.EPIPE:
                 with self._counters_lock:
@@ -484,7 +492,7 @@ class AlsaSound:
         for _ in range(2):
             try:
                 written = duplex.playback.write(pcm)
-            except self._alsaaudio.ALSAAudioError as exc:
+            except alsaaudio.ALSAAudioError as exc:
                 raise AudioDeviceError(self.config.playback_pcm, str(exc)) from exc
             if written != -errno.EPIPE:
                 if written < 0:
@@ -505,7 +513,7 @@ class AlsaSound:
         try:
             queued = duplex.buffer_samples - int(duplex.playback.avail())
             waiting = int(duplex.capture.avail())
-        except self._alsaaudio.ALSAAudioError:
+        except alsaaudio.ALSAAudioError:
             queued, waiting = self.config.playback_prefill_frames * self.samples, 0
         queued = max(0, min(queued, duplex.buffer_samples))
         waiting = max(0, waiting)

@@ -36,6 +36,7 @@ PJ_SUCCESS = 0
 PJ_ENOTSUP = 70012  # PJ_ERRNO_START_STATUS (70000) + 12
 PJMEDIA_ECHO_STAT_NOT_SPECIFIED = 999999
 PJ_THREAD_DESC_SIZE = 64  # pj_thread_desc is long[PJ_THREAD_DESC_SIZE]
+STAT_EVERY_FRAMES = 50
 
 
 class EchoFlag(IntFlag):
@@ -325,6 +326,7 @@ class EchoCanceller:
         self.samples_per_frame = clock_rate * frame_ms // 1000
         self.frame_bytes = self.samples_per_frame * 2
         self._frames = 0
+        self._delay_ms: int | None = None
         self._backend: _Backend | None = None
         self._backend_label = "none"
         if self.config.algorithm is EchoAlgorithm.NONE:
@@ -362,6 +364,9 @@ class EchoCanceller:
         out = bytearray(capture)
         self._backend.cancel(out, playback_ref)
         self._frames += 1
+        if self._frames % STAT_EVERY_FRAMES == 0:
+            # Read here, on the cancelling thread: the instance has no lock.
+            self._delay_ms = self._backend.delay_ms()
         return bytes(out)
 
     def reset(self) -> None:
@@ -370,7 +375,7 @@ class EchoCanceller:
             self._backend.reset()
 
     def stats(self) -> EchoStats:
-        delay = self._backend.delay_ms() if self._backend is not None else None
+        delay = self._delay_ms if self._backend is not None else None
         return EchoStats(
             algorithm=self.config.algorithm if self.active else EchoAlgorithm.NONE,
             backend=self._backend_label,
