@@ -54,17 +54,21 @@ async def _run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, phone.stop)
-    control = ControlServer(phone, args.control) if args.control else None
-    if control is not None:
-        await control.start()
     try:
-        await phone.run()
+        await phone.start()
     except SipStartError as exc:
         log.error("%s", exc)
         return 2
+    # The control interface opens once the phone can act on what it is told.
+    control = ControlServer(phone, args.control) if args.control else None
+    try:
+        if control is not None:
+            await control.start()
+        await phone.stopped()
     finally:
         if control is not None:
             await control.close()
+        await phone.shutdown()
     return 0
 
 

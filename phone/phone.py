@@ -65,12 +65,9 @@ class Phone:
         self._disabled_shown = 0
 
     # -- lifecycle ------------------------------------------------------
-    async def run(self) -> None:
-        await self.start()
-        try:
-            await self._stop.wait()
-        finally:
-            await self.shutdown()
+    async def stopped(self) -> None:
+        """Wait until `stop()` is called."""
+        await self._stop.wait()
 
     async def start(self) -> None:
         self.store.replace_contacts("config", [(c.name, c.uri) for c in self.config.contacts])

@@ -96,9 +96,12 @@ class SipAccount(pj.Account):
         changed = registered != self.registered or code != self.last_code
         self.registered, self.last_code, self.last_reason = registered, code, reason
         if registered:
+            recovered = self._backoff > BACKOFF_FIRST_S
             self._backoff = BACKOFF_FIRST_S
             if changed:
                 log.info("registered as %s (expires %ss)", self.config.uri, info.regExpiresSec)
+            if recovered:
+                self.stack.registration_recovered()
         elif self._stopping:
             log.info("unregistered (%s %s)", code, reason)
         else:

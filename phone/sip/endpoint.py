@@ -13,12 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from phone.config import AccountConfig, CallsConfig, Transport
+from phone.sip.chat_session import ChatSession, ChatSessions
+from phone.sip.digest import Credentials
+from phone.sip.packages import EventPackage
+from phone.sip.rawsip import LayoutError, RawSip
+from phone.sip.subscription import (
+    EndCallback,
+    NotificationCallback,
+    Subscriber,
+    Subscription,
+)
 from phone.uri import parse_sip_uri
 
 if TYPE_CHECKING:
@@ -95,6 +106,9 @@ class SipStack:
         self._poller: asyncio.Task[None] | None = None
         self._busy_until = 0.0
         self._transport_id = -1
+        self.raw: RawSip | None = None
+        self.subscriber: Subscriber | None = None
+        self._chats: ChatSessions | None = None
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> None:
@@ -119,11 +133,23 @@ class SipStack:
         ep.libStart()
         ep.audDevManager().setNullDev()
         self._set_codec_priorities()
+        self.lib = ctypes.CDLL(self.pj._pjsua2.__file__)
+        self.raw = RawSip(ep, self.lib)
+        try:
+            self.raw.self_test()
+        except LayoutError as exc:
+            raise SipStartError(f"the pjsip request hook failed its self-test: {exc}") from exc
         from phone.sip.account import SipAccount  # needs pjsua2, imported above
 
         self.account = SipAccount(self)
         self.account.start()
         loop = asyncio.get_running_loop()
+        self.subscriber = Subscriber.for_account(
+            self.raw, self.account, loop, self._credentials(), self._route()
+        )
+        first_hop = self.first_hop
+        if first_hop is not None:
+            self.subscriber.watch_flow(first_hop)
         self._poller = loop.create_task(self._poll(), name="pjsua-poll")
 
     def _create_transport(self) -> None:
@@ -148,6 +174,11 @@ class SipStack:
             raise SipStartError(
                 f"cannot listen for SIP on {acc.transport.value} port {acc.port}: {exc.reason}"
             ) from exc
+        if acc.transport is Transport.TLS:
+            # The request hook's self-test talks to our own UDP or TCP transport.
+            probe = pj.TransportConfig()
+            probe.boundAddress = "127.0.0.1"
+            self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, probe)
         info = self.ep.transportGetInfo(self._transport_id)
         self.local_port = int(info.localName.rsplit(":", 1)[1])
         log.info("SIP listening on %s %s", acc.transport.value, info.localName)
@@ -169,6 +200,83 @@ class SipStack:
             self.ep.codecSetPriority(codec.codecId, 0 if rank is None else 255 - rank)
         enabled = [n for n in self.calls_config.codecs]
         log.info("codecs: %s", ", ".join(enabled))
+
+    @property
+    def first_hop(self) -> str | None:
+        """Where out-of-dialog requests go: the outbound proxy, else the registrar."""
+        acc = self.account_config
+        hop = acc.outbound_proxy or acc.registrar
+        if hop is None:
+            return None
+        if acc.transport is not Transport.UDP and ";transport=" not in hop.lower():
+            hop = f"{hop};transport={acc.transport.value}"
+        return hop
+
+    def _route(self) -> tuple[str, ...]:
+        hop = self.first_hop
+        return () if hop is None else (f"<{hop};lr>",)
+
+    def _credentials(self) -> Credentials | None:
+        acc = self.account_config
+        return Credentials(acc.username, acc.password) if acc.password else None
+
+    def registration_recovered(self) -> None:
+        """The registrar answers again after failing: it may have restarted and
+        lost our subscriptions without telling us, so renew them all."""
+        if self.subscriber is not None:
+            self.subscriber.resubscribe_all("registration recovered")
+
+    # -- what plugins use ---------------------------------------------------
+    def subscribe(
+        self,
+        event: EventPackage | str,
+        target: str,
+        on_notification: NotificationCallback,
+        *,
+        accept: Sequence[str] | None = None,
+        eventlist: bool = False,
+        expires: int = 600,
+        on_end: EndCallback | None = None,
+    ) -> Subscription:
+        """Subscribe to an event package (RFC 6665); typed notifications arrive on the loop.
+
+        Packages: presence (with `eventlist=True` for an RLS list), presence.winfo,
+        dialog, conference, xcap-diff. The subscription refreshes itself, recovers
+        from a restarted server and ends with the phone.
+        """
+        assert self.subscriber is not None, "subscribe() before the SIP stack started"
+        return self.subscriber.subscribe(
+            event,
+            target,
+            on_notification,
+            accept=accept,
+            eventlist=eventlist,
+            expires=expires,
+            on_end=on_end,
+        )
+
+    def chat_sessions(
+        self,
+        local_path: Callable[[str], tuple[str, ...]],
+        on_session: Callable[[ChatSession], None],
+        on_end: Callable[[ChatSession], None],
+    ) -> ChatSessions:
+        """Start answering chat-only INVITEs (m=message only, as Blink sends).
+
+        Called by the plugin that carries MSRP; until then such offers get 488.
+        If pjsip's layout fails the checks, `available` is False, the reason is
+        logged, and offers keep getting 488.
+        """
+        assert self.raw is not None and self.account is not None
+        if self._chats is not None:
+            raise RuntimeError("chat sessions are already taken by another plugin")
+        contact = self.raw.account_contact(self.account.getId(), self.account_config.uri)
+        self._chats = ChatSessions(
+            self.raw, self.lib, asyncio.get_running_loop(), contact, local_path, on_session, on_end
+        )
+        if not self._chats.available:
+            log.error("chat-only sessions are off: %s", self._chats.unavailable_reason)
+        return self._chats
 
     @property
     def local_address(self) -> str:
@@ -219,6 +327,10 @@ class SipStack:
         """
         if self.ep is None:
             return
+        if self.subscriber is not None:
+            await self.subscriber.close()  # Expires: 0 while still registered
+        if self._chats is not None:
+            self._chats.close()
         if self.account is not None:
             await self.account.unregister()
         if self._poller is not None:
@@ -233,6 +345,8 @@ class SipStack:
             self.account = None
         if before_destroy is not None:
             before_destroy()
+        if self.raw is not None:
+            self.raw.close()
         self.ep.libDestroy()
         self.ep = None
         log.info("SIP stack stopped")
