@@ -103,11 +103,7 @@ def to_pcm(samples: np.ndarray) -> bytes:
 
 
 def speech(text: str, voice: str = "en", seed: int = 1, seconds: float = 6.0) -> np.ndarray:
-    """Speech at 16 kHz from espeak-ng, or a seeded speech-like noise when it is missing.
-
-    The stand-in is noise shaped like speech for an echo canceller: syllable
-    bursts (about 4 per second) with pauses, low-passed.
-    """
+    """Speech at 16 kHz from espeak-ng, or a seeded speech-like signal when it is missing."""
     espeak = shutil.which("espeak-ng")
     if espeak is not None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -125,12 +121,43 @@ def speech(text: str, voice: str = "en", seed: int = 1, seconds: float = 6.0) ->
         resampled = np.interp(positions, np.arange(len(raw)), raw.astype(np.float64))
         peak = np.max(np.abs(resampled)) or 1.0
         return resampled * (0.5 * FULL_SCALE / peak)
+    return _speech_like(seconds, seed)
+
+
+def _speech_like(seconds: float, seed: int) -> np.ndarray:
+    """Voiced syllables: a glottal-like pulse train with a wandering pitch (90-220 Hz),
+    through two resonances that move per syllable, about 4 syllables a second,
+    with pauses between phrases, plus a little breath noise."""
     rng = np.random.default_rng(seed)
     count = int(RATE * seconds)
-    noise = np.convolve(rng.standard_normal(count), np.ones(8) / 8, mode="same")
-    envelope = np.clip(np.sin(2 * np.pi * 4 * np.arange(count) / RATE), 0, None)
-    pauses = np.repeat(rng.random(int(seconds * 2) + 1) > 0.3, RATE // 2)[:count]
-    return noise * envelope * pauses * 0.3 * FULL_SCALE
+    syllable = RATE // 4
+    syllables = count // syllable + 1
+    pitch = np.repeat(rng.uniform(90, 220, syllables), syllable)[:count]
+    phase = np.cumsum(2 * np.pi * pitch / RATE)
+    source = np.sign(np.sin(phase)) * (np.sin(phase) ** 8) + 0.3 * rng.standard_normal(count)
+    out = np.zeros(count)
+    for k in range(syllables):
+        lo, hi = k * syllable, min((k + 1) * syllable, count)
+        if lo >= hi:
+            break
+        piece = source[lo:hi]
+        for formant in (rng.uniform(300, 900), rng.uniform(900, 2500)):
+            r, w = 0.97, 2 * np.pi * formant / RATE
+            b = [1.0 - r]
+            a = [1.0, -2 * r * np.cos(w), r * r]
+            y = np.zeros(len(piece))
+            for n in range(len(piece)):
+                y[n] = (
+                    b[0] * piece[n]
+                    - a[1] * (y[n - 1] if n else 0)
+                    - a[2] * (y[n - 2] if n > 1 else 0)
+                )
+            out[lo:hi] += y
+        out[lo:hi] *= np.hanning(hi - lo)
+    phrases = np.repeat(rng.random(count // RATE + 1) > 0.25, RATE)[:count]
+    out *= phrases
+    peak = np.max(np.abs(out)) or 1.0
+    return out * (0.5 * FULL_SCALE / peak)
 
 
 def level_db(samples: np.ndarray) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -52,6 +53,9 @@ def erle_db(mic: np.ndarray, out: np.ndarray) -> float:
 def test_single_talk_echo_is_cancelled(
     pj_endpoint: object, far_speech: np.ndarray, config: EchoConfig, minimum_db: float
 ) -> None:
+    if config.algorithm is EchoAlgorithm.SPEEX and shutil.which("espeak-ng") is None:
+        # Speex diverges on the synthetic stand-in (4 dB); it needs real speech.
+        pytest.skip("espeak-ng is not installed (.ci/run installs it)")
     mic = echo_of(far_speech)
     with EchoCanceller(config) as canceller:
         assert canceller.active
