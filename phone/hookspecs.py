@@ -125,3 +125,11 @@ def contacts_changed(phone: Phone, contacts: Sequence[Any]) -> Any:
     new list in button order; each has at least `name` and `uri`.
 
     May return an awaitable."""
+
+
+@hookspec
+def dnd_changed(phone: Phone, on: bool) -> Any:
+    """Do-not-disturb was switched on or off (the `dnd` button, or a plugin calling
+    `phone.set_dnd`). While it is on the core refuses incoming calls with
+    `calls.reject_code`; a presence plugin publishes it. May return an awaitable.
+    """

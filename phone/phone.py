@@ -188,6 +188,7 @@ class Phone:
     def set_dnd(self, on: bool) -> None:
         self.dnd = on
         log.info("do not disturb %s", "on" if on else "off")
+        self.plugins.call("dnd_changed", phone=self, on=on)
 
     # -- SIP events (SipEvents) -----------------------------------------
     def registration_changed(self, registered: bool, code: int, reason: str) -> None:
@@ -303,7 +304,8 @@ class Phone:
                 self.screen.body = [who, f"In call {_mmss(info.duration())}"]
         flags = [f for f, on in (("DND", self.dnd), ("MUTE", self.audio.muted)) if on]
         page = f"p{self.buttons.page + 1}/{self.buttons.pages}" if self.buttons.pages > 1 else ""
-        self.screen.footer = " ".join([*flags, page]).strip()
+        indicators = [text for text in self.screen.indicators.values() if text]
+        self.screen.footer = " ".join([*flags, *indicators, page]).strip()
         self.screen.render()
 
     # -- queries --------------------------------------------------------

@@ -45,6 +45,9 @@ class Screen:
         self.status = ""
         self.body: list[str] = []
         self.footer = ""
+        # Short footer flags that plugins set by name (e.g. "presence": "W2" for two
+        # watchers waiting); the core draws them after its own, in insertion order.
+        self.indicators: dict[str, str] = {}
         self._message: list[str] = []
         self._message_until = 0.0
         self._drawn: list[str] | None = None
