@@ -23,6 +23,7 @@ from phone.config import AccountConfig, CallsConfig, Transport
 from phone.sip.chat_session import ChatSession, ChatSessions
 from phone.sip.digest import Credentials
 from phone.sip.packages import EventPackage
+from phone.sip.publication import Publication
 from phone.sip.rawsip import LayoutError, RawSip
 from phone.sip.subscription import (
     EndCallback,
@@ -109,6 +110,7 @@ class SipStack:
         self.raw: RawSip | None = None
         self.subscriber: Subscriber | None = None
         self._chats: ChatSessions | None = None
+        self._publications: list[Publication] = []
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> None:
@@ -255,6 +257,23 @@ class SipStack:
             on_end=on_end,
         )
 
+    def publish(
+        self, event: EventPackage | str, content_type: str, *, expires: int = 600
+    ) -> Publication:
+        """A publication of our own `event` state (RFC 3903); `publish(body)` on it
+        sends. It refreshes itself and is removed (Expires: 0) when the phone stops."""
+        assert self.raw is not None and self.subscriber is not None, "publish() before start"
+        publication = Publication(
+            self.raw,
+            self.subscriber.identity,
+            asyncio.get_running_loop(),
+            str(EventPackage(event)),
+            content_type,
+            expires,
+        )
+        self._publications.append(publication)
+        return publication
+
     def chat_sessions(
         self,
         local_path: Callable[[str], tuple[str, ...]],
@@ -327,6 +346,8 @@ class SipStack:
         """
         if self.ep is None:
             return
+        if self._publications:
+            await asyncio.gather(*(p.close() for p in self._publications))
         if self.subscriber is not None:
             await self.subscriber.close()  # Expires: 0 while still registered
         if self._chats is not None:
