@@ -91,6 +91,11 @@ class Publication:
             self.state = PublicationState.IDLE
         self._kick()
 
+    @property
+    def settled(self) -> bool:
+        """Nothing in flight and nothing left to send: the server holds `body`."""
+        return not self._in_flight and not self._dirty
+
     def remove(self) -> None:
         """Withdraw our state (Expires: 0, section 4.5); nothing to do if none is held."""
         self._removing = True

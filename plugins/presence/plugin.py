@@ -1,0 +1,325 @@
+"""The presence plugin object: subscriptions in, LEDs and publications out.
+
+Watching (RFC 3856, RFC 6665): with `rls_uri` set, one SUBSCRIBE with
+`Supported: eventlist` to the list (RFC 4662) and its full and partial state
+folded by `rlmi.ListView`; otherwise one presence subscription per contact.
+Both go through `phone.sip.subscribe` rather than pjsua2's `Buddy`, so that
+every NOTIFY arrives parsed once, with its subscription state (pending shows
+as such), and subscriptions recover from a restarted server. Contacts marked
+`blf` also get a `dialog` subscription (RFC 4235). Everything is shown on the
+`presence` LED layer, under the core's call layer, so a call with a contact
+takes its LED and the LED returns to presence when the call ends.
+
+Publishing (RFC 3903, `phone.sip.publish`): our presence (see `own`), and
+our calls as dialog state for busy-lamp watchers. The count of watchers
+waiting for our authorization (RFC 3857 watcher info) is a footer indicator.
+
+Without a registrar (direct mode) there is no presence server: the plugin
+stays idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from phone.board import Led, contact_index
+from phone.buttons import address_key
+from phone.hookspecs import hookimpl
+from phone.payloads import dialoginfo, pidf
+from phone.payloads.rlmi import InstanceState, ListView
+from phone.payloads.watcherinfo import WatcherInfo
+from phone.sip.subscription import Notification, SubscriptionEnded, SubscriptionState
+from plugins.presence import own
+from plugins.presence.state import (
+    LABELS,
+    ContactPresence,
+    ContactState,
+    from_dialogs,
+    from_presence,
+    shown,
+)
+
+log = logging.getLogger(__name__)
+
+LAYER = "presence"
+INDICATOR = "presence"
+LONG_PRESS_SECONDS = 4.0
+STOP_WAIT_S = 2.0
+
+
+@dataclass(frozen=True)
+class PresenceSettings:
+    leds: dict[ContactState, Led]
+    rls_uri: str | None = None
+    publish: bool = True
+    watchers: bool = True
+
+
+@dataclass
+class Watched:
+    """One contact's button: its presence, its dialog override, its subscriptions."""
+
+    name: str
+    uri: str
+    presence: ContactPresence = field(default_factory=lambda: ContactPresence(ContactState.UNKNOWN))
+    dialog: ContactState | None = None
+    subscriptions: list[Any] = field(default_factory=list)
+    blf: bool = False
+
+    @property
+    def view(self) -> ContactPresence:
+        return shown(self.presence, self.dialog)
+
+
+class PresencePlugin:
+    """Registered with the plugin host by `create_plugin`."""
+
+    def __init__(self, settings: PresenceSettings) -> None:
+        self.settings = settings
+        self.phone: Any = None
+        self.watched: dict[str, Watched] = {}
+        self._list: Any = None  # the RLS subscription
+        self._winfo: Any = None
+        self._presence_pub: Any = None
+        self._dialog_pub: Any = None
+        self._dialog_version = 0
+        self._registered = False
+        self._not_listed: set[str] = set()
+        self.pending_watchers = 0
+
+    # -- hooks ------------------------------------------------------------
+    @hookimpl
+    def phone_started(self, phone: Any) -> None:
+        if phone.config.account.registrar is None:
+            log.info("presence: no registrar (direct mode), nothing to watch or publish")
+            return
+        self.phone = phone
+        aor = phone.config.account.uri
+        if self.settings.rls_uri is not None:
+            self._list = phone.sip.subscribe(
+                "presence", self.settings.rls_uri, self._on_list, eventlist=True
+            )
+        if self.settings.watchers:
+            self._winfo = phone.sip.subscribe("presence.winfo", aor, self._on_winfo)
+        if self.settings.publish:
+            self._presence_pub = phone.sip.publish("presence", pidf.CONTENT_TYPE)
+            self._dialog_pub = phone.sip.publish("dialog", dialoginfo.CONTENT_TYPE)
+        self._sync(phone.buttons.contacts)
+
+    @hookimpl
+    def contacts_changed(self, phone: Any, contacts: Any) -> None:
+        if self.phone is not None:
+            self._sync(contacts)
+
+    @hookimpl
+    def registration_changed(self, phone: Any, registered: bool) -> None:
+        if self.phone is not None and registered and not self._registered:
+            self._registered = True
+            self._publish_presence()
+
+    @hookimpl
+    def dnd_changed(self, phone: Any, on: bool) -> None:
+        self._publish_presence()
+
+    @hookimpl
+    def call_changed(self, phone: Any, call: Any) -> None:
+        if self.phone is None or self._dialog_pub is None:
+            return
+        self._publish_presence()
+        calls = [c.info for c in phone.calls if c.info.active and c.info.id != call.id]
+        self._dialog_version += 1
+        self._dialog_pub.publish(
+            own.dialog_body(phone.config.account.uri, self._dialog_version, [*calls, call])
+        )
+
+    @hookimpl
+    def button_pressed(self, phone: Any, button: str, long_press: bool) -> bool | None:
+        if not long_press or contact_index(button) is None:
+            return None
+        contact = phone.buttons.contact_for(button)
+        watched = None if contact is None else self.watched.get(address_key(contact.uri))
+        if watched is None:
+            return None
+        view = watched.view
+        lines = [watched.name, LABELS[view.state]]
+        if view.note:
+            lines.append(view.note)
+        phone.screen.message(lines, LONG_PRESS_SECONDS)
+        return True
+
+    @hookimpl
+    def phone_stopping(self, phone: Any) -> Any:
+        if self._presence_pub is None or not self._registered:
+            return None
+        self._presence_pub.publish(
+            own.presence_body(phone.config.account.uri, own.OwnStatus.CLOSED)
+        )
+        return self._settled(self._presence_pub)
+
+    # -- watching ----------------------------------------------------------
+    def _sync(self, contacts: Any) -> None:
+        """Subscribe for new contacts, end the subscriptions of removed ones."""
+        wanted = {address_key(c.uri): c for c in contacts}
+        for key in list(self.watched):
+            if key not in wanted:
+                for subscription in self.watched.pop(key).subscriptions:
+                    subscription.end()
+                log.info("presence: stopped watching %s", key)
+        for key, contact in wanted.items():
+            watched = self.watched.get(key)
+            if watched is not None and watched.blf == contact.blf:
+                watched.name = contact.name
+                continue
+            if watched is not None:
+                for subscription in watched.subscriptions:
+                    subscription.end()
+            watched = Watched(contact.name, contact.uri, blf=contact.blf)
+            self.watched[key] = watched
+            if self._list is None:
+                watched.subscriptions.append(
+                    self.phone.sip.subscribe(
+                        "presence",
+                        contact.uri,
+                        lambda n, k=key: self._on_presence(k, n),
+                        on_end=lambda e, k=key: self._on_end(k, e),
+                    )
+                )
+            if contact.blf:
+                watched.subscriptions.append(
+                    self.phone.sip.subscribe(
+                        "dialog", contact.uri, lambda n, k=key: self._on_dialog(k, n)
+                    )
+                )
+            self._show(watched, None)
+
+    def _on_presence(self, key: str, notification: Notification) -> None:
+        watched = self.watched.get(key)
+        if watched is None:
+            return
+        presence = self._read(watched, notification)
+        if presence is not None:
+            watched.presence = presence
+        self._show(watched, notification.received_ns)
+
+    def _read(self, watched: Watched, notification: Notification) -> ContactPresence | None:
+        """The presence one NOTIFY tells, or None when it tells nothing new."""
+        if notification.error is not None:
+            log.warning(
+                "presence: %s sent an unreadable document (%s); LED shows unknown",
+                watched.uri,
+                notification.error,
+            )
+            return ContactPresence(ContactState.UNKNOWN)
+        if notification.state is SubscriptionState.PENDING:
+            return ContactPresence(ContactState.PENDING)
+        if isinstance(notification.document, pidf.Presence):
+            return from_presence(notification.document)
+        if notification.state is SubscriptionState.TERMINATED:
+            return None  # the subscription renews itself or ends (on_end)
+        return ContactPresence(ContactState.OFFLINE)  # no body: nothing published
+
+    def _on_end(self, key: str, ended: SubscriptionEnded) -> None:
+        watched = self.watched.get(key)
+        if watched is not None and ended.reason != "ended":
+            log.warning("presence: watching %s refused (%s)", watched.uri, ended.reason)
+            watched.presence = ContactPresence(ContactState.UNKNOWN)
+            self._show(watched, None)
+
+    def _on_list(self, notification: Notification) -> None:
+        if notification.error is not None or not isinstance(notification.merged, ListView):
+            if notification.error is not None:
+                log.warning(
+                    "presence: list %s sent an unreadable NOTIFY (%s); LEDs show unknown",
+                    notification.target,
+                    notification.error,
+                )
+                for watched in self.watched.values():
+                    watched.presence = ContactPresence(ContactState.UNKNOWN)
+                    self._show(watched, notification.received_ns)
+            return
+        view = notification.merged
+        resources = {address_key(r.uri): r for r in view.resources}
+        for key, watched in self.watched.items():
+            resource = resources.get(key)
+            if resource is None:
+                if key not in self._not_listed:
+                    self._not_listed.add(key)
+                    log.info("presence: %s is not in list %s", watched.uri, notification.target)
+                presence = ContactPresence(ContactState.UNKNOWN)
+            else:
+                states = {i.state for i in resource.instances}
+                document = view.presence(resource.uri)
+                if InstanceState.ACTIVE in states:
+                    presence = (
+                        from_presence(document)
+                        if document is not None
+                        else ContactPresence(ContactState.OFFLINE)
+                    )
+                elif InstanceState.PENDING in states:
+                    presence = ContactPresence(ContactState.PENDING)
+                else:
+                    presence = ContactPresence(ContactState.UNKNOWN)
+            if presence != watched.presence:
+                watched.presence = presence
+                self._show(watched, notification.received_ns)
+
+    def _on_dialog(self, key: str, notification: Notification) -> None:
+        watched = self.watched.get(key)
+        if watched is None:
+            return
+        if notification.error is not None:
+            log.warning(
+                "presence: %s sent unreadable dialog state (%s)", watched.uri, notification.error
+            )
+            watched.dialog = None
+        elif notification.state is SubscriptionState.TERMINATED:
+            watched.dialog = None
+        elif isinstance(notification.merged, dialoginfo.DialogInfo):
+            watched.dialog = from_dialogs(notification.merged)
+        self._show(watched, notification.received_ns)
+
+    def _on_winfo(self, notification: Notification) -> None:
+        if not isinstance(notification.merged, WatcherInfo):
+            return
+        count = len({w.uri for w in notification.merged.pending})
+        if count != self.pending_watchers:
+            log.info("presence: %d watchers wait for authorization", count)
+        self.pending_watchers = count
+        self.phone.screen.indicators[INDICATOR] = f"W:{count}" if count else ""
+        self.phone.redraw()
+
+    def _show(self, watched: Watched, received_ns: int | None) -> None:
+        view = watched.view
+        led = self.settings.leds[view.state]
+        before = self.phone.buttons.led_for(watched.uri)
+        self.phone.buttons.set_led(watched.uri, led, LAYER)
+        if received_ns is not None:
+            log.debug(
+                "presence: %s %s, LED %s %s, %.3f ms after the NOTIFY",
+                watched.uri,
+                view.state,
+                led.color,
+                led.pattern,
+                (time.perf_counter_ns() - received_ns) / 1e6,
+            )
+        if before != self.phone.buttons.led_for(watched.uri):
+            log.info("presence: %s is %s", watched.name, view.state)
+
+    # -- publishing --------------------------------------------------------
+    def _publish_presence(self) -> None:
+        if self._presence_pub is None or not self._registered:
+            return
+        phone = self.phone
+        status = own.own_status(phone.dnd, (c.info for c in phone.calls))
+        self._presence_pub.publish(own.presence_body(phone.config.account.uri, status))
+        log.info("presence: publishing %s", status)
+
+    @staticmethod
+    async def _settled(publication: Any) -> None:
+        deadline = time.monotonic() + STOP_WAIT_S
+        while not publication.settled and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
