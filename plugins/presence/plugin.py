@@ -207,12 +207,7 @@ class PresencePlugin:
 
     def _read(self, watched: Watched, notification: Notification) -> ContactPresence | None:
         """The presence one NOTIFY tells, or None when it tells nothing new."""
-        if notification.error is not None:
-            log.warning(
-                "presence: %s sent an unreadable document (%s); LED shows unknown",
-                watched.uri,
-                notification.error,
-            )
+        if notification.error is not None:  # logged by the subscription
             return ContactPresence(ContactState.UNKNOWN)
         if notification.state is SubscriptionState.PENDING:
             return ContactPresence(ContactState.PENDING)
@@ -231,12 +226,7 @@ class PresencePlugin:
 
     def _on_list(self, notification: Notification) -> None:
         if notification.error is not None or not isinstance(notification.merged, ListView):
-            if notification.error is not None:
-                log.warning(
-                    "presence: list %s sent an unreadable NOTIFY (%s); LEDs show unknown",
-                    notification.target,
-                    notification.error,
-                )
+            if notification.error is not None:  # logged by the subscription
                 for watched in self.watched.values():
                     watched.presence = ContactPresence(ContactState.UNKNOWN)
                     self._show(watched, notification.received_ns)
@@ -271,13 +261,8 @@ class PresencePlugin:
         watched = self.watched.get(key)
         if watched is None:
             return
-        if notification.error is not None:
-            log.warning(
-                "presence: %s sent unreadable dialog state (%s)", watched.uri, notification.error
-            )
-            watched.dialog = None
-        elif notification.state is SubscriptionState.TERMINATED:
-            watched.dialog = None
+        if notification.error is not None or notification.state is SubscriptionState.TERMINATED:
+            watched.dialog = None  # an unreadable body is logged by the subscription
         elif isinstance(notification.merged, dialoginfo.DialogInfo):
             watched.dialog = from_dialogs(notification.merged)
         self._show(watched, notification.received_ns)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from phone.remote import RemotePhone
+from tests.peers.baresip import Baresip
 from tests.peers.kamailio import Kamailio
 from tests.phones import PhoneFactory, has_call, no_calls, phones, render_config
 from tests.test_registration import account, registered
@@ -171,3 +172,19 @@ def test_leds_recover_after_kamailio_restart(server: Kamailio, phones: PhoneFact
     server.restart()
     bob.press("dnd")
     alice.wait_for(led("contact-1", RED), timeout=30, what="bob's DND after the restart")
+
+
+def test_baresip_online_offline(
+    server: Kamailio, phones: PhoneFactory, baresip: Callable[..., Baresip]
+) -> None:
+    allow_all(server, "bob")
+    bob = baresip("bob", server)
+    bob.wait_registered()
+    alice = phones.start("alice", account(server, "alice"), [("Bob", server.uri("bob"))])
+    alice.wait_for(registered)
+    bob.presence("online")
+    alice.wait_for(led("contact-1", GREEN), what="baresip online")
+    bob.presence("offline")
+    alice.wait_for(led("contact-1", OFF), what="baresip offline")
+    bob.presence("online")
+    alice.wait_for(led("contact-1", GREEN), what="baresip online again")
