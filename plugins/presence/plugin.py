@@ -32,7 +32,13 @@ from phone.hookspecs import hookimpl
 from phone.payloads import dialoginfo, pidf
 from phone.payloads.rlmi import InstanceState, ListView
 from phone.payloads.watcherinfo import WatcherInfo
-from phone.sip.subscription import Notification, SubscriptionEnded, SubscriptionState
+from phone.sip.publication import Publication
+from phone.sip.subscription import (
+    Notification,
+    Subscription,
+    SubscriptionEnded,
+    SubscriptionState,
+)
 from plugins.presence import own
 from plugins.presence.state import (
     LABELS,
@@ -67,7 +73,7 @@ class Watched:
     uri: str
     presence: ContactPresence = field(default_factory=lambda: ContactPresence(ContactState.UNKNOWN))
     dialog: ContactState | None = None
-    subscriptions: list[Any] = field(default_factory=list)
+    subscriptions: list[Subscription] = field(default_factory=list)
     blf: bool = False
 
     @property
@@ -82,10 +88,10 @@ class PresencePlugin:
         self.settings = settings
         self.phone: Any = None
         self.watched: dict[str, Watched] = {}
-        self._list: Any = None  # the RLS subscription
-        self._winfo: Any = None
-        self._presence_pub: Any = None
-        self._dialog_pub: Any = None
+        self._list: Subscription | None = None  # the RLS subscription
+        self._winfo: Subscription | None = None
+        self._presence_pub: Publication | None = None
+        self._dialog_pub: Publication | None = None
         self._dialog_version = 0
         self._registered = False
         self._not_listed: set[str] = set()
@@ -256,6 +262,14 @@ class PresencePlugin:
             if presence != watched.presence:
                 watched.presence = presence
                 self._show(watched, notification.received_ns)
+        if notification.document is not None and notification.document.list.full_state:
+            log.info(
+                "presence: list %s full state, %d resources, %d with presence, shown in %.1f ms",
+                notification.target,
+                len(view.resources),
+                sum(1 for r in view.resources if view.presence(r.uri) is not None),
+                (time.perf_counter_ns() - notification.received_ns) / 1e6,
+            )
 
     def _on_dialog(self, key: str, notification: Notification) -> None:
         watched = self.watched.get(key)
@@ -283,12 +297,15 @@ class PresencePlugin:
         before = self.phone.buttons.led_for(watched.uri)
         self.phone.buttons.set_led(watched.uri, led, LAYER)
         if received_ns is not None:
+            # The NOTIFY's arrival (perf_counter_ns, CLOCK_MONOTONIC) is kept so
+            # bench/presence.py can split the server's time from ours.
             log.debug(
-                "presence: %s %s, LED %s %s, %.3f ms after the NOTIFY",
+                "presence: %s %s, LED %s %s; NOTIFY at %d ns, LED %.3f ms later",
                 watched.uri,
                 view.state,
                 led.color,
                 led.pattern,
+                received_ns,
                 (time.perf_counter_ns() - received_ns) / 1e6,
             )
         if before != self.phone.buttons.led_for(watched.uri):
@@ -304,7 +321,7 @@ class PresencePlugin:
         log.info("presence: publishing %s", status)
 
     @staticmethod
-    async def _settled(publication: Any) -> None:
+    async def _settled(publication: Publication) -> None:
         deadline = time.monotonic() + STOP_WAIT_S
         while not publication.settled and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
