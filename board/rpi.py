@@ -188,6 +188,7 @@ class RpiBoard(Board):
             "capture_pcm": section.text("capture_pcm", "default"),
             "playback_pcm": section.text("playback_pcm", "default"),
             "mixer": section.text("mixer", "Master"),
+            "mixer_device": section.text("mixer_device", "default"),
         }
         section.finish()
         return normalised
@@ -366,6 +367,7 @@ class RpiBoard(Board):
             capture_pcm=self.settings["capture_pcm"],
             playback_pcm=self.settings["playback_pcm"],
             mixer=self.settings["mixer"],
+            mixer_device=self.settings["mixer_device"],
         )
 
 

@@ -56,7 +56,7 @@ class VirtualBoard(Board):
             normalised["speaker"] = _check_speaker(
                 section.key("speaker"), Path(speaker).expanduser()
             )
-        for name in ("capture_pcm", "playback_pcm", "mixer"):
+        for name in ("capture_pcm", "playback_pcm", "mixer", "mixer_device"):
             value = section.text(name)
             if value is not None:
                 normalised[name] = value
@@ -78,6 +78,7 @@ class VirtualBoard(Board):
             capture_pcm=self.settings.get("capture_pcm"),
             playback_pcm=self.settings.get("playback_pcm"),
             mixer=self.settings.get("mixer"),
+            mixer_device=self.settings.get("mixer_device", "default"),
         )
 
 

@@ -102,7 +102,8 @@ class AudioEndpoints:
     speaker_wav: str | None = None
     capture_pcm: str | None = None
     playback_pcm: str | None = None
-    mixer: str | None = None
+    mixer: str | None = None  # the volume control's name, e.g. "Master" or "PCM"
+    mixer_device: str = "default"  # the ALSA control device that has it
 
 
 ButtonHandler = Callable[[ButtonEvent], None]

@@ -21,6 +21,7 @@ Layout (every section but `[account]` and `[board]` is optional)::
 
     [calls]                   # CallsConfig
     [storage]                 # StorageConfig
+    [audio]                   # AudioSettings: backend, echo canceller, tones
     [plugins.call_log]        # PluginConfig: `enabled` plus the plugin's own settings
     max_entries = 200
 
@@ -49,6 +50,10 @@ BOARD_KINDS = ("virtual", "rpi", "emulator")
 MAX_BUTTONS = 64
 LOG_LEVELS = ("debug", "info", "warning", "error")
 REJECT_CODES = (486, 603)
+# phone.audio's choices, spelled here so the config stays importable without ALSA.
+ECHO_ALGORITHMS = ("webrtc", "webrtc-aec3", "speex", "none")
+AGGRESSIVENESS = ("conservative", "moderate", "aggressive")
+TONE_PLANS = ("europe", "north-america")
 DEFAULT_CODECS = ("G722/16000", "PCMU/8000", "PCMA/8000")
 # Settings whose values never reach a log line.
 SECRET_WORDS = ("password", "secret", "token")
@@ -127,6 +132,28 @@ class CallsConfig:
     no_answer_timeout_s: int = 60
 
 
+class AudioBackend(StrEnum):
+    """Who runs the sound card (see phone.audio)."""
+
+    BRIDGE = "bridge"  # our ALSA thread and pjmedia's echo canceller (works everywhere)
+    PJSUA = "pjsua"  # pjsua's own sound port (needs pjproject built with ALSA: the Pi image)
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """`[audio]`: how sound is handled where the board has ALSA devices."""
+
+    backend: AudioBackend = AudioBackend.BRIDGE
+    echo: str = "webrtc"  # webrtc | webrtc-aec3 | speex | none
+    aggressiveness: str = "conservative"  # conservative | moderate | aggressive
+    noise_suppressor: bool = False
+    delay_ms: int = 0  # WebRTC delay hint: the acoustic delay left after our alignment
+    tail_ms: int = 200  # Speex filter length
+    frame_ms: int = 20
+    volume_step: int = 10
+    tones: str = "europe"  # europe | north-america
+
+
 @dataclass(frozen=True)
 class StorageConfig:
     path: str
@@ -154,6 +181,7 @@ class Config:
     storage: StorageConfig
     plugins: dict[str, PluginConfig]
     log_level: str  # a logging level name: DEBUG, INFO, WARNING or ERROR
+    audio: AudioSettings = field(default_factory=AudioSettings)
 
     def as_dict(self) -> dict[str, Any]:
         """The config as TOML-shaped data; `parse_config(c.as_dict()) == c`."""
@@ -189,6 +217,11 @@ class Config:
                 "no_answer_timeout_s": self.calls.no_answer_timeout_s,
             },
             "storage": {"path": self.storage.path},
+            "audio": {
+                f.name: (v.value if isinstance(v, StrEnum) else v)
+                for f in fields(AudioSettings)
+                for v in [getattr(self.audio, f.name)]
+            },
             "plugins": {
                 name: {"enabled": plugin.enabled, **plugin.settings}
                 for name, plugin in self.plugins.items()
@@ -226,8 +259,9 @@ def parse_config(data: dict[str, Any], base_dir: str | os.PathLike[str] | None =
     calls = _parse_calls(root.table("calls", _keys(CallsConfig), optional=True))
     storage = _parse_storage(root.table("storage", _keys(StorageConfig), optional=True), base_dir)
     plugins = _parse_plugins(root.table("plugins", (), optional=True, free=True))
+    audio = _parse_audio(root.table("audio", _keys(AudioSettings), optional=True))
     level = root.choice("log_level", LOG_LEVELS) or "info"
-    return Config(account, contacts, board, calls, storage, plugins, level.upper())
+    return Config(account, contacts, board, calls, storage, plugins, level.upper(), audio)
 
 
 def default_storage_path() -> str:
@@ -366,6 +400,28 @@ def _parse_calls(table: _Table) -> CallsConfig:
         no_answer_timeout_s=table.integer("no_answer_timeout_s", 1, 3600) or 60,
     )
     return calls
+
+
+def _parse_audio(table: _Table) -> AudioSettings:
+    default = AudioSettings()
+    frame_ms = table.take("frame_ms")
+    if frame_ms is not None and (type(frame_ms) is not int or frame_ms not in (10, 20)):
+        raise ConfigError(table.key("frame_ms"), f"must be 10 or 20, got {_describe(frame_ms)}")
+    return AudioSettings(
+        backend=AudioBackend(table.choice("backend", tuple(AudioBackend)) or default.backend),
+        echo=table.choice("echo", ECHO_ALGORITHMS) or default.echo,
+        aggressiveness=table.choice("aggressiveness", AGGRESSIVENESS) or default.aggressiveness,
+        noise_suppressor=table.boolean("noise_suppressor", default.noise_suppressor),
+        delay_ms=_or(table.integer("delay_ms", 0, 500), default.delay_ms),
+        tail_ms=_or(table.integer("tail_ms", 10, 1000), default.tail_ms),
+        frame_ms=frame_ms or default.frame_ms,
+        volume_step=_or(table.integer("volume_step", 1, 50), default.volume_step),
+        tones=table.choice("tones", TONE_PLANS) or default.tones,
+    )
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _parse_codecs(table: _Table) -> tuple[str, ...]:

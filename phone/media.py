@@ -1,36 +1,72 @@
 """The phone's own microphone and speaker inside pjsua's conference bridge.
 
 A call's audio is connected mic → call → speaker. Where the mic and speaker
-are depends on the board (`AudioEndpoints`): WAV files on the virtual board
-(a looping player and a recorder), later ALSA through a bridge port. Volume
-and mute are bridge levels on those two ports, so they work on every board;
-a board with a mixer also moves its mixer.
+are depends on the board (`AudioEndpoints`):
+
+- ALSA PCM names (the Pi, the virtual board in a virtual room): `phone.audio`
+  runs the card with echo cancellation, as our own bridge port (`[audio]
+  backend = "bridge"`, the default) or as pjsua's sound port (`"pjsua"`, where
+  pjproject was built with ALSA). A missing or busy device is reported to the
+  core (`on_problem`) and retried in the background; calls go on without sound.
+  Ring, ringback and busy tones are generated into the speaker.
+- Otherwise WAV files (the virtual board in tests): a looping player as the
+  mic and a recorder as the speaker, without tones.
+
+Volume moves the board's ALSA mixer when it has one, else the bridge level of
+the speaker; mute silences the microphone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from phone.board import AudioEndpoints
+from phone.config import AudioBackend, AudioSettings
 
 log = logging.getLogger(__name__)
 
-VOLUME_STEP = 10
-VOLUME_DEFAULT = 80  # unity gain
+VOLUME_DEFAULT = 80  # unity gain on the bridge
+ProblemListener = Callable[[str | None], None]
 
 
 class PhoneAudio:
-    def __init__(self, pj: Any, endpoints: AudioEndpoints) -> None:
+    def __init__(
+        self,
+        pj: Any,
+        endpoints: AudioEndpoints,
+        settings: AudioSettings,
+        on_problem: ProblemListener,
+    ) -> None:
         self.pj = pj
         self.endpoints = endpoints
+        self.settings = settings
+        self.on_problem = on_problem
         self.mic: Any = None
         self.speaker: Any = None
-        self.volume = VOLUME_DEFAULT
-        self.muted = False
+        self.sound: Any = None  # phone.audio's AlsaSound or PjsuaSound
+        self.mixer: Any = None  # phone.audio.volume.Volume, when the board has a mixer
+        self._bridge_volume = VOLUME_DEFAULT
+        self._muted = False
         self._connected: dict[int, Any] = {}  # bridge port id -> call media
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._release: Callable[[], None] | None = None
 
-    def open(self) -> None:
+    @property
+    def alsa(self) -> bool:
+        return bool(self.endpoints.capture_pcm and self.endpoints.playback_pcm)
+
+    def open(self, endpoint: Any) -> None:
+        self._loop = asyncio.get_running_loop()
+        if self.alsa:
+            self._open_sound(endpoint)
+        else:
+            self._open_wav()
+        self._apply_levels()
+
+    def _open_wav(self) -> None:
         pj = self.pj
         if self.endpoints.mic_wav:
             player = pj.AudioMediaPlayer()
@@ -40,14 +76,72 @@ class PhoneAudio:
             recorder = pj.AudioMediaRecorder()
             recorder.createRecorder(self.endpoints.speaker_wav)
             self.speaker = recorder
-        self._apply_levels()
+
+    def _open_sound(self, endpoint: Any) -> None:
+        from phone.audio.alsa import AlsaSound, AudioConfig, AudioDeviceError
+        from phone.audio.echo import Aggressiveness, EchoAlgorithm, EchoConfig
+
+        s = self.settings
+        echo = EchoConfig(
+            algorithm=EchoAlgorithm(s.echo),
+            delay_ms=s.delay_ms,
+            tail_ms=s.tail_ms,
+            aggressiveness=Aggressiveness(s.aggressiveness),
+            noise_suppressor=s.noise_suppressor,
+        )
+        capture, playback = self.endpoints.capture_pcm or "", self.endpoints.playback_pcm or ""
+        if s.backend is AudioBackend.PJSUA:
+            from phone.audio.pjsua_sound import PjsuaSound, PjsuaSoundConfig
+
+            sound: Any = PjsuaSound(endpoint, PjsuaSoundConfig(capture, playback, echo))
+            try:
+                sound.open()
+            except AudioDeviceError as exc:
+                log.error("no sound: %s", exc)
+                self.on_problem(f"Audio: {exc.reason}")
+                return
+            self._release = sound.close
+        else:
+            sound = AlsaSound(
+                AudioConfig(capture, playback, frame_ms=s.frame_ms, echo=echo),
+                on_state=self._state_from_audio_thread,
+            )
+            sound.start()  # opens now or keeps retrying; the port works either way
+            self._release = sound.destroy  # the bridge port must go before the lib
+        self.sound = sound
+        self.mic, self.speaker = sound.capture_media, sound.playback_media
+        if self.endpoints.mixer:
+            from phone.audio.volume import Volume
+
+            try:
+                self.mixer = Volume(
+                    self.endpoints.mixer_device, self.endpoints.mixer, s.volume_step, sound
+                )
+            except AudioDeviceError as exc:
+                log.warning("no mixer, volume on the bridge instead: %s", exc)
+
+    def _state_from_audio_thread(self, state: Any, error: Exception | None) -> None:
+        """AlsaSound reports on its own thread: hand the news to the loop."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._report, state.value, error)
+
+    def _report(self, state: str, error: Exception | None) -> None:
+        if error is not None:
+            log.error("sound device: %s (retrying)", error)
+            self.on_problem(f"Audio: {getattr(error, 'reason', error)}")
+        elif state == "running":
+            log.info("sound device running")
+            self.on_problem(None)
 
     def close(self) -> None:
         """Drop the bridge ports; deleting the recorder finalises its WAV."""
         self._connected.clear()
-        self.mic = None
-        self.speaker = None
+        if self._release is not None:
+            self._release()
+            self._release = None
+        self.sound = self.mixer = self.mic = self.speaker = None
 
+    # -- calls ----------------------------------------------------------
     def connect(self, call_media: Any) -> int:
         """Connect a call's audio stream; returns its bridge port id."""
         port = int(call_media.getPortId())
@@ -64,19 +158,48 @@ class PhoneAudio:
         """The call ended: pjsua removed its port and with it the connections."""
         self._connected.pop(port, None)
 
+    def play_tone(self, kind: str | None) -> None:
+        """Ring, ringback or busy into the speaker (None stops); ALSA bridge only."""
+        if self.sound is None or not hasattr(self.sound, "play_tone"):
+            return
+        from phone.audio.tones import ToneKind, tone
+
+        frames = (
+            None
+            if kind is None
+            else tone(ToneKind(kind), self.settings.tones, self.settings.frame_ms)
+        )
+        self.sound.play_tone(frames)
+
+    # -- volume and mute ------------------------------------------------
+    @property
+    def volume(self) -> int:
+        return int(self.mixer.level) if self.mixer is not None else self._bridge_volume
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
     def change_volume(self, steps: int) -> int:
-        self.volume = max(0, min(100, self.volume + steps * VOLUME_STEP))
+        if self.mixer is not None:
+            return int(self.mixer.up() if steps > 0 else self.mixer.down())
+        step = self.settings.volume_step
+        self._bridge_volume = max(0, min(100, self._bridge_volume + steps * step))
         self._apply_levels()
-        return self.volume
+        return self._bridge_volume
 
     def toggle_mute(self) -> bool:
-        self.muted = not self.muted
+        self._muted = not self._muted
         self._apply_levels()
-        log.info("microphone %s", "muted" if self.muted else "unmuted")
-        return self.muted
+        log.info("microphone %s", "muted" if self._muted else "unmuted")
+        return self._muted
 
     def _apply_levels(self) -> None:
-        if self.mic is not None:
-            self.mic.adjustRxLevel(0.0 if self.muted else 1.0)
-        if self.speaker is not None:
-            self.speaker.adjustTxLevel(self.volume / VOLUME_DEFAULT)
+        if self.mixer is not None:
+            self.mixer.muted = self._muted
+        elif self.sound is not None:
+            self.sound.muted = self._muted
+        elif self.mic is not None:
+            self.mic.adjustRxLevel(0.0 if self._muted else 1.0)
+        if self.mixer is None and self.speaker is not None:
+            self.speaker.adjustTxLevel(self._bridge_volume / VOLUME_DEFAULT)

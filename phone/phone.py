@@ -37,6 +37,7 @@ CALL_LEDS = {
     (Direction.OUT, CallState.CONFIRMED): Led(LedColor.GREEN, LedPattern.STEADY),
 }
 RESULT_SECONDS = 3.0
+BUSY_CODES = (486, 600, 603)
 TICK_S = 0.25
 
 
@@ -54,7 +55,8 @@ class Phone:
         self.buttons = ContactButtons(board)
         self.plugins = plugins if plugins is not None else PluginHost(config.plugins)
         self.sip = SipStack(config.account, config.calls, self)
-        self.audio = PhoneAudio(self.sip.pj, board.audio)
+        self.audio = PhoneAudio(self.sip.pj, board.audio, config.audio, self._audio_problem)
+        self.audio_problem: str | None = None
         self.calls: list[SipCall] = []
         self.registered = False
         self.registration = "starting"
@@ -63,6 +65,7 @@ class Phone:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._disabled_shown = 0
+        self._tone: str | None = None
 
     # -- lifecycle ------------------------------------------------------
     async def stopped(self) -> None:
@@ -75,7 +78,7 @@ class Phone:
         self.set_contacts([Contact(c.name, c.uri, c.uri in blf) for c in self.store.contacts()])
         await self.board.start(self._presses.edge)
         self.sip.start()
-        self.audio.open()
+        self.audio.open(self.sip.ep)
         self.registration = (
             "direct" if self.sip.account and self.sip.account.direct else "registering"
         )
@@ -223,8 +226,17 @@ class Phone:
             if contact is not None:
                 self.buttons.show(contact.uri)
             self._show_call_led(info)
+            asyncio.get_running_loop().call_later(
+                self.config.calls.no_answer_timeout_s, self._no_answer, call
+            )
+        self._update_tone()
         self.redraw()
         self.plugins.call("call_changed", phone=self, call=info)
+
+    def _no_answer(self, call: SipCall) -> None:
+        if call in self.calls and call.info.state is CallState.RINGING and not call.rejected:
+            log.info("no answer from the user in %ss: 480", self.config.calls.no_answer_timeout_s)
+            call.reject(480)
 
     def call_changed(self, call: SipCall) -> None:
         info = call.info
@@ -236,8 +248,45 @@ class Phone:
             for port in call.audio_ports:
                 self.audio.forget(port)
             self._show_result(info)
+        self._update_tone(info)
         self.redraw()
         self.plugins.call("call_changed", phone=self, call=info)
+
+    def _update_tone(self, ended: CallInfo | None = None) -> None:
+        """Ring while a call waits for us, ringback while we wait, busy when refused."""
+        live = [c.info for c in self.calls if c.info.active and not c.rejected]
+        if any(i.state is CallState.CONFIRMED for i in live):
+            tone = None
+        elif any(i.direction is Direction.IN and i.state is CallState.RINGING for i in live):
+            tone = "ring"
+        elif any(i.direction is Direction.OUT and i.state is CallState.RINGING for i in live):
+            tone = "ringback"
+        elif (
+            ended is not None
+            and not ended.answered
+            and ended.code in BUSY_CODES
+            and ended.direction is Direction.OUT
+        ):
+            tone = "busy"
+            asyncio.get_running_loop().call_later(RESULT_SECONDS, self._end_busy_tone)
+        else:
+            tone = None
+        if tone != self._tone:
+            self._tone = tone
+            self.audio.play_tone(tone)
+
+    def _end_busy_tone(self) -> None:
+        if self._tone == "busy":
+            self._tone = None
+            self.audio.play_tone(None)
+
+    def _audio_problem(self, problem: str | None) -> None:
+        """The sound device failed (text) or works again (None)."""
+        self.audio_problem = problem
+        self.screen.indicators["sound"] = "NOSOUND" if problem is not None else ""
+        if problem is not None:
+            self.screen.message(["No sound:", problem.removeprefix("Audio: ")], 5.0)
+        self.redraw()
 
     def call_media_ready(self, call: SipCall) -> None:
         for media in call.audio_media():

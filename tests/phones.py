@@ -33,6 +33,8 @@ def render_config(
     calls: dict[str, Any] | None = None,
     plugins: dict[str, dict[str, Any]] | None = None,
     mic: Path | None = None,
+    board: dict[str, Any] | None = None,
+    audio: dict[str, Any] | None = None,
 ) -> Path:
     lines = ["[account]", *(f"{k} = {toml_value(v)}" for k, v in account.items()), ""]
     for label, uri in contacts:
@@ -40,7 +42,10 @@ def render_config(
     lines += ["[board]", 'kind = "virtual"', f"buttons = {buttons}", "", "[board.virtual]"]
     if mic is not None:
         lines.append(f"mic = {toml_value(str(mic))}")
-    lines += [f"speaker = {toml_value(str(workdir / f'{name}-speaker.wav'))}", ""]
+    lines.append(f"speaker = {toml_value(str(workdir / f'{name}-speaker.wav'))}")
+    lines += [*(f"{k} = {toml_value(v)}" for k, v in (board or {}).items()), ""]
+    if audio:
+        lines += ["[audio]", *(f"{k} = {toml_value(v)}" for k, v in audio.items()), ""]
     if calls:
         lines += ["[calls]", *(f"{k} = {toml_value(v)}" for k, v in calls.items()), ""]
     lines += ["[storage]", f"path = {toml_value(str(workdir / f'{name}.db'))}", ""]
@@ -60,11 +65,18 @@ def dominant_frequency(path: Path, skip_s: float = 0.5) -> float:
     with wave.open(str(path), "rb") as w:
         rate = w.getframerate()
         samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
-    samples = samples[int(rate * skip_s) :]
-    nonsilent = samples[np.abs(samples) > 50]
-    assert nonsilent.size > rate // 2, f"{path.name}: less than 0.5 s of sound"
-    spectrum = np.abs(np.fft.rfft(nonsilent * np.hanning(nonsilent.size)))
-    return float(np.fft.rfftfreq(nonsilent.size, 1 / rate)[int(np.argmax(spectrum))])
+    return strongest_frequency(samples[int(rate * skip_s) :], rate, min_s=0.5)
+
+
+def strongest_frequency(samples: np.ndarray, rate: int, min_s: float) -> float:
+    """The spectral peak of the sounding 20 ms frames (silent ones are left out
+    whole, so the waveform keeps its phase within each run of sound)."""
+    frame = rate // 50
+    frames = samples[: samples.size // frame * frame].reshape(-1, frame)
+    sounding = frames[np.sqrt((frames**2).mean(axis=1)) > 100].ravel()
+    assert sounding.size >= rate * min_s, f"less than {min_s} s of sound"
+    spectrum = np.abs(np.fft.rfft(sounding * np.hanning(sounding.size)))
+    return float(np.fft.rfftfreq(sounding.size, 1 / rate)[int(np.argmax(spectrum))])
 
 
 class PhoneFactory:
