@@ -80,6 +80,8 @@ def test_bob_available_in_a_call_dnd_and_gone(server: Kamailio, phones: PhoneFac
     carol.press("answer")
     bob.wait_for(has_call("confirmed"), what="bob in a call")
     alice.wait_for(led("contact-1", RED), what="bob on the phone")
+    # carol's own call with bob takes her LED for him over his presence (red)
+    assert carol.state()["buttons"]["contact-1"]["led"] == GREEN
     bob.press("end")
     bob.wait_for(no_calls)
     alice.wait_for(led("contact-1", GREEN), what="bob available again")
