@@ -16,6 +16,13 @@ waiting for our authorization (RFC 3857 watcher info) is a footer indicator.
 
 Without a registrar (direct mode) there is no presence server: the plugin
 stays idle.
+
+Size: pjsip drops any SIP message longer than PJSIP_MAX_PKT_LEN, 4000 bytes in
+the x86_64 pjsua2 wheel (the SD image sets its own), before any of our code
+sees it; pjsip logs "Rx buffer overflow". A full-state RLS NOTIFY takes about
+600 bytes per contact with presence, so with the wheel a list of more than
+about five contacts needs a server that splits its NOTIFYs (Kamailio:
+`modparam("rls", "max_notify_body_length", 3000)`; see bench/presence.py).
 """
 
 from __future__ import annotations
