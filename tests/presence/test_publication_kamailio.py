@@ -124,24 +124,6 @@ def test_unknown_entity_tag_412_publishes_fresh(peer: Peer) -> None:
     assert publication.etag not in (None, "not-an-etag-kamailio-gave")
 
 
-def test_refreshes_before_expiry(peer: Peer) -> None:
-    publication = peer.publication("bob", expires=10)  # Kamailio's min_expires
-    publication.publish(body("kept"))
-    peer.wait(lambda: publication.state is PublicationState.PUBLISHED, what="published")
-    refreshed: list[str] = []
-    original = publication._send
-
-    def watch(sent: bytes | None, expires: int) -> None:
-        if sent is None and expires:
-            refreshed.append(publication.etag or "")
-        original(sent, expires)
-
-    publication._send = watch  # type: ignore[method-assign]
-    peer.wait(lambda: len(refreshed) >= 2, timeout=15.0, what="two refreshes")
-    peer.wait(lambda: publication.state is PublicationState.PUBLISHED, what="refresh answered")
-    assert peer.notes() == ["kept"]
-
-
 def test_remove_withdraws_the_state(peer: Peer) -> None:
     publication = peer.publication("bob")
     publication.publish(body("here"))

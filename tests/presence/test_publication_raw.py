@@ -103,3 +103,17 @@ def test_server_error_retries_fresh(server: Server) -> None:
     server.answer(server.receive(), 503, "Service Unavailable", ("Retry-After", "1"))
     retry = server.receive()  # about a second later, fresh
     assert retry.header("sip-if-match") is None and retry.body == b"<two/>"
+
+
+def test_refresh_before_expiry_has_no_body_and_the_etag(server: Server) -> None:
+    publication = server.publication
+    publication.publish(b"<one/>")
+    server.answer(server.receive(), 200, "OK", ("SIP-ETag", "e1"), ("Expires", "6"))
+    started = server.loop.time()
+    refresh = server.receive()  # due at max(1 s, min(90 %, expiry - 5 s)) = 1 s
+    assert 0.8 < server.loop.time() - started < 2.5
+    assert refresh.header("sip-if-match") == "e1" and refresh.header("expires") == "600"
+    assert not refresh.body and refresh.header("content-type") is None
+    server.answer(refresh, 412, "Conditional Request Failed")
+    fresh = server.receive()  # the server forgot us: publish the state again, fresh
+    assert fresh.header("sip-if-match") is None and fresh.body == b"<one/>"
