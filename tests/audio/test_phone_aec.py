@@ -1,0 +1,116 @@
+"""Echo cancellation end to end: two phones in a call, one of them hands-free
+in a virtual room (PulseAudio sinks, `python -m board.room`), the far end on
+WAV files. The far end's own speech coming back is the echo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import alsaaudio
+import numpy as np
+import pytest
+
+from board.room import speech
+from phone.demo import free_port
+from tests.audio.test_phone_sound import alsa_board
+from tests.peers import pulseaudio
+from tests.phones import PhoneFactory, has_call, no_calls, phones
+
+__all__ = ["phones"]
+
+pytestmark = pytest.mark.slow
+RATE = 16000
+
+
+def write_wav(path: Path, samples: np.ndarray) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
+    return path
+
+
+def level_db(path: Path, from_s: float, to_s: float) -> float:
+    with wave.open(str(path), "rb") as w:
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
+    part = samples[int(from_s * RATE) : int(to_s * RATE)]
+    assert part.size > RATE, "the far end recorded less than a second of the call"
+    return float(10 * np.log10(np.mean(part**2) / 32768**2 + 1e-20))
+
+
+def echo_at_far_end(
+    pulse: pulseaudio.PulseAudioServer, phones: PhoneFactory, echo: str, run: str
+) -> float:
+    """dBFS of what the far end hears while only it talks (its own echo)."""
+    for sink in ("spk", "mic"):
+        mixer = alsaaudio.Mixer("Master", device=pulse.control(sink))
+        mixer.setvolume(100)
+        mixer.setmute(0)
+    far_speech = phones.workdir / "far.wav"
+    if not far_speech.exists():
+        voice = speech("Can you hear me? I am talking to a hands free phone in a room.")
+        write_wav(far_speech, voice * (0.5 * 32767 / max(1.0, float(np.abs(voice).max()))))
+    room = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "board.room",
+            "--speaker-pcm",
+            pulse.capture_pcm("spk"),
+            "--mic-pcm",
+            pulse.playback_pcm("mic"),
+            "--delay-ms",
+            "40",
+            "--decay-ms",
+            "100",
+            "--gain-db",
+            "-6",
+            "--noise-db",
+            "-70",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        a_port, b_port = free_port(), free_port()
+        handsfree, _ = phones.direct(
+            f"hf-{run}", [], port=a_port, board=alsa_board(pulse), audio={"echo": echo}
+        )
+        far = phones.start(
+            f"far-{run}",
+            {"uri": f"sip:far@127.0.0.1:{b_port}"},
+            [("Handsfree", f"sip:hf-{run}@127.0.0.1:{a_port}")],
+            mic=far_speech,
+        )
+        far.press("contact-1")
+        handsfree.wait_for(has_call("ringing"))
+        handsfree.press("answer")
+        far.wait_for(has_call("confirmed"))
+        time.sleep(9)
+        far.press("end")
+        handsfree.wait_for(no_calls)
+        far.stop()
+    finally:
+        room.terminate()
+        room.wait(10)
+    # The recorder started with the phone; skip the start-up and ringing, and
+    # the first seconds in which the canceller converges.
+    recording = phones.workdir / f"far-{run}-speaker.wav"
+    with wave.open(str(recording), "rb") as w:
+        seconds = w.getnframes() / RATE
+    return level_db(recording, seconds - 6, seconds - 1)
+
+
+def test_echo_is_heard_without_aec_and_30_db_lower_with_it(
+    pulse: pulseaudio.PulseAudioServer, phones: PhoneFactory
+) -> None:
+    without = echo_at_far_end(pulse, phones, "none", "off")
+    with_aec = echo_at_far_end(pulse, phones, "webrtc", "on")
+    print(f"far end hears its echo at {without:.1f} dBFS without AEC, {with_aec:.1f} with")
+    assert without > -45, f"no echo to cancel: {without:.1f} dBFS"
+    assert with_aec < without - 30, f"echo {without:.1f} dBFS without AEC, {with_aec:.1f} with"
