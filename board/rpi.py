@@ -24,7 +24,8 @@ Settings (`[board.rpi]`)::
     leds_root = "/sys/class/leds"
     capture_pcm = "default"
     playback_pcm = "default"
-    mixer = "Master"
+    mixer = "Master"          # the volume control (a softvol control on boards without one)
+    mixer_device = "default"  # the ALSA control device that has it
 
     [board.rpi.keys]          # evdev key name = button name
     KEY_F1 = "contact-1"

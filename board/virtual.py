@@ -11,7 +11,8 @@ Settings (`[board.virtual]`, all optional)::
     speaker = "heard.wav"          # where what the phone plays is recorded; discarded if absent
     capture_pcm = "default"        # ALSA names, for running the virtual board on real sound
     playback_pcm = "default"
-    mixer = "Master"
+    mixer = "Master"               # the volume control, on the ALSA control device below
+    mixer_device = "default"
 """
 
 from __future__ import annotations
