@@ -33,6 +33,7 @@ def test_defaults_fill_an_empty_section() -> None:
         "capture_pcm": "default",
         "playback_pcm": "default",
         "mixer": "Master",
+        "mixer_device": "default",
     }
     assert RpiBoard.validate_settings(settings) == settings  # normalising twice changes nothing
 
