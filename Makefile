@@ -18,7 +18,7 @@ BASE_PACKAGES := make gcc python3-dev python3-venv libasound2-dev fonts-dejavu-c
 
 # Debian 12 packages the suite needs on top. sipp is packaged as sip-tester.
 APT_PACKAGES := $(BASE_PACKAGES) kamailio kamailio-presence-modules kamailio-sqlite-modules \
-	kamailio-xml-modules sqlite3 baresip sip-tester pulseaudio libasound2-plugins \
+	kamailio-xml-modules kamailio-tls-modules sqlite3 baresip sip-tester pulseaudio libasound2-plugins \
 	libasound2-dev espeak-ng sox xvfb fonts-dejavu-core x11-apps imagemagick xdotool
 
 # Refresh the package lists once: not when they are less than an hour old.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,3 +124,68 @@ def test_wrong_password_is_shown(kamailio: Kamailio, phones: PhoneFactory) -> No
     state = alice.wait_for(screen_has("reg failed"), what="registration refused")
     assert state["screen"][0] in {"alice reg failed 401", "alice reg failed 403"}
     assert "not-the-password" not in alice.log_tail(200)
+
+
+def test_registers_and_calls_over_tls(
+    make_kamailio: Callable[..., Kamailio], phones: PhoneFactory
+) -> None:
+    server = make_kamailio(tls=True)
+    tls_account = {
+        "uri": server.uri("alice"),
+        "password": server.users["alice"],
+        "registrar": f"sip:127.0.0.1:{server.tls_port};transport=tls",
+        "transport": "tls",
+        "tls_ca_file": str(server.tls_certificate),  # the server's certificate is checked
+    }
+    alice = phones.start("alice", tls_account, [("Bob", server.uri("bob"))])
+    bob = phones.start("bob", account(server, "bob"), [("Alice", server.uri("alice"))])
+    alice.wait_for(registered, what="registered over TLS")
+    bob.wait_for(registered)
+    alice.press("contact-1")
+    bob.wait_for(has_call("ringing"))
+    bob.press("answer")
+    alice.wait_for(has_call("confirmed"))
+    alice.press("end")
+    bob.wait_for(no_calls)
+    assert "SIP listening on tls" in alice.log_tail(200)
+
+
+def test_tls_server_with_an_untrusted_certificate_is_refused(
+    make_kamailio: Callable[..., Kamailio], phones: PhoneFactory, tmp_path: Path
+) -> None:
+    server = make_kamailio(tls=True)
+    other_ca = tmp_path / "other-ca.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=someone else",
+            "-keyout",
+            str(tmp_path / "k.pem"),
+            "-out",
+            str(other_ca),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    alice = phones.start(
+        "alice",
+        {
+            "uri": server.uri("alice"),
+            "password": server.users["alice"],
+            "registrar": f"sip:127.0.0.1:{server.tls_port};transport=tls",
+            "transport": "tls",
+            "tls_ca_file": str(other_ca),
+        },
+        [],
+    )
+    state = alice.wait_for(screen_has("reg failed"), what="registration refused")
+    assert not state["registered"]
+    assert "certificate verification error" in alice.log_tail(200)

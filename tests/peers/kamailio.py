@@ -79,6 +79,7 @@ class KamailioPorts:
     sip: int
     xcap: int
     msrp: int
+    tls: int
 
 
 def kamailio_binary() -> str | None:
@@ -107,6 +108,7 @@ def _free_ports() -> KamailioPorts:
             socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sip_tcp,
             socket.socket(socket.AF_INET, socket.SOCK_STREAM) as xcap,
             socket.socket(socket.AF_INET, socket.SOCK_STREAM) as msrp,
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tls,
         ):
             udp.bind((LISTEN_IP, 0))
             sip = udp.getsockname()[1]
@@ -116,7 +118,13 @@ def _free_ports() -> KamailioPorts:
                 continue
             xcap.bind((LISTEN_IP, 0))
             msrp.bind((LISTEN_IP, 0))
-            return KamailioPorts(sip=sip, xcap=xcap.getsockname()[1], msrp=msrp.getsockname()[1])
+            tls.bind((LISTEN_IP, 0))
+            return KamailioPorts(
+                sip=sip,
+                xcap=xcap.getsockname()[1],
+                msrp=msrp.getsockname()[1],
+                tls=tls.getsockname()[1],
+            )
 
 
 def sip_options(port: int, *, transport: str = "udp", timeout: float = 0.2) -> str | None:
@@ -180,11 +188,14 @@ class Kamailio:
         *,
         qop: bool = True,
         authenticate_requests: bool = True,
+        tls: bool = False,
         start_timeout: float = 10.0,
     ) -> None:
         """`qop=False` starts with `-A NO_QOP` (RFC 2069-style challenges);
         `authenticate_requests=False` with `-A NO_AUTH_REQUESTS` (only REGISTER
-        and XCAP are challenged)."""
+        and XCAP are challenged); `tls=True` adds a SIP TLS listener (`tls_port`)
+        with a self-signed certificate for 127.0.0.1 (`tls_certificate`, which a
+        client trusts as its CA)."""
         users = dict(DEFAULT_USERS)
         for name, password in (extra_users or {}).items():
             if not name or ":" in name or "'" in name:
@@ -193,6 +204,7 @@ class Kamailio:
         self._users = users
         self.qop = qop
         self.authenticate_requests = authenticate_requests
+        self.tls = tls
         self.start_timeout = start_timeout
         self.domain = DOMAIN
         self.run_dir: Path | None = None
@@ -345,6 +357,51 @@ class Kamailio:
             raise KamailioError(f"kamailio is not installed; install: {APT_LINE}")
         return binary
 
+    @property
+    def tls_port(self) -> int:
+        if not self.tls:
+            raise KamailioError("this Kamailio was started without tls=True")
+        return self.ports.tls
+
+    @property
+    def tls_certificate(self) -> Path:
+        assert self.run_dir is not None
+        return self.run_dir / "tls-cert.pem"
+
+    def _make_certificate(self) -> None:
+        """A self-signed certificate for 127.0.0.1 (subjectAltName IP), made once."""
+        assert self.run_dir is not None
+        if self.tls_certificate.exists():
+            return
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                str(self.run_dir / "tls-key.pem"),
+                "-out",
+                str(self.tls_certificate),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        (self.run_dir / "tls.cfg").write_text(
+            "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"
+            "require_certificate = no\n"
+            f"private_key = {self.run_dir / 'tls-key.pem'}\n"
+            f"certificate = {self.tls_certificate}\n"
+        )
+
     def _render_config(self) -> Path:
         assert self.run_dir is not None
         ports = self.ports
@@ -355,6 +412,7 @@ class Kamailio:
             "@SIP_PORT@": str(ports.sip),
             "@XCAP_PORT@": str(ports.xcap),
             "@MSRP_PORT@": str(ports.msrp),
+            "@TLS_PORT@": str(ports.tls),
         }.items():
             text = text.replace(placeholder, value)
         config = self.run_dir / "kamailio.cfg"
@@ -414,6 +472,9 @@ class Kamailio:
             args += ["-A", "NO_QOP"]
         if not self.authenticate_requests:
             args += ["-A", "NO_AUTH_REQUESTS"]
+        if self.tls:
+            self._make_certificate()
+            args += ["-A", "WITH_TLS"]
         log_path = self.log_path
         start_offset = log_path.stat().st_size if log_path.exists() else 0
         started = time.monotonic()
