@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from phone.board import AudioEndpoints
@@ -132,6 +133,14 @@ class PhoneAudio:
         elif state == "running":
             log.info("sound device running")
             self.on_problem(None)
+
+    def stats(self) -> dict[str, Any] | None:
+        """The ALSA bridge's counters (`AudioStats`) as plain data for the control
+        interface; None on WAV files or pjsua's sound port, which keep none."""
+        if self.sound is None or not hasattr(self.sound, "stats"):
+            return None
+        stats = self.sound.stats()
+        return {**asdict(stats), "drift_corrections": stats.drift_corrections}
 
     def close(self) -> None:
         """Drop the bridge ports; deleting the recorder finalises its WAV."""

@@ -396,4 +396,5 @@ class Phone:
             "dnd": self.dnd,
             "muted": self.audio.muted,
             "volume": self.audio.volume,
+            "sound": self.audio.stats(),
         }

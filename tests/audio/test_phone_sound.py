@@ -171,3 +171,27 @@ def test_missing_sound_device_is_shown_and_recovers(
     pulse_late.start()  # the card appears
     alice.wait_for(lambda s: "NOSOUND" not in s["screen"][-1], timeout=10, what="sound back")
     assert "sound device running" in alice.log_tail(200)
+
+
+def test_state_reports_the_sound_stats_on_alsa_only(
+    pulse: pulseaudio.PulseAudioServer, phones: PhoneFactory
+) -> None:
+    alice, _ = phones.direct("alice", [], board=alsa_board(pulse), audio={"echo": "webrtc"})
+    on_wav, _ = phones.direct("bob", [])
+    first = alice.wait_for(
+        lambda s: s["sound"]["state"] == "running" and s["sound"]["cycles"] > 0,
+        what="the sound device running",
+    )["sound"]
+    time.sleep(0.5)
+    later = alice.state()["sound"]
+    assert later["aec"] is True and later["aec_backend"] == "webrtc"
+    assert later["cycles"] - first["cycles"] >= 10  # 20 ms frames for half a second
+    assert later["cpu_seconds"] > first["cpu_seconds"]
+    assert set(later["capture"]) == set(later["playback"]) >= {"overruns", "underruns"}
+    assert later["drift_corrections"] == (
+        later["capture"]["dropped_samples"]
+        + later["capture"]["inserted_samples"]
+        + later["playback"]["dropped_samples"]
+        + later["playback"]["inserted_samples"]
+    )
+    assert on_wav.state()["sound"] is None
