@@ -238,7 +238,7 @@ def test_start_retries_when_a_chosen_port_is_taken(
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
         squatter.bind((LISTEN_IP, 0))
         taken = squatter.getsockname()[1]
-        kamailio_choices = [KamailioPorts(sip=taken, xcap=taken, msrp=taken)]
+        kamailio_choices = [KamailioPorts(sip=taken, xcap=taken, msrp=taken, tls=taken)]
         baresip_choices = [taken]
         real_kamailio_ports, real_baresip_port = (
             kamailio_peer._free_ports,
