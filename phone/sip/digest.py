@@ -10,10 +10,13 @@ qop "auth" when offered.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 
-from phone.sip.message import MessageError
+from phone.sip.message import MessageError, SipMessage
+
+log = logging.getLogger(__name__)
 
 _ALGORITHMS = {"md5": hashlib.md5, "sha-256": hashlib.sha256}
 
@@ -91,6 +94,55 @@ class DigestChallenge:
         if self.opaque is not None:
             fields.append(f'opaque="{self.opaque}"')
         return "Digest " + ", ".join(fields)
+
+
+class DigestAuth:
+    """The digest state of one requester across its requests: the challenge to
+    answer, its nonce count, and how many challenges in a row went unanswered
+    (a second 401/407 after an answer means the credentials are wrong)."""
+
+    MAX_TRIES = 2
+
+    def __init__(self, credentials: Credentials | None, what: str) -> None:
+        self.credentials = credentials
+        self.what = what  # for log lines, e.g. "SUBSCRIBE presence"
+        self._challenge: tuple[str, DigestChallenge] | None = None
+        self._nc = 0
+        self._tries = 0
+
+    def reset(self) -> None:
+        """A new dialog: the old challenge no longer applies."""
+        self._challenge = None
+        self._nc = 0
+
+    def accepted(self) -> None:
+        """A 2xx: the credentials worked."""
+        self._tries = 0
+
+    def challenged(self, response: SipMessage) -> bool:
+        """Take the challenge of a 401/407; False when it cannot or should not be answered."""
+        status = response.status
+        header = "www-authenticate" if status == 401 else "proxy-authenticate"
+        value = response.header(header)
+        if self.credentials is None or value is None or self._tries >= self.MAX_TRIES:
+            return False
+        try:
+            challenge = DigestChallenge.parse(value)
+        except MessageError as exc:
+            log.warning("%s: unusable challenge: %s", self.what, exc)
+            return False
+        self._tries += 1
+        self._challenge = ("Authorization" if status == 401 else "Proxy-Authorization", challenge)
+        self._nc = 0
+        return True
+
+    def header(self, method: str, uri: str) -> tuple[str, str] | None:
+        """The Authorization or Proxy-Authorization header for the next request, if challenged."""
+        if self._challenge is None or self.credentials is None:
+            return None
+        name, challenge = self._challenge
+        self._nc += 1
+        return name, challenge.authorization(self.credentials, method, uri, self._nc)
 
 
 def _auth_params(text: str) -> dict[str, str]:

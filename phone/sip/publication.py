@@ -30,9 +30,9 @@ import secrets
 import uuid
 from enum import StrEnum
 
-from phone.sip.digest import DigestChallenge
+from phone.sip.digest import DigestAuth
 from phone.sip.identity import Identity
-from phone.sip.message import MessageError, SipMessage
+from phone.sip.message import SipMessage
 from phone.sip.rawsip import OutgoingRequest, RawSip, SendError
 
 log = logging.getLogger(__name__)
@@ -77,9 +77,7 @@ class Publication:
         self._dirty = False  # `body` changed since the last PUBLISH went out
         self._removing = False
         self._timer: asyncio.TimerHandle | None = None
-        self._challenge: tuple[str, DigestChallenge] | None = None
-        self._nc = 0
-        self._auth_tries = 0
+        self._auth = DigestAuth(identity.credentials, f"PUBLISH {event}")
         self._backoff = BACKOFF_FIRST
 
     def publish(self, body: bytes) -> None:
@@ -148,18 +146,9 @@ class Publication:
         headers += [("Event", self.event), ("Expires", str(expires))]
         if self.etag is not None:
             headers.append(("SIP-If-Match", self.etag))
-        if self._challenge is not None:
-            name, challenge = self._challenge
-            assert identity.credentials is not None
-            self._nc += 1
-            headers.append(
-                (
-                    name,
-                    challenge.authorization(
-                        identity.credentials, "PUBLISH", identity.aor, self._nc
-                    ),
-                )
-            )
+        authorization = self._auth.header("PUBLISH", identity.aor)
+        if authorization is not None:
+            headers.append(authorization)
         request = OutgoingRequest(
             method="PUBLISH",
             target=identity.aor,
@@ -193,9 +182,9 @@ class Publication:
             log.warning("PUBLISH %s: no answer", self.event)
             self._failed(None)
         elif 200 <= status < 300:
-            self._auth_tries = 0
+            self._auth.accepted()
             self._succeeded(response, expires)
-        elif status in (401, 407) and self._answer_challenge(response, status):
+        elif status in (401, 407) and self._auth.challenged(response):
             self._send(body, expires)
         elif status == 412:
             log.info(
@@ -240,21 +229,6 @@ class Publication:
             max(1.0, min(granted * 0.9, granted - 5.0)), self._refresh
         )
         self._kick()
-
-    def _answer_challenge(self, response: SipMessage, status: int) -> bool:
-        credentials = self.identity.credentials
-        value = response.header("www-authenticate" if status == 401 else "proxy-authenticate")
-        if credentials is None or value is None or self._auth_tries >= 2:
-            return False
-        try:
-            challenge = DigestChallenge.parse(value)
-        except MessageError as exc:
-            log.warning("PUBLISH %s: unusable challenge: %s", self.event, exc)
-            return False
-        self._auth_tries += 1
-        self._challenge = ("Authorization" if status == 401 else "Proxy-Authorization", challenge)
-        self._nc = 0
-        return True
 
     def _failed(self, response: SipMessage | None) -> None:
         if self._removing:

@@ -56,7 +56,7 @@ from typing import Any
 
 from phone.payloads.error import PayloadError
 from phone.payloads.sequence import VersionGap
-from phone.sip.digest import Credentials, DigestChallenge
+from phone.sip.digest import Credentials, DigestAuth
 from phone.sip.identity import Identity
 from phone.sip.message import MessageError, NameAddr, SipMessage, header_params
 from phone.sip.packages import DEFAULT_ACCEPT, EVENTLIST_ACCEPT, EventPackage, PackageState
@@ -135,7 +135,7 @@ class Subscription:
         self._timer: asyncio.TimerHandle | None = None
         self._backoff = BACKOFF_FIRST
         self._ending = False
-        self._auth_tries = 0
+        self._auth = DigestAuth(identity.credentials, f"SUBSCRIBE {event}")
         self._new_dialog()
 
     # ------------------------------------------------------------------ public
@@ -182,8 +182,7 @@ class Subscription:
         self.remote_cseq: int | None = None
         self.remote_target = self.target
         self.route: tuple[str, ...] = self.identity.route
-        self._challenge: tuple[str, DigestChallenge] | None = None
-        self._nc = 0
+        self._auth.reset()
         self._package.reset()
 
     def _send(self, expires: int) -> None:
@@ -198,18 +197,9 @@ class Subscription:
         ]
         if self.eventlist:
             headers.append(("Supported", "eventlist"))
-        if self._challenge is not None:
-            name, challenge = self._challenge
-            assert identity.credentials is not None
-            self._nc += 1
-            headers.append(
-                (
-                    name,
-                    challenge.authorization(
-                        identity.credentials, "SUBSCRIBE", self.remote_target, self._nc
-                    ),
-                )
-            )
+        authorization = self._auth.header("SUBSCRIBE", self.remote_target)
+        if authorization is not None:
+            headers.append(authorization)
         to = f"<{self.target}>" + (f";tag={self.remote_tag}" if self.remote_tag else "")
         request = OutgoingRequest(
             method="SUBSCRIBE",
@@ -244,9 +234,9 @@ class Subscription:
             return
         status = response.status
         if 200 <= status < 300:
-            self._auth_tries = 0
+            self._auth.accepted()
             self._on_success(response, expires)
-        elif status in (401, 407) and self._answer_challenge(response, status):
+        elif status in (401, 407) and self._auth.challenged(response):
             self._send(expires)
         elif status == 423 and response.header("min-expires"):
             self.expires = _int(response.header("min-expires"), self.expires)
@@ -270,22 +260,6 @@ class Subscription:
                 response.reason,
             )
             self._finish(f"status {status}", status)
-
-    def _answer_challenge(self, response: SipMessage, status: int) -> bool:
-        credentials = self.identity.credentials
-        header = "www-authenticate" if status == 401 else "proxy-authenticate"
-        value = response.header(header)
-        if credentials is None or value is None or self._auth_tries >= 2:
-            return False
-        try:
-            challenge = DigestChallenge.parse(value)
-        except MessageError as exc:
-            log.warning("SUBSCRIBE %s: unusable challenge: %s", self.event, exc)
-            return False
-        self._auth_tries += 1
-        self._challenge = ("Authorization" if status == 401 else "Proxy-Authorization", challenge)
-        self._nc = 0
-        return True
 
     def _on_success(self, response: SipMessage, expires: int) -> None:
         if self._ending or expires == 0:
