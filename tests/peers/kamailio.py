@@ -60,6 +60,8 @@ DBTEXT_TABLES = (
     "rls_presentity",
     "rls_watchers",
 )
+# Dialog state that a restart loses (see `Kamailio.restart`).
+SUBSCRIPTION_TABLES = ("active_watchers", "pua", "rls_presentity", "rls_watchers")
 # Columns with an SQL DEFAULT that the db_text schema declares NOT NULL, and
 # that presence omits on insert ("null value not allowed").
 DBTEXT_NULLABLE = {"active_watchers": "flags(int)", "presentity": "priority(int)"}
@@ -303,10 +305,18 @@ class Kamailio:
                 log.warning("kamailio: a port was taken before it bound, retrying: %s", error)
 
     def restart(self) -> None:
-        """Stop and start again on the same ports, keeping the DBs."""
+        """Stop and start again on the same ports, as a server restart looks to clients.
+
+        Users, XCAP documents and published presence are kept; the dialogs of
+        subscriptions (presence's active watchers, RLS's back-end and list
+        dialogs, pua's) are lost, as they are when a real server restarts. Kept,
+        they made the new process NOTIFY dialogs its RLS no longer knew.
+        """
         self.stop()
         if self.run_dir is None:
             raise KamailioError("restart() before start()")
+        for table in SUBSCRIPTION_TABLES:
+            self._reset_dbtext_table(table)
         self._launch(self._require_binary())
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -455,11 +465,16 @@ class Kamailio:
         ]
         (dbtext / "version").write_text("\n".join(kept) + "\n")
         for table in DBTEXT_TABLES:
-            header, _, rest = (DBTEXT_SCHEMA_DIR / table).read_text().partition("\n")
-            column = DBTEXT_NULLABLE.get(table)
-            if column is not None:
-                header = header.replace(column, column[:-1] + ",null)", 1)
-            (dbtext / table).write_text(header + "\n" + rest)
+            self._reset_dbtext_table(table)
+
+    def _reset_dbtext_table(self, table: str) -> None:
+        """An empty db_text table, from the package's schema."""
+        assert self.run_dir is not None
+        header, _, rest = (DBTEXT_SCHEMA_DIR / table).read_text().partition("\n")
+        column = DBTEXT_NULLABLE.get(table)
+        if column is not None:
+            header = header.replace(column, column[:-1] + ",null)", 1)
+        (self.run_dir / "dbtext" / table).write_text(header + "\n" + rest)
 
     def _launch(self, binary: str) -> None:
         """Run kamailio in its own session and wait until SIP, XCAP and MSRP answer."""
