@@ -50,12 +50,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from board.room import EchoPath, read_wav, speech, write_wav  # noqa: E402
+from board.room import EchoPath, level_db, read_wav, speech, write_wav  # noqa: E402
 from phone.audio.alsa import AudioState, AudioStats  # noqa: E402
 from phone.audio.echo import Aggressiveness, EchoAlgorithm, EchoConfig  # noqa: E402
 from phone.audio.ring import RingStats  # noqa: E402
 from phone.remote import RemotePhone  # noqa: E402
-from tests.audio.rig import EchoFigures, RigRun, analyse, run_rig  # noqa: E402
+from tests.audio.rig import ACTIVE_DB, WINDOW_S, EchoFigures, RigRun, analyse, run_rig  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
 from tests.peers.pulseaudio import PulseAudioServer, available, client_env  # noqa: E402
 from tests.phones import has_call, no_calls, render_config  # noqa: E402
@@ -136,7 +136,7 @@ def machine() -> str:
     )
 
 
-def print_figures(fig: EchoFigures) -> None:
+def print_figures(run: RigRun, fig: EchoFigures) -> None:
     if np.isnan(fig.erle_db):
         print("  ERLE after 2 s, single talk:   not measured (no single-talk windows after 2 s)")
     else:
@@ -148,14 +148,38 @@ def print_figures(fig: EchoFigures) -> None:
         print(f"  near-end windows cut > 10 dB:  {fig.near_cut_share:6.1%}")
     else:
         print("  near-end attenuation (double): not measured (no double-talk windows)")
+    floor = quiet_floor_db(run, fig)
     print(
-        f"  echo at the microphone {fig.echo_off_level_db:.1f} dBFS; "
-        f"far-end lag {fig.lag_ms:.0f} ms"
+        f"  echo at the microphone {fig.echo_off_level_db:.1f} dBFS (single talk); the far end "
+        f"hears {'(no quiet windows)' if floor is None else f'{floor:.1f} dBFS'} while the "
+        f"room is quiet; far-end lag {fig.lag_ms:.0f} ms"
     )
 
 
-def print_stats(st: AudioStats, wall_s: float) -> None:
-    discontinuities = (
+def quiet_floor_db(run: RigRun, fig: EchoFigures) -> float | None:
+    """What the far end hears while the room's microphone has neither echo nor
+    near end (the floor an ERLE figure can reach), None without such windows."""
+    lag = round(fig.lag_ms * RATE / 1000)
+    size = int(WINDOW_S * RATE)
+    powers = []
+    for start in range(max(-lag, 0), len(run.echo) - size, size):
+        heard = run.sent[start + lag : start + lag + size]
+        if len(heard) < size:
+            break
+        if (
+            max(level_db(run.echo[start : start + size]), level_db(run.near[start : start + size]))
+            < ACTIVE_DB - 10
+        ):
+            powers.append(float(np.mean(np.square(heard))))
+    if not powers:
+        return None
+    return level_db(np.sqrt(np.array([np.mean(powers)])))
+
+
+def discontinuities(st: AudioStats) -> int:
+    """Gaps or jumps a listener could hear: device xruns and ring over/underruns
+    (drift corrections stretch a frame by one sample, which is not heard)."""
+    return (
         st.capture_overruns
         + st.playback_underruns
         + st.capture.overruns
@@ -163,12 +187,15 @@ def print_stats(st: AudioStats, wall_s: float) -> None:
         + st.playback.overruns
         + st.playback.underruns
     )
+
+
+def print_stats(st: AudioStats, wall_s: float) -> None:
     alignment = "none" if st.alignment_ms is None else f"{st.alignment_ms:.1f} ms"
     print(
         f"  deadline misses: {st.deadline_misses} (late cycles {st.late_cycles}, "
         f"capture overruns {st.capture_overruns}, playback underruns "
         f"{st.playback_underruns}); audible discontinuities (xruns + ring "
-        f"over/underruns): {discontinuities}"
+        f"over/underruns): {discontinuities(st)}"
     )
     print(
         f"  rings: capture over/under {st.capture.overruns}/{st.capture.underruns}, "
@@ -233,7 +260,7 @@ def in_process(
                     noise_db=args.noise_db,
                 )
                 print(f"\n[in-process {name}]")
-                print_figures(analyse(run))
+                print_figures(run, analyse(run))
                 print_stats(run.stats, run.wall_s)
     finally:
         ep.libDestroy()
@@ -357,6 +384,7 @@ class CallRun:
     stats: dict[str, AudioStats]
     process_cpu_s: dict[str, float]
     wall_s: float
+    glitch_times: dict[str, list[float]]  # seconds into the span when discontinuities rose
 
 
 def run_call(
@@ -418,7 +446,15 @@ def run_call(
         before = {name: p.state()["sound"] for name, p in phones.items()}
         cpu_before = {name: process_cpu_seconds(p.process.pid) for name, p in phones.items()}
         started = time.monotonic()
-        time.sleep(rooms[0].started + seconds - started)
+        glitches: dict[str, list[float]] = {name: [] for name in phones}
+        counted = dict.fromkeys(phones, 0)
+        while (left := rooms[0].started + seconds - time.monotonic()) > 0:
+            time.sleep(min(1.0, left))
+            for name, p in phones.items():
+                count = discontinuities(stats_over(before[name], p.state()["sound"]))
+                if count > counted[name]:
+                    glitches[name].append(time.monotonic() - started)
+                    counted[name] = count
         after = {name: p.state() for name, p in phones.items()}
         wall = time.monotonic() - started
         cpu = {
@@ -438,6 +474,7 @@ def run_call(
         stats={name: stats_over(before[name], after[name]["sound"]) for name in phones},
         process_cpu_s=cpu,
         wall_s=wall,
+        glitch_times=glitches,
     )
 
 
@@ -485,13 +522,16 @@ def call_mode(args: argparse.Namespace, pulse: PulseAudioServer, path: EchoPath)
                     f"(far end {far_end.name}, measured over "
                     f"{(near_end.far_end_span[1] - near_end.far_end_span[0]) * seconds:.0f} s)"
                 )
-                print_figures(analyse(run))
+                print_figures(run, analyse(run))
                 print_stats(run.stats, call.wall_s)
                 print(
                     f"  whole {near_end.name} process: "
                     f"{100 * call.process_cpu_s[near_end.name] / call.wall_s:.1f} % of a core "
                     f"(SIP, codec, jitter buffer, pjmedia clock, control socket)"
                 )
+                if times := call.glitch_times[near_end.name]:
+                    seen = ", ".join(f"{t:.0f} s" for t in times)
+                    print(f"  discontinuities seen by the 1 s poll at: {seen}")
 
 
 def main() -> None:
