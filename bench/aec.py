@@ -552,6 +552,8 @@ def main() -> None:
     if reason is not None:
         raise SystemExit(reason)
     sys.setswitchinterval(0.0005)
+    # A SIGTERM unwinds like Ctrl-C, so Kamailio, rooms, phones and PulseAudio stop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     path = EchoPath(args.delay_ms, args.decay_ms, args.gain_db)
     local = PulseAudioServer(["spk", "mic"])
     call = PulseAudioServer(["alice_spk", "alice_mic", "bob_spk", "bob_mic"])
