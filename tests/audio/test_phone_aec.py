@@ -24,6 +24,7 @@ __all__ = ["phones"]
 
 pytestmark = pytest.mark.slow
 RATE = 16000
+CALL_S = 15
 
 
 def write_wav(path: Path, samples: np.ndarray) -> Path:
@@ -54,7 +55,7 @@ def echo_at_far_end(
     far_speech = phones.workdir / "far.wav"
     if not far_speech.exists():
         voice = speech("Can you hear me? I am talking to a hands free phone in a room.")
-        write_wav(far_speech, voice * (0.5 * 32767 / max(1.0, float(np.abs(voice).max()))))
+        write_wav(far_speech, voice * (0.9 * 32767 / max(1.0, float(np.abs(voice).max()))))
     room = subprocess.Popen(
         [
             sys.executable,
@@ -91,7 +92,7 @@ def echo_at_far_end(
         handsfree.wait_for(has_call("ringing"))
         handsfree.press("answer")
         far.wait_for(has_call("confirmed"))
-        time.sleep(9)
+        time.sleep(CALL_S)
         far.press("end")
         handsfree.wait_for(no_calls)
         far.stop()
@@ -99,7 +100,9 @@ def echo_at_far_end(
         room.terminate()
         room.wait(10)
     # The recorder started with the phone; skip the start-up and ringing, and
-    # the first seconds in which the canceller converges.
+    # the first seconds in which the canceller converges and the bridge settles
+    # its echo reference alignment (PulseAudio's latency creeps up for about
+    # 10 s, and each realignment makes the canceller adapt again).
     recording = phones.workdir / f"far-{run}-speaker.wav"
     with wave.open(str(recording), "rb") as w:
         seconds = w.getnframes() / RATE
