@@ -444,11 +444,10 @@ def _merge_users(old: tuple[User, ...], new: tuple[User, ...]) -> tuple[User, ..
 def merge(current: ConferenceInfo | None, update: ConferenceInfo) -> ConferenceInfo:
     """The state after `update` (RFC 4575): stale ones leave `current` as is,
     a partial one after a gap raises `VersionGap`."""
-    version = None if current is None else current.version
-    full = update.state is DocumentState.FULL
-    if not sequence.accept(DOCUMENT, version, update.version, full_state=full):
+    if sequence.stale(DOCUMENT, current, update):
         assert current is not None
         return current
+    full = update.state is DocumentState.FULL
     if current is None or full:
         return replace(update, users=_merge_users((), update.users))
     description = current.description

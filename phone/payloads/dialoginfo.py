@@ -192,10 +192,7 @@ def build(info: DialogInfo) -> bytes:
 def merge(current: DialogInfo | None, update: DialogInfo) -> DialogInfo:
     """The state after `update` (RFC 4235 §4.1): stale ones leave `current` as is,
     a partial one after a gap raises `VersionGap`."""
-    version = None if current is None else current.version
-    if not sequence.accept(
-        DOCUMENT, version, update.version, full_state=update.state is DocumentState.FULL
-    ):
+    if sequence.stale(DOCUMENT, current, update):
         assert current is not None
         return current
     dialogs = (

@@ -11,6 +11,7 @@ everything, so it is accepted after a gap.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Protocol
 
 from phone.payloads.error import PayloadError
 
@@ -46,3 +47,24 @@ def accept(document: str, current: int | None, received: int, *, full_state: boo
     if current is None or received != current + 1:
         raise VersionGap(document, None if current is None else current + 1, received)
     return True
+
+
+class Versioned(Protocol):
+    """A numbered document: watcherinfo, dialog-info, conference-info."""
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def state(self) -> DocumentState: ...
+
+
+def stale(document: str, current: Versioned | None, update: Versioned) -> bool:
+    """True when `update` is older than `current`, which then stays as it is;
+    VersionGap when a partial `update` skips a version."""
+    return not accept(
+        document,
+        None if current is None else current.version,
+        update.version,
+        full_state=update.state is DocumentState.FULL,
+    )

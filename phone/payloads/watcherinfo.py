@@ -158,10 +158,7 @@ def build(info: WatcherInfo) -> bytes:
 def merge(current: WatcherInfo | None, update: WatcherInfo) -> WatcherInfo:
     """The state after `update` (RFC 3858 §4): stale ones leave `current` as is,
     a partial one after a gap raises `VersionGap`."""
-    version = None if current is None else current.version
-    if not sequence.accept(
-        DOCUMENT, version, update.version, full_state=update.state is DocumentState.FULL
-    ):
+    if sequence.stale(DOCUMENT, current, update):
         assert current is not None
         return current
     if current is None or update.state is DocumentState.FULL:
