@@ -12,18 +12,7 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-from phone.config import ConfigError
-
-
-def describe(value: Any) -> str:
-    """A value as the TOML file spelled it, for error messages."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return repr(value)
+from phone.config import ConfigError, describe_value
 
 
 class Section:
@@ -32,7 +21,7 @@ class Section:
 
     def __init__(self, key: str, data: Any) -> None:
         if not isinstance(data, dict):
-            raise ConfigError(key, f"must be a table, got {describe(data)}")
+            raise ConfigError(key, f"must be a table, got {describe_value(data)}")
         self.path = key
         self.data: dict[str, Any] = data
         self._read: set[str] = set()
@@ -54,7 +43,7 @@ class Section:
         if value is None:
             return default
         if not isinstance(value, str):
-            raise ConfigError(self.key(name), f"must be a string, got {describe(value)}")
+            raise ConfigError(self.key(name), f"must be a string, got {describe_value(value)}")
         if not value.strip():
             raise ConfigError(self.key(name), "must not be empty")
         return value
@@ -65,7 +54,7 @@ class Section:
             return default
         if type(value) is not int or not low <= value <= high:
             raise ConfigError(
-                self.key(name), f"must be an integer from {low} to {high}, got {describe(value)}"
+                self.key(name), f"must be an integer from {low} to {high}, got {describe_value(value)}"
             )
         return value
 
@@ -77,7 +66,7 @@ class Section:
             return default
         if not isinstance(value, str) or value.lower() not in choices:
             raise ConfigError(
-                self.key(name), f"must be one of {', '.join(choices)}, got {describe(value)}"
+                self.key(name), f"must be one of {', '.join(choices)}, got {describe_value(value)}"
             )
         return value.lower()
 
@@ -87,12 +76,12 @@ class Section:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise ConfigError(self.key(name), f"must be an array, got {describe(value)}")
+            raise ConfigError(self.key(name), f"must be an array, got {describe_value(value)}")
         for index, item in enumerate(value):
             if not isinstance(item, str) or not item.strip():
                 raise ConfigError(
                     f"{self.key(name)}[{index}]",
-                    f"must be a non-empty string, got {describe(item)}",
+                    f"must be a non-empty string, got {describe_value(item)}",
                 )
         return list(value)
 

@@ -354,7 +354,7 @@ def _parse_contacts(value: Any) -> tuple[ContactConfig, ...]:
         return ()
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise ConfigError(
-            "contacts", f"must be an array of tables ([[contacts]]), got {_describe(value)}"
+            "contacts", f"must be an array of tables ([[contacts]]), got {describe_value(value)}"
         )
     contacts: list[ContactConfig] = []
     seen: list[tuple[SipUri, str]] = []
@@ -389,7 +389,7 @@ def _parse_calls(table: _Table) -> CallsConfig:
         type(reject_code) is not int or reject_code not in REJECT_CODES
     ):
         raise ConfigError(
-            table.key("reject_code"), f"must be 486 or 603, got {_describe(reject_code)}"
+            table.key("reject_code"), f"must be 486 or 603, got {describe_value(reject_code)}"
         )
     second_call = table.choice("second_call", tuple(s.value for s in SecondCall))
     calls = CallsConfig(
@@ -406,7 +406,9 @@ def _parse_audio(table: _Table) -> AudioSettings:
     default = AudioSettings()
     frame_ms = table.take("frame_ms")
     if frame_ms is not None and (type(frame_ms) is not int or frame_ms not in (10, 20)):
-        raise ConfigError(table.key("frame_ms"), f"must be 10 or 20, got {_describe(frame_ms)}")
+        raise ConfigError(
+            table.key("frame_ms"), f"must be 10 or 20, got {describe_value(frame_ms)}"
+        )
     return AudioSettings(
         backend=AudioBackend(table.choice("backend", tuple(AudioBackend)) or default.backend),
         echo=table.choice("echo", ECHO_ALGORITHMS) or default.echo,
@@ -429,7 +431,7 @@ def _parse_codecs(table: _Table) -> tuple[str, ...]:
     if value is None:
         return DEFAULT_CODECS
     if not isinstance(value, list):
-        raise ConfigError(table.key("codecs"), f"must be an array, got {_describe(value)}")
+        raise ConfigError(table.key("codecs"), f"must be an array, got {describe_value(value)}")
     if not value:
         raise ConfigError(table.key("codecs"), "must name at least one codec")
     codecs: list[str] = []
@@ -437,7 +439,7 @@ def _parse_codecs(table: _Table) -> tuple[str, ...]:
         key = f"{table.key('codecs')}[{index}]"
         if not isinstance(codec, str) or not _CODEC.fullmatch(codec):
             raise ConfigError(
-                key, f"must look like NAME/RATE, such as 'PCMU/8000', got {_describe(codec)}"
+                key, f"must look like NAME/RATE, such as 'PCMU/8000', got {describe_value(codec)}"
             )
         if codec.lower() in (c.lower() for c in codecs):
             raise ConfigError(key, f"{codec!r} is listed twice")
@@ -486,7 +488,7 @@ class _Table:
 
     def __init__(self, path: str, data: Any, keys: tuple[str, ...], free: bool = False) -> None:
         if not isinstance(data, dict):
-            raise ConfigError(path, f"must be a table, got {_describe(data)}")
+            raise ConfigError(path, f"must be a table, got {describe_value(data)}")
         self.path = path
         self.data: dict[str, Any] = data
         self.keys = keys
@@ -522,7 +524,7 @@ class _Table:
         if value is None:
             return None
         if not isinstance(value, str):
-            raise ConfigError(self.key(name), f"must be a string, got {_describe(value)}")
+            raise ConfigError(self.key(name), f"must be a string, got {describe_value(value)}")
         if not value.strip():
             raise ConfigError(self.key(name), "must not be empty")
         return value
@@ -555,7 +557,7 @@ class _Table:
         if type(value) is not int or not low <= value <= high:
             raise ConfigError(
                 self.key(name),
-                f"must be an integer from {low} to {high}, got {_describe(value)}",
+                f"must be an integer from {low} to {high}, got {describe_value(value)}",
             )
         return value
 
@@ -564,7 +566,7 @@ class _Table:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise ConfigError(self.key(name), f"must be true or false, got {_describe(value)}")
+            raise ConfigError(self.key(name), f"must be true or false, got {describe_value(value)}")
         return value
 
     @overload
@@ -579,7 +581,7 @@ class _Table:
             return None
         if not isinstance(value, str) or value.lower() not in choices:
             raise ConfigError(
-                self.key(name), f"must be one of {', '.join(choices)}, got {_describe(value)}"
+                self.key(name), f"must be one of {', '.join(choices)}, got {describe_value(value)}"
             )
         return value.lower()
 
@@ -593,7 +595,7 @@ def _keys(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
     """A value as the TOML file spelled it, for error messages."""
     if isinstance(value, bool):
         return "true" if value else "false"
