@@ -50,7 +50,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from board.room import EchoPath, level_db, read_wav, speech, write_wav  # noqa: E402
+from board.room import EchoPath, level_db, read_wav, room_command, speech, write_wav  # noqa: E402
 from phone.audio.alsa import AudioState, AudioStats  # noqa: E402
 from phone.audio.echo import Aggressiveness, EchoAlgorithm, EchoConfig  # noqa: E402
 from phone.audio.ring import RingStats  # noqa: E402
@@ -325,31 +325,15 @@ def start_room(
     path: EchoPath,
     noise_db: float,
 ) -> Room:
-    command = [
-        sys.executable,
-        "-m",
-        "board.room",
-        "--speaker-pcm",
+    command = room_command(
         pulse.capture_pcm(f"{name}_spk"),
-        "--mic-pcm",
         pulse.playback_pcm(f"{name}_mic"),
-        "--delay-ms",
-        str(path.delay_ms),
-        "--decay-ms",
-        str(path.decay_ms),
-        "--gain-db",
-        str(path.gain_db),
-        "--noise-db",
-        str(noise_db),
-        "--seed",
-        str(path.seed),
-        "--talker",
-        str(talker),
-        "--record-dir",
-        str(record_dir),
-        "--realtime-priority",
-        "50",
-    ]
+        path,
+        noise_db,
+        talker=talker,
+        record_dir=record_dir,
+        realtime_priority=50,
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO))
     process = subprocess.Popen(
         command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL

@@ -27,6 +27,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import wave
@@ -315,6 +316,31 @@ class VirtualRoom:
         finally:
             capture.close()
             playback.close()
+
+
+def room_command(
+    speaker_pcm: str,
+    mic_pcm: str,
+    path: EchoPath,
+    noise_db: float,
+    talker: Path | None = None,
+    record_dir: Path | None = None,
+    realtime_priority: int | None = None,
+) -> list[str]:
+    """The command line that runs a room as its own process (`main` below)."""
+    command = [
+        sys.executable, "-m", "board.room",
+        "--speaker-pcm", speaker_pcm, "--mic-pcm", mic_pcm,
+        "--delay-ms", str(path.delay_ms), "--decay-ms", str(path.decay_ms),
+        "--gain-db", str(path.gain_db), "--noise-db", str(noise_db), "--seed", str(path.seed),
+    ]  # fmt: skip
+    if talker is not None:
+        command += ["--talker", str(talker)]
+    if record_dir is not None:
+        command += ["--record-dir", str(record_dir)]
+    if realtime_priority is not None:
+        command += ["--realtime-priority", str(realtime_priority)]
+    return command
 
 
 def main(argv: list[str] | None = None) -> None:

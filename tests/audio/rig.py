@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from board.room import EchoPath, level_db, read_wav, to_pcm, write_wav
+from board.room import EchoPath, level_db, read_wav, room_command, to_pcm, write_wav
 from phone.audio.alsa import AlsaSound, AudioConfig, AudioStats
 from phone.audio.echo import EchoConfig
 from tests.audio.farend import FarListener, FarTalker
@@ -64,32 +63,19 @@ def run_rig(
     """Play `far` for `seconds` through a room on sinks `spk`/`mic` of `pulse`."""
     path = echo_path or EchoPath()
     workdir.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "board.room",
-        "--speaker-pcm",
-        pulse.capture_pcm("spk"),
-        "--mic-pcm",
-        pulse.playback_pcm("mic"),
-        "--delay-ms",
-        str(path.delay_ms),
-        "--decay-ms",
-        str(path.decay_ms),
-        "--gain-db",
-        str(path.gain_db),
-        "--noise-db",
-        str(noise_db),
-        "--seed",
-        str(path.seed),
-        "--record-dir",
-        str(workdir / "room"),
-    ]
-    if realtime_priority is not None:
-        command += ["--realtime-priority", str(realtime_priority)]
+    talker = None
     if near is not None:
-        write_wav(workdir / "near-talker.wav", near)
-        command += ["--talker", str(workdir / "near-talker.wav")]
+        talker = workdir / "near-talker.wav"
+        write_wav(talker, near)
+    command = room_command(
+        pulse.capture_pcm("spk"),
+        pulse.playback_pcm("mic"),
+        path,
+        noise_db,
+        talker=talker,
+        record_dir=workdir / "room",
+        realtime_priority=realtime_priority,
+    )
     env = dict(os.environ, **pulse.client_env, PYTHONPATH=str(REPO))
     room = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE)
     sound = AlsaSound(

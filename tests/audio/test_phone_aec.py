@@ -5,7 +5,6 @@ WAV files. The far end's own speech coming back is the echo."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 import wave
 from pathlib import Path
@@ -14,7 +13,7 @@ import alsaaudio
 import numpy as np
 import pytest
 
-from board.room import speech
+from board.room import EchoPath, level_db, read_wav, room_command, speech, write_wav
 from phone.demo import free_port
 from tests.audio.test_phone_sound import alsa_board
 from tests.peers import pulseaudio
@@ -27,21 +26,11 @@ RATE = 16000
 CALL_S = 15
 
 
-def write_wav(path: Path, samples: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
-    return path
-
-
-def level_db(path: Path, from_s: float, to_s: float) -> float:
-    with wave.open(str(path), "rb") as w:
-        samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
-    part = samples[int(from_s * RATE) : int(to_s * RATE)]
+def far_end_level(path: Path, from_s: float, to_s: float) -> float:
+    """dBFS of a stretch of what the far end recorded."""
+    part = read_wav(path)[int(from_s * RATE) : int(to_s * RATE)]
     assert part.size > RATE, "the far end recorded less than a second of the call"
-    return float(10 * np.log10(np.mean(part**2) / 32768**2 + 1e-20))
+    return level_db(part)
 
 
 def echo_at_far_end(
@@ -57,23 +46,12 @@ def echo_at_far_end(
         voice = speech("Can you hear me? I am talking to a hands free phone in a room.")
         write_wav(far_speech, voice * (0.9 * 32767 / max(1.0, float(np.abs(voice).max()))))
     room = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "board.room",
-            "--speaker-pcm",
+        room_command(
             pulse.capture_pcm("spk"),
-            "--mic-pcm",
             pulse.playback_pcm("mic"),
-            "--delay-ms",
-            "40",
-            "--decay-ms",
-            "100",
-            "--gain-db",
-            "-6",
-            "--noise-db",
-            "-70",
-        ],
+            EchoPath(delay_ms=40, decay_ms=100, gain_db=-6),
+            noise_db=-90,
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -106,7 +84,7 @@ def echo_at_far_end(
     recording = phones.workdir / f"far-{run}-speaker.wav"
     with wave.open(str(recording), "rb") as w:
         seconds = w.getnframes() / RATE
-    return level_db(recording, seconds - 6, seconds - 1)
+    return far_end_level(recording, seconds - 6, seconds - 1)
 
 
 def test_echo_is_heard_without_aec_and_30_db_lower_with_it(
