@@ -64,7 +64,7 @@ from evdev import ecodes
 from luma.core.interface.serial import i2c, spi
 from luma.oled.device import sh1106, ssd1306
 
-from board.settings import Section, describe
+from board.settings import Section
 from phone.board import (
     BLINK_MS,
     FUNCTION_BUTTONS,
@@ -79,7 +79,7 @@ from phone.board import (
     LedPattern,
     contact_index,
 )
-from phone.config import ConfigError
+from phone.config import ConfigError, describe_value
 
 log = logging.getLogger(__name__)
 
@@ -573,7 +573,7 @@ def _validate_leds(section: Section) -> dict[str, dict[str, str | int]]:
             elif not isinstance(where, str):
                 raise ConfigError(
                     colours.key(colour),
-                    f"must be a kernel LED name or a GPIO number, got {describe(where)}",
+                    f"must be a kernel LED name or a GPIO number, got {describe_value(where)}",
                 )
             elif not where.strip() or "/" in where or where in (".", ".."):
                 raise ConfigError(colours.key(colour), f"not a kernel LED name: {where!r}")
@@ -605,7 +605,7 @@ def _validate_display(section: Section) -> dict[str, Any]:
     if type(rotate) is not int or rotate not in (0, 180):
         raise ConfigError(
             section.key("rotate"),
-            f"must be 0 or 180 (90/270 would make the screen 64x128), got {describe(rotate)}",
+            f"must be 0 or 180 (90/270 would make the screen 64x128), got {describe_value(rotate)}",
         )
     display["rotate"] = rotate
     display["contrast"] = section.integer("contrast", 0, 255)

@@ -54,7 +54,8 @@ class Section:
             return default
         if type(value) is not int or not low <= value <= high:
             raise ConfigError(
-                self.key(name), f"must be an integer from {low} to {high}, got {describe_value(value)}"
+                self.key(name),
+                f"must be an integer from {low} to {high}, got {describe_value(value)}",
             )
         return value
 
