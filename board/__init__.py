@@ -11,11 +11,13 @@ button edges; it never knows which board it drives.
   interface); WAV files for sound.
 - `rpi.py`: `RpiBoard`, a Raspberry Pi: evdev buttons, kernel LED class,
   an SSD1306/SH1106 panel through luma.oled, ALSA names for sound.
-- `settings.py`: checks a board's own `[board.<kind>]` section, naming the key
-  of any problem (`phone.config.ConfigError`).
 
-Boards are found by name through the `simplephone.boards` entry-point group.
-Each takes `(contact_buttons, settings)` and has a `validate_settings`
-classmethod for its section. Nothing outside `board/` imports evdev, gpiozero
-or luma.oled, so the core runs wherever luma.core and Pillow do.
+Boards are found by name through the `simplephone.boards` entry-point group;
+the installed ones are the choices of `[board] kind`. Each takes
+`(contact_buttons, settings)` and has a `validate_settings` classmethod that
+reads its `[board.<kind>]` section with `phone.settings.Table`, so every
+problem names its full key (`board.rpi.display.driver`).
+
+Nothing outside `board/` imports evdev, gpiozero or luma.oled, so the core runs
+wherever luma.core and Pillow do.
 """

@@ -64,7 +64,6 @@ from evdev import ecodes
 from luma.core.interface.serial import i2c, spi
 from luma.oled.device import sh1106, ssd1306
 
-from board.settings import Section
 from phone.board import (
     BLINK_MS,
     FUNCTION_BUTTONS,
@@ -79,7 +78,7 @@ from phone.board import (
     LedPattern,
     contact_index,
 )
-from phone.config import ConfigError, describe_value
+from phone.settings import ConfigError, Table, describe_value
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +161,8 @@ class RpiBoard(Board):
         index = contact_index(button)
         if index is not None and index >= self.contact_buttons:
             raise ConfigError(
-                key, f"{button!r} is beyond the board's {self.contact_buttons} contact buttons"
+                key,
+                f"{describe_value(button)} is beyond the board's {self.contact_buttons} contact buttons",
             )
 
     @classmethod
@@ -173,19 +173,19 @@ class RpiBoard(Board):
         that the LEDs, input devices and bus exist is checked at `start`, on
         the Pi itself.
         """
-        section = Section(SECTION, settings)
+        section = Table(SECTION, settings)
         inputs = section.texts("inputs")
-        keys = _validate_keys(section.section("keys"))
+        keys = _validate_keys(section.table("keys"))
         if keys and not inputs:
-            raise ConfigError(section.key("inputs"), "missing: keys are mapped but no input device")
+            raise section.missing("inputs", "keys are mapped but no input device")
         if inputs and not keys:
-            raise ConfigError(section.key("keys"), "missing: input devices given but no key mapped")
+            raise section.missing("keys", "input devices given but no key mapped")
         normalised = {
             "inputs": inputs,
             "keys": keys,
             "leds_root": section.text("leds_root", DEFAULT_LEDS_ROOT),
-            "leds": _validate_leds(section.section("leds")),
-            "display": _validate_display(section.section("display")),
+            "leds": _validate_leds(section.table("leds")),
+            "display": _validate_display(section.table("display")),
             "capture_pcm": section.text("capture_pcm", "default"),
             "playback_pcm": section.text("playback_pcm", "default"),
             "mixer": section.text("mixer", "Master"),
@@ -402,7 +402,7 @@ class SysfsLed:
     def claim(self) -> str | None:
         if (self._folder / "brightness").is_file():
             return None
-        return f"no LED {self.name!r} under {str(self.root)!r} (is the gpio-led overlay loaded?)"
+        return f"no LED {describe_value(self.name)} under {describe_value(str(self.root))} (is the gpio-led overlay loaded?)"
 
     def release(self) -> None:
         """Nothing to give back: the kernel owns the LED."""
@@ -532,17 +532,18 @@ def open_panel(display: dict[str, Any], bus: Any) -> Any:
 # -- settings ---------------------------------------------------------------
 
 
-def _validate_keys(section: Section) -> dict[str, str]:
+def _validate_keys(section: Table) -> dict[str, str]:
     keys: dict[str, str] = {}
     by_code: dict[int, str] = {}
-    for name in list(section.data):
-        button = section.text(name)
+    for name in section:
+        button = section.text(name, required=True)
         if not name.startswith(("KEY_", "BTN_")) or name not in ecodes.ecodes:
             raise ConfigError(section.key(name), "not an evdev key name (KEY_* or BTN_*)")
-        if button not in FUNCTION_BUTTONS and contact_index(button or "") is None:
+        if button not in FUNCTION_BUTTONS and contact_index(button) is None:
             raise ConfigError(
                 section.key(name),
-                f"no button {button!r}: use contact-N or one of {', '.join(FUNCTION_BUTTONS)}",
+                f"no button {describe_value(button)}: "
+                f"use contact-N or one of {', '.join(FUNCTION_BUTTONS)}",
             )
         # Some names are aliases of one code (KEY_COFFEE is KEY_SCREENLOCK).
         code = ecodes.ecodes[name]
@@ -551,18 +552,17 @@ def _validate_keys(section: Section) -> dict[str, str]:
                 section.key(name), f"is the same key code ({code}) as {by_code[code]}"
             )
         by_code[code] = name
-        keys[name] = str(button)
-    section.finish()
+        keys[name] = button
     return keys
 
 
-def _validate_leds(section: Section) -> dict[str, dict[str, str | int]]:
+def _validate_leds(section: Table) -> dict[str, dict[str, str | int]]:
     """Each colour is a kernel LED name (gpio-led overlay) or a BCM GPIO number (gpiozero)."""
     leds: dict[str, dict[str, str | int]] = {}
-    for button in list(section.data):
+    for button in section:
         if contact_index(button) is None:
             raise ConfigError(section.key(button), "LEDs sit on contact buttons (contact-N) only")
-        colours = section.section(button)
+        colours = section.table(button, LED_COLOURS)
         wired: dict[str, str | int] = {}
         for colour in LED_COLOURS:
             where = colours.take(colour)
@@ -576,19 +576,19 @@ def _validate_leds(section: Section) -> dict[str, dict[str, str | int]]:
                     f"must be a kernel LED name or a GPIO number, got {describe_value(where)}",
                 )
             elif not where.strip() or "/" in where or where in (".", ".."):
-                raise ConfigError(colours.key(colour), f"not a kernel LED name: {where!r}")
+                raise ConfigError(
+                    colours.key(colour), f"not a kernel LED name: {describe_value(where)}"
+                )
             wired[colour] = where
-        colours.finish()
         if not wired:
             raise ConfigError(
                 section.key(button), "needs a green or red LED (kernel LED name or GPIO number)"
             )
         leds[button] = wired
-    section.finish()
     return leds
 
 
-def _validate_display(section: Section) -> dict[str, Any]:
+def _validate_display(section: Table) -> dict[str, Any]:
     display: dict[str, Any] = {
         "driver": section.choice("driver", PANEL_DRIVERS, "ssd1306"),
         "bus": section.choice("bus", ("i2c", "spi"), "i2c"),

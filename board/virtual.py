@@ -25,9 +25,8 @@ from typing import Any
 
 from luma.core.device import dummy
 
-from board.settings import Section
 from phone.board import SCREEN_HEIGHT, SCREEN_WIDTH, AudioEndpoints, Board, Led
-from phone.config import ConfigError
+from phone.settings import ConfigError, Table, describe_value
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ class VirtualBoard(Board):
     @classmethod
     def validate_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
         """Check `[board.virtual]`; paths come back with `~` expanded."""
-        section = Section(SECTION, settings)
+        section = Table(SECTION, settings)
         normalised: dict[str, Any] = {}
         mic = section.text("mic")
         if mic is not None:
@@ -90,27 +89,27 @@ def _check_mic(key: str, path: Path) -> str:
         with wave.open(str(path), "rb") as wav:
             channels, width = wav.getnchannels(), wav.getsampwidth()
     except FileNotFoundError:
-        raise ConfigError(key, f"no such file: {str(path)!r}") from None
+        raise ConfigError(key, f"no such file: {describe_value(str(path))}") from None
     except OSError as e:
-        raise ConfigError(key, f"cannot read {str(path)!r}: {e.strerror}") from None
+        raise ConfigError(key, f"cannot read {describe_value(str(path))}: {e.strerror}") from None
     except (wave.Error, EOFError) as e:
         raise ConfigError(
-            key, f"not a PCM WAV file: {str(path)!r} ({str(e) or 'truncated'})"
+            key, f"not a PCM WAV file: {describe_value(str(path))} ({str(e) or 'truncated'})"
         ) from None
     if width != 2:
-        raise ConfigError(key, f"must be 16-bit, {str(path)!r} is {8 * width}-bit")
+        raise ConfigError(key, f"must be 16-bit, {describe_value(str(path))} is {8 * width}-bit")
     if channels != 1:
-        raise ConfigError(key, f"must be mono, {str(path)!r} has {channels} channels")
+        raise ConfigError(key, f"must be mono, {describe_value(str(path))} has {channels} channels")
     return str(path)
 
 
 def _check_speaker(key: str, path: Path) -> str:
     """The speaker file is written at call time, so check now that it can be."""
     if path.is_dir():
-        raise ConfigError(key, f"is a directory, not a file: {str(path)!r}")
+        raise ConfigError(key, f"is a directory, not a file: {describe_value(str(path))}")
     folder = path.parent
     if not folder.is_dir():
-        raise ConfigError(key, f"directory does not exist: {str(folder)!r}")
+        raise ConfigError(key, f"directory does not exist: {describe_value(str(folder))}")
     if not os.access(folder, os.W_OK):
-        raise ConfigError(key, f"directory is not writable: {str(folder)!r}")
+        raise ConfigError(key, f"directory is not writable: {describe_value(str(folder))}")
     return str(path)

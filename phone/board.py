@@ -1,9 +1,8 @@
 """The board seam: everything the core needs from the hardware, and nothing more.
 
 The core drives one `Board`; `board/` holds the implementations (a Raspberry Pi,
-an in-memory virtual board, a desktop emulator), found through the
-`simplephone.boards` entry-point group, so `phone/` never imports a concrete
-board. This follows luma.core's layering: the panel (a luma device) is handed to
+an in-memory virtual board), found through the `simplephone.boards` entry-point
+group, so `phone/` never imports a concrete board. This follows luma.core's layering: the panel (a luma device) is handed to
 the core, which draws on it with `luma.core.render.canvas`, whatever the panel.
 
 Inputs are raw button edges (down/up). Telling a short press from a long press
@@ -17,7 +16,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
+
+from phone.settings import Table
 
 SCREEN_WIDTH = 128
 SCREEN_HEIGHT = 64
@@ -127,11 +129,9 @@ class Board(ABC):
 
     @classmethod
     def validate_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        """Check this board's `[board.<kind>]` section; a board with settings overrides this."""
-        from phone.config import ConfigError
-
-        for key in settings:
-            raise ConfigError(f"board.{cls.kind}.{key}", "unknown key")
+        """Check this board's `[board.<kind>]` section (with `phone.settings.Table`)
+        and return it normalised; a board with settings overrides this."""
+        Table(f"board.{cls.kind}", settings, keys=())
         return settings
 
     # -- inputs ---------------------------------------------------------
@@ -191,11 +191,14 @@ class Board(ABC):
 BOARD_GROUP = "simplephone.boards"
 
 
+def board_kinds() -> tuple[str, ...]:
+    """The names of the installed boards, sorted: the `[board] kind` choices."""
+    return tuple(sorted(_board_entry_points()))
+
+
 def board_class(kind: str) -> type[Board]:
     """The board implementation named `kind`, from the `simplephone.boards` entry points."""
-    from importlib.metadata import entry_points
-
-    found = {ep.name: ep for ep in entry_points(group=BOARD_GROUP)}
+    found = _board_entry_points()
     if kind not in found:
         known = ", ".join(sorted(found)) or "none installed"
         raise LookupError(f"no board named {kind!r} (known: {known})")
@@ -203,3 +206,7 @@ def board_class(kind: str) -> type[Board]:
     if not (isinstance(cls, type) and issubclass(cls, Board)):
         raise LookupError(f"board {kind!r} does not implement phone.board.Board")
     return cls
+
+
+def _board_entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=BOARD_GROUP)}

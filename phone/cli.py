@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from phone.board import Board
+from phone.board import Board, board_kinds
 from phone.config import Config, ConfigError, load_config
 
 log = logging.getLogger("phone")
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the phone")
     run.add_argument("--config", required=True, help="the phone's TOML file")
-    run.add_argument("--board", choices=None, help="override [board] kind (virtual, rpi, ...)")
+    run.add_argument("--board", choices=board_kinds(), help="override [board] kind")
     run.add_argument("--control", help="control interface: tcp:HOST:PORT or unix:PATH")
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file")

@@ -25,7 +25,8 @@ Layout (every section but `[account]` and `[board]` is optional)::
     [plugins.call_log]        # PluginConfig: `enabled` plus the plugin's own settings
     max_entries = 200
 
-Every error is a ConfigError naming the key path, as in
+Every table is read with `phone.settings.Table`, so every error is a
+ConfigError naming the key path, as in
 `contacts[2].uri: not a SIP URI: 'bob@' (...)`. Array indexes are 0-based, as
 in Python and in TOML tools: `contacts[0]` is the first `[[contacts]]` table.
 A bad file never yields a partly built Config.
@@ -33,23 +34,22 @@ A bad file never yields a partly built Config.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
-from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from datetime import date, time
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, overload
 
-from phone.uri import SipUri, SipUriError, parse_sip_uri
+from phone.board import board_kinds
+from phone.settings import ConfigError, Table, describe_value
+from phone.uri import SipUri
 
-BOARD_KINDS = ("virtual", "rpi", "emulator")
 MAX_BUTTONS = 64
 LOG_LEVELS = ("debug", "info", "warning", "error")
 REJECT_CODES = (486, 603)
+FRAME_MS = (10, 20)
 # phone.audio's choices, spelled here so the config stays importable without ALSA.
 ECHO_ALGORITHMS = ("webrtc", "webrtc-aec3", "speex", "none")
 AGGRESSIVENESS = ("conservative", "moderate", "aggressive")
@@ -60,15 +60,6 @@ SECRET_WORDS = ("password", "secret", "token")
 REDACTED = "<redacted>"
 
 _CODEC = re.compile(r"[A-Za-z0-9.+_-]+/\d+(/\d+)?")
-
-
-class ConfigError(ValueError):
-    """A configuration value is wrong; `key` is its path (`contacts[2].uri`)."""
-
-    def __init__(self, key: str, message: str) -> None:
-        self.key = key
-        self.message = message
-        super().__init__(f"{key}: {message}")
 
 
 class Transport(StrEnum):
@@ -252,15 +243,16 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 def parse_config(data: dict[str, Any], base_dir: str | os.PathLike[str] | None = None) -> Config:
     """Check TOML data and build the Config; raises ConfigError at the first problem."""
-    root = _Table("", data, _keys(Config))
-    account = _parse_account(root.table("account", _keys(AccountConfig)), base_dir)
+    root = Table("", data, _keys(Config))
+    account = _parse_account(root.table("account", _keys(AccountConfig), required=True), base_dir)
     contacts = _parse_contacts(root.take("contacts"))
-    board = _parse_board(root.table("board", ("kind", "buttons", *BOARD_KINDS)))
-    calls = _parse_calls(root.table("calls", _keys(CallsConfig), optional=True))
-    storage = _parse_storage(root.table("storage", _keys(StorageConfig), optional=True), base_dir)
-    plugins = _parse_plugins(root.table("plugins", (), optional=True, free=True))
-    audio = _parse_audio(root.table("audio", _keys(AudioSettings), optional=True))
-    level = root.choice("log_level", LOG_LEVELS) or "info"
+    kinds = board_kinds()
+    board = _parse_board(root.table("board", ("kind", "buttons", *kinds), required=True), kinds)
+    calls = _parse_calls(root.table("calls", _keys(CallsConfig)))
+    storage = _parse_storage(root.table("storage", _keys(StorageConfig)), base_dir)
+    plugins = _parse_plugins(root.table("plugins"))
+    audio = _parse_audio(root.table("audio", _keys(AudioSettings)))
+    level = root.choice("log_level", LOG_LEVELS, "info")
     return Config(account, contacts, board, calls, storage, plugins, level.upper(), audio)
 
 
@@ -275,7 +267,7 @@ def default_storage_path() -> str:
 # -- sections --------------------------------------------------------------
 
 
-def _parse_account(table: _Table, base_dir: str | os.PathLike[str] | None) -> AccountConfig:
+def _parse_account(table: Table, base_dir: str | os.PathLike[str] | None) -> AccountConfig:
     uri = table.uri("uri", required=True)
     if uri.user is None:
         raise ConfigError(table.key("uri"), f"needs a user part, as in sip:alice@{uri.host}")
@@ -283,7 +275,7 @@ def _parse_account(table: _Table, base_dir: str | os.PathLike[str] | None) -> Ac
     if registrar is not None and registrar.user is not None:
         raise ConfigError(
             table.key("registrar"),
-            f"must not have a user part (RFC 3261 §10.2), got {str(registrar)!r}",
+            f"must not have a user part (RFC 3261 §10.2), got {describe_value(str(registrar))}",
         )
     outbound_proxy = table.uri("outbound_proxy")
     transport = _account_transport(table, uri)
@@ -315,23 +307,25 @@ def _parse_account(table: _Table, base_dir: str | os.PathLike[str] | None) -> Ac
         transport=transport,
         port=default_port if port is None else port,
         rtp_port=rtp_port or 0,
-        reg_expires=table.integer("reg_expires", 10, 86400) or 300,
+        reg_expires=table.integer("reg_expires", 10, 86400, 300),
         display_name=table.text("display_name"),
         tls_verify=table.boolean("tls_verify", True),
         tls_ca_file=_resolve(table.text("tls_ca_file"), base_dir),
     )
     for name in ("tls_verify", "tls_ca_file"):
-        if name in table.data and transport is not Transport.TLS:
+        if name in table and transport is not Transport.TLS:
             raise ConfigError(table.key(name), f"applies to transport tls only, not {transport}")
     if account.tls_ca_file is not None and not os.path.isfile(account.tls_ca_file):
-        raise ConfigError(table.key("tls_ca_file"), f"no such file: {account.tls_ca_file!r}")
+        raise ConfigError(
+            table.key("tls_ca_file"), f"no such file: {describe_value(account.tls_ca_file)}"
+        )
     return account
 
 
-def _account_transport(table: _Table, uri: SipUri) -> Transport:
+def _account_transport(table: Table, uri: SipUri) -> Transport:
     """The transport named in the config must agree with the URI's own
     `;transport=` and with a sips: scheme (TLS on every hop, RFC 3261 §26.2.2)."""
-    name = table.choice("transport", tuple(t.value for t in Transport))
+    name = table.choice("transport", Transport)
     from_uri = uri.params.get("transport")
     if from_uri is not None:
         from_uri = from_uri.lower()
@@ -339,14 +333,17 @@ def _account_transport(table: _Table, uri: SipUri) -> Transport:
             raise ConfigError(table.key("uri"), f"unsupported ;transport={from_uri}")
         if name is not None and name != from_uri:
             raise ConfigError(
-                table.key("transport"), f"{name!r} contradicts ;transport={from_uri} in account.uri"
+                table.key("transport"),
+                f"{describe_value(name.value)} contradicts ;transport={from_uri} in account.uri",
             )
-        name = from_uri
+        name = Transport(from_uri)
     if uri.scheme == "sips":
-        if name is not None and name != Transport.TLS:
-            raise ConfigError(table.key("transport"), f"a sips: URI needs tls, got {name!r}")
+        if name is not None and name is not Transport.TLS:
+            raise ConfigError(
+                table.key("transport"), f"a sips: URI needs tls, got {describe_value(name.value)}"
+            )
         name = Transport.TLS
-    return Transport(name or Transport.UDP)
+    return name or Transport.UDP
 
 
 def _parse_contacts(value: Any) -> tuple[ContactConfig, ...]:
@@ -359,7 +356,7 @@ def _parse_contacts(value: Any) -> tuple[ContactConfig, ...]:
     contacts: list[ContactConfig] = []
     seen: list[tuple[SipUri, str]] = []
     for index, item in enumerate(value):
-        table = _Table(f"contacts[{index}]", item, _keys(ContactConfig))
+        table = Table(f"contacts[{index}]", item, _keys(ContactConfig))
         name = table.text("name", required=True)
         uri = table.uri("uri", required=True)
         for other, other_key in seen:
@@ -370,68 +367,52 @@ def _parse_contacts(value: Any) -> tuple[ContactConfig, ...]:
     return tuple(contacts)
 
 
-def _parse_board(table: _Table) -> BoardConfig:
-    kind = table.choice("kind", BOARD_KINDS, required=True)
+def _parse_board(table: Table, kinds: tuple[str, ...]) -> BoardConfig:
+    """`kinds` are the installed boards (phone.board.board_kinds)."""
+    kind = table.choice("kind", kinds, required=True)
     buttons = table.integer("buttons", 1, MAX_BUTTONS, required=True)
     # Sections for the other kinds may stay in the file, so switching boards is
     # a one-line change; only the chosen kind's settings are carried.
     settings: dict[str, Any] = {}
-    for other in BOARD_KINDS:
-        section = table.table(other, (), optional=True, free=True)
+    for other in kinds:
+        section = table.table(other)
         if other == kind:
-            settings = section.rest()
+            settings = section.data
     return BoardConfig(kind, buttons, settings)
 
 
-def _parse_calls(table: _Table) -> CallsConfig:
-    reject_code = table.take("reject_code")
-    if reject_code is not None and (
-        type(reject_code) is not int or reject_code not in REJECT_CODES
-    ):
-        raise ConfigError(
-            table.key("reject_code"), f"must be 486 or 603, got {describe_value(reject_code)}"
-        )
-    second_call = table.choice("second_call", tuple(s.value for s in SecondCall))
-    calls = CallsConfig(
-        reject_code=reject_code or 486,
-        second_call=SecondCall(second_call or SecondCall.BUSY),
+def _parse_calls(table: Table) -> CallsConfig:
+    default = CallsConfig()
+    return CallsConfig(
+        reject_code=table.choice("reject_code", REJECT_CODES, default.reject_code),
+        second_call=table.choice("second_call", SecondCall, default.second_call),
         codecs=_parse_codecs(table),
-        long_press_ms=table.integer("long_press_ms", 100, 5000) or 800,
-        no_answer_timeout_s=table.integer("no_answer_timeout_s", 1, 3600) or 60,
+        long_press_ms=table.integer("long_press_ms", 100, 5000, default.long_press_ms),
+        no_answer_timeout_s=table.integer(
+            "no_answer_timeout_s", 1, 3600, default.no_answer_timeout_s
+        ),
     )
-    return calls
 
 
-def _parse_audio(table: _Table) -> AudioSettings:
+def _parse_audio(table: Table) -> AudioSettings:
     default = AudioSettings()
-    frame_ms = table.take("frame_ms")
-    if frame_ms is not None and (type(frame_ms) is not int or frame_ms not in (10, 20)):
-        raise ConfigError(
-            table.key("frame_ms"), f"must be 10 or 20, got {describe_value(frame_ms)}"
-        )
     return AudioSettings(
-        backend=AudioBackend(table.choice("backend", tuple(AudioBackend)) or default.backend),
-        echo=table.choice("echo", ECHO_ALGORITHMS) or default.echo,
-        aggressiveness=table.choice("aggressiveness", AGGRESSIVENESS) or default.aggressiveness,
+        backend=table.choice("backend", AudioBackend, default.backend),
+        echo=table.choice("echo", ECHO_ALGORITHMS, default.echo),
+        aggressiveness=table.choice("aggressiveness", AGGRESSIVENESS, default.aggressiveness),
         noise_suppressor=table.boolean("noise_suppressor", default.noise_suppressor),
-        delay_ms=_or(table.integer("delay_ms", 0, 500), default.delay_ms),
-        tail_ms=_or(table.integer("tail_ms", 10, 1000), default.tail_ms),
-        frame_ms=frame_ms or default.frame_ms,
-        volume_step=_or(table.integer("volume_step", 1, 50), default.volume_step),
-        tones=table.choice("tones", TONE_PLANS) or default.tones,
+        delay_ms=table.integer("delay_ms", 0, 500, default.delay_ms),
+        tail_ms=table.integer("tail_ms", 10, 1000, default.tail_ms),
+        frame_ms=table.choice("frame_ms", FRAME_MS, default.frame_ms),
+        volume_step=table.integer("volume_step", 1, 50, default.volume_step),
+        tones=table.choice("tones", TONE_PLANS, default.tones),
     )
 
 
-def _or(value: int | None, default: int) -> int:
-    return default if value is None else value
-
-
-def _parse_codecs(table: _Table) -> tuple[str, ...]:
-    value = table.take("codecs")
+def _parse_codecs(table: Table) -> tuple[str, ...]:
+    value = table.array("codecs")
     if value is None:
         return DEFAULT_CODECS
-    if not isinstance(value, list):
-        raise ConfigError(table.key("codecs"), f"must be an array, got {describe_value(value)}")
     if not value:
         raise ConfigError(table.key("codecs"), "must name at least one codec")
     codecs: list[str] = []
@@ -442,12 +423,12 @@ def _parse_codecs(table: _Table) -> tuple[str, ...]:
                 key, f"must look like NAME/RATE, such as 'PCMU/8000', got {describe_value(codec)}"
             )
         if codec.lower() in (c.lower() for c in codecs):
-            raise ConfigError(key, f"{codec!r} is listed twice")
+            raise ConfigError(key, f"{describe_value(codec)} is listed twice")
         codecs.append(codec)
     return tuple(codecs)
 
 
-def _parse_storage(table: _Table, base_dir: str | os.PathLike[str] | None) -> StorageConfig:
+def _parse_storage(table: Table, base_dir: str | os.PathLike[str] | None) -> StorageConfig:
     return StorageConfig(_resolve(table.text("path"), base_dir) or default_storage_path())
 
 
@@ -465,147 +446,20 @@ def _resolve(text: str | None, base_dir: str | os.PathLike[str] | None) -> str |
     return str(path)
 
 
-def _parse_plugins(table: _Table) -> dict[str, PluginConfig]:
+def _parse_plugins(table: Table) -> dict[str, PluginConfig]:
+    """Each plugin's settings are left for the plugin to read (phone.plugins)."""
     plugins: dict[str, PluginConfig] = {}
-    for name in list(table.data):
-        section = table.table(name, ("enabled",), free=True)
+    for name in table:
+        section = table.table(name)
         enabled = section.boolean("enabled", True)
-        plugins[name] = PluginConfig(enabled, section.rest())
+        settings = {key: value for key, value in section.data.items() if key != "enabled"}
+        plugins[name] = PluginConfig(enabled, settings)
     return plugins
-
-
-# -- reading tables --------------------------------------------------------
-
-
-class _Table:
-    """A TOML table being checked, which knows its key path and its `keys`.
-
-    Unknown keys are reported before any value is looked at, so a misspelt key
-    is named as such rather than as the missing key it was meant to be. A `free`
-    table also carries keys it does not know (a plugin's or a board's settings),
-    which `rest()` hands to their owner.
-    """
-
-    def __init__(self, path: str, data: Any, keys: tuple[str, ...], free: bool = False) -> None:
-        if not isinstance(data, dict):
-            raise ConfigError(path, f"must be a table, got {describe_value(data)}")
-        self.path = path
-        self.data: dict[str, Any] = data
-        self.keys = keys
-        if not free:
-            for name in data:
-                if name not in keys:
-                    hint = difflib.get_close_matches(name, keys, n=1)
-                    suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
-                    raise ConfigError(self.key(name), f"unknown key{suffix}")
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def take(self, name: str, required: bool = False) -> Any:
-        """The raw value, or None when absent (TOML has no null)."""
-        value = self.data.get(name)
-        if value is None and required:
-            raise ConfigError(self.key(name), "missing")
-        return value
-
-    def table(
-        self, name: str, keys: tuple[str, ...], optional: bool = False, free: bool = False
-    ) -> _Table:
-        value = self.take(name, required=not optional)
-        return _Table(self.key(name), {} if value is None else value, keys, free)
-
-    @overload
-    def text(self, name: str, required: Literal[True]) -> str: ...
-    @overload
-    def text(self, name: str, required: bool = False) -> str | None: ...
-    def text(self, name: str, required: bool = False) -> str | None:
-        value = self.take(name, required)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise ConfigError(self.key(name), f"must be a string, got {describe_value(value)}")
-        if not value.strip():
-            raise ConfigError(self.key(name), "must not be empty")
-        return value
-
-    @overload
-    def uri(self, name: str, required: Literal[True]) -> SipUri: ...
-    @overload
-    def uri(self, name: str, required: bool = False) -> SipUri | None: ...
-    def uri(self, name: str, required: bool = False) -> SipUri | None:
-        """A SIP URI without `?headers`, which make no sense in an address of record."""
-        text = self.text(name, required)
-        if text is None:
-            return None
-        try:
-            uri = parse_sip_uri(text)
-        except SipUriError as e:
-            raise ConfigError(self.key(name), str(e)) from None
-        if uri.headers:
-            raise ConfigError(self.key(name), f"must not carry URI headers ('?...'): {text!r}")
-        return uri
-
-    @overload
-    def integer(self, name: str, low: int, high: int, required: Literal[True]) -> int: ...
-    @overload
-    def integer(self, name: str, low: int, high: int, required: bool = False) -> int | None: ...
-    def integer(self, name: str, low: int, high: int, required: bool = False) -> int | None:
-        value = self.take(name, required)
-        if value is None:
-            return None
-        if type(value) is not int or not low <= value <= high:
-            raise ConfigError(
-                self.key(name),
-                f"must be an integer from {low} to {high}, got {describe_value(value)}",
-            )
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self.take(name)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise ConfigError(self.key(name), f"must be true or false, got {describe_value(value)}")
-        return value
-
-    @overload
-    def choice(self, name: str, choices: Iterable[str], required: Literal[True]) -> str: ...
-    @overload
-    def choice(self, name: str, choices: Iterable[str], required: bool = False) -> str | None: ...
-    def choice(self, name: str, choices: Iterable[str], required: bool = False) -> str | None:
-        """One of `choices`, compared case-insensitively and returned in lower case."""
-        choices = tuple(choices)
-        value = self.take(name, required)
-        if value is None:
-            return None
-        if not isinstance(value, str) or value.lower() not in choices:
-            raise ConfigError(
-                self.key(name), f"must be one of {', '.join(choices)}, got {describe_value(value)}"
-            )
-        return value.lower()
-
-    def rest(self) -> dict[str, Any]:
-        """The keys this table does not know: settings checked by their owner."""
-        return {name: value for name, value in self.data.items() if name not in self.keys}
 
 
 def _keys(cls: type) -> tuple[str, ...]:
     """The TOML keys of a section: the fields of its dataclass."""
     return tuple(f.name for f in fields(cls))
-
-
-def describe_value(value: Any) -> str:
-    """A value as the TOML file spelled it, for error messages."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, date | time):
-        return value.isoformat()
-    return repr(value)
 
 
 def _redact(value: Any) -> Any:

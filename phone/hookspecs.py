@@ -8,14 +8,17 @@ taking any subset of the hook's arguments, by name.
 Settings: a plugin's `[plugins.<name>]` config table (minus `enabled`) is its
 own. A plugin that takes settings defines, at module level::
 
-    def create_plugin(settings: dict[str, Any]) -> object
+    def create_plugin(settings: phone.settings.Table) -> object
 
-which checks them, raising `ConfigError` with a key relative to its table
-(`ConfigError("max_entries", "must be ...")`, reported as
-`plugins.<name>.max_entries: must be ...`), and returns the object whose
-`@hookimpl` methods are registered instead of the module. It is called when
-the host loads the plugin (by `phone check-config` and at start), so it must
-not start anything: hooks do that. A plugin that cannot
+which reads its settings with the table's typed readers
+(`settings.integer("max_entries", 1, 100_000, 500)`; `text`, `boolean`,
+`choice`, `uri`, `texts`, `table`) and returns the object whose `@hookimpl`
+methods are registered instead of the module. Errors name the full key
+(`plugins.<name>.max_entries: must be an integer from 1 to 100000, got 0`); a
+check of the plugin's own raises `ConfigError(settings.key("max_entries"),
+"...")`. Keys it did not read are refused once it returns, with a "did you
+mean". It is called when the host loads the plugin (by `phone check-config` and
+at start), so it must not start anything: hooks do that. A plugin that cannot
 run on this machine (a missing library, absent hardware) raises
 `PluginUnavailable("one sentence why")` from `create_plugin`: it is then
 disabled, not fatal. A plugin without `create_plugin` takes no settings.

@@ -31,6 +31,7 @@ import pluggy
 from phone import hookspecs
 from phone.config import ConfigError, PluginConfig
 from phone.hookspecs import PluginUnavailable
+from phone.settings import Table
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +105,13 @@ class PluginHost:
             self._note_disabled(name, DisableCause.LOAD, f"cannot load: {type(e).__name__}: {e}")
             return
         create = getattr(module, "create_plugin", None)
+        table = Table(f"plugins.{name}", dict(settings))
         plugin = module
         if create is not None:
             try:
-                plugin = create(dict(settings))
-            except ConfigError as e:
-                raise ConfigError(f"plugins.{name}.{e.key}", e.message) from e
+                plugin = create(table)
+            except ConfigError:
+                raise
             except PluginUnavailable as e:
                 self._note_disabled(name, DisableCause.UNAVAILABLE, str(e))
                 return
@@ -117,11 +119,10 @@ class PluginHost:
                 reason = f"create_plugin failed: {type(e).__name__}: {e}"
                 self._note_disabled(name, DisableCause.INVALID, reason, e)
                 return
+            table.finish()  # what the plugin did not read is refused, typos first
         elif settings:
             key = next(iter(settings))
-            raise ConfigError(
-                f"plugins.{name}.{key}", "unknown key (this plugin takes no settings)"
-            )
+            raise ConfigError(table.key(key), "unknown key (this plugin takes no settings)")
         try:
             self.pm.register(plugin, name=name)
         except (pluggy.PluginValidationError, ValueError) as e:

@@ -47,6 +47,14 @@ def test_check_config_accepts_a_good_file(tmp_path: Path) -> None:
             ("[storage]", "[plugins.nosuch]\n[storage]"),
             "plugins.nosuch: no such plugin is installed",
         ),
+        (
+            ("[storage]", "[plugins.call_log]\nmax_entires = 5\n[storage]"),
+            "plugins.call_log.max_entires: unknown key (did you mean 'max_entries'?)",
+        ),
+        (
+            ("[storage]", '[board.virtual]\nspeakr = "out.wav"\n[storage]'),
+            "board.virtual.speakr: unknown key (did you mean 'speaker'?)",
+        ),
     ],
 )
 def test_check_config_names_the_key(tmp_path: Path, change: tuple[str, str], message: str) -> None:

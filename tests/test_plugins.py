@@ -232,13 +232,11 @@ class Greeter:
         return self.greeting if registered else None
 
 def create_plugin(settings):
-    greeting = settings.pop("greeting", "hello")
-    if not isinstance(greeting, str):
-        raise ConfigError("greeting", f"must be a string, got {greeting!r}")
-    if settings.pop("unavailable", False):
+    greeting = settings.text("greeting", "hello")
+    if greeting != greeting.strip():
+        raise ConfigError(settings.key("greeting"), "must not start or end with a space")
+    if settings.boolean("unavailable", False):
         raise PluginUnavailable("no greeting hardware on this board")
-    for key in settings:
-        raise ConfigError(key, "unknown key")
     return Greeter(greeting)
 """
 
@@ -255,7 +253,21 @@ def test_plugin_settings_reach_the_plugin_object(site: Site) -> None:
     ("name", "settings", "message"),
     [
         ("greeter", {"greeting": 5}, "plugins.greeter.greeting: must be a string, got 5"),
-        ("greeter", {"greting": "hi"}, "plugins.greeter.greting: unknown key"),
+        (
+            "greeter",
+            {"greeting": "hi "},
+            "plugins.greeter.greeting: must not start or end with a space",
+        ),
+        (
+            "greeter",
+            {"greting": "hi"},
+            "plugins.greeter.greting: unknown key (did you mean 'greeting'?)",
+        ),
+        (
+            "greeter",
+            {"colour": "red"},
+            "plugins.greeter.colour: unknown key (keys: greeting, unavailable)",
+        ),
         (
             "recorder",
             {"colour": "red"},
@@ -527,7 +539,10 @@ def test_call_log_prunes_to_max_entries(phone: StandInPhone) -> None:
             {"max_entries": "9"},
             "plugins.call_log.max_entries: must be an integer from 1 to 100000, got '9'",
         ),
-        ({"max_entires": 9}, "plugins.call_log.max_entires: unknown key"),
+        (
+            {"max_entires": 9},
+            "plugins.call_log.max_entires: unknown key (did you mean 'max_entries'?)",
+        ),
     ],
 )
 def test_call_log_settings_are_checked(settings: dict[str, Any], message: str) -> None:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from phone.hookspecs import ConfigError, hookimpl
+from phone.hookspecs import hookimpl
+from phone.settings import Table
 from phone.store import Store
 
 log = logging.getLogger(__name__)
@@ -77,17 +78,9 @@ class CallLog:
             record(phone.store, call, self.max_entries)
 
 
-def create_plugin(settings: dict[str, Any]) -> CallLog:
-    """Check the `[plugins.call_log]` settings (see phone.hookspecs)."""
-    for key in settings:
-        if key != "max_entries":
-            raise ConfigError(key, "unknown key")
-    max_entries = settings.get("max_entries", DEFAULT_MAX_ENTRIES)
-    if type(max_entries) is not int or not 1 <= max_entries <= MAX_ENTRIES_LIMIT:
-        raise ConfigError(
-            "max_entries", f"must be an integer from 1 to {MAX_ENTRIES_LIMIT}, got {max_entries!r}"
-        )
-    return CallLog(max_entries)
+def create_plugin(settings: Table) -> CallLog:
+    """Read `[plugins.call_log]` (see phone.hookspecs)."""
+    return CallLog(settings.integer("max_entries", 1, MAX_ENTRIES_LIMIT, DEFAULT_MAX_ENTRIES))
 
 
 def record(store: Store, call: Any, max_entries: int) -> bool:

@@ -16,36 +16,21 @@ Per contact, `blf = true` in `[[contacts]]` adds a dialog subscription
 
 from __future__ import annotations
 
-from typing import Any
-
-from phone.hookspecs import ConfigError
-from phone.uri import parse_sip_uri
+from phone.settings import Table
 from plugins.presence.leds import parse_led_map
 from plugins.presence.plugin import PresencePlugin, PresenceSettings
 
 __all__ = ["PresencePlugin", "PresenceSettings", "create_plugin"]
 
-KEYS = ("rls_uri", "publish", "watchers", "leds")
 
-
-def create_plugin(settings: dict[str, Any]) -> PresencePlugin:
-    """Check the `[plugins.presence]` settings (see phone.hookspecs)."""
-    for key in settings:
-        if key not in KEYS:
-            raise ConfigError(key, f"unknown key (keys: {', '.join(KEYS)})")
-    rls_uri = settings.get("rls_uri")
-    if rls_uri is not None:
-        if not isinstance(rls_uri, str):
-            raise ConfigError("rls_uri", f"must be a SIP URI string, got {rls_uri!r}")
-        try:
-            parse_sip_uri(rls_uri)
-        except ValueError as exc:
-            raise ConfigError("rls_uri", f"not a SIP URI: {exc}") from None
-    flags = {}
-    for key in ("publish", "watchers"):
-        value = settings.get(key, True)
-        if type(value) is not bool:
-            raise ConfigError(key, f"must be true or false, got {value!r}")
-        flags[key] = value
-    leds = parse_led_map(settings.get("leds", {}))
-    return PresencePlugin(PresenceSettings(leds=leds, rls_uri=rls_uri, **flags))
+def create_plugin(settings: Table) -> PresencePlugin:
+    """Read `[plugins.presence]` (see phone.hookspecs)."""
+    rls_uri = settings.uri("rls_uri")
+    return PresencePlugin(
+        PresenceSettings(
+            rls_uri=None if rls_uri is None else str(rls_uri),
+            publish=settings.boolean("publish", True),
+            watchers=settings.boolean("watchers", True),
+            leds=parse_led_map(settings),
+        )
+    )

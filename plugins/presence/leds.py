@@ -17,11 +17,10 @@ out keep the default:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from phone.board import LED_OFF, Led, LedColor, LedPattern
-from phone.hookspecs import ConfigError
+from phone.settings import ConfigError, Table, describe_value
 from plugins.presence.state import ContactState
 
 DEFAULT_LEDS: dict[ContactState, Led] = {
@@ -41,7 +40,9 @@ DEFAULT_LEDS: dict[ContactState, Led] = {
 def parse_led(text: Any, key: str) -> Led:
     """ "red fast" → Led; ConfigError naming `key` otherwise."""
     if not isinstance(text, str):
-        raise ConfigError(key, f'must be a string like "red fast" or "off", got {text!r}')
+        raise ConfigError(
+            key, f'must be a string like "red fast" or "off", got {describe_value(text)}'
+        )
     words = text.lower().split()
     if words == ["off"]:
         return LED_OFF
@@ -51,19 +52,16 @@ def parse_led(text: Any, key: str) -> Led:
         raise ConfigError(
             key,
             f'must be "off" or "<colour> <pattern>" with colour {"/".join(colors)} '
-            f"and pattern {'/'.join(patterns)}, got {text!r}",
+            f"and pattern {'/'.join(patterns)}, got {describe_value(text)}",
         )
     return Led(LedColor(words[0]), LedPattern(words[1]))
 
 
-def parse_led_map(table: Any) -> dict[ContactState, Led]:
-    """The default map overridden by the `leds` table of the plugin's settings."""
-    if not isinstance(table, Mapping):
-        raise ConfigError("leds", f"must be a table of state = LED, got {table!r}")
+def parse_led_map(settings: Table) -> dict[ContactState, Led]:
+    """The default map overridden by the `leds` table of the plugin's settings,
+    whose keys are the states."""
+    table = settings.table("leds", (state.value for state in ContactState))
     leds = dict(DEFAULT_LEDS)
-    known = {state.value: state for state in ContactState}
-    for name, value in table.items():
-        if name not in known:
-            raise ConfigError(f"leds.{name}", f"unknown state (states: {', '.join(sorted(known))})")
-        leds[known[name]] = parse_led(value, f"leds.{name}")
+    for name in table:
+        leds[ContactState(name)] = parse_led(table.take(name), table.key(name))
     return leds

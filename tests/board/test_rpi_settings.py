@@ -89,9 +89,15 @@ def test_a_full_section_is_kept() -> None:
         ({"inputs": "USB Keypad", "keys": KEYS}, "board.rpi.inputs", "must be an array"),
         ({"inputs": [""], "keys": KEYS}, "board.rpi.inputs[0]", "non-empty string"),
         ({"input": ["x"]}, "board.rpi.input", "unknown key (did you mean 'inputs'?)"),
+        ({"input": ["x"], "keys": KEYS}, "board.rpi.input", "unknown key (did you mean 'inputs'?)"),
+        ({"display": {"drivr": "sh1106"}}, "board.rpi.display.drivr", "did you mean 'driver'?"),
         ({"leds": {"answer": {"green": "x"}}}, "board.rpi.leds.answer", "contact-N"),
         ({"leds": {"contact-1": {}}}, "board.rpi.leds.contact-1", "needs a green or red"),
-        ({"leds": {"contact-1": {"blue": "x"}}}, "board.rpi.leds.contact-1.blue", "unknown key"),
+        (
+            {"leds": {"contact-1": {"blue": "x"}}},
+            "board.rpi.leds.contact-1.blue",
+            "unknown key (keys: green, red)",
+        ),
         (
             {"leds": {"contact-1": {"green": "../../gpio"}}},
             "board.rpi.leds.contact-1.green",

@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from phone.board import Led, LedColor, LedPattern
 from phone.hookspecs import ConfigError
-from plugins.presence import create_plugin
+from phone.settings import Table
+from plugins.presence import PresencePlugin, create_plugin
 from plugins.presence.leds import DEFAULT_LEDS
 from plugins.presence.state import ContactState
 from tests.phones import PhoneFactory, phones, render_config
@@ -19,32 +21,49 @@ from tests.presence.test_hostile_documents import GOOD, Registrar, registrar
 __all__ = ["phones", "registrar"]
 
 
+def load(settings: dict[str, Any]) -> PresencePlugin:
+    """`[plugins.presence]` read as the plugin host reads it."""
+    table = Table("plugins.presence", settings)
+    plugin = create_plugin(table)
+    table.finish()
+    return plugin
+
+
 def test_defaults_and_overrides() -> None:
-    plugin = create_plugin({"leds": {"available": "amber fast", "offline": "red slow"}})
+    plugin = load({"leds": {"available": "amber fast", "offline": "red slow"}})
     leds = plugin.settings.leds
     assert leds[ContactState.AVAILABLE] == Led(LedColor.AMBER, LedPattern.FAST)
     assert leds[ContactState.OFFLINE] == Led(LedColor.RED, LedPattern.SLOW)
     assert leds[ContactState.AWAY] == DEFAULT_LEDS[ContactState.AWAY]
-    assert create_plugin({"leds": {"ringing": "off"}}).settings.leds[ContactState.RINGING] == Led()
+    assert load({"leds": {"ringing": "off"}}).settings.leds[ContactState.RINGING] == Led()
+    assert load({"rls_uri": "sip:Buddies@Example.com"}).settings.rls_uri == (
+        "sip:Buddies@example.com"
+    )
 
 
 @pytest.mark.parametrize(
-    ("settings", "key"),
+    ("settings", "key", "message"),
     [
-        ({"leds": {"avilable": "green steady"}}, "leds.avilable"),
-        ({"leds": {"away": "purple steady"}}, "leds.away"),
-        ({"leds": {"away": "green"}}, "leds.away"),
-        ({"leds": {"away": 3}}, "leds.away"),
-        ({"leds": "green"}, "leds"),
-        ({"rls_uri": "not a uri"}, "rls_uri"),
-        ({"publish": "yes"}, "publish"),
-        ({"colour": 1}, "colour"),
+        ({"leds": {"avilable": "green steady"}}, "leds.avilable", "did you mean 'available'?"),
+        ({"leds": {"lost": "red fast"}}, "leds.lost", "(keys: available, away, busy"),
+        ({"leds": {"away": "purple steady"}}, "leds.away", "got 'purple steady'"),
+        ({"leds": {"away": "green"}}, "leds.away", "with colour green/red/amber"),
+        ({"leds": {"away": 3}}, "leds.away", 'like "red fast" or "off", got 3'),
+        ({"leds": {"away": True}}, "leds.away", "got true"),
+        ({"leds": "green"}, "leds", "must be a table, got 'green'"),
+        ({"rls_uri": "not a uri"}, "rls_uri", "not a SIP URI: 'not a uri'"),
+        ({"rls_uri": 5}, "rls_uri", "must be a string, got 5"),
+        ({"publish": "yes"}, "publish", "must be true or false, got 'yes'"),
+        ({"watchers": 1}, "watchers", "must be true or false, got 1"),
+        ({"colour": 1}, "colour", "unknown key (keys: rls_uri, publish, watchers, leds)"),
+        ({"led": {}}, "led", "unknown key (did you mean 'leds'?)"),
     ],
 )
-def test_invalid_settings_name_the_key(settings: dict[str, object], key: str) -> None:
+def test_invalid_settings_name_the_key(settings: dict[str, Any], key: str, message: str) -> None:
     with pytest.raises(ConfigError) as error:
-        create_plugin(settings)
-    assert error.value.key == key
+        load(settings)
+    assert error.value.key == f"plugins.presence.{key}"
+    assert message in error.value.message
 
 
 def test_check_config_refuses_an_invalid_map(tmp_path: Path) -> None:
