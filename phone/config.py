@@ -369,6 +369,11 @@ def _parse_contacts(value: Any) -> tuple[ContactConfig, ...]:
 
 def _parse_board(table: Table, kinds: tuple[str, ...]) -> BoardConfig:
     """`kinds` are the installed boards (phone.board.board_kinds)."""
+    if not kinds:
+        raise ConfigError(
+            table.key("kind"),
+            "no board is installed (install simplephone, or `pip install -e .` in a checkout)",
+        )
     kind = table.choice("kind", kinds, required=True)
     buttons = table.integer("buttons", 1, MAX_BUTTONS, required=True)
     # Sections for the other kinds may stay in the file, so switching boards is

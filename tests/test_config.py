@@ -170,6 +170,16 @@ def test_transport_from_uri_parameter() -> None:
     assert config.account.uri == "sip:alice@example.com;transport=TCP"
 
 
+def test_board_kinds_are_the_installed_boards(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = {"account": {"uri": "sip:alice@192.0.2.7"}, "board": {"kind": "pi", "buttons": 1}}
+    monkeypatch.setattr("phone.config.board_kinds", lambda: ("pi", "virtual"))
+    assert parse_config(data).board.kind == "pi"
+    monkeypatch.setattr("phone.config.board_kinds", lambda: ())
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert str(caught.value).startswith("board.kind: no board is installed")
+
+
 def test_config_error_carries_key_and_message() -> None:
     error = ConfigError("contacts[0].uri", "missing")
     assert isinstance(error, ValueError)
