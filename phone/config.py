@@ -246,8 +246,7 @@ def parse_config(data: dict[str, Any], base_dir: str | os.PathLike[str] | None =
     root = Table("", data, _keys(Config))
     account = _parse_account(root.table("account", _keys(AccountConfig), required=True), base_dir)
     contacts = _parse_contacts(root.take("contacts"))
-    kinds = board_kinds()
-    board = _parse_board(root.table("board", ("kind", "buttons", *kinds), required=True), kinds)
+    board = _parse_board(root)
     calls = _parse_calls(root.table("calls", _keys(CallsConfig)))
     storage = _parse_storage(root.table("storage", _keys(StorageConfig)), base_dir)
     plugins = _parse_plugins(root.table("plugins"))
@@ -367,13 +366,15 @@ def _parse_contacts(value: Any) -> tuple[ContactConfig, ...]:
     return tuple(contacts)
 
 
-def _parse_board(table: Table, kinds: tuple[str, ...]) -> BoardConfig:
-    """`kinds` are the installed boards (phone.board.board_kinds)."""
+def _parse_board(root: Table) -> BoardConfig:
+    """`[board]`: its kind is one of the installed boards (phone.board.board_kinds)."""
+    kinds = board_kinds()
     if not kinds:
         raise ConfigError(
-            table.key("kind"),
+            "board.kind",
             "no board is installed (install simplephone, or `pip install -e .` in a checkout)",
         )
+    table = root.table("board", ("kind", "buttons", *kinds), required=True)
     kind = table.choice("kind", kinds, required=True)
     buttons = table.integer("buttons", 1, MAX_BUTTONS, required=True)
     # Sections for the other kinds may stay in the file, so switching boards is

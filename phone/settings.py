@@ -23,6 +23,7 @@ same rules and the same wording:
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Iterator
 from datetime import date, time
 from typing import Any, Literal, TypeVar, overload
@@ -30,6 +31,8 @@ from typing import Any, Literal, TypeVar, overload
 from phone.uri import SipUri, SipUriError, parse_sip_uri
 
 Choice = TypeVar("Choice", bound=str | int)
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # TOML 1.0, "Keys"
 
 
 class ConfigError(ValueError):
@@ -57,7 +60,9 @@ class Table:
                     raise self._unknown(name)
 
     def key(self, name: str) -> str:
-        """The full path of key `name` of this table."""
+        """The full path of key `name` of this table, quoted where TOML would quote it."""
+        if not _BARE_KEY.fullmatch(name):
+            name = _toml_string(name)
         return f"{self.path}.{name}" if self.path else name
 
     def __iter__(self) -> Iterator[str]:

@@ -187,6 +187,15 @@ def test_keys_that_are_data_are_iterated() -> None:
     table.finish()
 
 
+def test_keys_are_quoted_where_toml_quotes_them() -> None:
+    table = Table("board.rpi.leds", {})
+    assert table.key("contact-1") == "board.rpi.leds.contact-1"
+    assert table.key("KEY_F1") == "board.rpi.leds.KEY_F1"
+    assert table.key("a.b") == "board.rpi.leds.'a.b'"
+    assert table.key("") == "board.rpi.leds.''"
+    assert table.key("it's") == 'board.rpi.leds."it\'s"'
+
+
 def test_the_file_itself_has_bare_keys() -> None:
     with pytest.raises(ConfigError) as caught:
         Table("", {"sound": {}}, ("account", "board"))
