@@ -383,7 +383,7 @@ def _parse_board(root: Table) -> BoardConfig:
     for other in kinds:
         section = table.table(other)
         if other == kind:
-            settings = section.data
+            settings = dict(section.data)
     return BoardConfig(kind, buttons, settings)
 
 
