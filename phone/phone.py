@@ -21,6 +21,7 @@ from phone.config import Config, SecondCall
 from phone.media import PhoneAudio
 from phone.plugins import PluginHost
 from phone.screen import Screen
+from phone.sip.admission import NoMediaRoom
 from phone.sip.call import SipCall
 from phone.sip.endpoint import SipStack
 from phone.store import Store
@@ -177,7 +178,7 @@ class Phone:
         assert account is not None
         try:
             call = account.make_call(uri, name)
-        except self.sip.pj.Error as exc:
+        except (self.sip.pj.Error, NoMediaRoom) as exc:
             log.warning("call to %s not placed: %s", uri, exc.reason)
             self.screen.message(["Call failed", exc.reason[:21]], RESULT_SECONDS)
             return
