@@ -188,8 +188,8 @@ class CallAdmission:
         if self._burst_refused == 0:
             self._burst_started = now
             log.warning(
-                "too many calls at once: refusing calls until media sockets are free "
-                "(%d of %d in use, %d wanted; first from %s)",
+                "too many calls at once: refusing calls with 486 until media sockets are free "
+                "(%d of %d in use, %d more wanted; first from %r)",
                 self.slots.in_use(),
                 self.slots.capacity,
                 keys,
@@ -207,7 +207,7 @@ class CallAdmission:
         self._log_burst_over()
 
     def _log_burst_over(self) -> None:
-        log.warning(
+        log.info(
             "call burst over: calls refused: %d in %.1f s",
             self._burst_refused,
             self._last_refusal - self._burst_started,
