@@ -21,6 +21,7 @@ from phone.config import Config, SecondCall
 from phone.media import PhoneAudio
 from phone.plugins import PluginHost
 from phone.screen import Screen
+from phone.sip.admission import NoMediaRoom
 from phone.sip.call import SipCall
 from phone.sip.endpoint import SipStack
 from phone.store import Store
@@ -66,6 +67,8 @@ class Phone:
         self._tasks: list[asyncio.Task[Any]] = []
         self._disabled_shown = 0
         self._tone: str | None = None
+        # A pending timer holds its call: it must not outlive the call (nor libDestroy).
+        self._no_answer_timers: dict[SipCall, asyncio.TimerHandle] = {}
 
     # -- lifecycle ------------------------------------------------------
     async def stopped(self) -> None:
@@ -102,6 +105,9 @@ class Phone:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for timer in self._no_answer_timers.values():
+            timer.cancel()
+        self._no_answer_timers.clear()
         await self.sip.stop(before_destroy=self.audio.close)
         self.calls.clear()
         await self.board.close()
@@ -172,7 +178,7 @@ class Phone:
         assert account is not None
         try:
             call = account.make_call(uri, name)
-        except self.sip.pj.Error as exc:
+        except (self.sip.pj.Error, NoMediaRoom) as exc:
             log.warning("call to %s not placed: %s", uri, exc.reason)
             self.screen.message(["Call failed", exc.reason[:21]], RESULT_SECONDS)
             return
@@ -226,7 +232,7 @@ class Phone:
             if contact is not None:
                 self.buttons.show(contact.uri)
             self._show_call_led(info)
-            asyncio.get_running_loop().call_later(
+            self._no_answer_timers[call] = asyncio.get_running_loop().call_later(
                 self.config.calls.no_answer_timeout_s, self._no_answer, call
             )
         self._update_tone()
@@ -234,6 +240,7 @@ class Phone:
         self.plugins.call("call_changed", phone=self, call=info)
 
     def _no_answer(self, call: SipCall) -> None:
+        self._no_answer_timers.pop(call, None)
         if call in self.calls and call.info.state is CallState.RINGING and not call.rejected:
             log.info("no answer from the user in %ss: 480", self.config.calls.no_answer_timeout_s)
             call.reject(480)
@@ -245,6 +252,9 @@ class Phone:
         self._show_call_led(info)
         if info.state is CallState.DISCONNECTED:
             self.calls.remove(call)
+            timer = self._no_answer_timers.pop(call, None)
+            if timer is not None:
+                timer.cancel()
             for port in call.audio_ports:
                 self.audio.forget(port)
             self._show_result(info)

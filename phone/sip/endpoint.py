@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from phone.config import AccountConfig, CallsConfig, Transport
+from phone.sip.admission import CallAdmission, MediaSlots
 from phone.sip.chat_session import ChatSession, ChatSessions
 from phone.sip.digest import Credentials
 from phone.sip.packages import EventPackage
@@ -108,6 +109,8 @@ class SipStack:
         self._busy_until = 0.0
         self._transport_id = -1
         self.raw: RawSip | None = None
+        self.media_slots = MediaSlots()
+        self.admission: CallAdmission | None = None
         self.subscriber: Subscriber | None = None
         self._chats: ChatSessions | None = None
         self._publications: list[Publication] = []
@@ -141,11 +144,12 @@ class SipStack:
             self.raw.self_test()
         except LayoutError as exc:
             raise SipStartError(f"the pjsip request hook failed its self-test: {exc}") from exc
+        loop = asyncio.get_running_loop()
+        self.admission = CallAdmission(self.raw, self.media_slots, loop)
         from phone.sip.account import SipAccount  # needs pjsua2, imported above
 
         self.account = SipAccount(self)
         self.account.start()
-        loop = asyncio.get_running_loop()
         self.subscriber = Subscriber.for_account(
             self.raw, self.account, loop, self._credentials(), self._route()
         )
@@ -366,6 +370,8 @@ class SipStack:
             self.account = None
         if before_destroy is not None:
             before_destroy()
+        if self.admission is not None:
+            self.admission.close()
         if self.raw is not None:
             self.raw.close()
         self.ep.libDestroy()
