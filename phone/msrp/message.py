@@ -194,6 +194,9 @@ class Frame:
         else:
             comment = self.comment if self.comment is not None else REASONS.get(self.status or 0)
             start = f"MSRP {self.tid} {self.status:03d}" + (f" {comment}" if comment else "")
+        for name, value in self.headers:
+            if not HEADER_NAME.fullmatch(name) or "\r" in value or "\n" in value:
+                raise ValueError(f"cannot send header {name!r}: {value[:40]!r}")
         lines = [start, *(f"{n}: {v}" for n, v in _ordered(self.headers))]
         if self.content_type is not None:
             lines += [f"Content-Type: {self.content_type}", ""]
@@ -203,7 +206,8 @@ class Frame:
         """The frame as sent; `ValueError` if the body holds its own end-line."""
         if self.body and self.content_type is None:
             raise ValueError("a body needs a Content-Type")
-        if b"\r\n-------" + self.tid.encode() in b"\r\n" + self.body:
+        end_line = re.escape(b"\r\n-------" + self.tid.encode()) + rb"[$+#]\r\n"
+        if re.search(end_line, self.body + b"\r\n"):
             raise ValueError("the body contains the frame's end-line; use another tid")
         body = self.body + b"\r\n" if self.content_type is not None else b""
         return self.head() + body + self.end_line()

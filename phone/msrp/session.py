@@ -241,6 +241,8 @@ class MsrpSession:
                 frame = self._frame("SEND", headers)
                 frame.content_type, frame.flag = content_type, flag
                 frame.body = read(byte_range.start - 1, byte_range.end or 0)
+                while _holds_end_line(frame):
+                    frame.tid = new_tid()
                 future = await connection.send(frame, response=wait)
                 if future is not None:
                     pending.append(future)
@@ -418,6 +420,15 @@ class MsrpSession:
                 self.on_closed(reason)
             except Exception:
                 log.exception("MSRP session %s: on_closed failed", self.local_uri.session_id)
+
+
+def _holds_end_line(frame: Frame) -> bool:
+    """Whether a chunk's body happens to hold its own end-line (section 7.1.1)."""
+    try:
+        frame.encode()
+    except ValueError:
+        return True
+    return False
 
 
 def _check(response: Frame) -> None:
