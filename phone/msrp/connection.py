@@ -225,7 +225,7 @@ class MsrpConnection:
             what = "no request on an accepted connection"
         self._complain(what)
         if self._frame is not None and not self._answered:
-            self.respond(self._frame, 408, "Frame not complete in time")
+            self.respond(self._frame, 400, "Frame not complete in time")
         return what
 
     def _complain(self, what: str) -> None:
