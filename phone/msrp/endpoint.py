@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import ssl
 from typing import Any
 
 from phone.msrp.connection import Limits, MsrpConnection
 from phone.msrp.error import MsrpError
 from phone.msrp.message import Frame
 from phone.msrp.session import MsrpSession
-from phone.msrp.tls import Fingerprint, TlsSettings
+from phone.msrp.tls import Fingerprint, TlsSettings, client_context
 from phone.msrp.uri import MsrpUri
 
 log = logging.getLogger(__name__)
@@ -109,11 +110,7 @@ class MsrpEndpoint:
             existing = self._outgoing.get(key)
             if reuse and existing is not None and not existing.closed:
                 return existing
-            context = None
-            if uri.secure:
-                if self.tls is None:
-                    raise MsrpError(403, f"{uri} needs TLS, and no certificate is configured")
-                context = self.tls.client_context(fingerprint)
+            context = client_context(self.tls, fingerprint) if uri.secure else None
             host, port, _ = key
             try:
                 async with asyncio.timeout(self.limits.transaction_timeout):
@@ -124,6 +121,8 @@ class MsrpEndpoint:
                         server_hostname=host if context else None,
                         limit=1 << 20,
                     )
+            except ssl.SSLError as exc:
+                raise MsrpError(403, f"TLS with {uri} failed: {exc}") from None
             except (OSError, TimeoutError) as exc:
                 raise MsrpError(408, f"cannot connect to {uri}: {exc or 'timeout'}") from None
             connection = MsrpConnection(

@@ -75,21 +75,25 @@ class TlsSettings:
         context.load_cert_chain(self.certfile, self.keyfile)
         return context
 
-    def client_context(self, fingerprint: Fingerprint | None) -> ssl.SSLContext:
-        """With a fingerprint, any certificate is accepted by the handshake and
-        `check_peer` decides; without one, CA and host name are checked."""
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.certfile, self.keyfile)
-        if fingerprint is None and self.verify_without_fingerprint:
-            if self.cafile is not None:
-                context.load_verify_locations(self.cafile)
-            else:
-                context.load_default_certs()
+
+def client_context(settings: TlsSettings | None, fingerprint: Fingerprint | None) -> ssl.SSLContext:
+    """The context to connect with. With a fingerprint any certificate passes
+    the handshake and `check_peer` decides; without one, CA and host name are
+    checked (unless `settings` turn that off). Our certificate goes along when
+    we have one."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if settings is not None:
+        context.load_cert_chain(settings.certfile, settings.keyfile)
+    if fingerprint is None and (settings is None or settings.verify_without_fingerprint):
+        if settings is not None and settings.cafile is not None:
+            context.load_verify_locations(settings.cafile)
         else:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+            context.load_default_certs()
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def check_peer(certificate_der: bytes | None, fingerprint: Fingerprint) -> None:

@@ -21,6 +21,7 @@ from phone.msrp.error import MsrpClosed, MsrpError, MsrpTimeout
 from phone.msrp.message import ReportMode, Status
 from phone.msrp.session import MsrpSession
 from phone.msrp.tls import Fingerprint, TlsSettings
+from tests.msrp.conftest import make_certificate
 from tests.msrp.rawpeer import RawPeer, send_frame
 
 WAIT = 20.0
@@ -172,6 +173,34 @@ def test_tls_with_another_certificate_is_refused(certificates):
             async with pair(certificates, fingerprint=alice_tls.fingerprint("sha-1")):
                 pass
         assert caught.value.status == 403
+
+    run(scenario())
+
+
+def test_tls_without_fingerprint_checks_ca_and_host(tmp_path: Path):
+    """A relay's certificate, offered without a fingerprint, must verify."""
+    relay_tls = make_certificate(tmp_path, "relay", "IP:127.0.0.1")
+    trusting = make_certificate(tmp_path, "alice")
+    trusting = TlsSettings(trusting.certfile, trusting.keyfile, cafile=relay_tls.certfile)
+
+    async def scenario() -> None:
+        relay = MsrpEndpoint(tls=relay_tls)
+        await relay.listen()
+        uri = relay.new_uri()
+        try:
+            for settings, refused in [(None, True), (trusting, False)]:
+                client = MsrpEndpoint(tls=settings)
+                try:
+                    if refused:
+                        with pytest.raises(MsrpError) as caught:
+                            await client.connect(uri)
+                        assert caught.value.status == 403
+                    else:
+                        assert (await client.connect(uri)).secure
+                finally:
+                    await client.close()
+        finally:
+            await relay.close()
 
     run(scenario())
 
