@@ -241,9 +241,7 @@ class MsrpSession:
                 frame = self._frame("SEND", headers)
                 frame.content_type, frame.flag = content_type, flag
                 frame.body = read(byte_range.start - 1, byte_range.end or 0)
-                while _holds_end_line(frame):
-                    frame.tid = new_tid()
-                future = await connection.send(frame, response=wait)
+                future = await _send_chunk(connection, frame, wait)
                 if future is not None:
                     pending.append(future)
                 while len(pending) > SEND_WINDOW or (pending and pending[0].done()):
@@ -422,13 +420,16 @@ class MsrpSession:
                 log.exception("MSRP session %s: on_closed failed", self.local_uri.session_id)
 
 
-def _holds_end_line(frame: Frame) -> bool:
-    """Whether a chunk's body happens to hold its own end-line (section 7.1.1)."""
-    try:
-        frame.encode()
-    except ValueError:
-        return True
-    return False
+async def _send_chunk(
+    connection: MsrpConnection, frame: Frame, wait: bool
+) -> asyncio.Future[Frame] | None:
+    """Send a chunk, under another transaction id if its body happens to hold
+    its end-line (RFC 4975 section 7.1.1: the sender makes sure it does not)."""
+    while True:
+        try:
+            return await connection.send(frame, response=wait)
+        except ValueError:
+            frame.tid = new_tid()
 
 
 def _check(response: Frame) -> None:

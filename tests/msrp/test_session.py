@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from phone.msrp import session as session_module
 from phone.msrp.chunks import FileSink
 from phone.msrp.connection import Limits
 from phone.msrp.endpoint import MsrpEndpoint
@@ -123,6 +124,21 @@ def test_ten_megabyte_file_streamed_to_disk(tmp_path: Path):
     run(scenario())
     assert sinks[0].complete and target.stat().st_size == 10 << 20
     assert sinks[0].sha1() == hashlib.sha1(source.read_bytes()).hexdigest()
+
+
+def test_chunk_holding_its_end_line_goes_under_another_tid(monkeypatch):
+    tids = iter(["binding001", "collide001", "fresh00001"])
+    real = session_module.new_tid
+    monkeypatch.setattr(session_module, "new_tid", lambda: next(tids, None) or real())
+    body = b"before\r\n-------collide001$\r\nafter"
+
+    async def scenario() -> None:
+        async with pair() as (a, b, inbox):
+            await a.send_message("text/plain", body)
+            assert (await inbox.get()).sink.data == body
+
+    run(scenario())
+    assert next(tids, "used") == "used"
 
 
 def test_sessions_to_one_peer_share_a_connection():
