@@ -125,10 +125,9 @@ async def relayed(count: int) -> str:
         rb = MsrpRelayClient(bob, relay, Credentials("bob", "bobpw"))
         await ra.connect()
         await rb.connect()
-        assert ra.local_uri is not None
-        b = rb.session((*ra.use_path, ra.local_uri))
-        a = ra.session(b.local_path)
-        b.remote_path = a.local_path
+        a_uri = ra.new_uri()
+        b = rb.session((*ra.use_path, a_uri))
+        a = ra.session(b.local_path, local_uri=a_uri)
         await asyncio.gather(a.start(active=True), b.start(active=False))
         line = summary("SEND → delivered through Kamailio's relay", await latencies(a, b, count))
         await ra.close()

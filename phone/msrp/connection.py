@@ -73,6 +73,7 @@ class MsrpConnection:
         self._transactions: dict[str, asyncio.Future[Frame]] = {}
         self.sessions: set[MsrpSession] = set()
         self.keep_open = False  # a relay's connection outlives its sessions
+        self.verified = True  # plain TCP, or TLS with CA and host-name checks
         self.bound = outgoing  # an accepted connection is bound by its first routed request
         self.closed = False
         self.close_reason = ""

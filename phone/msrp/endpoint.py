@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import ssl
 from typing import Any
 
@@ -21,8 +20,8 @@ from phone.msrp.connection import Limits, MsrpConnection
 from phone.msrp.error import MsrpError
 from phone.msrp.message import Frame
 from phone.msrp.session import MsrpSession
-from phone.msrp.tls import Fingerprint, TlsSettings, client_context
-from phone.msrp.uri import MsrpUri
+from phone.msrp.tls import Fingerprint, TlsSettings, check_peer, client_context
+from phone.msrp.uri import MsrpUri, new_session_id
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +69,7 @@ class MsrpEndpoint:
         return MsrpUri(
             host=host or self.host,
             port=port if port is not None else self.port,
-            session_id=secrets.token_urlsafe(15),
+            session_id=new_session_id(),
             secure=self.secure,
         )
 
@@ -103,35 +102,50 @@ class MsrpEndpoint:
     async def connect(
         self, uri: MsrpUri, *, fingerprint: Fingerprint | None = None, reuse: bool = True
     ) -> MsrpConnection:
-        """A connection to `uri`'s host: an open one when `reuse`, else a new one."""
+        """A connection to `uri`'s host: an open one when `reuse` (section 8.1),
+        else a new one. On TLS, the peer's certificate must have `fingerprint`
+        (RFC 4572), or without one pass the CA and host-name checks; a
+        connection that was not checked that way is not reused without one."""
         key = uri.authority
-        lock = self._connecting.setdefault(key, asyncio.Lock())
-        async with lock:
-            existing = self._outgoing.get(key)
-            if reuse and existing is not None and not existing.closed:
-                return existing
-            context = client_context(self.tls, fingerprint) if uri.secure else None
-            host, port, _ = key
+        fingerprint = fingerprint if uri.secure else None
+        async with self._connecting.setdefault(key, asyncio.Lock()):
+            connection = self._outgoing.get(key)
+            usable = connection is not None and not connection.closed
+            if not (reuse and usable and connection and (fingerprint or connection.verified)):
+                connection = await self._open(uri, fingerprint)
+                if reuse:
+                    self._outgoing[key] = connection
+        if fingerprint is not None:
             try:
-                async with asyncio.timeout(self.limits.transaction_timeout):
-                    reader, writer = await asyncio.open_connection(
-                        host,
-                        port,
-                        ssl=context,
-                        server_hostname=host if context else None,
-                        limit=1 << 20,
-                    )
-            except ssl.SSLError as exc:
-                raise MsrpError(403, f"TLS with {uri} failed: {exc}") from None
-            except (OSError, TimeoutError) as exc:
-                raise MsrpError(408, f"cannot connect to {uri}: {exc or 'timeout'}") from None
-            connection = MsrpConnection(
-                reader, writer, self, self.limits, outgoing=True, on_closed=self._closed
-            )
-            log.info("MSRP connected to %s", connection.peer)
-            if reuse:
-                self._outgoing[key] = connection
-            return connection
+                check_peer(connection.peer_certificate(), fingerprint)
+            except MsrpError:
+                if not connection.sessions:
+                    connection.close("certificate does not match the fingerprint")
+                raise
+        return connection
+
+    async def _open(self, uri: MsrpUri, fingerprint: Fingerprint | None) -> MsrpConnection:
+        context = client_context(self.tls, fingerprint) if uri.secure else None
+        host, port, _ = uri.authority
+        try:
+            async with asyncio.timeout(self.limits.transaction_timeout):
+                reader, writer = await asyncio.open_connection(
+                    host,
+                    port,
+                    ssl=context,
+                    server_hostname=host if context else None,
+                    limit=1 << 20,
+                )
+        except ssl.SSLError as exc:
+            raise MsrpError(403, f"TLS with {uri} failed: {exc}") from None
+        except (OSError, TimeoutError) as exc:
+            raise MsrpError(408, f"cannot connect to {uri}: {exc or 'timeout'}") from None
+        connection = MsrpConnection(
+            reader, writer, self, self.limits, outgoing=True, on_closed=self._closed
+        )
+        connection.verified = context is None or context.verify_mode == ssl.CERT_REQUIRED
+        log.info("MSRP connected to %s", connection.peer)
+        return connection
 
     def _closed(self, connection: MsrpConnection) -> None:
         self._accepted.discard(connection)

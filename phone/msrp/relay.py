@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
+from dataclasses import replace
+from typing import Any
 
 from phone.msrp.connection import MsrpConnection
 from phone.msrp.endpoint import MsrpEndpoint
@@ -27,7 +29,7 @@ from phone.msrp.error import MsrpError, MsrpTimeout
 from phone.msrp.message import Frame, new_tid, path_headers
 from phone.msrp.session import MsrpSession
 from phone.msrp.tls import Fingerprint
-from phone.msrp.uri import MsrpUri, parse_path
+from phone.msrp.uri import MsrpUri, new_session_id, parse_path
 from phone.sip.digest import Credentials, DigestChallenge
 from phone.sip.message import MessageError
 
@@ -76,10 +78,7 @@ class MsrpRelayClient:
             )
             connection.keep_open = True
             host, port = connection.local_address
-            self.local_uri = self.endpoint.new_uri(host, port)
-            self.local_uri = MsrpUri(
-                host, port, self.local_uri.session_id, secure=self.relay.secure
-            )
+            self.local_uri = MsrpUri(host, port, new_session_id(), secure=self.relay.secure)
             self.connection = connection
             try:
                 await self._authenticate(send_uri, probing=len(modes) > 1)
@@ -103,24 +102,24 @@ class MsrpRelayClient:
         raise MsrpError(last.status, f"relay {self.relay} refused AUTH: {last.reason}")
 
     async def _authenticate(self, send_uri: bool, *, probing: bool) -> None:
-        assert self.connection is not None
-        response = await self._auth(None, probing)
-        if response.status == 401:
-            try:
-                challenge = DigestChallenge.parse(response.header("WWW-Authenticate") or "")
-                authorization = challenge.authorization(self.credentials, "AUTH", str(self.relay))
-            except MessageError as exc:
-                raise MsrpError(403, f"unusable challenge: {exc}") from None
-            if not send_uri:
-                authorization = authorization.replace(f', uri="{self.relay}"', "")
-            response = await self._auth(authorization, probing)
+        """AUTH, answer the challenge, and take the Use-Path; a 423 (RFC 4976
+        section 5.3) sets the Expires we ask for to the relay's bound, once."""
+        for _ in range(2):
+            response = await self._auth(None, probing)
             if response.status == 401:
-                raise _Rechallenged("credentials refused with a new challenge")
-        if response.status == 423:
-            raise MsrpError(
-                423,
-                f"Expires out of bounds: {response.header('Min-Expires') or response.header('Max-Expires')}",
+                response = await self._auth(self._answer(response, send_uri), probing)
+                if response.status == 401:
+                    raise _Rechallenged("credentials refused with a new challenge")
+            bound = response.int_header("Min-Expires") or response.int_header("Max-Expires")
+            if response.status != 423 or bound is None or bound == self.expires:
+                break
+            log.info(
+                "MSRP relay %s: asking for Expires %d instead of %s",
+                self.relay,
+                bound,
+                self.expires,
             )
+            self.expires = bound
         if response.status != 200:
             raise MsrpError(
                 response.status or 400, f"AUTH answered {response.status} {response.comment}"
@@ -133,6 +132,15 @@ class MsrpRelayClient:
             " ".join(map(str, self.use_path)),
             self.granted,
         )
+
+    def _answer(self, challenge: Frame, send_uri: bool) -> str:
+        """The Authorization for a 401, with or without `uri=` (see the module docstring)."""
+        try:
+            digest = DigestChallenge.parse(challenge.header("WWW-Authenticate") or "")
+            authorization = digest.authorization(self.credentials, "AUTH", str(self.relay))
+        except MessageError as exc:
+            raise MsrpError(403, f"unusable challenge: {exc}") from None
+        return authorization if send_uri else authorization.replace(f', uri="{self.relay}"', "")
 
     async def _auth(self, authorization: str | None, probing: bool) -> Frame:
         assert self.connection is not None and self.local_uri is not None
@@ -168,16 +176,20 @@ class MsrpRelayClient:
             if old != self.use_path:
                 log.warning("MSRP relay %s: Use-Path changed on refresh", self.relay)
 
-    def session(self, remote_path: tuple[MsrpUri, ...], **options: object) -> MsrpSession:
-        """A new session over the relay: our URI shares the AUTHed host and port."""
+    def new_uri(self) -> MsrpUri:
+        """A fresh URI of ours on the relay's connection, for a new session: its
+        a=path is `(*use_path, uri)` (RFC 4976 section 5)."""
         if self.connection is None or self.local_uri is None or self.connection.closed:
             raise MsrpError(481, f"not connected to relay {self.relay}")
-        fresh = self.endpoint.new_uri()
-        uri = MsrpUri(
-            self.local_uri.host, self.local_uri.port, fresh.session_id, secure=self.relay.secure
-        )
+        return replace(self.local_uri, session_id=new_session_id())
+
+    def session(
+        self, remote_path: tuple[MsrpUri, ...], *, local_uri: MsrpUri | None = None, **options: Any
+    ) -> MsrpSession:
+        """A session over the relay at `local_uri` (from `new_uri`, when our offer
+        had to name it before the answer came), or at a fresh URI."""
         return self.endpoint.session(
-            uri,
+            local_uri or self.new_uri(),
             remote_path,
             relay_path=self.use_path,
             connection=self.connection,

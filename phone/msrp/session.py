@@ -42,7 +42,7 @@ from phone.msrp.message import (
     new_tid,
     path_headers,
 )
-from phone.msrp.tls import Fingerprint, check_peer
+from phone.msrp.tls import Fingerprint
 from phone.msrp.uri import MsrpUri
 
 if TYPE_CHECKING:
@@ -147,13 +147,13 @@ class MsrpSession:
 
     async def _connect(self) -> None:
         if self.connection is None:
+            # The fingerprint is the peer's own: it holds only if we connect to the peer.
+            direct = len(self.remote_path) == 1
             connection = await self.endpoint.connect(
-                self.to_path[0], fingerprint=self.remote_fingerprint
+                self.to_path[0], fingerprint=self.remote_fingerprint if direct else None
             )
             self.bind(connection)
         assert self.connection is not None
-        if self.remote_fingerprint is not None and not self.relay_path:
-            check_peer(self.connection.peer_certificate(), self.remote_fingerprint)
         bind = self._frame("SEND", [("Message-ID", new_message_id()), ("Byte-Range", "1-0/0")])
         response = await self.connection.request(bind)
         if response.status != 200:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import secrets
 from dataclasses import dataclass, field
 
 from phone.msrp.error import MsrpError
@@ -89,6 +90,11 @@ class MsrpUri:
         session = f"/{self.session_id}" if self.session_id else ""
         params = "".join(f";{p}" for p in self.params)
         return f"{self.scheme}://{userinfo}{host}{port}{session};{self.transport}{params}"
+
+
+def new_session_id() -> str:
+    """A session-id no one can guess (RFC 4975 section 14.1: at least 80 bits)."""
+    return secrets.token_urlsafe(15)
 
 
 def parse_path(text: str) -> tuple[MsrpUri, ...]:

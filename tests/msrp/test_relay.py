@@ -17,6 +17,7 @@ from phone.msrp.endpoint import MsrpEndpoint
 from phone.msrp.error import MsrpError
 from phone.msrp.message import Frame, new_tid, path_headers, response_to
 from phone.msrp.relay import MsrpRelayClient
+from phone.msrp.tls import Fingerprint, TlsSettings
 from phone.msrp.uri import MsrpUri, parse_path
 from phone.sip.digest import Credentials, DigestChallenge
 from tests.msrp.rawpeer import RawPeer
@@ -54,11 +55,12 @@ def test_both_sides_through_kamailio(kamailio):
             assert alice.digest_uri is True  # Kamailio wants uri= in the digest
             assert alice.use_path[0].authority == relay.authority and alice.granted == 3600
             inbox = Inbox()
-            # Bob answers the offer: his a=path is his Use-Path and his URI.
-            assert alice.local_uri is not None
-            b = bob.session((*alice.use_path, alice.local_uri), on_message=inbox)
-            a = alice.session(b.local_path)
-            b.remote_path = a.local_path
+            # Alice offers a=path: her Use-Path and a URI of hers; Bob answers
+            # with his; Alice's session starts once the answer is in.
+            a_uri = alice.new_uri()
+            b = bob.session((*alice.use_path, a_uri), on_message=inbox)
+            a = alice.session(b.local_path, local_uri=a_uri)
+            assert a.local_path == b.remote_path
             await asyncio.gather(a.start(active=True), b.start(active=False))
             sent = await a.send_message("text/plain", b"through the relay", success_report=True)
             assert (await inbox.get()).sink.data == b"through the relay"
@@ -154,15 +156,17 @@ class MsrpRelayLike:
     """A raw relay answering AUTH as MSRPRelay 1.4.0 does: it wants the opaque
     echoed, ", " between parameters, and never answers a digest with `uri=`."""
 
-    def __init__(self, password: str, expires: int) -> None:
+    def __init__(self, password: str, expires: int, min_expires: int = 1) -> None:
         self.password = password
         self.expires = expires
+        self.min_expires = min_expires
         self.auths: list[tuple[int, Frame]] = []  # (connection number, AUTH)
         self.port = 0
         self._connections = 0
 
-    async def start(self) -> asyncio.Server:
-        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, tls: TlsSettings | None = None) -> asyncio.Server:
+        context = tls.server_context() if tls else None
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=context)
         self.port = server.sockets[0].getsockname()[1]
         return server
 
@@ -201,28 +205,38 @@ class MsrpRelayLike:
         )
         if values.get("opaque") != "0paque" or values["response"] != expected:
             return response_to(auth, 403)
+        asked = auth.int_header("Expires")
+        if asked is not None and asked < self.min_expires:
+            response = response_to(auth, 423)
+            response.headers.append(("Min-Expires", str(self.min_expires)))
+            return response
         response = response_to(auth, 200)
-        use_path = f"msrp://127.0.0.1:{self.port}/aB+c/d==;tcp"  # base64, as MSRPRelay's are
-        response.headers += [("Use-Path", use_path), ("Expires", str(self.expires))]
+        scheme = auth.to_path[0].scheme  # base64 session-id, as MSRPRelay's are
+        use_path = f"{scheme}://127.0.0.1:{self.port}/aB+c/d==;tcp"
+        response.headers += [("Use-Path", use_path), ("Expires", str(asked or self.expires))]
         return response
 
 
 def test_msrprelay_style_auth_and_refresh():
     async def scenario() -> None:
-        relay = MsrpRelayLike("secret", expires=2)
+        relay = MsrpRelayLike("secret", expires=3600, min_expires=2)
         server = await relay.start()
         endpoint = MsrpEndpoint()
         uri = MsrpUri("127.0.0.1", relay.port, "")
-        client = MsrpRelayClient(endpoint, uri, Credentials("alice", "secret"), probe_timeout=0.5)
+        credentials = Credentials("alice", "secret")
+        client = MsrpRelayClient(endpoint, uri, credentials, expires=1, probe_timeout=0.5)
         try:
             assert [u.session_id for u in await client.connect()] == ["aB+c/d=="]
             assert client.digest_uri is False  # learned: this relay wants no uri=
             first, second = relay.auths[1][0], relay.auths[3][0]
             assert first != second  # the retry came on a fresh connection
+            # 423 with Min-Expires: 2, then the same again asking for 2 seconds.
+            assert [a.header("Expires") for _, a in relay.auths[2:6]] == ["1", "1", "2", "2"]
+            assert client.expires == client.granted == 2
             async with asyncio.timeout(10):
-                while len(relay.auths) < 6:  # a refresh: challenge and answer again
+                while len(relay.auths) < 8:  # a refresh: challenge and answer again
                     await asyncio.sleep(0.05)
-            assert {n for n, _ in relay.auths[4:6]} == {second}
+            assert {n for n, _ in relay.auths[6:8]} == {second}
             assert client.connection is not None and not client.connection.closed
             wrong = MsrpRelayClient(endpoint, uri, Credentials("alice", "nope"), digest_uri=False)
             with pytest.raises(MsrpError) as caught:
@@ -230,6 +244,44 @@ def test_msrprelay_style_auth_and_refresh():
             assert caught.value.status == 403
         finally:
             await client.close()
+            await endpoint.close()
+            server.close()
+
+    run(scenario())
+
+
+def test_relay_over_tls_with_its_fingerprint(certificates):
+    relay_tls, _ = certificates
+
+    async def scenario() -> None:
+        relay = MsrpRelayLike("secret", expires=600)
+        server = await relay.start(relay_tls)
+        endpoint = MsrpEndpoint()  # no certificate of our own: a relay needs none
+        uri = MsrpUri("127.0.0.1", relay.port, "", secure=True)
+        try:
+            for fingerprint, status in [
+                (relay_tls.fingerprint(), 200),
+                (Fingerprint("sha-256", b"x" * 32), 403),
+            ]:
+                client = MsrpRelayClient(
+                    endpoint,
+                    uri,
+                    Credentials("a", "secret"),
+                    digest_uri=False,
+                    fingerprint=fingerprint,
+                )
+                if status == 200:
+                    (use_path,) = await client.connect()
+                    assert (
+                        use_path.secure and client.local_uri is not None and client.local_uri.secure
+                    )
+                    assert client.connection is not None and client.connection.secure
+                else:
+                    with pytest.raises(MsrpError) as caught:
+                        await client.connect()
+                    assert caught.value.status == status
+                await client.close()
+        finally:
             await endpoint.close()
             server.close()
 

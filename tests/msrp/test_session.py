@@ -221,6 +221,23 @@ def test_tls_without_fingerprint_checks_ca_and_host(tmp_path: Path):
     run(scenario())
 
 
+def test_a_connection_checked_by_fingerprint_only_is_not_reused_without_one(certificates):
+    alice_tls, bob_tls = certificates
+
+    async def scenario() -> None:
+        async with pair(certificates, fingerprint=bob_tls.fingerprint()) as (a, b, inbox):
+            uri = b.local_uri
+            assert await a.endpoint.connect(uri, fingerprint=bob_tls.fingerprint()) is a.connection
+            with pytest.raises(MsrpError) as caught:
+                await a.endpoint.connect(uri)  # a new connection, which bob's self-signed cert fails
+            assert caught.value.status == 403
+            with pytest.raises(MsrpError):
+                await a.endpoint.connect(uri, fingerprint=alice_tls.fingerprint())
+            assert not a.closed  # the shared connection stays for the session on it
+
+    run(scenario())
+
+
 def test_fingerprint_attribute_format(certificates):
     alice_tls, _ = certificates
     ours = alice_tls.fingerprint()
