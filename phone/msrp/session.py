@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,13 +55,17 @@ DEFAULT_MESSAGE_LIMIT = 1 << 20
 """Largest message kept in memory (chat text); files go to a `FileSink`."""
 MAX_INCOMING = 32
 """Messages being received at once in one session."""
+MAX_TRACKED = 256
+"""Sent messages whose REPORT is still awaited, per session; older ones are given up."""
 SEND_WINDOW = 16
 """Chunks of one message sent before waiting for the oldest one's response."""
 
 
 @dataclass
 class OutgoingMessage:
-    """A message we sent; `delivered` ends with the peer's REPORT if we asked for one."""
+    """A message we sent. `delivered` ends with the peer's success REPORT (sent
+    when we asked for one), or fails with a failure REPORT's status (a relay's,
+    RFC 4975 section 7.1.2) or when the session closes first."""
 
     message_id: str
     size: int
@@ -109,7 +113,7 @@ class MsrpSession:
         self.on_closed = on_closed
         self._sink_factory = sink_factory or (lambda _frame: MemorySink(self.max_message_bytes))
         self._incoming: dict[str, IncomingMessage] = {}
-        self._outgoing: dict[str, OutgoingMessage] = {}
+        self._outgoing: OrderedDict[str, OutgoingMessage] = OrderedDict()
         self._peer_seen: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed = False
         self.close_reason = ""
@@ -224,11 +228,13 @@ class MsrpSession:
         message_id: str | None,
     ) -> OutgoingMessage:
         connection = self._connection()
-        message = OutgoingMessage(
-            message_id or new_message_id(), size, asyncio.get_running_loop().create_future()
-        )
-        if success_report:
-            self._outgoing[message.message_id] = message
+        delivered: asyncio.Future[Status] = asyncio.get_running_loop().create_future()
+        delivered.add_done_callback(_retrieve)  # nobody need await it
+        message = OutgoingMessage(message_id or new_message_id(), size, delivered)
+        self._outgoing[message.message_id] = message
+        while len(self._outgoing) > MAX_TRACKED:
+            _, oldest = self._outgoing.popitem(last=False)
+            _settle(oldest, MsrpError(408, "no REPORT came"))
         wait = failure_report is ReportMode.YES
         pending: deque[asyncio.Future[Frame]] = deque()
         try:
@@ -372,16 +378,18 @@ class MsrpSession:
             return
         if status.code != 200:
             del self._outgoing[message.message_id]
-            if not message.delivered.done():
-                message.delivered.set_exception(
-                    MsrpError(status.code, f"delivery failed: {status}")
-                )
+            log.info(
+                "MSRP session %s: message %s not delivered: %s",
+                self.local_uri.session_id,
+                message.message_id,
+                status,
+            )
+            _settle(message, MsrpError(status.code, f"delivery failed: {status}"))
             return
         byte_range = frame.byte_range
         if byte_range is None or (byte_range.end or 0) >= message.size:
             del self._outgoing[message.message_id]
-            if not message.delivered.done():
-                message.delivered.set_result(status)
+            _settle(message, status)
 
     # -- ending
 
@@ -401,8 +409,7 @@ class MsrpSession:
             self._drop(message)
         error = MsrpClosed(f"session closed: {reason}")
         for outgoing in self._outgoing.values():
-            if not outgoing.delivered.done():
-                outgoing.delivered.set_exception(error)
+            _settle(outgoing, error)
         self._outgoing.clear()
         if not self._peer_seen.done():
             self._peer_seen.set_exception(error)
@@ -430,6 +437,21 @@ async def _send_chunk(
             return await connection.send(frame, response=wait)
         except ValueError:
             frame.tid = new_tid()
+
+
+def _settle(message: OutgoingMessage, outcome: Status | MsrpError) -> None:
+    if message.delivered.done():
+        return
+    if isinstance(outcome, MsrpError):
+        message.delivered.set_exception(outcome)
+    else:
+        message.delivered.set_result(outcome)
+
+
+def _retrieve(future: asyncio.Future[Status]) -> None:
+    """Mark a failure as seen, so that an unawaited `delivered` logs nothing."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _check(response: Frame) -> None:

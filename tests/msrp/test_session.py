@@ -19,9 +19,10 @@ from phone.msrp.chunks import FileSink
 from phone.msrp.connection import Limits
 from phone.msrp.endpoint import MsrpEndpoint
 from phone.msrp.error import MsrpClosed, MsrpError, MsrpTimeout
-from phone.msrp.message import ReportMode, Status
+from phone.msrp.message import Frame, ReportMode, Status, new_tid, path_headers, response_to
 from phone.msrp.session import MsrpSession
 from phone.msrp.tls import Fingerprint, TlsSettings
+from phone.msrp.uri import MsrpUri
 from tests.msrp.conftest import make_certificate
 from tests.msrp.rawpeer import RawPeer, send_frame
 
@@ -229,7 +230,9 @@ def test_a_connection_checked_by_fingerprint_only_is_not_reused_without_one(cert
             uri = b.local_uri
             assert await a.endpoint.connect(uri, fingerprint=bob_tls.fingerprint()) is a.connection
             with pytest.raises(MsrpError) as caught:
-                await a.endpoint.connect(uri)  # a new connection, which bob's self-signed cert fails
+                await a.endpoint.connect(
+                    uri
+                )  # a new connection, which bob's self-signed cert fails
             assert caught.value.status == 403
             with pytest.raises(MsrpError):
                 await a.endpoint.connect(uri, fingerprint=alice_tls.fingerprint())
@@ -304,10 +307,10 @@ def test_aborted_message_is_dropped_and_the_session_goes_on():
 def test_wrong_to_path_gets_481_and_the_connection_stays():
     async def scenario() -> None:
         async with raw_to_bob() as (peer, b, inbox, alice):
-            wrong = b.local_uri.__class__(b.local_uri.host, b.local_uri.port, "nosuchsession")
+            wrong = MsrpUri(b.local_uri.host, b.local_uri.port, "nosuchsession")
             await peer.write(send_frame((wrong,), (alice,), b"hello?").encode())
             assert (await peer.next_frame()).status == 481
-            stranger = alice.__class__(alice.host, alice.port, "someoneelse")
+            stranger = MsrpUri(alice.host, alice.port, "someoneelse")
             await peer.write(send_frame(b.local_path, (stranger,), b"hello?").encode())
             assert (await peer.next_frame()).status == 481
             await peer.write(send_frame(b.local_path, (alice,), b"right").encode())
@@ -452,6 +455,40 @@ def test_unanswered_transaction_times_out():
             assert caught.value.status == 408
             with pytest.raises(MsrpClosed):
                 await peer.send_message("text/plain", b"nobody")
+        finally:
+            await alice.close()
+            server.close()
+
+    run(scenario())
+
+
+def test_failure_report_fails_delivered():
+    async def scenario() -> None:
+        accepted: asyncio.Queue[RawPeer] = asyncio.Queue()
+        server = await asyncio.start_server(
+            lambda r, w: accepted.put_nowait(RawPeer(r, w)), "127.0.0.1", 0
+        )
+        alice = MsrpEndpoint()
+        await alice.listen()
+        bob_uri = MsrpUri("127.0.0.1", server.sockets[0].getsockname()[1], "rawbob01")
+        try:
+            a = alice.session(alice.new_uri(), (bob_uri,))
+            starting = asyncio.create_task(a.start(active=True))
+            bob = await accepted.get()
+            await bob.write(response_to(await bob.next_frame(), 200).encode())
+            await starting
+            sending = asyncio.create_task(
+                a.send_message("text/plain", b"lost", success_report=True)
+            )
+            send = await bob.next_frame()
+            await bob.write(response_to(send, 200).encode())
+            sent = await sending
+            headers = [*path_headers((a.local_uri,), (bob_uri,)), ("Message-ID", sent.message_id)]
+            headers += [("Byte-Range", "1-4/4"), ("Status", "000 481 Session gone")]
+            await bob.write(Frame(new_tid(), method="REPORT", headers=headers).encode())
+            with pytest.raises(MsrpError) as caught:
+                await sent.delivered
+            assert caught.value.status == 481
         finally:
             await alice.close()
             server.close()
