@@ -20,4 +20,15 @@ One module per concept, from the wire up:
 
 The payloads chat carries are in `phone.payloads`: `cpim`, `iscomposing`
 and `imdn`.
+
+A session from SDP to messages (the SIP side is `phone.sip.sdp`)::
+
+    endpoint = MsrpEndpoint(host, port, tls=settings)   # once; then await endpoint.listen()
+    uri = endpoint.new_uri()                  # or relay.new_uri() after relay.connect()
+    ours = (uri,)                             # or (*relay.use_path, uri): our a=path
+    # ... offer or answer with `ours`; the peer's a=path comes back ...
+    session = endpoint.session(uri, parse_path(peer_path), on_message=show)
+    # (with a relay: relay.session(parse_path(peer_path), local_uri=uri, ...))
+    await session.start(active=negotiated.we_connect)
+    await session.send_message("message/cpim", cpim.build(...))
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from phone.msrp.message import Frame, new_tid
+from phone.msrp.message import ContinuationFlag, Frame, new_tid
 from phone.msrp.parser import BodyPart, FrameEnd, FrameHead, FrameParser, FramingError
 from phone.msrp.uri import MsrpUri, format_path
 
@@ -94,5 +94,5 @@ def send_frame(
     fields += [("Byte-Range", byte_range or f"1-{len(body)}/{len(body)}"), *headers]
     frame = Frame(tid or new_tid(), method="SEND", headers=fields, body=body)
     frame.content_type = content_type
-    frame.flag = frame.flag.__class__(flag)
+    frame.flag = ContinuationFlag(flag)
     return frame
