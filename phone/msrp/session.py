@@ -53,8 +53,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MESSAGE_LIMIT = 1 << 20
 """Largest message kept in memory (chat text); files go to a `FileSink`."""
-MAX_INCOMING = 32
-"""Messages being received at once in one session."""
+MAX_INCOMING = 8
+"""Messages being received at once in one session (each up to its sink's limit)."""
 MAX_TRACKED = 256
 """Sent messages whose REPORT is still awaited, per session; older ones are given up."""
 SEND_WINDOW = 16

@@ -20,7 +20,7 @@ from phone.msrp.connection import Limits
 from phone.msrp.endpoint import MsrpEndpoint
 from phone.msrp.error import MsrpClosed, MsrpError, MsrpTimeout
 from phone.msrp.message import Frame, ReportMode, Status, new_tid, path_headers, response_to
-from phone.msrp.session import MsrpSession
+from phone.msrp.session import MAX_INCOMING, MsrpSession
 from phone.msrp.tls import Fingerprint, TlsSettings
 from phone.msrp.uri import MsrpUri
 from tests.msrp.conftest import make_certificate
@@ -300,6 +300,26 @@ def test_aborted_message_is_dropped_and_the_session_goes_on():
             assert (await peer.next_frame()).status == 200
             assert (await inbox.get()).sink.data == b"whole"
             assert b._incoming == {}
+
+    run(scenario())
+
+
+def test_messages_in_progress_are_bounded():
+    async def scenario() -> None:
+        async with raw_to_bob() as (peer, b, inbox, alice):
+            statuses = []
+            for index in range(MAX_INCOMING + 1):
+                chunk = send_frame(
+                    b.local_path,
+                    (alice,),
+                    b"a",
+                    message_id=f"open{index:04d}",
+                    byte_range="1-1/2",
+                    flag="+",
+                )
+                await peer.write(chunk.encode())
+                statuses.append((await peer.next_frame()).status)
+            assert statuses == [200] * MAX_INCOMING + [413]
 
     run(scenario())
 
