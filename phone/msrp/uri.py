@@ -109,10 +109,6 @@ def format_path(path: tuple[MsrpUri, ...]) -> str:
     return " ".join(str(uri) for uri in path)
 
 
-def paths_match(a: tuple[MsrpUri, ...], b: tuple[MsrpUri, ...]) -> bool:
-    return len(a) == len(b) and all(x.matches(y) for x, y in zip(a, b, strict=True))
-
-
 def _host_port(hostport: str, text: str) -> tuple[str, int | None]:
     port_text = ""
     if hostport.startswith("["):

@@ -11,6 +11,7 @@ from phone.msrp.sdp import (
     file_lines,
     file_transfer,
     fingerprint,
+    fingerprint_line,
     max_size,
 )
 from phone.msrp.tls import Fingerprint
@@ -60,6 +61,9 @@ def test_rfc5547_push_offer():
     assert max_size(section) == 40000
     assert fingerprint(sdp, section) == Fingerprint.parse(
         "sha-1 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB"
+    )
+    assert fingerprint_line(fingerprint(sdp, section)) == (
+        "a=fingerprint:SHA-1 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB"
     )
     answer_lines = file_lines(transfer)
     assert "a=file-transfer-id:vBnG916bdberum2fFEABR1FR3ExZMUrd" in answer_lines
