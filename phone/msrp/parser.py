@@ -63,6 +63,9 @@ class FrameParser:
         self._frame: Frame | None = None  # the frame whose body is being read
         self._marker = b""
         self._failed = False
+        self._head: Frame | None = None  # the frame whose head is being read
+        self._position = 0  # where the head's next line starts in the buffer
+        self._scan = 0  # where to look for that line's CRLF
 
     @property
     def in_frame(self) -> bool:
@@ -96,41 +99,42 @@ class FrameParser:
         self._buffer.clear()
 
     def _read_head(self, events: list[ParseEvent]) -> None:
+        """Parse the head line by line as lines complete, remembering where it
+        stopped, so a head that trickles in byte by byte costs linear time."""
         buffer = self._buffer
-        first = buffer.find(b"\r\n")
-        if first < 0:
-            if len(buffer) > self.max_head:
-                self._fail(events, 400, "start line too long", None)
-            return
-        try:
-            frame = _start_line(bytes(buffer[:first]))
-        except MsrpError as exc:
-            self._fail(events, exc.status, exc.reason, None)
-            return
-        end_line = b"-------" + frame.tid.encode()
-        position = first + 2
         while True:
-            eol = buffer.find(b"\r\n", position, self.max_head + 2)
-            if eol < 0:
+            eol = buffer.find(b"\r\n", self._scan)
+            if eol < 0 or eol > self.max_head:
+                self._scan = max(self._position, len(buffer) - 1)
                 if len(buffer) > self.max_head:
-                    self._fail(events, 400, "frame head too large", frame)
+                    reason = "start line too long" if self._head is None else "frame head too large"
+                    self._fail(events, 400, reason, self._head)
                 return
-            line = bytes(buffer[position:eol])
-            position = eol + 2
+            line = bytes(buffer[self._position : eol])
+            self._position = self._scan = eol + 2
+            if self._head is None:
+                try:
+                    self._head = _start_line(line)
+                except MsrpError as exc:
+                    self._fail(events, exc.status, exc.reason, None)
+                    return
+                continue
+            frame = self._head
             if line.startswith(b"-------"):
+                end_line = b"-------" + frame.tid.encode()
                 if len(line) != len(end_line) + 1 or not line.startswith(end_line):
                     self._fail(events, 400, "bad end-line", frame)
                 elif line[-1:] not in FLAGS:
                     self._fail(events, 400, "bad continuation flag", frame)
                 else:
                     frame.flag = ContinuationFlag(line[-1:].decode())
-                    del buffer[:position]
+                    self._next_frame()
                     events += [FrameHead(frame, False), FrameEnd(frame.flag)]
                 return
             if not line:
-                del buffer[:position]
+                self._next_frame()
                 self._frame = frame
-                self._marker = b"\r\n" + end_line
+                self._marker = b"\r\n-------" + frame.tid.encode()
                 events.append(FrameHead(frame, True))
                 return
             try:
@@ -138,6 +142,11 @@ class FrameParser:
             except MsrpError as exc:
                 self._fail(events, exc.status, exc.reason, frame)
                 return
+
+    def _next_frame(self) -> None:
+        """Drop the head just read from the buffer; what follows is body or the next frame."""
+        del self._buffer[: self._position]
+        self._head, self._position, self._scan = None, 0, 0
 
     def _read_body(self, events: list[ParseEvent]) -> None:
         buffer, marker = self._buffer, self._marker
