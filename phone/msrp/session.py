@@ -282,19 +282,20 @@ class MsrpSession:
         SEND outside any message (a binding or keep-alive: answered 200)."""
         if self.closed:
             raise MsrpError(481, "session closed")
-        message_id = frame.message_id
+        # Every header this chunk's handling reads is checked now (400), before anything is kept.
+        message_id, byte_range = frame.message_id, frame.byte_range or ByteRange(1, None, None)
+        _ = frame.success_report, frame.failure_report
         if not has_body and (message_id is None or message_id not in self._incoming):
             return None
         if message_id is None:
             raise MsrpError(400, "SEND without Message-ID")
-        byte_range = frame.byte_range or ByteRange(1, None, None)
+        if has_body and frame.content_type is None:
+            raise MsrpError(400, "SEND body without Content-Type")
         message = self._incoming.get(message_id)
         if message is None:
             message = self._new_message(frame, message_id, byte_range)
         elif byte_range.total is not None and message.total not in (None, byte_range.total):
             raise MsrpError(400, "chunk's total differs from the message's")
-        if has_body and frame.content_type is None:
-            raise MsrpError(400, "SEND body without Content-Type")
         if message.total is None:
             message.total = byte_range.total
         return ChunkState(message, byte_range.start - 1, byte_range.end)

@@ -22,6 +22,7 @@ sends = st.fixed_dictionaries(
         "content_type": st.sampled_from(["text/plain", "image/png", None]),
         "flag": st.sampled_from(["$", "+", "#"]),
         "failure": st.sampled_from(["yes", "no", "partial", "bogus"]),
+        "success": st.sampled_from(["yes", "no", "partial", "bogus"]),
     }
 )
 
@@ -44,10 +45,11 @@ def test_hostile_sends(frames):
         peer = await RawPeer.connect("127.0.0.1", bob.port)
         try:
             for options in frames:
-                failure = options.pop("failure")
-                frame = send_frame(
-                    b.local_path, (alice,), headers=(("Failure-Report", failure),), **options
+                reports = (
+                    ("Failure-Report", options.pop("failure")),
+                    ("Success-Report", options.pop("success")),
                 )
+                frame = send_frame(b.local_path, (alice,), headers=reports, **options)
                 data = (
                     frame.encode()
                     if frame.content_type
