@@ -1,5 +1,6 @@
-"""Well-framed but hostile SENDs into a live session: whatever their headers
-say, each gets a response, no error escapes, and the session goes on."""
+"""Well-framed but hostile requests (SEND, REPORT, unknown methods) into a live
+session: whatever their headers say, no error escapes, each is answered as
+RFC 4975 says (REPORTs never), and the session goes on."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ sends = st.fixed_dictionaries(
         "flag": st.sampled_from(["$", "+", "#"]),
         "failure": st.sampled_from(["yes", "no", "partial", "bogus"]),
         "success": st.sampled_from(["yes", "no", "partial", "bogus"]),
+        "method": st.sampled_from(["SEND", "SEND", "REPORT", "NICKNAME"]),
+        "status": st.sampled_from(["000 200 OK", "000 481 Gone", "200", "000 999"]),
     }
 )
 
@@ -45,11 +48,14 @@ def test_hostile_sends(frames):
         peer = await RawPeer.connect("127.0.0.1", bob.port)
         try:
             for options in frames:
-                reports = (
+                method = options.pop("method")
+                headers = (
                     ("Failure-Report", options.pop("failure")),
                     ("Success-Report", options.pop("success")),
+                    ("Status", options.pop("status")),
                 )
-                frame = send_frame(b.local_path, (alice,), headers=reports, **options)
+                frame = send_frame(b.local_path, (alice,), headers=headers, **options)
+                frame.method = method
                 data = (
                     frame.encode()
                     if frame.content_type
