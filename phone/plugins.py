@@ -24,13 +24,16 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from phone import hookspecs
 from phone.config import ConfigError, PluginConfig
 from phone.hookspecs import PluginUnavailable
+
+if TYPE_CHECKING:
+    from phone.api import PhoneApi
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +188,7 @@ class PluginHost:
             return result
         return None
 
-    async def stop(self, phone: Any, timeout: float = STOP_TIMEOUT_S) -> None:
+    async def stop(self, phone: PhoneApi, timeout: float = STOP_TIMEOUT_S) -> None:
         """Call `phone_stopping`, wait up to `timeout` seconds for the plugins'
         tasks, then cancel what is still running."""
         self.call("phone_stopping", phone=phone)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from phone.board import LED_OFF, Led, LedColor, LedPattern
+from phone.api import LED_OFF, Led, LedColor, LedPattern
 from phone.hookspecs import ConfigError
 from plugins.presence.state import ContactState
 
