@@ -48,8 +48,8 @@ from phone.uri import parse_sip_uri
 
 if TYPE_CHECKING:
     from phone.phone import Phone
-    from phone.sip.identity import Identity
     from phone.sip.rawsip import RawSip
+    from phone.sip.subscription import Subscriber
 
 __all__ = [
     "LED_OFF",
@@ -84,6 +84,7 @@ __all__ = [
     "contact_index",
 ]
 
+NOT_STARTED = "the SIP stack is not started yet (wait for phone_started)"
 CONFIG_SOURCE = "config"  # the contacts of the config file, written by the core at start
 
 
@@ -185,7 +186,7 @@ class PhoneApi:
         NOTIFY arrives parsed once as a `Notification`; the subscription
         refreshes itself, recovers from a restarted server, and ends with
         `end()` or with the phone (`on_end` says why it ended otherwise)."""
-        return self._phone.sip.subscribe(
+        return self._subscriber().subscribe(
             event,
             target,
             on_notification,
@@ -208,10 +209,9 @@ class PhoneApi:
     ) -> SipMessage | None:
         """Send a pager-mode MESSAGE (RFC 3428) to `target`; its final response, or
         None when none came. Raises `SendError` when it cannot be built."""
-        raw, identity = self._sender()
         return await send_request(
-            raw,
-            identity,
+            self._raw(),
+            self._subscriber().identity,
             "MESSAGE",
             target,
             content_type=content_type,
@@ -223,10 +223,9 @@ class PhoneApi:
         (RFC 3515, outside a dialog; RFC 4579 section 5 for conferences, e.g.
         `<sip:bob@example.test;method=BYE>`). The final response (202 when
         accepted) or None; the progress NOTIFYs are refused (481)."""
-        raw, identity = self._sender()
         return await send_request(
-            raw,
-            identity,
+            self._raw(),
+            self._subscriber().identity,
             "REFER",
             target,
             headers=(("Refer-To", refer_to),),
@@ -251,14 +250,20 @@ class PhoneApi:
         first. Raises `ChatUnavailable` when chat sessions are off."""
         if self._chats is None:
             raise ChatUnavailable("call chat_sessions() before offer_chat()")
-        return self._chats.offer(target, self._sender()[1])
+        return self._chats.offer(target, self._subscriber().identity)
 
-    def _sender(self) -> tuple[RawSip, Identity]:
-        """What requests we build ourselves go out with: the account's identity."""
-        sip = self._phone.sip
-        if sip.raw is None or sip.subscriber is None:
-            raise RuntimeError("the SIP stack is not started yet (wait for phone_started)")
-        return sip.raw, sip.subscriber.identity
+    def _subscriber(self) -> Subscriber:
+        """Owns the account's subscriptions and `identity`: the AOR, Contact, route
+        and credentials of every request we build ourselves."""
+        subscriber = self._phone.sip.subscriber
+        if subscriber is None:
+            raise RuntimeError(NOT_STARTED)
+        return subscriber
+
+    def _raw(self) -> RawSip:
+        if self._phone.sip.raw is None:
+            raise RuntimeError(NOT_STARTED)
+        return self._phone.sip.raw
 
     # -- contacts -------------------------------------------------------------
     def contacts(self) -> tuple[Contact, ...]:
