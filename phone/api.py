@@ -143,9 +143,10 @@ class PhoneApi:
         return tuple(dataclasses.replace(c.info) for c in self._phone.calls if c.info.active)
 
     def dial(self, uri: str, name: str | None = None) -> CallInfo | None:
-        """Place an audio call to `uri` as a press on a contact would; the new
-        call's snapshot, or None when it could not be placed (shown on the
-        screen and logged). `call_changed` follows its progress."""
+        """Place an audio call to `uri`, also while another call goes on (to make
+        a conference room, say); the new call's snapshot, or None when it could
+        not be placed (shown on the screen and logged). `call_changed` follows
+        its progress."""
         call = self._phone.dial(uri, name)
         return None if call is None else dataclasses.replace(call.info)
 
