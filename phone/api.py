@@ -33,6 +33,7 @@ from phone.sip.chat_session import ChatSession, ChatSessions, ChatSessionState, 
 from phone.sip.digest import Credentials
 from phone.sip.message import SipMessage
 from phone.sip.packages import EventPackage
+from phone.sip.pager import MessageReceiver, PagerInbox
 from phone.sip.publication import Publication, PublicationState
 from phone.sip.request import SendError, send_request
 from phone.sip.subscription import (
@@ -68,6 +69,7 @@ __all__ = [
     "Led",
     "LedColor",
     "LedPattern",
+    "MessageReceiver",
     "Notification",
     "NotificationCallback",
     "PhoneApi",
@@ -115,6 +117,7 @@ class PhoneApi:
     def __init__(self, phone: Phone) -> None:
         self._phone = phone
         self._chats: ChatSessions | None = None
+        self._inbox: PagerInbox | None = None
 
     # -- the account ------------------------------------------------------
     @property
@@ -231,6 +234,17 @@ class PhoneApi:
             target,
             headers=(("Refer-To", refer_to),),
         )
+
+    def receive_messages(self, receiver: MessageReceiver) -> None:
+        """Take pager-mode MESSAGEs (RFC 3428) sent to the phone outside a dialog:
+        `receiver` gets each one (a `SipMessage`: `from_`, `content_type`,
+        `body`) once, and returns the status to answer, 200 when taken or 415
+        for a body it does not read. Until a plugin calls this pjsua answers
+        200 and drops the text. One plugin only: a second call raises
+        RuntimeError."""
+        if self._inbox is not None:
+            raise RuntimeError("incoming messages are already taken by another plugin")
+        self._inbox = PagerInbox(self._raw(), receiver)
 
     def chat_sessions(
         self,

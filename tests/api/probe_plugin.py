@@ -21,6 +21,7 @@ from phone.api import (
     LedColor,
     LedPattern,
     PhoneApi,
+    SipMessage,
 )
 from phone.hookspecs import hookimpl
 
@@ -35,6 +36,13 @@ def note(step: str, **values: Any) -> None:
 
 def local_path(protocol: str) -> tuple[str, ...]:
     return (f"msrp://127.0.0.1:40002/probe;{protocol.split('/')[0].lower()}",)
+
+
+def received(message: SipMessage) -> int:
+    if message.content_type != "text/plain":
+        return 415
+    note("message_received", sender=message.from_.uri, text=message.body.decode())
+    return 200
 
 
 def chat_started(chat: ChatSession) -> None:
@@ -77,6 +85,7 @@ def phone_started(phone: PhoneApi) -> Awaitable[None]:
     data = phone.data_dir("probe")
     note("storage", version=tables.version, rows=[r["note"] for r in rows], data_dir=str(data))
     phone.chat_sessions(local_path, chat_started, chat_ended)
+    phone.receive_messages(received)
     return requests(phone, peer)
 
 

@@ -65,11 +65,11 @@ def is_final(message: SipMessage) -> bool:
     return (message.status or 0) >= 200
 
 
-def in_dialog(peer: UdpSipPeer, phone_uri: str, to: tuple[str, int]) -> Callable[..., None]:
-    """Sends the peer's requests of one dialog (Call-ID chat-1) to the phone."""
+def to_phone(peer: UdpSipPeer, phone_uri: str, to: tuple[str, int]) -> Callable[..., None]:
+    """Sends the peer's requests to the phone (Call-ID chat-1 unless told)."""
 
-    def send(method: str, **kwargs: Any) -> None:
-        peer.send(peer.request(method, phone_uri, call_id="chat-1", from_tag="blink", **kwargs), to)
+    def send(method: str, call_id: str = "chat-1", **kwargs: Any) -> None:
+        peer.send(peer.request(method, phone_uri, call_id=call_id, from_tag="blink", **kwargs), to)
 
     return send
 
@@ -99,6 +99,18 @@ def test_a_plugin_does_everything_through_phone_api(
         assert refer.header("refer-to") == f"<{peer.uri};method=INVITE>"
         assert notes.wait("refer")["status"] == 202
 
+        # A MESSAGE to the phone reaches the plugin once, retransmitted or not.
+        send = to_phone(peer, alice_uri, ("127.0.0.1", a_port))
+        for cseq, body, content_type in ((1, b"hi", "text/plain"), (2, b"<b>hi</b>", "text/html")):
+            pager = {"cseq": cseq, "body": body, "content_type": content_type}
+            for _ in range(2):
+                send("MESSAGE", call_id=f"pager-{cseq}", to=f"<{alice_uri}>", **pager)
+                answered = peer.receive(idle, timeout=10.0, match=is_final)
+                assert answered.status == (200 if content_type == "text/plain" else 415)
+        assert notes.all("message_received") == [
+            {"step": "message_received", "sender": peer.uri, "text": "hi"}
+        ]
+
         # The account, the contacts, the LED layer, the footer, the tables.
         account = notes.wait("account")
         assert account == {
@@ -124,7 +136,6 @@ def test_a_plugin_does_everything_through_phone_api(
         assert Path(storage["data_dir"]).is_dir()
 
         # A chat-only INVITE is answered now that the plugin took chat sessions.
-        send = in_dialog(peer, alice_uri, ("127.0.0.1", a_port))
         chat = BLINK_CHAT.format(version=1).encode()
         send("INVITE", to=f"<{alice_uri}>", cseq=1, body=chat, content_type="application/sdp")
         ok = peer.receive(idle, timeout=10.0, match=is_final)
