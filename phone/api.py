@@ -35,7 +35,13 @@ from phone.sip.message import SipMessage
 from phone.sip.packages import EventPackage
 from phone.sip.pager import MessageReceiver, PagerInbox
 from phone.sip.publication import Publication, PublicationState
-from phone.sip.request import SendError, send_request
+from phone.sip.request import (
+    ProgressCallback,
+    ReferProgress,
+    SendError,
+    send_refer,
+    send_request,
+)
 from phone.sip.subscription import (
     EndCallback,
     Notification,
@@ -76,6 +82,7 @@ __all__ = [
     "PluginTables",
     "Publication",
     "PublicationState",
+    "ReferProgress",
     "SendError",
     "SipMessage",
     "StoreError",
@@ -222,18 +229,16 @@ class PhoneApi:
             body=body,
         )
 
-    async def refer(self, target: str, refer_to: str) -> SipMessage | None:
+    async def refer(
+        self, target: str, refer_to: str, on_progress: ProgressCallback | None = None
+    ) -> SipMessage | None:
         """Ask `target` (a conference focus, say) to send a request to `refer_to`
         (RFC 3515, outside a dialog; RFC 4579 section 5 for conferences, e.g.
         `<sip:bob@example.test;method=BYE>`). The final response (202 when
-        accepted) or None; the progress NOTIFYs are refused (481)."""
-        return await send_request(
-            self._raw(),
-            self._subscriber().identity,
-            "REFER",
-            target,
-            headers=(("Refer-To", refer_to),),
-        )
+        accepted) or None. While accepted, `on_progress` gets a `ReferProgress`
+        for each status of the referred request ("180 Ringing", then "200 OK"
+        with `final`)."""
+        return await send_refer(self._raw(), self._subscriber(), target, refer_to, on_progress)
 
     def receive_messages(self, receiver: MessageReceiver) -> None:
         """Take pager-mode MESSAGEs (RFC 3428) sent to the phone outside a dialog:

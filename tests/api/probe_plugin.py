@@ -21,6 +21,7 @@ from phone.api import (
     LedColor,
     LedPattern,
     PhoneApi,
+    ReferProgress,
     SipMessage,
 )
 from phone.hookspecs import hookimpl
@@ -43,6 +44,10 @@ def received(message: SipMessage) -> int:
         return 415
     note("message_received", sender=message.from_.uri, text=message.body.decode())
     return 200
+
+
+def progress(update: ReferProgress) -> None:
+    note("refer_progress", status=update.status, reason=update.reason, final=update.final)
 
 
 def chat_started(chat: ChatSession) -> None:
@@ -92,7 +97,8 @@ def phone_started(phone: PhoneApi) -> Awaitable[None]:
 async def requests(phone: PhoneApi, peer: str) -> None:
     message = await phone.send_message(peer, b"hello", "text/plain")
     note("message", status=None if message is None else message.status)
-    refer = await phone.refer(peer, f"<{os.environ['API_PROBE_DIAL']};method=INVITE>")
+    refer_to = f"<{os.environ['API_PROBE_DIAL']};method=INVITE>"
+    refer = await phone.refer(peer, refer_to, progress)
     note("refer", status=None if refer is None else refer.status)
 
 

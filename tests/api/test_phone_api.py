@@ -98,6 +98,33 @@ def test_a_plugin_does_everything_through_phone_api(
         refer = answer(peer, "REFER", 202, "Accepted")
         assert refer.header("refer-to") == f"<{peer.uri};method=INVITE>"
         assert notes.wait("refer")["status"] == 202
+        # Its progress NOTIFYs (RFC 3515), in the dialog the 202 made, until terminated.
+        notify = {"call_id": refer.call_id, "from_tag": "peer", "to": refer.require("from")}
+        progress = (
+            ("refer", "active;expires=60", b"SIP/2.0 100 Trying\r\n", 200),
+            ("presence", "active;expires=60", b"SIP/2.0 180 Ringing\r\n", 489),
+            ("refer", "active;expires=60", b"not a status line", 400),
+            ("refer", "terminated;reason=noresource", b"SIP/2.0 200 OK\r\n", 200),
+            ("refer", "terminated;reason=noresource", b"SIP/2.0 200 OK\r\n", 481),
+        )
+        for cseq, (event, state, body, expected) in enumerate(progress, start=1):
+            headers = (("Event", event), ("Subscription-State", state))
+            request = peer.request(
+                "NOTIFY",
+                alice_uri,
+                cseq=cseq,
+                headers=headers,
+                body=body,
+                content_type="message/sipfrag",
+                **notify,
+            )
+            peer.send(request, ("127.0.0.1", a_port))
+            assert peer.receive(idle, timeout=10.0, match=is_final).status == expected
+        notes.wait("refer_progress", count=2)
+        assert [(n["status"], n["reason"], n["final"]) for n in notes.all("refer_progress")] == [
+            (100, "Trying", False),
+            (200, "OK", True),
+        ]
 
         # A MESSAGE to the phone reaches the plugin once, retransmitted or not.
         send = to_phone(peer, alice_uri, ("127.0.0.1", a_port))
