@@ -33,7 +33,7 @@ Implementations run in pluggy's order: the most recently registered first,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -44,6 +44,11 @@ if TYPE_CHECKING:
     from phone.api import CallInfo, Contact, PhoneApi
 
 PROJECT = "simplephone"
+
+# The keys of the control interface's `state` answer that are the core's (README).
+CORE_STATE_KEYS = frozenset(
+    {"ok", "registered", "buttons", "screen", "calls", "dnd", "muted", "volume", "sound"}
+)
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -134,4 +139,14 @@ def dnd_changed(phone: PhoneApi, on: bool) -> Awaitable[None] | None:
     """Do-not-disturb was switched on or off (the `dnd` button, or a plugin calling
     `phone.set_dnd`). While it is on the core refuses incoming calls with
     `calls.reject_code`; a presence plugin publishes it. May return an awaitable.
+    """
+
+
+@hookspec
+def control_state(phone: PhoneApi) -> Mapping[str, object] | None:
+    """The control interface is answering `state`: return this plugin's keys to
+    add to it (JSON values, e.g. `{"watchers": [...]}`), or None. A key the
+    core answers (`CORE_STATE_KEYS`) disables the plugin; between plugins the
+    one called first keeps a key, so name keys after what they hold. Must
+    answer at once: an awaitable disables the plugin.
     """

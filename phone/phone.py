@@ -404,8 +404,8 @@ class Phone:
         return None
 
     def describe(self) -> dict[str, Any]:
-        """The control interface's `state` answer."""
-        return {
+        """The control interface's `state` answer: the core's keys, then the plugins'."""
+        state = {
             "registered": self.registered,
             "buttons": self.buttons.describe(),
             "screen": self.screen.lines(),
@@ -415,3 +415,7 @@ class Phone:
             "volume": self.audio.volume,
             "sound": self.audio.stats(),
         }
+        for keys in self.plugins.collect("control_state", phone=self.api):
+            for key, value in keys.items():
+                state.setdefault(key, value)
+        return state

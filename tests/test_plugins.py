@@ -418,6 +418,37 @@ def test_awaitable_outside_the_event_loop_is_the_callers_mistake(site: Site) -> 
     assert "eager" in host.names
 
 
+STATE = """
+@hookimpl
+def control_state():
+    return STATE_ANSWER
+
+STATE_ANSWER = None
+"""
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ({"calls": []}, "control_state answered {'calls': []}, not a mapping of new key names"),
+        ({"when": object()}, "control_state answered {'when': <object object"),
+        ([("watchers", 1)], "control_state answered [('watchers', 1)], not a mapping"),
+    ],
+)
+def test_control_state_answers_are_new_json_keys_or_the_plugin_goes(
+    site: Site, answer: object, reason: str
+) -> None:
+    site.install({"good": STATE, "bad": STATE})
+    host = site.host({})
+    plugin_module("good").STATE_ANSWER = {"watchers": [{"uri": "sip:carol@x.org"}]}
+    plugin_module("bad").STATE_ANSWER = answer
+    good = [{"watchers": [{"uri": "sip:carol@x.org"}]}]
+    assert host.collect("control_state", phone=None) == good
+    [disabled] = host.disabled
+    assert disabled.name == "bad" and disabled.reason.startswith(reason)
+    assert host.collect("control_state", phone=None) == good
+
+
 def test_trace_logs_each_hook_call(site: Site, caplog: pytest.LogCaptureFixture) -> None:
     site.install({"recorder": RECORDER})
     host = site.host({}, trace=True)

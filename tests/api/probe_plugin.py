@@ -28,6 +28,7 @@ from phone.hookspecs import hookimpl
 
 MIGRATIONS = (("CREATE TABLE probe_notes (note TEXT NOT NULL)",),)
 OFFERS: list[ChatSession] = []
+RECEIVED: list[str] = []
 
 
 def note(step: str, **values: Any) -> None:
@@ -43,6 +44,7 @@ def received(message: SipMessage) -> int:
     if message.content_type != "text/plain":
         return 415
     note("message_received", sender=message.from_.uri, text=message.body.decode())
+    RECEIVED.append(message.body.decode())
     return 200
 
 
@@ -124,6 +126,11 @@ def button_pressed(phone: PhoneApi, button: str, long_press: bool) -> bool | Non
     else:
         return None
     return True
+
+
+@hookimpl
+def control_state() -> dict[str, object]:
+    return {"probe": {"received": RECEIVED}}
 
 
 @hookimpl

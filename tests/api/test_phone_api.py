@@ -19,6 +19,7 @@ import pytest
 
 from phone.api import address_key
 from phone.demo import free_port
+from phone.hookspecs import CORE_STATE_KEYS
 from phone.sip.message import SipMessage
 from phone.sip.sdp import SessionDescription, find_message
 from tests.phones import PhoneFactory, has_call, install_plugin, no_calls, phones
@@ -137,6 +138,9 @@ def test_a_plugin_does_everything_through_phone_api(
         assert notes.all("message_received") == [
             {"step": "message_received", "sender": peer.uri, "text": "hi"}
         ]
+        state = alice.state()  # the core's keys, and the probe's (hook control_state)
+        assert set(state) == CORE_STATE_KEYS | {"probe"}
+        assert state["probe"] == {"received": ["hi"]}
 
         # The account, the contacts, the LED layer, the footer, the tables.
         account = notes.wait("account")
