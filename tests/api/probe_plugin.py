@@ -81,6 +81,17 @@ def phone_started(phone: PhoneApi) -> Awaitable[None]:
         on_button=None if on_button is None else on_button.name,
         found=None if found is None else found.name,
     )
+    refused = []
+    for attempt in (
+        lambda: phone.replace_contacts("config", []),
+        lambda: phone.replace_contacts("xcap", [Contact("Bad", "mailto:bad@x.org")]),
+        lambda: phone.set_led(peer, Led(LedColor.RED, LedPattern.FAST), "call"),
+    ):
+        try:
+            attempt()
+        except ValueError as exc:
+            refused.append(str(exc))
+    note("refused", errors=refused)
     phone.set_led(peer, Led(LedColor.RED, LedPattern.FAST), "probe")
     phone.set_indicator("probe", "P:1")
     phone.redraw()

@@ -153,6 +153,10 @@ def test_a_plugin_does_everything_through_phone_api(
             "credentials": "None",
             "registered": False,
         }
+        refused = notes.wait("refused")["errors"]
+        assert refused[0] == "the config source's contacts come from the config file"
+        assert refused[1].startswith("contact 'Bad': ")
+        assert refused[2] == "the 'call' LED layer is the core's"
         contacts = notes.wait("contacts")
         assert contacts["all"] == [["Peer", peer.uri, False], ["Lamp", peer.uri + ";x=1", True]]
         assert (contacts["on_button"], contacts["found"]) == ("Peer", "Peer")
