@@ -16,7 +16,7 @@ import contextlib
 import ctypes
 import logging
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from phone.config import AccountConfig, CallsConfig, Transport
@@ -27,10 +27,7 @@ from phone.sip.packages import EventPackage
 from phone.sip.publication import Publication
 from phone.sip.rawsip import LayoutError, RawSip
 from phone.sip.subscription import (
-    EndCallback,
-    NotificationCallback,
     Subscriber,
-    Subscription,
 )
 from phone.uri import parse_sip_uri
 
@@ -232,35 +229,7 @@ class SipStack:
         if self.subscriber is not None:
             self.subscriber.resubscribe_all("registration recovered")
 
-    # -- what plugins use ---------------------------------------------------
-    def subscribe(
-        self,
-        event: EventPackage | str,
-        target: str,
-        on_notification: NotificationCallback,
-        *,
-        accept: Sequence[str] | None = None,
-        eventlist: bool = False,
-        expires: int = 600,
-        on_end: EndCallback | None = None,
-    ) -> Subscription:
-        """Subscribe to an event package (RFC 6665); typed notifications arrive on the loop.
-
-        Packages: presence (with `eventlist=True` for an RLS list), presence.winfo,
-        dialog, conference, xcap-diff. The subscription refreshes itself, recovers
-        from a restarted server and ends with the phone.
-        """
-        assert self.subscriber is not None, "subscribe() before the SIP stack started"
-        return self.subscriber.subscribe(
-            event,
-            target,
-            on_notification,
-            accept=accept,
-            eventlist=eventlist,
-            expires=expires,
-            on_end=on_end,
-        )
-
+    # -- what plugins use (through phone.api.PhoneApi) -------------------------
     def publish(
         self, event: EventPackage | str, content_type: str, *, expires: int = 600
     ) -> Publication:
