@@ -57,6 +57,8 @@ class Phone:
         self.sip = SipStack(config.account, config.calls, self)
         self.audio = PhoneAudio(self.sip.pj, board.audio, config.audio, self._audio_problem)
         self.audio_problem: str | None = None
+        # Handles, kept until DISCONNECTED; their pjsua2 calls belong to the SIP
+        # account, which deletes them before the lib (phone/sip/account.py).
         self.calls: list[SipCall] = []
         self.registered = False
         self.registration = "starting"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from phone.demo import free_port, write_tone
-from phone.remote import RemotePhone
+from phone.remote import RemotePhone, stop_all
 
 
 def toml_value(value: Any) -> str:
@@ -80,7 +80,8 @@ def strongest_frequency(samples: np.ndarray, rate: int, min_s: float) -> float:
 
 
 class PhoneFactory:
-    """Starts phones in child processes and stops them all at the end."""
+    """Starts phones in child processes and stops them all at the end; a phone
+    that did not exit with status 0 fails the test (`PhoneExitError`)."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -113,8 +114,7 @@ class PhoneFactory:
         return phone
 
     def stop_all(self) -> None:
-        for phone in self.phones:
-            phone.stop()
+        stop_all(self.phones)
 
 
 @pytest.fixture

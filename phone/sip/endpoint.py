@@ -341,8 +341,10 @@ class SipStack:
     async def stop(self, before_destroy: Callable[[], None] | None = None) -> None:
         """Unregister, hang up, destroy the lib (in that order, pjsua needs it).
 
-        `before_destroy` releases the caller's own pjsua2 objects (players,
-        recorders), which must die before the lib does.
+        Every pjsua2 object dies before `libDestroy`, in this order: the calls
+        (`SipAccount.release` deletes each `SipCall`'s pjsua2 Call, whoever still
+        holds the `SipCall`), the pjsua account, the caller's own objects
+        (`before_destroy`: players, recorders, bridge ports), the request hook.
         """
         if self.ep is None:
             return
