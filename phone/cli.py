@@ -66,9 +66,11 @@ async def _run(args: argparse.Namespace) -> int:
             await control.start()
         await phone.stopped()
     finally:
-        if control is not None:
-            await control.close()
-        await phone.shutdown()
+        try:
+            if control is not None:
+                await control.close()
+        finally:
+            await phone.shutdown()
     return 0
 
 
