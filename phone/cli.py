@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import signal
 import sys
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.log_level is None:
             logging.getLogger().setLevel(load_config(args.config).log_level.upper())
+        # A crash in the field (a segfault, a pjlib assertion's abort) then leaves
+        # every thread's Python stack on stderr, which the journal keeps.
+        faulthandler.enable()
         return asyncio.run(_run(args))
     except ConfigError as exc:
         where = args.file if args.command == "check-config" else args.config
