@@ -103,7 +103,8 @@ def test_run_says_when_the_sip_port_is_taken(tmp_path: Path) -> None:
 def test_a_crash_leaves_the_python_stack_in_the_log(
     phones: PhoneFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`phone run` has faulthandler on (not inherited from the environment)."""
+    """`phone run` has faulthandler on (not inherited from the environment), and
+    `RemotePhone.stop` reports the crash instead of returning quietly."""
     monkeypatch.delenv("PYTHONFAULTHANDLER", raising=False)
     alice, _ = phones.direct("alice")
     assert alice.process is not None
