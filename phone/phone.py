@@ -99,12 +99,14 @@ class Phone:
 
     async def shutdown(self) -> None:
         log.info("shutting down")
-        await self.plugins.stop(phone=self)
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self.sip.stop(before_destroy=self.audio.close)
+        try:
+            await self.plugins.stop(phone=self)
+            for task in self._tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        finally:  # pjsua's objects must die before the lib, whatever failed above
+            await self.sip.stop(before_destroy=self.audio.close)
         self.calls.clear()
         await self.board.close()
         self.store.close()

@@ -348,28 +348,30 @@ class SipStack:
         """
         if self.ep is None:
             return
-        if self._publications:
-            await asyncio.gather(*(p.close() for p in self._publications))
-        if self.subscriber is not None:
-            await self.subscriber.close()  # Expires: 0 while still registered
-        if self._chats is not None:
-            self._chats.close()
-        if self.account is not None:
-            await self.account.unregister()
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-        self.ep.hangupAllCalls()
-        for _ in range(20):
-            self.ep.libHandleEvents(5)
-        if self.account is not None:
-            self.account.release()
-            self.account = None
-        if before_destroy is not None:
-            before_destroy()
-        if self.raw is not None:
-            self.raw.close()
-        self.ep.libDestroy()
-        self.ep = None
+        try:  # the goodbyes may fail; the teardown below must run whatever happens
+            if self._publications:
+                await asyncio.gather(*(p.close() for p in self._publications))
+            if self.subscriber is not None:
+                await self.subscriber.close()  # Expires: 0 while still registered
+            if self._chats is not None:
+                self._chats.close()
+            if self.account is not None:
+                await self.account.unregister()
+        finally:
+            if self._poller is not None:
+                self._poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._poller
+            self.ep.hangupAllCalls()
+            for _ in range(20):
+                self.ep.libHandleEvents(5)
+            if self.account is not None:
+                self.account.release()
+                self.account = None
+            if before_destroy is not None:
+                before_destroy()
+            if self.raw is not None:
+                self.raw.close()
+            self.ep.libDestroy()
+            self.ep = None
         log.info("SIP stack stopped")
