@@ -70,10 +70,6 @@ class SipCall:
         self._pj: _PjCall | None = _PjCall(self, account, call_id)
         account.adopt(self)  # from here on, released at the latest when the account is
 
-    @property
-    def released(self) -> bool:
-        return self._pj is None
-
     @classmethod
     def incoming(cls, account: SipAccount, call_id: int, request: str) -> SipCall:
         info = CallInfo(
