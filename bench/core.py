@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from phone.demo import free_port  # noqa: E402
-from phone.remote import RemotePhone  # noqa: E402
+from phone.remote import PhoneExitError, RemotePhone, describe_exit  # noqa: E402
 from tests.peers.baresip import Baresip  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
 from tests.phones import no_calls, render_config  # noqa: E402
@@ -148,7 +148,9 @@ def start_phone(config: Path) -> tuple[subprocess.Popen[bytes], float]:
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
-    proc.wait(10)
+    code = proc.wait(10)
+    if code != 0:
+        raise PhoneExitError(f"phone exited with {describe_exit(code)} on SIGTERM")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import signal
 import sys
@@ -66,9 +67,11 @@ async def _run(args: argparse.Namespace) -> int:
             await control.start()
         await phone.stopped()
     finally:
-        if control is not None:
-            await control.close()
-        await phone.shutdown()
+        try:
+            if control is not None:
+                await control.close()
+        finally:
+            await phone.shutdown()
     return 0
 
 
@@ -100,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.log_level is None:
             logging.getLogger().setLevel(load_config(args.config).log_level.upper())
+        # A crash in the field (a segfault, a pjlib assertion's abort) then leaves
+        # every thread's Python stack on stderr, which the journal keeps.
+        faulthandler.enable()
         return asyncio.run(_run(args))
     except ConfigError as exc:
         where = args.file if args.command == "check-config" else args.config

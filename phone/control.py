@@ -10,7 +10,10 @@ one request object per line, one response object per line, in order.
     {"cmd":"screenshot","path":"/abs/file.png"}
 
 Every answer has "ok"; a failure has "error" instead of a result, and the
-connection stays usable. A press is answered once the button is released.
+connection stays usable: nothing one request does (bad JSON, JSON nested too
+deep, a path that cannot be written, a bug) escapes as an exception. A press is
+answered once the button is released. When the phone stops, connected clients
+are disconnected quietly.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class ControlServer:
         self.phone = phone
         self.kind, self.host, self.port = parse_address(address)
         self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.Task[None]] = set()
         self._commands: dict[str, Callable[[dict[str, Any]], Any]] = {
             "press": self._press,
             "down": self._edge(True),
@@ -85,14 +89,23 @@ class ControlServer:
         log.info("control interface on %s", self.address)
 
     async def close(self) -> None:
+        """Stop listening and disconnect the clients (the phone is stopping)."""
         if self._server is not None:
             self._server.close()
+            clients = list(self._clients)
+            for task in clients:
+                task.cancel()
+            await asyncio.gather(*clients, return_exceptions=True)
             await self._server.wait_closed()
+            log.info("control interface closed (%d client(s) disconnected)", len(clients))
         if self.kind == "unix":
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.host)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)
         try:
             while True:
                 try:
@@ -104,18 +117,33 @@ class ControlServer:
                     writer.write(_encode({"ok": False, "error": "request line too long"}))
                     continue
                 if line.strip():
-                    writer.write(_encode(await self.handle(line)))
+                    writer.write(await self.answer(line))
                     await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # `close()`: the phone is stopping. The handler ends normally, as
+            # asyncio's stream callback logs a cancelled handler as an error.
+            pass
         finally:
+            self._clients.discard(task)
             writer.close()
+
+    async def answer(self, line: bytes) -> bytes:
+        """One request line in, one answer line out, whatever the request does."""
+        try:
+            return _encode(await self.handle(line))
+        except Exception as exc:  # a bug: answered, logged once, the connection kept
+            log.exception("control request %.200r failed", line)
+            return _encode({"ok": False, "error": f"internal error: {exc!r}"})
 
     async def handle(self, line: bytes) -> dict[str, Any]:
         try:
             request = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return {"ok": False, "error": f"malformed JSON: {exc}"}
+        except RecursionError:
+            return {"ok": False, "error": "malformed JSON: nested too deeply"}
         if not isinstance(request, dict):
             return {"ok": False, "error": "request must be a JSON object"}
         command = self._commands.get(request.get("cmd"))  # type: ignore[arg-type]
@@ -159,9 +187,15 @@ class ControlServer:
         path = request.get("path")
         if not isinstance(path, str) or not os.path.isabs(path):
             raise ControlError("path must be an absolute file path")
-        if not Path(path).parent.is_dir():
-            raise ControlError(f"no such directory: {Path(path).parent}")
-        self.phone.screen.screenshot(path)
+        target = Path(path)
+        if not target.parent.is_dir():
+            raise ControlError(f"no such directory: {target.parent}")
+        if target.exists() and not target.is_file():  # a directory, a FIFO, a device
+            raise ControlError(f"not a regular file: {path}")
+        try:
+            self.phone.screen.screenshot(path)
+        except OSError as exc:
+            raise ControlError(f"cannot write {path}: {exc.strerror or exc}") from exc
         return {"path": path}
 
 

@@ -18,7 +18,7 @@ import time
 import wave
 from pathlib import Path
 
-from phone.remote import RemotePhone
+from phone.remote import RemotePhone, stop_all
 
 RATE = 16000
 TONES = {"alice": 440.0, "bob": 660.0}
@@ -131,8 +131,7 @@ def demo() -> int:
                 p.wait_for(lambda s: not s["calls"], what="hung up")
             step("alice pressed end:")
         finally:
-            for phone in phones.values():
-                phone.stop()
+            stop_all(phones.values())
         heard = {
             me: tone_power(workdir / f"{me}-speaker.wav", TONES[peer])
             for me, peer in (("alice", "bob"), ("bob", "alice"))

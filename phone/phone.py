@@ -61,6 +61,8 @@ class Phone:
         self.sip = SipStack(config.account, config.calls, self)
         self.audio = PhoneAudio(self.sip.pj, board.audio, config.audio, self._audio_problem)
         self.audio_problem: str | None = None
+        # Handles, kept until DISCONNECTED; their pjsua2 calls belong to the SIP
+        # account, which deletes them before the lib (phone/sip/account.py).
         self.calls: list[SipCall] = []
         self.registered = False
         self.registration = "starting"
@@ -106,15 +108,17 @@ class Phone:
 
     async def shutdown(self) -> None:
         log.info("shutting down")
-        await self.plugins.stop(phone=self.api)
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for timer in self._no_answer_timers.values():
-            timer.cancel()
-        self._no_answer_timers.clear()
-        await self.sip.stop(before_destroy=self.audio.close)
+        try:
+            await self.plugins.stop(phone=self.api)
+            for task in self._tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        finally:  # pjsua's objects must die before the lib, whatever failed above
+            for timer in self._no_answer_timers.values():
+                timer.cancel()
+            self._no_answer_timers.clear()
+            await self.sip.stop(before_destroy=self.audio.close)
         self.calls.clear()
         await self.board.close()
         self.store.close()

@@ -4,6 +4,10 @@ pjsua allows one endpoint per process, so two phones talking to each other
 (the demo, the end-to-end tests, the benchmarks) are two processes. This
 starts `python -m phone run` on a virtual board with a Unix control socket
 and hands back a `ControlClient` to it.
+
+A phone must always stop cleanly: `stop()` raises `PhoneExitError` when the
+child exits with anything but status 0 (an abort, a signal, an error), so no
+caller can overlook a crash at shutdown.
 """
 
 from __future__ import annotations
@@ -14,10 +18,37 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
 from phone.control import ControlClient
+
+
+class PhoneExitError(RuntimeError):
+    """A phone child process ended with a non-zero status or a signal."""
+
+
+def describe_exit(code: int) -> str:
+    """`status 1`, or the signal's name for a negative `Popen.returncode`."""
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"status {code}"
+
+
+def stop_all(phones: Iterable[RemotePhone]) -> None:
+    """Stop every phone, then raise the first `PhoneExitError` (if any)."""
+    errors = []
+    for phone in phones:
+        try:
+            phone.stop()
+        except PhoneExitError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 class RemotePhone:
@@ -32,6 +63,7 @@ class RemotePhone:
         self.process: subprocess.Popen[bytes] | None = None
         self.client: ControlClient | None = None
         self._log: IO[bytes] | None = None
+        self._exit_checked = False
 
     def start(self, timeout: float = 15.0) -> RemotePhone:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the child
@@ -65,6 +97,8 @@ class RemotePhone:
                     self.client = ControlClient(f"unix:{self.socket}")
                     return self
             if time.monotonic() > deadline:
+                self.process.kill()
+                self.process.wait()
                 raise TimeoutError(f"phone {self.name} did not start:\n{self.log_tail()}")
             time.sleep(0.02)
 
@@ -81,21 +115,38 @@ class RemotePhone:
             return ""
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM (the phone unregisters and hangs up), then SIGKILL if it hangs."""
+        """SIGTERM (the phone unregisters and hangs up) and wait; returns 0.
+
+        Raises `PhoneExitError`, once, if the phone had already died or exits
+        with anything but status 0, or hangs past `timeout` (then it is killed).
+        Returns None when the phone was never started."""
         if self.client is not None:
             self.client.close()
             self.client = None
-        code = None
-        if self.process is not None and self.process.poll() is None:
+        if self.process is None:
+            return None
+        hung = False
+        if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                code = self.process.wait(timeout)
+                self.process.wait(timeout)
             except subprocess.TimeoutExpired:
+                hung = True
                 self.process.kill()
-                code = self.process.wait()
-        elif self.process is not None:
-            code = self.process.returncode
+                self.process.wait()
         if self._log is not None:
             self._log.close()
             self._log = None
+        code = self.process.returncode
+        if not self._exit_checked:
+            self._exit_checked = True
+            if hung:
+                raise PhoneExitError(
+                    f"phone {self.name} did not stop within {timeout} s of SIGTERM and was "
+                    f"killed:\n{self.log_tail()}"
+                )
+            if code != 0:
+                raise PhoneExitError(
+                    f"phone {self.name} exited with {describe_exit(code)}:\n{self.log_tail()}"
+                )
         return code

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from phone.demo import free_port, write_tone
-from phone.remote import RemotePhone
+from phone.remote import RemotePhone, stop_all
 
 
 def toml_value(value: Any) -> str:
@@ -92,7 +92,8 @@ def install_plugin(site: Path, entry_point: str, module: str, source: str) -> No
 
 
 class PhoneFactory:
-    """Starts phones in child processes and stops them all at the end."""
+    """Starts phones in child processes and stops them all at the end; a phone
+    that did not exit with status 0 fails the test (`PhoneExitError`)."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -125,8 +126,7 @@ class PhoneFactory:
         return phone
 
     def stop_all(self) -> None:
-        for phone in self.phones:
-            phone.stop()
+        stop_all(self.phones)
 
 
 @pytest.fixture

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from phone.remote import PhoneExitError
+from tests.phones import PhoneFactory, phones
+
+__all__ = ["phones"]
 
 GOOD = """[account]
 uri = "sip:alice@127.0.0.1:5099"
@@ -99,3 +106,20 @@ def test_run_says_when_the_sip_port_is_taken(tmp_path: Path) -> None:
         result = phone("run", "--config", str(path))
     assert result.returncode == 2
     assert f"cannot listen for SIP on udp port {port}" in result.stderr
+
+
+def test_a_crash_leaves_the_python_stack_in_the_log(
+    phones: PhoneFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`phone run` has faulthandler on (not inherited from the environment), and
+    `RemotePhone.stop` reports the crash instead of returning quietly."""
+    monkeypatch.delenv("PYTHONFAULTHANDLER", raising=False)
+    alice, _ = phones.direct("alice")
+    assert alice.process is not None
+    os.kill(alice.process.pid, signal.SIGSEGV)
+    alice.process.wait(10)
+    with pytest.raises(PhoneExitError, match="signal SIGSEGV"):
+        alice.stop()
+    log = alice.log_path.read_text()
+    assert "Fatal Python error: Segmentation fault" in log
+    assert 'File "' in log.split("Fatal Python error")[1]  # the stack, frame by frame

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import socket
 import time
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from phone.control import ControlClient
+from phone.control import ControlClient, ControlServer
 from phone.remote import RemotePhone
 from tests.phones import PhoneFactory, phones
 
@@ -122,6 +124,74 @@ def test_malformed_requests_get_an_error_and_the_connection_stays(
     assert answer["ok"] is False
     assert error in answer["error"]
     assert phone.state()["ok"] is True  # same connection, still usable
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"[" * 5000 + b"]" * 5000,
+        b'{"cmd":"state","x":' + b'{"a":' * 5000 + b"1" + b"}" * 5001,
+    ],
+)
+def test_deeply_nested_request_gets_an_error_and_the_connection_stays(
+    phone: RemotePhone, line: bytes
+) -> None:
+    assert phone.raw(line) == {"ok": False, "error": "malformed JSON: nested too deeply"}
+    assert phone.state()["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("/proc/self/mem", "cannot write /proc/self/mem: "),  # regular, but every write fails
+        ("DIR", "not a regular file: "),
+    ],
+)
+def test_screenshot_to_an_unwritable_path_gets_an_error_and_the_connection_stays(
+    phone: RemotePhone, tmp_path: Path, path: str, error: str
+) -> None:
+    path = str(tmp_path) if path == "DIR" else path
+    answer = phone.request(cmd="screenshot", path=path)
+    assert answer["ok"] is False
+    assert answer["error"].startswith(error)
+    assert phone.state()["ok"] is True
+
+
+def test_a_failing_command_is_answered_as_an_internal_error() -> None:
+    """A bug in a command (here `state`) is answered, not dropped with the connection."""
+
+    class BrokenPhone:
+        def describe(self) -> dict[str, object]:
+            raise ZeroDivisionError("division by zero")
+
+    server = ControlServer(BrokenPhone(), "unix:/nonexistent.sock")  # type: ignore[arg-type]
+    answer = json.loads(asyncio.run(server.answer(b'{"cmd":"state"}')))
+    assert answer == {
+        "ok": False,
+        "error": "internal error: ZeroDivisionError('division by zero')",
+    }
+
+
+def test_stop_with_clients_connected_is_quiet(phones: PhoneFactory) -> None:
+    """One client idle, one in the middle of a long press: the phone stops at
+    once, exits 0, and its log says so without a traceback."""
+    phone, _ = phones.direct("alice")
+    idle = ControlClient(f"unix:{phone.socket}")
+    assert idle.state()["ok"] is True
+    pressing = ControlClient(f"unix:{phone.socket}")
+    pressing.file.write(b'{"cmd":"press","button":"end","hold_ms":60000}\n')
+    pressing.file.flush()
+    deadline = time.monotonic() + 10
+    while "long press on end" not in phone.log_path.read_text():  # held, not yet answered
+        assert time.monotonic() < deadline, "the press never started"
+        time.sleep(0.05)
+    assert phone.stop(timeout=10) == 0
+    log = phone.log_path.read_text()
+    assert "Traceback" not in log
+    closed = re.search(r"control interface closed \((\d+) client\(s\) disconnected\)", log)
+    assert closed is not None and int(closed[1]) >= 2  # and perhaps RemotePhone's own client
+    idle.close()
+    pressing.close()
 
 
 def test_oversized_line_is_refused_and_the_connection_stays(phone: RemotePhone) -> None:

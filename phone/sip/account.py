@@ -4,6 +4,14 @@ pjsua re-registers before expiry by itself. Its own retry after a failure is a
 fixed interval, so it is switched off and replaced by exponential back-off
 (1 s doubling to 60 s, with jitter), reset by the next success. In direct mode
 (no registrar) nothing is registered and calls go peer to peer.
+
+Lifetimes: the account owns its calls. Every `SipCall` is adopted here when
+it is made (before anything can fail) and keeps its pjsua2 `Call` until it is
+released: in its DISCONNECTED callback, or in `release()`, which `SipStack.stop`
+runs after hanging up and before `libDestroy`. So no pjsua2 `Call` outlives
+the lib, however long other code keeps a `SipCall`. Then `release()` deletes
+the pjsua account; the `SipAccount` object itself may live on harmlessly
+(`~Account` only looks up its bounds-checked id).
 """
 
 from __future__ import annotations
@@ -51,7 +59,8 @@ class SipAccount(pj.Account):
         self._retry: asyncio.TimerHandle | None = None
         self._backoff = BACKOFF_FIRST_S
         self._stopping = False
-        self.calls: dict[int, SipCall] = {}
+        self.calls: dict[int, SipCall] = {}  # live calls by pjsua call id
+        self._owned: set[SipCall] = set()  # every call whose pjsua2 Call is not deleted yet
 
     @property
     def direct(self) -> bool:
@@ -149,9 +158,18 @@ class SipAccount(pj.Account):
         return call
 
     def forget(self, call: SipCall) -> None:
-        """The call has ended (or the phone stops): pjsua has closed its media."""
-        self.calls.pop(call.info.id, None)
+        """The call is over: pjsua has closed its media, and its id may now be
+        given to another call."""
+        if self.calls.get(call.info.id) is call:
+            del self.calls[call.info.id]
         self.stack.media_slots.release(call.sip_call_id)
+
+    def adopt(self, call: SipCall) -> None:
+        self._owned.add(call)
+
+    def disown(self, call: SipCall) -> None:
+        """`call` has deleted its pjsua2 Call (`SipCall.release`)."""
+        self._owned.discard(call)
 
     # -- shutdown -------------------------------------------------------
     async def unregister(self) -> None:
@@ -170,8 +188,8 @@ class SipAccount(pj.Account):
         await self.stack.pump_until(lambda: not self.registered, UNREGISTER_WAIT_S)
 
     def release(self) -> None:
-        """Drop Python references to pjsua objects before libDestroy."""
-        for call in list(self.calls.values()):
+        """Delete every pjsua2 Call, then the pjsua account (before libDestroy)."""
+        for call in list(self._owned):
             call.release()
         self.calls.clear()
         self.shutdown_account()

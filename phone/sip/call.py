@@ -3,6 +3,14 @@
 pjsua2's invite states map onto the phone's: CALLING → calling; a 180 heard or
 our own ringing → ringing; a 183 → early; CONFIRMED; DISCONNECTED with the
 final status (404, 486, ...), which the screen shows.
+
+Lifetimes. pjsua2's `Call` destructor tells pjsua to forget the call
+(`pjsua_call_set_user_data`), which asserts and aborts the process once
+`libDestroy` has run. So the `pj.Call` (`_PjCall`, a SWIG director) is private
+to its `SipCall`: nothing else can hold it, and `SipCall.release()` deletes it
+deterministically. The `SipCall` is a handle that anyone may keep (the phone's
+list, a timer, a plugin): after `release()` it still answers `info` and its
+actions do nothing. Who releases is written in `SipAccount`'s docstring.
 """
 
 from __future__ import annotations
@@ -31,14 +39,37 @@ def _remote_identity(name_addr: str) -> tuple[str | None, str]:
     return name, str(uri)
 
 
-class SipCall(pj.Call):
-    def __init__(self, account: SipAccount, info: CallInfo, call_id: int = pj.PJSUA_INVALID_ID):
+class _PjCall(pj.Call):
+    """The pjsua2 call object: pjsua's callbacks arrive here and go to its owner.
+
+    Only its `SipCall` holds it. The back-reference makes a cycle, which
+    `SipCall.release()` breaks: it is deleted there, never by the garbage
+    collector at some later time."""
+
+    def __init__(self, owner: SipCall, account: SipAccount, call_id: int) -> None:
         super().__init__(account, call_id)
+        self.owner: SipCall | None = owner
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        if self.owner is not None:
+            self.owner.state_changed(self.getInfo())
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        if self.owner is not None:
+            self.owner.media_changed()
+
+
+class SipCall:
+    """A call the phone can act on; owns its pjsua2 call until `release()`."""
+
+    def __init__(self, account: SipAccount, info: CallInfo, call_id: int = pj.PJSUA_INVALID_ID):
         self.account = account
         self.info = info
         self.audio_ports: list[int] = []  # bridge ports the phone connected
         self.rejected = False  # a final answer >= 300 is on its way
         self.sip_call_id = ""  # the Call-ID header
+        self._pj: _PjCall | None = _PjCall(self, account, call_id)
+        account.adopt(self)  # from here on, released at the latest when the account is
 
     @classmethod
     def incoming(cls, account: SipAccount, call_id: int, request: str) -> SipCall:
@@ -50,7 +81,8 @@ class SipCall(pj.Call):
             state=CallState.RINGING,
         )
         call = cls(account, info, call_id)
-        ci = call.getInfo()
+        assert call._pj is not None
+        ci = call._pj.getInfo()
         call.sip_call_id = str(ci.callIdString)
         log.debug("remote %r contact %r", ci.remoteUri, ci.remoteContact)
         info.remote_name, info.remote_uri = _remote_identity(ci.remoteUri)
@@ -59,6 +91,7 @@ class SipCall(pj.Call):
 
     @classmethod
     def outgoing(cls, account: SipAccount, uri: str, remote_name: str | None) -> SipCall:
+        """Send the INVITE; pj.Error (after releasing the call) if pjsua refuses."""
         info = CallInfo(
             id=-1,
             remote_uri=uri,
@@ -67,11 +100,15 @@ class SipCall(pj.Call):
             state=CallState.CALLING,
         )
         call = cls(account, info)
-        prm = pj.CallOpParam(True)
+        assert call._pj is not None
         log.info("calling %s", uri)
-        call.makeCall(uri, prm)
-        info.id = call.getId()
-        call.sip_call_id = str(call.getInfo().callIdString)
+        try:
+            call._pj.makeCall(uri, pj.CallOpParam(True))
+        except pj.Error:
+            call.release()
+            raise
+        info.id = call._pj.getId()
+        call.sip_call_id = str(call._pj.getInfo().callIdString)
         return call
 
     # -- actions (loop thread) -------------------------------------------
@@ -86,32 +123,45 @@ class SipCall(pj.Call):
         self._answer(code)
 
     def _answer(self, code: int) -> None:
+        if self._pj is None:
+            log.debug("answer %s: the call is already released", code)
+            return
         prm = pj.CallOpParam()
         prm.statusCode = code
         self.account.stack.wake()
         try:
             if code < 300:
-                self.answer(prm)
+                self._pj.answer(prm)
             else:
-                self.hangup(prm)
+                self._pj.hangup(prm)
         except pj.Error as exc:
             log.warning("answer %s failed: %s", code, exc.reason)
 
     def end(self) -> None:
         """Hang up (BYE) or cancel (CANCEL), whatever the state needs."""
+        if self._pj is None:
+            return
         self.account.stack.wake()
         try:
-            self.hangup(pj.CallOpParam())
+            self._pj.hangup(pj.CallOpParam())
         except pj.Error as exc:
             log.debug("hangup: %s", exc.reason)
 
     def release(self) -> None:
-        """Forget the pjsua object (before libDestroy)."""
-        self.account.forget(self)
+        """Delete the pjsua2 call (pjsua hangs it up if it is still active).
 
-    # -- pjsua2 callbacks ------------------------------------------------
-    def onCallState(self, prm: pj.OnCallStateParam) -> None:
-        ci = self.getInfo()
+        Runs while the lib is alive, and is idempotent. The handle stays usable:
+        `info` keeps the last state, actions do nothing."""
+        pj_call, self._pj = self._pj, None
+        if pj_call is None:
+            return
+        pj_call.owner = None
+        self.account.disown(self)
+        # `pj_call` was the last reference: ~Call runs on return, or, inside
+        # onCallState, as soon as the callback returns (pjsua2 allows that).
+
+    # -- pjsua2 events (loop thread, inside libHandleEvents) -------------
+    def state_changed(self, ci: pj.CallInfo) -> None:
         info = self.info
         info.id = ci.id
         state = self._map_state(ci)
@@ -127,7 +177,10 @@ class SipCall(pj.Call):
             log.info("call with %s ended: %s %s", info.remote_uri, info.code, info.reason)
         self.account.stack.events.call_changed(self)
         if state is CallState.DISCONNECTED:
+            # pjsua has dropped the call and may give its id to the next one:
+            # forget it now, in this callback, before anything else can arrive.
             self.account.forget(self)
+            self.release()
 
     def _map_state(self, ci: pj.CallInfo) -> CallState | None:
         s = ci.state
@@ -145,14 +198,16 @@ class SipCall(pj.Call):
             return CallState.DISCONNECTED
         return None  # NULL, CONNECTING: nothing the user needs to see
 
-    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+    def media_changed(self) -> None:
         self.account.stack.events.call_media_ready(self)
 
     def audio_media(self) -> list[pj.AudioMedia]:
-        """The call's active audio streams (usually one)."""
+        """The call's active audio streams (usually one; none once released)."""
+        if self._pj is None:
+            return []
         media = []
-        info = self.getInfo()  # keep it alive: the media vector points into it
+        info = self._pj.getInfo()  # keep it alive: the media vector points into it
         for i, mi in enumerate(info.media):
             if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                media.append(self.getAudioMedia(i))
+                media.append(self._pj.getAudioMedia(i))
         return media

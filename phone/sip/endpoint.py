@@ -314,35 +314,39 @@ class SipStack:
     async def stop(self, before_destroy: Callable[[], None] | None = None) -> None:
         """Unregister, hang up, destroy the lib (in that order, pjsua needs it).
 
-        `before_destroy` releases the caller's own pjsua2 objects (players,
-        recorders), which must die before the lib does.
+        Every pjsua2 object dies before `libDestroy`, in this order: the calls
+        (`SipAccount.release` deletes each `SipCall`'s pjsua2 Call, whoever still
+        holds the `SipCall`), the pjsua account, the caller's own objects
+        (`before_destroy`: players, recorders, bridge ports), the request hook.
         """
         if self.ep is None:
             return
-        if self._publications:
-            await asyncio.gather(*(p.close() for p in self._publications))
-        if self.subscriber is not None:
-            await self.subscriber.close()  # Expires: 0 while still registered
-        if self._chats is not None:
-            self._chats.close()
-        if self.account is not None:
-            await self.account.unregister()
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-        self.ep.hangupAllCalls()
-        for _ in range(20):
-            self.ep.libHandleEvents(5)
-        if self.account is not None:
-            self.account.release()
-            self.account = None
-        if before_destroy is not None:
-            before_destroy()
-        if self.admission is not None:
-            self.admission.close()
-        if self.raw is not None:
-            self.raw.close()
-        self.ep.libDestroy()
-        self.ep = None
+        try:  # the goodbyes may fail; the teardown below must run whatever happens
+            if self._publications:
+                await asyncio.gather(*(p.close() for p in self._publications))
+            if self.subscriber is not None:
+                await self.subscriber.close()  # Expires: 0 while still registered
+            if self._chats is not None:
+                self._chats.close()
+            if self.account is not None:
+                await self.account.unregister()
+        finally:
+            if self._poller is not None:
+                self._poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._poller
+            self.ep.hangupAllCalls()
+            for _ in range(20):
+                self.ep.libHandleEvents(5)
+            if self.account is not None:
+                self.account.release()
+                self.account = None
+            if before_destroy is not None:
+                before_destroy()
+            if self.admission is not None:
+                self.admission.close()
+            if self.raw is not None:
+                self.raw.close()
+            self.ep.libDestroy()
+            self.ep = None
         log.info("SIP stack stopped")
