@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +13,28 @@ from tests.peers.baresip import APT_LINE as BARESIP_APT_LINE
 from tests.peers.baresip import Baresip
 from tests.peers.kamailio import APT_LINE as KAMAILIO_APT_LINE
 from tests.peers.kamailio import Kamailio, kamailio_binary
+from tests.peers.process import PeerProcess, log_marks, logs_since
+
+# The length of each peer's log when a test's call began.
+_PEER_LOGS = pytest.StashKey[dict[PeerProcess, int]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Note how long each peer's log is, so a failure shows what was logged during it."""
+    item.stash[_PEER_LOGS] = log_marks()
+    yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report carries the tail of what each peer logged meanwhile."""
+    report = yield
+    if report.when == "call" and report.failed:
+        report.sections.extend(logs_since(item.stash.get(_PEER_LOGS, {})))
+    return report
 
 
 @pytest.fixture(scope="session")

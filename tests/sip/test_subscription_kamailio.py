@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
 
 from phone.payloads import pidf
@@ -33,15 +32,6 @@ DIALOG_BODY = """<?xml version="1.0" encoding="UTF-8"?>
 <dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="{version}" state="full"
  entity="sip:{user}@example.test">{dialog}</dialog-info>"""
 DIALOG = '<dialog id="d1" call-id="c1" direction="initiator"><state>{state}</state></dialog>'
-
-RESOURCE_LISTS = b"""<?xml version="1.0" encoding="UTF-8"?>
-<resource-lists xmlns="urn:ietf:params:xml:ns:resource-lists">
-  <list name="friends">
-    <entry uri="sip:bob@example.test"/>
-    <entry uri="sip:carol@example.test"/>
-    <entry uri="sip:dave@example.test"/>
-  </list>
-</resource-lists>"""
 
 
 class Phone:
@@ -128,12 +118,6 @@ class Phone:
         self.loop.close()
 
 
-def _put(server: Kamailio, user: str, auid: str, document: bytes) -> None:
-    auth = httpx.DigestAuth(user, server.users[user])
-    response = httpx.put(server.xcap_url(user, auid), content=document, auth=auth, timeout=5.0)
-    assert response.status_code in (200, 201), response.text
-
-
 @pytest.fixture
 def server(make_kamailio: Callable[..., Kamailio]) -> Kamailio:
     return make_kamailio(extra_users={"dave": "davepw"})
@@ -158,11 +142,9 @@ def _notes(view: ListView) -> dict[str, set[str]]:
     return notes
 
 
-def _rls_setup(server: Kamailio) -> None:
-    for user in ("bob", "carol", "dave"):
-        _put(server, user, "pres-rules", server.xcap_example("allow-local-pres-rules"))
-    _put(server, "alice", "resource-lists", RESOURCE_LISTS)
-    _put(server, "alice", "rls-services", server.xcap_example("alice-rls-services"))
+def _rls_setup(server: Kamailio) -> str:
+    server.allow_watchers("bob", "carol", "dave")
+    return server.put_buddy_list(["bob", "carol", "dave"])
 
 
 def _latest_view(phone: Phone) -> ListView | None:
@@ -171,9 +153,9 @@ def _latest_view(phone: Phone) -> ListView | None:
 
 
 def test_rls_list_of_three_delivers_typed_presence(phone: Phone, server: Kamailio) -> None:
-    _rls_setup(server)
+    buddies = _rls_setup(server)
     sub = phone.subscriber.subscribe(
-        "presence", "sip:alice-buddies@example.test", phone.notifications.append, eventlist=True
+        "presence", buddies, phone.notifications.append, eventlist=True
     )
     phone.wait(lambda: _latest_view(phone) is not None, what="the first RLS NOTIFY")
     view = _latest_view(phone)
@@ -198,14 +180,12 @@ def test_rls_list_of_three_delivers_typed_presence(phone: Phone, server: Kamaili
 
 
 def test_rls_subscription_recovers_after_kamailio_restart(phone: Phone, server: Kamailio) -> None:
-    _rls_setup(server)
+    buddies = _rls_setup(server)
     # Over TCP, as Blink talks to its provider: a restart breaks the connection.
     proxy = f"sip:127.0.0.1:{server.sip_port};transport=tcp"
     phone.subscriber.identity = replace(phone.identity("alice"), route=(f"<{proxy};lr>",))
     phone.subscriber.watch_flow(proxy, interval=1.0)
-    phone.subscriber.subscribe(
-        "presence", "sip:alice-buddies@example.test", phone.notifications.append, eventlist=True
-    )
+    phone.subscriber.subscribe("presence", buddies, phone.notifications.append, eventlist=True)
     phone.publish("bob", "presence", pidf.CONTENT_TYPE, PIDF_BODY.format(user="bob", note="before"))
     phone.wait(
         lambda: (
@@ -252,7 +232,7 @@ def test_winfo_shows_a_new_watcher_as_pending(phone: Phone, server: Kamailio) ->
 
 
 def test_dialog_subscription_follows_a_call(phone: Phone, server: Kamailio) -> None:
-    _put(server, "bob", "pres-rules", server.xcap_example("allow-local-pres-rules"))
+    server.allow_watchers("bob")
     phone.subscriber.subscribe("dialog", server.uri("bob"), phone.notifications.append)
     phone.wait(lambda: bool(phone.notifications), what="the first dialog NOTIFY")
 
