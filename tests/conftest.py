@@ -14,6 +14,7 @@ from tests.peers.baresip import Baresip
 from tests.peers.kamailio import APT_LINE as KAMAILIO_APT_LINE
 from tests.peers.kamailio import Kamailio, kamailio_binary
 from tests.peers.process import PeerProcess, log_marks, logs_since
+from tests.sip.stack import poll_endpoint
 
 # The length of each peer's log when a test's call began.
 _PEER_LOGS = pytest.StashKey[dict[PeerProcess, int]]()
@@ -46,17 +47,8 @@ def pj_endpoint() -> Iterator[object]:
     `ep.libHandleEvents(ms)`. Tests that run whole phones start them as
     subprocesses instead.
     """
-    pj = pytest.importorskip("pjsua2")
-    ep = pj.Endpoint()
-    ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    ep.libInit(cfg)
-    ep.libStart()
-    ep.audDevManager().setNullDev()
+    pytest.importorskip("pjsua2")
+    ep = poll_endpoint()
     yield ep
     ep.libDestroy()
 

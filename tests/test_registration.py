@@ -10,20 +10,11 @@ from typing import Any
 import pytest
 
 from tests.peers.kamailio import Kamailio
-from tests.phones import PhoneFactory, dominant_frequency, has_call, no_calls, phones
+from tests.phones import PhoneFactory, account, dominant_frequency, has_call, no_calls, phones
 
 __all__ = ["phones"]
 
 pytestmark = pytest.mark.kamailio
-
-
-def account(server: Kamailio, user: str, transport: str = "udp") -> dict[str, Any]:
-    return {
-        "uri": server.uri(user),
-        "password": server.users[user],
-        "registrar": server.registrar_uri,
-        "transport": transport,
-    }
 
 
 def registered(state: dict[str, Any]) -> bool:

@@ -11,8 +11,8 @@ import pytest
 from phone.remote import RemotePhone
 from tests.peers.baresip import Baresip
 from tests.peers.kamailio import Kamailio
-from tests.phones import PhoneFactory, has_call, no_calls, phones, render_config
-from tests.test_registration import account, registered
+from tests.phones import PhoneFactory, account, has_call, no_calls, phones, render_config
+from tests.test_registration import registered
 
 __all__ = ["phones"]
 
