@@ -151,7 +151,7 @@ def main() -> None:
                 time.sleep(3)
                 rss_theirs = rss_mib(peer.pid)
                 cpu_theirs = idle_cpu_percent(peer.pid)
-            peer.stop()
+            peer.close()
     m_ours, m_theirs = statistics.median(ours), statistics.median(theirs)
     print(
         f"start -> registered ({args.starts} starts): simplephone median {1000 * m_ours:.0f} ms "
