@@ -517,8 +517,8 @@ def main() -> None:
             call.start()
             call_mode(args, call, path)
     finally:
-        local.remove()
-        call.remove()
+        local.close()
+        call.close()
 
 
 if __name__ == "__main__":

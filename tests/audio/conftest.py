@@ -47,8 +47,8 @@ def _pulse_pair() -> Iterator[tuple[pulseaudio.PulseAudioServer, pulseaudio.Puls
         else:
             os.environ[key] = value
     with contextlib.ExitStack() as removing:  # both, even when one did not stop cleanly
-        removing.callback(late.remove)
-        removing.callback(main.remove)
+        removing.callback(late.close)
+        removing.callback(main.close)
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 from tests.peers import ports
@@ -49,7 +48,6 @@ REGISTER_FAILED_LINE = re.compile(r"^reg: \S+: (?P<status>\d{3} .*)$")
 CONTACT_LINE = re.compile(r"^>?\s*(?P<status>\w+)\s+<(?P<uri>[^>]+)>")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 CONTROL_CONNECT_TIMEOUT = 5.0
-START_ATTEMPTS = 3
 # How long a stopping baresip may wait for its un-REGISTER to be answered.
 UNREGISTER_WAIT = 0.5
 
@@ -125,7 +123,6 @@ class Baresip(PeerProcess):
         self.register_failure: str | None = None
         self.events: list[BaresipEvent] = []
         self._control: socket.socket | None = None
-        self._threads: list[threading.Thread] = []
         self._changed = threading.Condition()
         self._responses: dict[str, dict[str, Any]] = {}
         self._next_token = 0
@@ -166,15 +163,7 @@ class Baresip(PeerProcess):
             raise BaresipError(f"baresip is not installed; install: {APT_LINE}")
         if self.config_dir is None:
             self.config_dir = Path(tempfile.mkdtemp(prefix=f"baresip-{self.user}-"))
-        for attempt in range(1, START_ATTEMPTS + 1):
-            try:
-                self._launch(binary)
-                return
-            except BaresipError as error:
-                self.stop()
-                if attempt == START_ATTEMPTS or "Address already in use" not in str(error):
-                    raise
-                log.warning("baresip %s: a port was taken before it bound, retrying", self.aor)
+        self._start_on_free_ports(lambda: self._launch(binary))
 
     def stop(self, timeout: float = 3.0) -> int | None:
         """SIGTERM, so baresip unregisters; a second SIGTERM, SIGKILL after `timeout`."""
@@ -184,32 +173,15 @@ class Baresip(PeerProcess):
                 self._control.shutdown(socket.SHUT_RDWR)
             self._control.close()
             self._control = None
-        for thread in self._threads:
+        for thread in self._readers:
             thread.join(timeout)
-        self._threads.clear()
+        self._readers.clear()
         return status
 
-    def close(self) -> None:
-        """Stop and remove the config directory; raises if baresip did not stop cleanly."""
-        try:
-            self.stop()
-            self.check_stopped()
-        finally:
-            if self.config_dir is not None:
-                shutil.rmtree(self.config_dir, ignore_errors=True)
-                self.config_dir = None
-
-    def __enter__(self) -> Baresip:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+    def _remove_files(self) -> None:
+        if self.config_dir is not None:
+            shutil.rmtree(self.config_dir, ignore_errors=True)
+            self.config_dir = None
 
     # -- what tests do with it ---------------------------------------------
 
@@ -384,7 +356,7 @@ class Baresip(PeerProcess):
             target=target, args=(arg,), daemon=True, name=f"baresip-{self.user}"
         )
         thread.start()
-        self._threads.append(thread)
+        self._readers.append(thread)
 
     def _connect_control(self) -> bool:
         """Whether the control port took a connection (then kept in `_control`)."""
@@ -394,10 +366,6 @@ class Baresip(PeerProcess):
         except OSError:
             return False
         return True
-
-    def _console_closed(self) -> None:
-        for thread in self._threads:  # the console reader: let it log the last words
-            thread.join(2.0)
 
     def _read_console(self, stream: IO[bytes]) -> None:
         """Copy console output to the log file, noting the first registration outcome."""

@@ -22,13 +22,12 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
 from tests.peers import ports
 from tests.peers.ports import LISTEN_IP
-from tests.peers.process import PeerError, PeerProcess
+from tests.peers.process import START_ATTEMPTS, PeerError, PeerProcess
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +67,6 @@ SUBSCRIPTION_TABLES = ("active_watchers", "pua", "rls_presentity", "rls_watchers
 # Columns with an SQL DEFAULT that the db_text schema declares NOT NULL, and
 # that presence omits on insert ("null value not allowed").
 DBTEXT_NULLABLE = {"active_watchers": "flags(int)", "presentity": "priority(int)"}
-
-START_ATTEMPTS = 3
 
 
 class KamailioError(PeerError):
@@ -156,6 +153,11 @@ class Kamailio(PeerProcess):
     """
 
     error = KamailioError
+    # Kamailio 5.6's own shutdown fails now and then, mostly under load: its
+    # main process waits for a TCP main process that never exits (the stop
+    # ends in SIGKILL), or dies of SIGSEGV in its clean-up after "Thank you for
+    # flying kamailio". Dying before the stop is still an error.
+    exits_cleanly = False
 
     def __init__(
         self,
@@ -283,21 +285,14 @@ class Kamailio(PeerProcess):
         if self.run_dir is None:
             self.run_dir = Path(tempfile.mkdtemp(prefix="kamailio-"))
         fixed_ports = self._ports is not None
-        for attempt in range(1, START_ATTEMPTS + 1):
+
+        def launch() -> None:
             if not fixed_ports:
                 self._ports = KamailioPorts(*ports.free_ports("udp+tcp", "tcp", "tcp", "tcp"))
             self._init_db()
-            try:
-                self._launch(binary)
-                return
-            except KamailioError as error:
-                if (
-                    fixed_ports
-                    or attempt == START_ATTEMPTS
-                    or "Address already in use" not in str(error)
-                ):
-                    raise
-                log.warning("kamailio: a port was taken before it bound, retrying: %s", error)
+            self._launch(binary)
+
+        self._start_on_free_ports(launch, attempts=1 if fixed_ports else START_ATTEMPTS)
 
     def restart(self) -> None:
         """Stop and start again on the same ports, as a server restart looks to clients.
@@ -315,27 +310,10 @@ class Kamailio(PeerProcess):
             self._reset_dbtext_table(table)
         self._launch(self._require_binary())
 
-    def close(self) -> None:
-        """Stop and remove the run directory; raises if Kamailio did not stop cleanly."""
-        try:
-            self.stop()
-            self.check_stopped()
-        finally:
-            if self.run_dir is not None:
-                shutil.rmtree(self.run_dir, ignore_errors=True)
-                self.run_dir = None
-
-    def __enter__(self) -> Kamailio:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+    def _remove_files(self) -> None:
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
 
     # -- internals ---------------------------------------------------------
 

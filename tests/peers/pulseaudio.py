@@ -24,7 +24,6 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 
 from tests.peers.process import PeerError, PeerProcess
 
@@ -131,7 +130,7 @@ class PulseAudioServer(PeerProcess):
         try:
             self._wait_ready(self.socket.exists, START_TIMEOUT_S)
         except PulseAudioError:
-            self.remove()
+            self._remove_files()
             raise
         log.info("pulseaudio up on %s with sinks %s", self.socket, ", ".join(self.sinks))
         return self
@@ -142,25 +141,9 @@ class PulseAudioServer(PeerProcess):
         self.socket.unlink(missing_ok=True)
         return status
 
-    def remove(self) -> None:
-        """Stop the daemon and delete its directory (the ALSA config with it); raises
-        if the daemon did not stop cleanly."""
-        try:
-            self.stop()
-            self.check_stopped()
-        finally:
-            shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> PulseAudioServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.remove()
+    def _remove_files(self) -> None:
+        """The daemon's directory, the ALSA config with it."""
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     # -- internals ------------------------------------------------------
     def _alsa_config(self) -> str:
