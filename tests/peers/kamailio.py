@@ -97,6 +97,15 @@ def _module_dir() -> Path:
     raise KamailioError(f"no Kamailio module directory with presence.so; install: {APT_LINE}")
 
 
+def self_signed_certificate(key: Path, certificate: Path, name: str, ip: str | None = None) -> None:
+    """A new key and a self-signed certificate for CN `name` (and subjectAltName `ip`)."""
+    args = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+    args += ["-subj", f"/CN={name}", "-keyout", str(key), "-out", str(certificate)]
+    if ip is not None:
+        args += ["-addext", f"subjectAltName=IP:{ip}"]
+    subprocess.run(args, check=True, capture_output=True)
+
+
 def sip_options(port: int, *, transport: str = "udp", timeout: float = 0.2) -> str | None:
     """Send one out-of-dialog OPTIONS to the server itself and return the status line.
 
@@ -339,27 +348,8 @@ class Kamailio(PeerProcess):
         assert self.run_dir is not None
         if self.tls_certificate.exists():
             return
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-                "-keyout",
-                str(self.run_dir / "tls-key.pem"),
-                "-out",
-                str(self.tls_certificate),
-            ],
-            check=True,
-            capture_output=True,
+        self_signed_certificate(
+            self.run_dir / "tls-key.pem", self.tls_certificate, "127.0.0.1", ip=LISTEN_IP
         )
         (self.run_dir / "tls.cfg").write_text(
             "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"
