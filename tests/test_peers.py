@@ -7,7 +7,9 @@ is checked here against the real processes.
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import socket
 from collections.abc import Callable
 
@@ -24,6 +26,7 @@ from tests.peers.kamailio import (
     KamailioError,
     sip_options,
 )
+from tests.peers.process import log_marks, logs_since
 
 pytestmark = pytest.mark.kamailio
 
@@ -251,3 +254,23 @@ def test_start_retries_when_a_chosen_port_is_taken(
         agent = baresip("alice", server)
         assert offered[2:] == [taken, agent.sip_port]
         agent.wait_registered()
+
+
+def test_a_peer_dead_before_its_stop_fails_its_close(kamailio: Kamailio) -> None:
+    agent = Baresip("alice", kamailio)  # not from the fixture: the test closes it
+    agent.start()
+    assert agent.pid is not None
+    os.kill(agent.pid, signal.SIGKILL)
+    with pytest.raises(BaresipError, match="exited by itself with status -9 before the stop"):
+        agent.close()
+    assert agent.config_dir is None  # its files are gone all the same
+
+
+def test_a_failing_test_is_shown_what_its_peers_logged_meanwhile(
+    kamailio: Kamailio, baresip: Callable[..., Baresip]
+) -> None:
+    marks = log_marks()
+    agent = baresip("bob", kamailio)
+    agent.wait_registered()
+    sections = dict(logs_since(marks))
+    assert "200 OK" in sections["baresip bob log (last lines)"]
