@@ -205,16 +205,17 @@ class PeerProcess(ABC):
         self._console_closed()
         self.exit_status = status = process.returncode
         log.info("%s PID %d stopped (exit status %s)", self.name, process.pid, status)
-        if exited_before:
-            self._unclean_stop = f"exited by itself with status {status} before the stop"
-        elif not self.exits_cleanly:
-            self._unclean_stop = None
-        elif killed:
-            self._unclean_stop = f"ignored SIGTERM for {timeout:.0f} s and was killed"
+        problem = None
+        if killed:
+            problem = f"ignored SIGTERM for {timeout:.0f} s and was killed"
         elif status != 0:
-            self._unclean_stop = f"exited with status {status} on SIGTERM"
-        else:
-            self._unclean_stop = None
+            problem = f"exited with status {status} on SIGTERM"
+        if exited_before:
+            problem = f"exited by itself with status {status} before the stop"
+        elif problem is not None and not self.exits_cleanly:
+            log.warning("%s %s, a known fault of its shutdown", self.name, problem)
+            problem = None
+        self._unclean_stop = problem
         return status
 
     def check_stopped(self) -> None:

@@ -125,6 +125,7 @@ class PulseAudioServer(PeerProcess):
                 "--realtime=yes",
             ],
             self._log_path,
+            cwd=self._dir,
             env=env,
         )
         try:
