@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import platform
 import select
 import signal
 import subprocess
@@ -50,6 +49,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import cpu_seconds, machine  # noqa: E402
 from board.room import EchoPath, level_db, read_wav, room_command, speech, write_wav  # noqa: E402
 from phone.audio.alsa import AudioState, AudioStats  # noqa: E402
 from phone.audio.echo import Aggressiveness, EchoAlgorithm, EchoConfig  # noqa: E402
@@ -58,7 +58,8 @@ from phone.remote import RemotePhone  # noqa: E402
 from tests.audio.rig import ACTIVE_DB, WINDOW_S, EchoFigures, RigRun, analyse, run_rig  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
 from tests.peers.pulseaudio import PulseAudioServer, available, client_env  # noqa: E402
-from tests.phones import has_call, no_calls, render_config  # noqa: E402
+from tests.phones import account, has_call, no_calls, render_config  # noqa: E402
+from tests.sip.stack import poll_endpoint  # noqa: E402
 
 RATE = 16000
 CONFIGS = {
@@ -120,22 +121,6 @@ BOB = Speaker(
 
 
 # -- reporting (both modes) ---------------------------------------------------
-def machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()
-    return (
-        f"{platform.node()}: {platform.machine()}, {os.cpu_count()} x {cpu}, "
-        f"Python {platform.python_version()}, load {load[0]:.2f} at start"
-    )
-
-
 def print_figures(run: RigRun, fig: EchoFigures) -> None:
     if np.isnan(fig.erle_db):
         print("  ERLE after 2 s, single talk:   not measured (no single-talk windows after 2 s)")
@@ -225,18 +210,7 @@ def near_track(seconds: float) -> np.ndarray:
 def in_process(
     pulse: PulseAudioServer, names: list[str], args: argparse.Namespace, path: EchoPath
 ) -> None:
-    import pjsua2 as pj
-
-    ep = pj.Endpoint()
-    ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    ep.libInit(cfg)
-    ep.libStart()
-    ep.audDevManager().setNullDev()
+    ep = poll_endpoint()
     far_one = speech(FAR_TEXT, voice="en", seed=1)
     far = np.tile(far_one, int(args.seconds * RATE / len(far_one)) + 2)
     near = near_track(args.seconds + 5)
@@ -302,12 +276,6 @@ def stats_over(before: dict[str, Any], after: dict[str, Any]) -> AudioStats:
             "playback": RingStats(**span["playback"]),
         }
     )
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -388,11 +356,7 @@ def run_call(
     with contextlib.ExitStack() as cleanup:
         for name, other in (("alice", "bob"), ("bob", "alice")):
             config = render_config(
-                {
-                    "uri": server.uri(name),
-                    "password": server.users[name],
-                    "registrar": server.registrar_uri,
-                },
+                account(server, name),
                 [(other.title(), server.uri(other))],
                 workdir,
                 name,
@@ -428,7 +392,7 @@ def run_call(
         for room in rooms:
             wait_room(room)
         before = {name: p.state()["sound"] for name, p in phones.items()}
-        cpu_before = {name: process_cpu_seconds(p.process.pid) for name, p in phones.items()}
+        cpu_before = {name: cpu_seconds(p.process.pid) for name, p in phones.items()}
         started = time.monotonic()
         glitches: dict[str, list[float]] = {name: [] for name in phones}
         counted = dict.fromkeys(phones, 0)
@@ -441,10 +405,7 @@ def run_call(
                     counted[name] = count
         after = {name: p.state() for name, p in phones.items()}
         wall = time.monotonic() - started
-        cpu = {
-            name: process_cpu_seconds(p.process.pid) - cpu_before[name]
-            for name, p in phones.items()
-        }
+        cpu = {name: cpu_seconds(p.process.pid) - cpu_before[name] for name, p in phones.items()}
         for name, state in after.items():
             if [c["state"] for c in state["calls"]] != ["confirmed"]:
                 raise RuntimeError(f"{name}'s call did not last: {state['calls']}")
@@ -556,8 +517,8 @@ def main() -> None:
             call.start()
             call_mode(args, call, path)
     finally:
-        local.remove()
-        call.remove()
+        local.close()
+        call.close()
 
 
 if __name__ == "__main__":

@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.core import cpu_seconds, machine  # noqa: E402
-from phone.demo import free_port  # noqa: E402
+from bench.common import cpu_seconds, machine  # noqa: E402
 from phone.remote import RemotePhone  # noqa: E402
 from phone.sip.admission import MAX_LINES  # noqa: E402
 from tests.call_flood import CallFlood  # noqa: E402
+from tests.peers.ports import free_port  # noqa: E402
 from tests.phones import render_config  # noqa: E402
 
 PAUSE_S = 1.0  # between rates: the sockets of the last calls come back

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import socket
 import statistics
@@ -28,47 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from phone.demo import free_port  # noqa: E402
+from bench.common import idle_cpu_percent, machine, pct, rss_mib  # noqa: E402
 from phone.remote import PhoneExitError, RemotePhone, describe_exit  # noqa: E402
 from tests.peers.baresip import Baresip  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
-from tests.phones import no_calls, render_config  # noqa: E402
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return (
-        f"{platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
-    )
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def idle_cpu_percent(pid: int, seconds: float = 10.0) -> float:
-    before = cpu_seconds(pid)
-    time.sleep(seconds)
-    return 100 * (cpu_seconds(pid) - before) / seconds
+from tests.peers.ports import free_port  # noqa: E402
+from tests.phones import account, no_calls, render_config  # noqa: E402
 
 
 class BusyCallee:
@@ -167,12 +131,9 @@ def main() -> None:
             f"p50 {1000 * statistics.median(lat):.2f} ms, p99 {1000 * pct(lat, 99):.2f} ms, "
             f"max {1000 * max(lat):.2f} ms"
         )
-        account = {
-            "uri": server.uri("alice"),
-            "password": server.users["alice"],
-            "registrar": server.registrar_uri,
-        }
-        config = render_config(account, [("Bob", server.uri("bob"))], workdir, "reg")
+        config = render_config(
+            account(server, "alice"), [("Bob", server.uri("bob"))], workdir, "reg"
+        )
         ours, theirs = [], []
         rss_ours = rss_theirs = cpu_ours = cpu_theirs = 0.0
         for run in range(args.starts):
@@ -192,7 +153,7 @@ def main() -> None:
                 time.sleep(3)
                 rss_theirs = rss_mib(peer.pid)
                 cpu_theirs = idle_cpu_percent(peer.pid)
-            peer.stop()
+            peer.close()
     m_ours, m_theirs = statistics.median(ours), statistics.median(theirs)
     print(
         f"start -> registered ({args.starts} starts): simplephone median {1000 * m_ours:.0f} ms "

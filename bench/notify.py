@@ -20,10 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
-import os
-import platform
-import resource
 import sys
 import threading
 import time
@@ -32,14 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pjsua2 as pj  # noqa: E402
-
-from phone.sip.digest import Credentials  # noqa: E402
+from bench.common import PollStack, cpu_seconds, machine, pct, rss_mib  # noqa: E402
 from phone.sip.identity import Identity  # noqa: E402
 from phone.sip.message import SipMessage  # noqa: E402
-from phone.sip.rawsip import RawSip  # noqa: E402
 from phone.sip.subscription import Notification, Subscriber  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
+from tests.sip.kamailio_client import identity  # noqa: E402
 from tests.sip.udp_peer import UdpSipPeer  # noqa: E402
 
 CONFERENCE = (
@@ -51,51 +45,18 @@ CONFERENCE = (
 )
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-class Stack:
-    """pjsua in poll mode with one UDP transport, the self-tested hook and a subscriber."""
+class Stack(PollStack):
+    """The bench's pjsua with a subscriber, pumped like the core (see `poll`)."""
 
     def __init__(self) -> None:
-        self.ep = pj.Endpoint()
-        self.ep.libCreate()
-        config = pj.EpConfig()
-        config.uaConfig.threadCnt = 0
-        config.uaConfig.mainThreadOnly = True
-        config.logConfig.level = 1
-        config.logConfig.consoleLevel = 1
-        self.ep.libInit(config)
-        transport = pj.TransportConfig()
-        transport.boundAddress = "127.0.0.1"
-        self.transport = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
-        self.port = int(self.ep.transportGetInfo(self.transport).localName.rpartition(":")[2])
-        self.ep.libStart()
-        self.ep.audDevManager().setNullDev()
-        self.raw = RawSip(self.ep, ctypes.CDLL(pj._pjsua2.__file__))
-        self.raw.self_test()
-        self.loop = asyncio.new_event_loop()
+        super().__init__()
         self.me = f"sip:bench@127.0.0.1:{self.port}"
         self.subscriber = Subscriber(
             self.raw, Identity(self.me, lambda target: f"<{self.me}>"), self.loop
         )
         self.busy_until = 0.0
 
-    async def pump(self, stop: Callable[[], bool], adaptive: bool) -> None:
+    async def poll(self, stop: Callable[[], bool], adaptive: bool) -> None:
         """Poll pjsua like the core: every 1 ms, or 3 ms busy / 20 ms idle."""
         while not stop():
             now = time.monotonic()
@@ -107,11 +68,7 @@ class Stack:
                 await asyncio.sleep(0.001)
 
     def run(self, stop: Callable[[], bool], adaptive: bool = True) -> None:
-        self.loop.run_until_complete(self.pump(stop, adaptive))
-
-    def close(self) -> None:
-        self.raw.close()
-        self.ep.libDestroy()
+        self.loop.run_until_complete(self.poll(stop, adaptive))
 
 
 def bench_latency(stack: Stack, count: int) -> None:
@@ -188,13 +145,7 @@ def _notifier(
 def bench_refresh(stack: Stack, subscriptions: int, window: float) -> None:
     users = {f"u{i:03d}": "pw" for i in range(subscriptions)}
     with Kamailio(extra_users={"bench": "benchpw", **users}) as server:
-        identity = Identity(
-            server.uri("bench"),
-            lambda target: f"<sip:bench@127.0.0.1:{stack.port}>",
-            Credentials("bench", "benchpw"),
-            (f"<sip:127.0.0.1:{server.sip_port};lr>",),
-        )
-        stack.subscriber.identity = identity
+        stack.subscriber.identity = identity(server, "bench", stack.port)
         rss_idle = rss_mib()
         cpu_idle = cpu_seconds()
         start = time.monotonic()
@@ -219,14 +170,7 @@ def bench_refresh(stack: Stack, subscriptions: int, window: float) -> None:
             f"CPU idle {100 * cpu_idle / window:.2f}% → loaded {100 * cpu_loaded / window:.2f}% "
             f"of a core over {window:.0f} s"
         )
-        stack.loop.run_until_complete(_close(stack))
-
-
-async def _close(stack: Stack) -> None:
-    closing = asyncio.ensure_future(stack.subscriber.close(timeout=3.0))
-    while not closing.done():
-        stack.ep.libHandleEvents(0)
-        await asyncio.sleep(0.002)
+        stack.finish(stack.subscriber.close(timeout=3.0))
 
 
 def main() -> None:
@@ -235,7 +179,7 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=200)
     parser.add_argument("--window", type=float, default=60.0)
     args = parser.parse_args()
-    print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {machine()}")
     stack = Stack()
     try:
         bench_latency(stack, args.notifies)

@@ -10,8 +10,6 @@ tests/payloads/samples, and for an RLS NOTIFY body listing 100 resources
 from __future__ import annotations
 
 import argparse
-import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -19,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import machine, pct  # noqa: E402
 from phone.payloads import (  # noqa: E402
     conference,
     cpim,
@@ -74,18 +73,7 @@ def measure(parse: Callable[[], object], runs: int) -> tuple[float, float]:
         started = time.perf_counter_ns()
         parse()
         timings.append((time.perf_counter_ns() - started) / 1000)
-    timings.sort()
-    return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.99))]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "Model")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return pct(timings, 50), pct(timings, 99)
 
 
 def main() -> None:
@@ -112,9 +100,7 @@ def main() -> None:
         ),
     ]
 
-    print(
-        f"machine: {platform.machine()}, {cpu_model()}, {sys.implementation.name} {platform.python_version()}"
-    )
+    print(f"machine: {machine()}")
     print(f"{'document':<30} {'bytes':>7} {'runs':>6} {'p50 us':>9} {'p99 us':>9}")
     for name, parse, data, count in cases:
         p50, p99 = measure(lambda parse=parse, data=data: parse(data), count)

@@ -20,33 +20,24 @@ state of 100 contacts < 1 s after registration.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import ctypes
-import os
-import platform
 import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
-import pjsua2 as pj  # noqa: E402
-
+from bench.common import PollStack, cpu_seconds, machine, pct, rss_mib  # noqa: E402
 from phone.payloads import pidf  # noqa: E402
 from phone.payloads.rpid import Activity  # noqa: E402
 from phone.remote import RemotePhone  # noqa: E402
-from phone.sip.digest import Credentials  # noqa: E402
-from phone.sip.identity import Identity  # noqa: E402
 from phone.sip.publication import Publication  # noqa: E402
-from phone.sip.rawsip import RawSip  # noqa: E402
 from tests.peers import kamailio as kamailio_peer  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
-from tests.phones import render_config  # noqa: E402
+from tests.phones import account, render_config  # noqa: E402
+from tests.sip.kamailio_client import identity  # noqa: E402
 
 SHOWN = re.compile(
     r"^(\S+ \S+) DEBUG +plugins\.presence\.plugin: presence: (\S+) (\w+), LED \w+ \w+; "
@@ -55,59 +46,17 @@ SHOWN = re.compile(
 REGISTERED = re.compile(r"^(\S+ \S+) INFO +phone\.sip\.account: registered as")
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
 def log_time(stamp: str) -> float:
     return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
-class Publisher:
-    """pjsua in poll mode with one UDP transport and the request hook, publishing as anyone."""
-
-    def __init__(self) -> None:
-        self.ep = pj.Endpoint()
-        self.ep.libCreate()
-        config = pj.EpConfig()
-        config.uaConfig.threadCnt = 0
-        config.uaConfig.mainThreadOnly = True
-        config.logConfig.level = 1
-        config.logConfig.consoleLevel = 1
-        self.ep.libInit(config)
-        transport = pj.TransportConfig()
-        transport.boundAddress = "127.0.0.1"
-        transport_id = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
-        self.port = int(self.ep.transportGetInfo(transport_id).localName.rpartition(":")[2])
-        self.ep.libStart()
-        self.ep.audDevManager().setNullDev()
-        self.raw = RawSip(self.ep, ctypes.CDLL(pj._pjsua2.__file__))
-        self.raw.self_test()
-        self.loop = asyncio.new_event_loop()
+class Publisher(PollStack):
+    """This process's pjsua, publishing as any of a server's users."""
 
     def publication(self, server: Kamailio, user: str) -> Publication:
-        contact = f"<sip:{user}@127.0.0.1:{self.port}>"
-        identity = Identity(
-            aor=server.uri(user),
-            contact=lambda target: contact,
-            credentials=Credentials(user, server.users[user]),
-            route=(f"<sip:127.0.0.1:{server.sip_port};lr>",),
+        return Publication(
+            self.raw, identity(server, user, self.port), self.loop, "presence", pidf.CONTENT_TYPE
         )
-        return Publication(self.raw, identity, self.loop, "presence", pidf.CONTENT_TYPE)
-
-    def pump_until(self, done: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not done():
-            if time.monotonic() > deadline:
-                raise TimeoutError(what)
-            self.ep.libHandleEvents(0)
-            self.loop.run_until_complete(asyncio.sleep(0.0005))
-
-    def close(self) -> None:
-        self.loop.close()
-        self.raw.close()
-        self.ep.libDestroy()
 
 
 class LogTail:
@@ -125,38 +74,9 @@ class LogTail:
         self.lines += data[:cut].decode(errors="replace").splitlines()
 
 
-def allow(server: Kamailio, users: list[str]) -> None:
-    with httpx.Client(timeout=10.0) as http:
-        for user in users:
-            response = http.put(
-                server.xcap_url(user, "pres-rules"),
-                content=server.xcap_example("allow-local-pres-rules"),
-                auth=httpx.DigestAuth(user, server.users[user]),
-            )
-            response.raise_for_status()
-
-
-def account(server: Kamailio, user: str, transport: str = "udp") -> dict[str, str]:
-    return {
-        "uri": server.uri(user),
-        "password": server.users[user],
-        "registrar": server.registrar_uri,
-        "transport": transport,
-    }
-
-
-def cpu_and_rss(pid: int) -> tuple[float, float]:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return cpu, int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
 def bench_publish_to_led(publisher: Publisher, workdir: Path, changes: int) -> None:
     with Kamailio() as server:
-        allow(server, ["bob"])
+        server.allow_watchers("bob")
         config = render_config(
             account(server, "alice"), [("Bob", server.uri("bob"))], workdir, "alice"
         )
@@ -192,7 +112,7 @@ def bench_publish_to_led(publisher: Publisher, workdir: Path, changes: int) -> N
                             return True
                     return False
 
-                publisher.pump_until(shown, 10.0, f"change {i} on alice's LED")
+                publisher.wait(shown, 10.0, f"change {i} on alice's LED")
                 assert match is not None
                 if i == 0:
                     continue  # the first one pays for the digest challenge
@@ -228,26 +148,12 @@ def bench_rls(publisher: Publisher, workdir: Path, contacts: int, body_limit: in
     )
     kamailio_peer.CONFIG_TEMPLATE = template
     with Kamailio(extra_users=users) as server:
-        allow(server, list(users))
-        entries = "".join(f'<entry uri="{server.uri(u)}"/>' for u in users)
-        lists = (
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            '<resource-lists xmlns="urn:ietf:params:xml:ns:resource-lists">'
-            f'<list name="friends">{entries}</list></resource-lists>'
-        ).encode()
-        with httpx.Client(timeout=10.0) as http:
-            auth = httpx.DigestAuth("alice", server.users["alice"])
-            for auid, document in (
-                ("resource-lists", lists),
-                ("rls-services", server.xcap_example("alice-rls-services")),
-            ):
-                http.put(
-                    server.xcap_url("alice", auid), content=document, auth=auth
-                ).raise_for_status()
+        server.allow_watchers(*users)
+        buddies = server.put_buddy_list(users)
         publications = [publisher.publication(server, u) for u in users]
         for user, publication in zip(users, publications, strict=True):
             publication.publish(pidf.build_user_presence(server.uri(user), pidf.BasicStatus.OPEN))
-        publisher.pump_until(
+        publisher.wait(
             lambda: all(p.etag is not None and p.settled for p in publications),
             30.0,
             "every contact published",
@@ -258,7 +164,7 @@ def bench_rls(publisher: Publisher, workdir: Path, contacts: int, body_limit: in
             workdir,
             "alice-rls",
             buttons=8,
-            plugins={"presence": {"rls_uri": "sip:alice-buddies@example.test"}},
+            plugins={"presence": {"rls_uri": buddies}},
         )
         alice = RemotePhone("alice-rls", config, workdir, log_level="DEBUG").start()
         try:
@@ -282,12 +188,12 @@ def bench_rls(publisher: Publisher, workdir: Path, contacts: int, body_limit: in
                 return bool(registered_at) and len(shown_at) == contacts
 
             try:
-                publisher.pump_until(all_shown, 30.0, "all contacts shown")
+                publisher.wait(all_shown, 30.0, "all contacts shown")
             except TimeoutError:
                 print(f"{len(shown_at)} of {contacts} shown; alice's log:")
                 print("\n".join(tail.lines[-40:]))
                 raise
-            cpu, rss = cpu_and_rss(alice.process.pid)
+            cpu, rss = cpu_seconds(alice.process.pid), rss_mib(alice.process.pid)
             last = max(shown_at.values())
             first = min(shown_at.values())
             print(f"\n2. RLS list of {contacts} contacts on 8 buttons")
@@ -314,7 +220,7 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=100)
     parser.add_argument("--body-limit", type=int, default=3000)
     args = parser.parse_args()
-    print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {machine()}")
     publisher = Publisher()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-presence-") as workdir:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
@@ -13,6 +14,32 @@ from tests.peers.baresip import APT_LINE as BARESIP_APT_LINE
 from tests.peers.baresip import Baresip
 from tests.peers.kamailio import APT_LINE as KAMAILIO_APT_LINE
 from tests.peers.kamailio import Kamailio, kamailio_binary
+from tests.peers.process import PeerProcess, log_marks, logs_since
+from tests.sip.stack import poll_endpoint
+
+P = TypeVar("P", bound=PeerProcess)
+
+# The length of each peer's log when a test's call began.
+_PEER_LOGS = pytest.StashKey[dict[PeerProcess, int]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Note how long each peer's log is, so a failure shows what was logged during it."""
+    item.stash[_PEER_LOGS] = log_marks()
+    yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report carries the tail of what each peer logged meanwhile."""
+    report = yield
+    if report.when == "call" and report.failed:
+        marks: dict[PeerProcess, int] = item.stash.get(_PEER_LOGS, {})
+        report.sections.extend(logs_since(marks))
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -24,17 +51,8 @@ def pj_endpoint() -> Iterator[object]:
     `ep.libHandleEvents(ms)`. Tests that run whole phones start them as
     subprocesses instead.
     """
-    pj = pytest.importorskip("pjsua2")
-    ep = pj.Endpoint()
-    ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    ep.libInit(cfg)
-    ep.libStart()
-    ep.audDevManager().setNullDev()
+    pytest.importorskip("pjsua2")
+    ep = poll_endpoint()
     yield ep
     ep.libDestroy()
 
@@ -63,38 +81,33 @@ def kamailio() -> Iterator[Kamailio]:
         yield server
 
 
-@pytest.fixture
-def make_kamailio() -> Iterator[Callable[..., Kamailio]]:
-    """A factory of private, started Kamailios (same arguments as `Kamailio`), for
-    tests that restart the server or need extra users; all are stopped at teardown."""
-    _require_kamailio()
-    servers: list[Kamailio] = []
+def _started_peers(peer_class: Callable[..., P]) -> Iterator[Callable[..., P]]:
+    """A factory of started peers (same arguments as `peer_class`); all are closed,
+    and their exit status checked, at teardown."""
+    peers: list[P] = []
 
-    def make(*args: Any, **kwargs: Any) -> Kamailio:
-        server = Kamailio(*args, **kwargs)
-        servers.append(server)
-        server.start()
-        return server
+    def make(*args: Any, **kwargs: Any) -> P:
+        peer = peer_class(*args, **kwargs)
+        peers.append(peer)
+        peer.start()
+        return peer
 
     yield make
-    for server in servers:
-        server.close()
+    with contextlib.ExitStack() as closing:  # every one, even when one fails
+        for peer in peers:
+            closing.callback(peer.close)
+
+
+@pytest.fixture
+def make_kamailio() -> Iterator[Callable[..., Kamailio]]:
+    """Private Kamailios, for tests that restart the server or need extra users."""
+    _require_kamailio()
+    yield from _started_peers(Kamailio)
 
 
 @pytest.fixture
 def baresip() -> Iterator[Callable[..., Baresip]]:
-    """A factory of started baresip user agents (same arguments as `Baresip`);
-    all are stopped at teardown."""
+    """baresip user agents."""
     if shutil.which("baresip") is None:
         _peer_missing(f"baresip is not installed; as root: {BARESIP_APT_LINE}")
-    agents: list[Baresip] = []
-
-    def make(*args: Any, **kwargs: Any) -> Baresip:
-        agent = Baresip(*args, **kwargs)
-        agents.append(agent)
-        agent.start()
-        return agent
-
-    yield make
-    for agent in agents:
-        agent.close()
+    yield from _started_peers(Baresip)

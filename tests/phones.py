@@ -10,8 +10,20 @@ from typing import Any
 import numpy as np
 import pytest
 
-from phone.demo import free_port, write_tone
+from phone.demo import write_tone
 from phone.remote import RemotePhone, stop_all
+from tests.peers.kamailio import Kamailio
+from tests.peers.ports import free_port
+
+
+def account(server: Kamailio, user: str, transport: str = "udp") -> dict[str, Any]:
+    """The [account] table of a phone registered with `server` as `user`."""
+    return {
+        "uri": server.uri(user),
+        "password": server.users[user],
+        "registrar": server.registrar_uri,
+        "transport": transport,
+    }
 
 
 def toml_value(value: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from phone.demo import free_port
+from tests.peers.ports import free_port
 from tests.phones import PhoneFactory, dominant_frequency, has_call, no_calls, phones
 
 __all__ = ["phones"]

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from phone.demo import free_port
 from phone.remote import RemotePhone
+from tests.peers.ports import free_port
 from tests.phones import PhoneFactory, has_call, no_calls, phones
 
 __all__ = ["phones", "SCENARIOS", "start_pair", "stop_both"]

@@ -201,7 +201,7 @@ def test_oversized_line_is_refused_and_the_connection_stays(phone: RemotePhone) 
 
 
 def test_tcp_control_and_pipelined_requests(phones: PhoneFactory) -> None:
-    from phone.demo import free_port
+    from tests.peers.ports import free_port
 
     port = free_port()
     config = phones.workdir / "tcp.toml"

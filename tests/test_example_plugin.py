@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from phone.demo import free_port
+from tests.peers.ports import free_port
 from tests.phones import PhoneFactory, has_call, no_calls, phones
 
 __all__ = ["phones"]

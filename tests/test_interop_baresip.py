@@ -8,8 +8,8 @@ import pytest
 
 from tests.peers.baresip import Baresip
 from tests.peers.kamailio import Kamailio
-from tests.phones import PhoneFactory, dominant_frequency, has_call, no_calls, phones
-from tests.test_registration import account, registered
+from tests.phones import PhoneFactory, account, dominant_frequency, has_call, no_calls, phones
+from tests.test_registration import registered
 
 __all__ = ["phones"]
 

@@ -7,15 +7,17 @@ is checked here against the real processes.
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import socket
+import time
 from collections.abc import Callable
 
 import httpx
 import pytest
 
-from tests.peers import baresip as baresip_peer
-from tests.peers import kamailio as kamailio_peer
+from tests.peers import ports
 from tests.peers.baresip import Baresip, BaresipError, Presence
 from tests.peers.kamailio import (
     DEFAULT_USERS,
@@ -23,9 +25,9 @@ from tests.peers.kamailio import (
     LISTEN_IP,
     Kamailio,
     KamailioError,
-    KamailioPorts,
     sip_options,
 )
+from tests.peers.process import log_marks, logs_since
 
 pytestmark = pytest.mark.kamailio
 
@@ -123,10 +125,8 @@ def test_xcap_put_then_get_with_digest(make_kamailio: Callable[..., Kamailio]) -
 def test_restart_keeps_ports_and_documents(make_kamailio: Callable[..., Kamailio]) -> None:
     server = make_kamailio()
     ports, pid = server.ports, server.pid
-    url = server.xcap_url("carol", PRES_RULES)
-    auth = httpx.DigestAuth("carol", server.users["carol"])
     document = server.xcap_example("carol-pres-rules")
-    assert httpx.put(url, content=document, auth=auth).status_code in (200, 201)
+    server.xcap_put("carol", PRES_RULES, document)
 
     server.restart()
 
@@ -134,7 +134,9 @@ def test_restart_keeps_ports_and_documents(make_kamailio: Callable[..., Kamailio
     assert server.pid != pid
     assert server.ports == ports
     assert sip_options(server.sip_port, transport="tcp") == "SIP/2.0 200 Keepalive"
-    assert httpx.get(url, auth=auth).content.strip() == document.strip()
+    auth = httpx.DigestAuth("carol", server.users["carol"])
+    got = httpx.get(server.xcap_url("carol", PRES_RULES), auth=auth)
+    assert got.content.strip() == document.strip()
 
 
 def test_failed_start_reports_the_log(make_kamailio: Callable[..., Kamailio]) -> None:
@@ -207,12 +209,7 @@ def test_baresip_publishes_and_watches_presence(
     make_kamailio: Callable[..., Kamailio], baresip: Callable[..., Baresip]
 ) -> None:
     server = make_kamailio()
-    rules = httpx.put(
-        server.xcap_url("alice", PRES_RULES),
-        content=server.xcap_example("allow-local-pres-rules"),
-        auth=httpx.DigestAuth("alice", server.users["alice"]),
-    )
-    assert rules.status_code in (200, 201)
+    server.allow_watchers("alice")
     alice = baresip("alice", server)
     alice.wait_registered()
     watcher = baresip("carol", server, watch=[server.uri("alice"), server.uri("bob")])
@@ -238,24 +235,46 @@ def test_start_retries_when_a_chosen_port_is_taken(
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
         squatter.bind((LISTEN_IP, 0))
         taken = squatter.getsockname()[1]
-        kamailio_choices = [KamailioPorts(sip=taken, xcap=taken, msrp=taken, tls=taken)]
-        baresip_choices = [taken]
-        real_kamailio_ports, real_baresip_port = (
-            kamailio_peer._free_ports,
-            baresip_peer._free_sip_port,
-        )
-        monkeypatch.setattr(
-            kamailio_peer,
-            "_free_ports",
-            lambda: kamailio_choices.pop() if kamailio_choices else real_kamailio_ports(),
-        )
-        monkeypatch.setattr(
-            baresip_peer,
-            "_free_sip_port",
-            lambda: baresip_choices.pop() if baresip_choices else real_baresip_port(),
-        )
+        real_free_ports = ports.free_ports
+        offered: list[int] = []
+        squat_next = [True]
+
+        def squatted(*kinds: ports.PortKind) -> tuple[int, ...]:
+            """The squatter's port as the SIP port of a peer's first choice."""
+            chosen = real_free_ports(*kinds)
+            if squat_next.pop():
+                chosen = (taken, *chosen[1:])
+            squat_next.append(False)
+            offered.append(chosen[0])
+            return chosen
+
+        monkeypatch.setattr(ports, "free_ports", squatted)
         server = make_kamailio()
+        assert offered == [taken, server.sip_port]
+        squat_next[:] = [True]
         agent = baresip("alice", server)
-        assert not kamailio_choices and not baresip_choices
-        assert taken not in (server.sip_port, agent.sip_port)
+        assert offered[2:] == [taken, agent.sip_port]
         agent.wait_registered()
+
+
+def test_a_peer_dead_before_its_stop_fails_its_close(kamailio: Kamailio) -> None:
+    agent = Baresip("alice", kamailio)  # not from the fixture: the test closes it
+    agent.start()
+    assert agent.pid is not None
+    os.kill(agent.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while agent.running and time.monotonic() < deadline:  # as a crash looks: dead before the stop
+        time.sleep(0.01)
+    with pytest.raises(BaresipError, match="exited by itself with status -9 before the stop"):
+        agent.close()
+    assert agent.config_dir is None  # its files are gone all the same
+
+
+def test_a_failing_test_is_shown_what_its_peers_logged_meanwhile(
+    kamailio: Kamailio, baresip: Callable[..., Baresip]
+) -> None:
+    marks = log_marks()
+    agent = baresip("bob", kamailio)
+    agent.wait_registered()
+    sections = dict(logs_since(marks))
+    assert "200 OK" in sections["baresip bob log (last lines)"]

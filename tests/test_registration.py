@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.peers.kamailio import Kamailio
-from tests.phones import PhoneFactory, dominant_frequency, has_call, no_calls, phones
+from tests.peers.kamailio import Kamailio, self_signed_certificate
+from tests.phones import PhoneFactory, account, dominant_frequency, has_call, no_calls, phones
 
 __all__ = ["phones"]
 
 pytestmark = pytest.mark.kamailio
-
-
-def account(server: Kamailio, user: str, transport: str = "udp") -> dict[str, Any]:
-    return {
-        "uri": server.uri(user),
-        "password": server.users[user],
-        "registrar": server.registrar_uri,
-        "transport": transport,
-    }
 
 
 def registered(state: dict[str, Any]) -> bool:
@@ -155,26 +145,7 @@ def test_tls_server_with_an_untrusted_certificate_is_refused(
 ) -> None:
     server = make_kamailio(tls=True)
     other_ca = tmp_path / "other-ca.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=someone else",
-            "-keyout",
-            str(tmp_path / "k.pem"),
-            "-out",
-            str(other_ca),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    self_signed_certificate(tmp_path / "k.pem", other_ca, "someone else")
     alice = phones.start(
         "alice",
         {

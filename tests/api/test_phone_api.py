@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from phone.api import address_key
-from phone.demo import free_port
 from phone.hookspecs import CORE_STATE_KEYS
 from phone.sip.message import SipMessage
 from phone.sip.sdp import SessionDescription, find_message
+from tests.peers.ports import free_port
 from tests.phones import PhoneFactory, has_call, install_plugin, no_calls, phones
 from tests.sip.test_chat_session import BLINK_CHAT
 from tests.sip.udp_peer import UdpSipPeer

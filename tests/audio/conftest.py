@@ -7,6 +7,7 @@ environment names the PCMs of both daemons: `pulse` runs from the start,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -40,13 +41,14 @@ def _pulse_pair() -> Iterator[tuple[pulseaudio.PulseAudioServer, pulseaudio.Puls
     os.environ.update(pulseaudio.client_env(main, late))
     main.start()
     yield main, late
-    main.remove()
-    late.remove()
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+    with contextlib.ExitStack() as removing:  # both, even when one did not stop cleanly
+        removing.callback(late.close)
+        removing.callback(main.close)
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +65,7 @@ def pulse_late(
     late = _pulse_pair[1]
     yield late
     late.stop()
+    late.check_stopped()
 
 
 @pytest.fixture(scope="session")

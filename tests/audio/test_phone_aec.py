@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from board.room import EchoPath, level_db, read_wav, room_command, speech, write_wav
-from phone.demo import free_port
 from tests.audio.test_phone_sound import alsa_board
 from tests.peers import pulseaudio
+from tests.peers.ports import free_port
 from tests.phones import PhoneFactory, has_call, no_calls, phones
 
 __all__ = ["phones"]

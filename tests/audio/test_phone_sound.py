@@ -11,8 +11,8 @@ import alsaaudio
 import numpy as np
 import pytest
 
-from phone.demo import free_port
 from tests.peers import pulseaudio
+from tests.peers.ports import free_port
 from tests.phones import PhoneFactory, has_call, no_calls, phones, strongest_frequency
 
 __all__ = ["phones"]

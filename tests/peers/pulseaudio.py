@@ -18,16 +18,14 @@ environment before the process first opens ALSA):
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
+
+from tests.peers.process import PeerError, PeerProcess
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,7 @@ RATE = 16000
 CLIENT_LATENCY_MS = 40
 
 
-class PulseAudioError(RuntimeError):
+class PulseAudioError(PeerError):
     """The daemon could not be started; the message carries its log tail."""
 
 
@@ -62,17 +60,19 @@ def client_env(*servers: PulseAudioServer) -> dict[str, str]:
     return {"ALSA_CONFIG_PATH": ":".join(paths), "PULSE_LATENCY_MSEC": str(CLIENT_LATENCY_MS)}
 
 
-class PulseAudioServer:
+class PulseAudioServer(PeerProcess):
     """One private PulseAudio daemon with 16 kHz mono null sinks."""
 
+    error = PulseAudioError
+
     def __init__(self, sinks: Iterable[str], rate: int = RATE) -> None:
+        super().__init__("pulseaudio")
         self.sinks = tuple(sinks)
         self.rate = rate
         self._dir = Path(tempfile.mkdtemp(prefix="pulse-"))
         self.socket = self._dir / "native"
         self.alsa_config_path = self._dir / "asound.conf"
         self._log_path = self._dir / "pulse.log"
-        self._process: subprocess.Popen[bytes] | None = None
         # Written now, so ALSA can be told about these PCMs before the daemon
         # runs: opening them then fails as a missing device does.
         self.alsa_config_path.write_text(self._alsa_config())
@@ -109,64 +109,42 @@ class PulseAudioServer:
         script.write_text("\n".join(lines) + "\n")
         env = dict(os.environ, HOME=str(self._dir), XDG_RUNTIME_DIR=str(self._dir))
         env.pop("PULSE_SERVER", None)
-        with self._log_path.open("wb") as log_file:
-            self._process = subprocess.Popen(
-                [
-                    "pulseaudio",
-                    "-n",
-                    "-F",
-                    str(script),
-                    "--daemonize=no",
-                    "--exit-idle-time=-1",
-                    "--use-pid-file=no",
-                    "--disable-shm=yes",
-                    "--system=no",
-                    "--log-target=stderr",
-                    "--high-priority=yes",
-                    "--realtime=yes",
-                ],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self.socket.exists():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                tail = self._log_tail()
-                self.remove()
-                raise PulseAudioError(f"pulseaudio did not start:\n{tail}")
-            time.sleep(0.02)
+        self._spawn(
+            [
+                "pulseaudio",
+                "-n",
+                "-F",
+                str(script),
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--use-pid-file=no",
+                "--disable-shm=yes",
+                "--system=no",
+                "--log-target=stderr",
+                "--high-priority=yes",
+                "--realtime=yes",
+            ],
+            self._log_path,
+            cwd=self._dir,
+            env=env,
+        )
+        try:
+            self._wait_ready(self.socket.exists, START_TIMEOUT_S)
+        except PulseAudioError:
+            self._remove_files()
+            raise
         log.info("pulseaudio up on %s with sinks %s", self.socket, ", ".join(self.sinks))
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> int | None:
         """Stop the daemon (its PCMs then fail like an unplugged card); `start` again works."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=5)
-        self._process = None
+        status = super().stop(timeout)
         self.socket.unlink(missing_ok=True)
+        return status
 
-    def remove(self) -> None:
-        """Stop the daemon and delete its directory (the ALSA config with it)."""
-        self.stop()
+    def _remove_files(self) -> None:
+        """The daemon's directory, the ALSA config with it."""
         shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> PulseAudioServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.remove()
 
     # -- internals ------------------------------------------------------
     def _alsa_config(self) -> str:
@@ -180,8 +158,3 @@ class PulseAudioServer:
                 f'ctl.{self.control(sink)} {{ type pulse server "{server}" device "{sink}" }}\n'
             )
         return "".join(blocks)
-
-    def _log_tail(self) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self._log_path.read_text(errors="replace").splitlines()[-20:])
-        return "(no log)"

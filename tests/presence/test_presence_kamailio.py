@@ -6,14 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from phone.remote import RemotePhone
 from tests.peers.baresip import Baresip
 from tests.peers.kamailio import Kamailio
-from tests.phones import PhoneFactory, has_call, no_calls, phones, render_config
-from tests.test_registration import account, registered
+from tests.phones import PhoneFactory, account, has_call, no_calls, phones, render_config
+from tests.test_registration import registered
 
 __all__ = ["phones"]
 
@@ -23,26 +22,6 @@ GREEN = {"color": "green", "pattern": "steady"}
 RED = {"color": "red", "pattern": "steady"}
 RED_FAST = {"color": "red", "pattern": "fast"}
 OFF = {"color": "off", "pattern": "off"}
-
-RESOURCE_LISTS = b"""<?xml version="1.0" encoding="UTF-8"?>
-<resource-lists xmlns="urn:ietf:params:xml:ns:resource-lists">
-  <list name="friends">
-    <entry uri="sip:bob@example.test"/>
-    <entry uri="sip:carol@example.test"/>
-    <entry uri="sip:dave@example.test"/>
-  </list>
-</resource-lists>"""
-
-
-def put(server: Kamailio, user: str, auid: str, document: bytes) -> None:
-    auth = httpx.DigestAuth(user, server.users[user])
-    response = httpx.put(server.xcap_url(user, auid), content=document, auth=auth, timeout=5.0)
-    assert response.status_code in (200, 201), response.text
-
-
-def allow_all(server: Kamailio, *users: str) -> None:
-    for user in users:
-        put(server, user, "pres-rules", server.xcap_example("allow-local-pres-rules"))
 
 
 def led(button: str, wanted: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
@@ -59,7 +38,7 @@ def server(make_kamailio: Callable[..., Kamailio]) -> Kamailio:
 
 
 def test_bob_available_in_a_call_dnd_and_gone(server: Kamailio, phones: PhoneFactory) -> None:
-    allow_all(server, "alice", "bob", "carol")
+    server.allow_watchers("alice", "bob", "carol")
     alice = phones.start(
         "alice",
         account(server, "alice"),
@@ -102,7 +81,7 @@ def test_bob_available_in_a_call_dnd_and_gone(server: Kamailio, phones: PhoneFac
 def test_pending_authorization_blinks_amber_and_counts_on_the_other_side(
     server: Kamailio, phones: PhoneFactory
 ) -> None:
-    allow_all(server, "alice")  # bob has no rules: alice's subscription to him waits
+    server.allow_watchers("alice")  # bob has no rules: alice's subscription to him waits
     alice = phones.start("alice", account(server, "alice"), [("Bob", server.uri("bob"))])
     bob = phones.start("bob", account(server, "bob"), [])
     alice.wait_for(led("contact-1", {"color": "amber", "pattern": "slow"}), what="pending")
@@ -110,9 +89,8 @@ def test_pending_authorization_blinks_amber_and_counts_on_the_other_side(
 
 
 def test_rls_one_subscription_for_all_buttons(server: Kamailio, phones: PhoneFactory) -> None:
-    allow_all(server, "bob", "carol", "dave")
-    put(server, "alice", "resource-lists", RESOURCE_LISTS)
-    put(server, "alice", "rls-services", server.xcap_example("alice-rls-services"))
+    server.allow_watchers("bob", "carol", "dave")
+    buddies = server.put_buddy_list(["bob", "carol", "dave"])
     contacts = [
         ("Bob", server.uri("bob")),
         ("Carol", server.uri("carol")),
@@ -122,7 +100,7 @@ def test_rls_one_subscription_for_all_buttons(server: Kamailio, phones: PhoneFac
         "alice",
         account(server, "alice"),
         contacts,
-        plugins={"presence": {"rls_uri": "sip:alice-buddies@example.test"}},
+        plugins={"presence": {"rls_uri": buddies}},
     )
     alice.wait_for(registered)
     bob = phones.start("bob", account(server, "bob"), [])
@@ -144,7 +122,7 @@ def blf_config(path: Path, uri: str) -> None:
 
 
 def test_blf_ringing_then_in_call(server: Kamailio, phones: PhoneFactory) -> None:
-    allow_all(server, "alice", "bob", "carol")
+    server.allow_watchers("alice", "bob", "carol")
     # Presence has no "ringing": the fast blink can only come from bob's dialog state.
     bob = phones.start("bob", account(server, "bob"), [("Carol", server.uri("carol"))], plugins={})
     carol = phones.start("carol", account(server, "carol"), [("Bob", server.uri("bob"))])
@@ -167,7 +145,7 @@ def test_blf_ringing_then_in_call(server: Kamailio, phones: PhoneFactory) -> Non
 
 
 def test_leds_recover_after_kamailio_restart(server: Kamailio, phones: PhoneFactory) -> None:
-    allow_all(server, "alice", "bob")
+    server.allow_watchers("alice", "bob")
     alice = phones.start("alice", account(server, "alice", "tcp"), [("Bob", server.uri("bob"))])
     bob = phones.start("bob", account(server, "bob", "tcp"), [])
     alice.wait_for(led("contact-1", GREEN), what="bob available")
@@ -179,7 +157,7 @@ def test_leds_recover_after_kamailio_restart(server: Kamailio, phones: PhoneFact
 def test_baresip_online_offline(
     server: Kamailio, phones: PhoneFactory, baresip: Callable[..., Baresip]
 ) -> None:
-    allow_all(server, "bob")
+    server.allow_watchers("bob")
     bob = baresip("bob", server)
     bob.wait_registered()
     alice = phones.start("alice", account(server, "alice"), [("Bob", server.uri("bob"))])

@@ -2,61 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from phone.payloads import pidf
-from phone.sip.digest import Credentials
-from phone.sip.identity import Identity
 from phone.sip.publication import Publication, PublicationState
 from phone.sip.rawsip import RawSip
-from phone.sip.subscription import Notification, Subscriber
+from phone.sip.subscription import Notification
 from tests.peers.kamailio import Kamailio
 from tests.sip.conftest import raw_sip, sip_transports
+from tests.sip.kamailio_client import KamailioClient
 
 __all__ = ["raw_sip", "sip_transports"]
 
 pytestmark = [pytest.mark.kamailio, pytest.mark.slow]
 
 
-class Peer:
+class Peer(KamailioClient):
     """alice watching bob's presence, and bob publishing it, in this process."""
 
     def __init__(self, raw: RawSip, ep: Any, port: int, server: Kamailio) -> None:
-        self.raw, self.ep, self.port, self.server = raw, ep, port, server
-        self.loop = asyncio.new_event_loop()
-        self.subscriber = Subscriber(raw, self.identity("alice"), self.loop)
+        super().__init__(ep, raw, port, server)
         self.seen: list[Notification] = []
-
-    def identity(self, user: str) -> Identity:
-        contact = f"<sip:{user}@127.0.0.1:{self.port}>"
-        return Identity(
-            aor=self.server.uri(user),
-            contact=lambda target: contact,
-            credentials=Credentials(user, self.server.users[user]),
-            route=(f"<sip:127.0.0.1:{self.server.sip_port};lr>",),
-        )
 
     def publication(self, user: str, expires: int = 600) -> Publication:
         return Publication(
             self.raw, self.identity(user), self.loop, "presence", pidf.CONTENT_TYPE, expires
         )
-
-    def pump(self) -> None:
-        self.ep.libHandleEvents(2)
-        self.loop.run_until_complete(asyncio.sleep(0.001))
-
-    def wait(self, condition: Callable[[], bool], timeout: float = 8.0, what: str = "") -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            self.pump()
 
     def notes(self) -> list[str] | None:
         """The notes of bob's tuples in the latest NOTIFY with a document, or None."""
@@ -71,26 +45,13 @@ class Peer:
     def _last_body_index(self) -> int:
         return max(i for i, n in enumerate(self.seen) if n.body)
 
-    def close(self) -> None:
-        async def closing() -> None:
-            task = asyncio.ensure_future(self.subscriber.close(timeout=2.0))
-            while not task.done():
-                self.ep.libHandleEvents(2)
-                await asyncio.sleep(0.002)
-
-        self.loop.run_until_complete(closing())
-        self.loop.close()
-
 
 @pytest.fixture
 def peer(
     raw_sip: RawSip, pj_endpoint: Any, sip_transports: Any, make_kamailio: Any
 ) -> Iterator[Peer]:
     server = make_kamailio()
-    auth = httpx.DigestAuth("bob", server.users["bob"])
-    url = server.xcap_url("bob", "pres-rules")
-    rules = server.xcap_example("allow-local-pres-rules")
-    assert httpx.put(url, content=rules, auth=auth, timeout=5.0).status_code in (200, 201)
+    server.allow_watchers("bob")
     p = Peer(raw_sip, pj_endpoint, sip_transports.udp_port, server)
     p.subscriber.subscribe("presence", server.uri("bob"), p.seen.append)
     p.wait(lambda: bool(p.seen), what="the first NOTIFY")

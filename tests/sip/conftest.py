@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import pytest
 
 from phone.sip.rawsip import RawSip
+from tests.sip.stack import loopback_transport, request_hook
 
 
 @dataclass
@@ -23,25 +23,17 @@ class SipTransports:
 def sip_transports(pj_endpoint: Any) -> Iterator[SipTransports]:
     import pjsua2 as pj
 
-    ids = []
-    ports = []
-    for kind in (pj.PJSIP_TRANSPORT_UDP, pj.PJSIP_TRANSPORT_TCP):
-        config = pj.TransportConfig()
-        config.port = 0
-        config.boundAddress = "127.0.0.1"
-        transport_id = pj_endpoint.transportCreate(kind, config)
-        ids.append(transport_id)
-        ports.append(int(pj_endpoint.transportGetInfo(transport_id).localName.rpartition(":")[2]))
-    yield SipTransports(ports[0], ports[1], (ids[0], ids[1]))
-    for transport_id in ids:
+    (udp_id, udp_port), (tcp_id, tcp_port) = (
+        loopback_transport(pj_endpoint, kind)
+        for kind in (pj.PJSIP_TRANSPORT_UDP, pj.PJSIP_TRANSPORT_TCP)
+    )
+    yield SipTransports(udp_port, tcp_port, (udp_id, tcp_id))
+    for transport_id in (udp_id, tcp_id):
         pj_endpoint.transportClose(transport_id)
 
 
 @pytest.fixture(scope="session")
 def raw_sip(pj_endpoint: Any, sip_transports: SipTransports) -> Iterator[RawSip]:
-    import pjsua2 as pj
-
-    hook = RawSip(pj_endpoint, ctypes.CDLL(pj._pjsua2.__file__))
-    hook.self_test()
+    hook = request_hook(pj_endpoint)
     yield hook
     hook.close()

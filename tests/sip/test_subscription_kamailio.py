@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
 
 from phone.payloads import pidf
 from phone.payloads.dialoginfo import DialogInfo, DialogState
 from phone.payloads.rlmi import ListView
 from phone.payloads.watcherinfo import WatcherInfo
-from phone.sip.digest import Credentials, DigestChallenge
-from phone.sip.identity import Identity
-from phone.sip.message import SipMessage
-from phone.sip.rawsip import OutgoingRequest, RawSip
-from phone.sip.subscription import Notification, Subscriber, SubscriptionState
+from phone.sip.rawsip import RawSip
+from phone.sip.subscription import Notification, SubscriptionState
 from tests.peers.kamailio import Kamailio
+from tests.sip.kamailio_client import KamailioClient
 
 pytestmark = [pytest.mark.kamailio, pytest.mark.slow]
 
@@ -34,104 +29,13 @@ DIALOG_BODY = """<?xml version="1.0" encoding="UTF-8"?>
  entity="sip:{user}@example.test">{dialog}</dialog-info>"""
 DIALOG = '<dialog id="d1" call-id="c1" direction="initiator"><state>{state}</state></dialog>'
 
-RESOURCE_LISTS = b"""<?xml version="1.0" encoding="UTF-8"?>
-<resource-lists xmlns="urn:ietf:params:xml:ns:resource-lists">
-  <list name="friends">
-    <entry uri="sip:bob@example.test"/>
-    <entry uri="sip:carol@example.test"/>
-    <entry uri="sip:dave@example.test"/>
-  </list>
-</resource-lists>"""
 
-
-class Phone:
-    """The subscriber side in-process: pjsua transports, the hook, an asyncio loop."""
+class Phone(KamailioClient):
+    """The subscriber side in-process, as alice."""
 
     def __init__(self, raw: RawSip, ep: Any, udp_port: int, server: Kamailio) -> None:
-        self.raw = raw
-        self.ep = ep
-        self.server = server
-        self.port = udp_port
-        self.loop = asyncio.new_event_loop()
-        self.subscriber = Subscriber(raw, self.identity("alice"), self.loop)
+        super().__init__(ep, raw, udp_port, server)
         self.notifications: list[Notification] = []
-        self._publications: dict[tuple[str, str], str] = {}
-
-    def identity(self, user: str) -> Identity:
-        contact = f"<sip:{user}@127.0.0.1:{self.port}>"
-        return Identity(
-            aor=self.server.uri(user),
-            contact=lambda target: contact,
-            credentials=Credentials(user, self.server.users[user]),
-            route=(f"<sip:127.0.0.1:{self.server.sip_port};lr>",),
-        )
-
-    def pump(self) -> None:
-        self.ep.libHandleEvents(2)
-        self.loop.run_until_complete(asyncio.sleep(0.001))
-
-    def wait(self, condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            self.pump()
-
-    def publish(self, user: str, event: str, content_type: str, body: str) -> None:
-        """PUBLISH (RFC 3903) as `user`, answering the proxy's challenge; modify if published."""
-        identity = self.identity(user)
-        etag = self._publications.get((user, event))
-        answers: list[SipMessage | None] = []
-        authorization: tuple[tuple[str, str], ...] = ()
-        for cseq in (1, 2):
-            headers = identity.route and (("Route", identity.route[0]),)
-            headers += (("Event", event), ("Expires", "600")) + authorization
-            if etag:
-                headers += (("SIP-If-Match", etag),)
-            self.raw.send(
-                OutgoingRequest(
-                    "PUBLISH",
-                    identity.aor,
-                    f"<{identity.aor}>;tag={secrets.token_hex(4)}",
-                    f"<{identity.aor}>",
-                    f"pub-{user}-{event}-{secrets.token_hex(4)}",
-                    cseq,
-                    identity.contact(identity.aor),
-                    headers,
-                    content_type,
-                    body.encode(),
-                ),
-                answers.append,
-            )
-            self.wait(lambda n=cseq: len(answers) == n, what="PUBLISH answer")
-            answer = answers[-1]
-            assert answer is not None and answer.status is not None
-            if answer.status == 407:
-                challenge = DigestChallenge.parse(answer.require("proxy-authenticate"))
-                assert identity.credentials is not None
-                value = challenge.authorization(identity.credentials, "PUBLISH", identity.aor)
-                authorization = (("Proxy-Authorization", value),)
-                continue
-            assert answer.status == 200, answer.status
-            self._publications[(user, event)] = answer.require("sip-etag")
-            return
-        raise AssertionError("PUBLISH not accepted")
-
-    def close(self) -> None:
-        async def closing() -> None:
-            task = asyncio.ensure_future(self.subscriber.close(timeout=2.0))
-            while not task.done():
-                self.ep.libHandleEvents(2)
-                await asyncio.sleep(0.002)
-
-        self.loop.run_until_complete(closing())
-        self.loop.close()
-
-
-def _put(server: Kamailio, user: str, auid: str, document: bytes) -> None:
-    auth = httpx.DigestAuth(user, server.users[user])
-    response = httpx.put(server.xcap_url(user, auid), content=document, auth=auth, timeout=5.0)
-    assert response.status_code in (200, 201), response.text
 
 
 @pytest.fixture
@@ -158,11 +62,9 @@ def _notes(view: ListView) -> dict[str, set[str]]:
     return notes
 
 
-def _rls_setup(server: Kamailio) -> None:
-    for user in ("bob", "carol", "dave"):
-        _put(server, user, "pres-rules", server.xcap_example("allow-local-pres-rules"))
-    _put(server, "alice", "resource-lists", RESOURCE_LISTS)
-    _put(server, "alice", "rls-services", server.xcap_example("alice-rls-services"))
+def _rls_setup(server: Kamailio) -> str:
+    server.allow_watchers("bob", "carol", "dave")
+    return server.put_buddy_list(["bob", "carol", "dave"])
 
 
 def _latest_view(phone: Phone) -> ListView | None:
@@ -171,9 +73,9 @@ def _latest_view(phone: Phone) -> ListView | None:
 
 
 def test_rls_list_of_three_delivers_typed_presence(phone: Phone, server: Kamailio) -> None:
-    _rls_setup(server)
+    buddies = _rls_setup(server)
     sub = phone.subscriber.subscribe(
-        "presence", "sip:alice-buddies@example.test", phone.notifications.append, eventlist=True
+        "presence", buddies, phone.notifications.append, eventlist=True
     )
     phone.wait(lambda: _latest_view(phone) is not None, what="the first RLS NOTIFY")
     view = _latest_view(phone)
@@ -198,14 +100,12 @@ def test_rls_list_of_three_delivers_typed_presence(phone: Phone, server: Kamaili
 
 
 def test_rls_subscription_recovers_after_kamailio_restart(phone: Phone, server: Kamailio) -> None:
-    _rls_setup(server)
+    buddies = _rls_setup(server)
     # Over TCP, as Blink talks to its provider: a restart breaks the connection.
     proxy = f"sip:127.0.0.1:{server.sip_port};transport=tcp"
     phone.subscriber.identity = replace(phone.identity("alice"), route=(f"<{proxy};lr>",))
     phone.subscriber.watch_flow(proxy, interval=1.0)
-    phone.subscriber.subscribe(
-        "presence", "sip:alice-buddies@example.test", phone.notifications.append, eventlist=True
-    )
+    phone.subscriber.subscribe("presence", buddies, phone.notifications.append, eventlist=True)
     phone.publish("bob", "presence", pidf.CONTENT_TYPE, PIDF_BODY.format(user="bob", note="before"))
     phone.wait(
         lambda: (
@@ -252,7 +152,7 @@ def test_winfo_shows_a_new_watcher_as_pending(phone: Phone, server: Kamailio) ->
 
 
 def test_dialog_subscription_follows_a_call(phone: Phone, server: Kamailio) -> None:
-    _put(server, "bob", "pres-rules", server.xcap_example("allow-local-pres-rules"))
+    server.allow_watchers("bob")
     phone.subscriber.subscribe("dialog", server.uri("bob"), phone.notifications.append)
     phone.wait(lambda: bool(phone.notifications), what="the first dialog NOTIFY")
 

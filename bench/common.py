@@ -1,0 +1,79 @@
+"""What every bench script shares: the machine line, percentiles, process
+figures from /proc, and this process's own pjsua in poll mode.
+
+Each script is run from the repo root as `python bench/X.py` (`make bench`)
+and puts the root on sys.path before it imports this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import time
+from pathlib import Path
+
+from tests.sip.stack import LoopClient, loopback_transport, poll_endpoint, request_hook
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def machine() -> str:
+    """The machine the figures come from, and how loaded it was at the start."""
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith(("model name", "Model")):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, {cpu}, "
+        f"Python {platform.python_version()}, load {os.getloadavg()[0]:.2f} at start"
+    )
+
+
+def pct(values: list[float], q: float) -> float:
+    """The `q`th percentile (nearest rank) of `values`."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def rss_mib(pid: int | str = "self") -> float:
+    """Resident memory of a process, MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int | str = "self") -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def idle_cpu_percent(pid: int, seconds: float = 10.0) -> float:
+    """The share of a core a process uses over `seconds`."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    return 100 * (cpu_seconds(pid) - before) / seconds
+
+
+class PollStack(LoopClient):
+    """pjsua in poll mode in this process, with one UDP transport and the request hook."""
+
+    def __init__(self) -> None:
+        import pjsua2 as pj
+
+        ep = poll_endpoint()
+        _, port = loopback_transport(ep, pj.PJSIP_TRANSPORT_UDP)
+        super().__init__(ep, request_hook(ep), port)
+
+    def pump(self) -> None:
+        """Finer than the tests' pump: what is timed waits at most half a millisecond."""
+        self.ep.libHandleEvents(0)
+        self.loop.run_until_complete(asyncio.sleep(0.0005))
+
+    def close(self) -> None:
+        self.loop.close()
+        self.raw.close()
+        self.ep.libDestroy()
