@@ -1,0 +1,93 @@
+"""The chat plugin against a Blink-style peer through Kamailio: a chat-only
+INVITE, CPIM text over MSRP on the screen, unread on the LED, a canned reply
+back on the session; the same through Kamailio's MSRP relay."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from phone.msrp.uri import MsrpUri
+from phone.remote import RemotePhone
+from phone.sip.sdp import find_message
+from tests.chat.blink_peer import BlinkPeer
+from tests.peers.kamailio import LISTEN_IP, Kamailio
+from tests.phones import PhoneFactory, phones
+from tests.test_registration import account, registered
+
+__all__ = ["phones"]
+
+pytestmark = pytest.mark.kamailio
+
+UNREAD = {"color": "amber", "pattern": "fast"}
+
+
+def start_bob(kamailio: Kamailio, phones: PhoneFactory, **chat: Any) -> RemotePhone:
+    bob = phones.start(
+        "bob",
+        account(kamailio, "bob"),
+        [("Alice", kamailio.uri("alice"))],
+        plugins={"chat": chat, "presence": {"enabled": False}},
+    )
+    bob.wait_for(registered, what="bob registered")
+    return bob
+
+
+def peer(kamailio: Kamailio, relay: bool = False) -> BlinkPeer:
+    return BlinkPeer(
+        "alice",
+        kamailio.users["alice"],
+        kamailio.domain,
+        (LISTEN_IP, kamailio.sip_port),
+        relay=MsrpUri.parse(kamailio.msrp_relay_uri) if relay else None,
+    )
+
+
+def shows(text: str) -> Any:
+    return lambda s: any(text in line for line in s["screen"])
+
+
+async def wait(phone: RemotePhone, predicate: Any, what: str) -> dict[str, Any]:
+    return await asyncio.to_thread(phone.wait_for, predicate, 10.0, what)
+
+
+async def chat_round_trip(kamailio: Kamailio, bob: RemotePhone, alice: BlinkPeer) -> None:
+    await alice.start()
+    try:
+        call = await alice.chat(kamailio.uri("bob"))
+        assert call.status == 200
+        found = find_message(call.answer)
+        assert found is not None and found[1].path[-1].startswith("msrp://127.0.0.1:")
+        await alice.send_text(call, "Lunch at noon?", kamailio.uri("bob"))
+        state = await wait(bob, shows("Lunch at noon?"), "the text on bob's screen")
+        assert "Alice:" in state["screen"]
+        assert state["buttons"]["contact-1"]["led"] == UNREAD
+        assert "C:1" in state["screen"][-1]
+        assert state["messages"][-1]["text"] == "Lunch at noon?"
+        assert state["messages"][-1]["read"] is False
+        await asyncio.to_thread(bob.press, "page")
+        await wait(bob, shows("> On my way"), "the first reply picked")
+        await asyncio.to_thread(bob.press, "answer")
+        assert await call.inbox.wait_text() == "On my way"
+        state = await wait(bob, lambda s: s["messages"][-1]["direction"] == "out", "history")
+        assert [m["read"] for m in state["messages"]] == [True, True]
+        assert state["buttons"]["contact-1"]["led"] != UNREAD
+        alice.bye(call)
+    finally:
+        await alice.close()
+
+
+def test_a_blink_chat_through_kamailio(kamailio: Kamailio, phones: PhoneFactory) -> None:
+    bob = start_bob(kamailio, phones)
+    asyncio.run(chat_round_trip(kamailio, bob, peer(kamailio)))
+    assert bob.stop() == 0
+
+
+def test_a_blink_chat_through_kamailios_msrp_relay(
+    kamailio: Kamailio, phones: PhoneFactory
+) -> None:
+    bob = start_bob(kamailio, phones, relay=kamailio.msrp_relay_uri)
+    asyncio.run(chat_round_trip(kamailio, bob, peer(kamailio, relay=True)))
+    assert bob.stop() == 0
