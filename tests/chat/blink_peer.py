@@ -204,7 +204,7 @@ class BlinkPeer:
         self.endpoint.pending.pop(uri.session_id, None)
         if response.status != 200:
             msrp.close("refused")
-            return ChatCall(call_id, from_tag, "", "", (), SessionDescription((), ()), None,
+            return ChatCall(call_id, from_tag, "", "", (), SessionDescription((), ()), msrp,
                             inbox, response.status or 0)  # fmt: skip
         _, contact = parse_name_addr(response.require("contact"))
         route = tuple(reversed(response.header_values("record-route")))
