@@ -15,12 +15,18 @@ from dataclasses import dataclass, field
 COLUMNS = 21
 TEXT_ROWS = 2
 TYPING = "typing…"
+KEPT_TEXTS = 20  # messages of one sender the view holds
+SHOWN_CHARACTERS = 2000
+"""The tail of a text that is wrapped and can be scrolled: a megabyte of text
+is no reading on 21 columns, and wrapping it whole would stall the loop."""
 
 
 def wrap(texts: list[str]) -> list[str]:
-    """Every text wrapped to the display's width, one after another."""
+    """Every text wrapped to the display's width, one after another (long texts: their tail)."""
     lines: list[str] = []
     for text in texts:
+        if len(text) > SHOWN_CHARACTERS:
+            text = "…" + text[-SHOWN_CHARACTERS:]
         for paragraph in text.splitlines() or [""]:
             lines += textwrap.wrap(paragraph, COLUMNS, break_long_words=True) or [""]
     return lines
@@ -38,6 +44,7 @@ class ChatView:
 
     def add(self, text: str) -> None:
         self.texts.append(text)
+        del self.texts[:-KEPT_TEXTS]
         self._scroll = 0
 
     def scroll(self, rows: int) -> None:

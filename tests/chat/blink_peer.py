@@ -30,11 +30,7 @@ from phone.sip.sdp import SessionDescription, find_message
 from phone.uri import parse_name_addr
 from tests.sip.udp_peer import UdpSipPeer
 
-CHAT_LINES = (
-    "a=accept-types:message/cpim text/plain",
-    "a=accept-wrapped-types:*",
-    "a=setup:actpass",
-)
+CHAT_LINES = ("a=accept-types:message/cpim text/plain", "a=accept-wrapped-types:*")
 
 
 @dataclass
@@ -146,7 +142,12 @@ class BlinkPeer:
         return uri, (*self.relay.use_path, uri)
 
     async def chat(
-        self, target: str, *, file: FileSelector | None = None, start: bool = True
+        self,
+        target: str,
+        *,
+        file: FileSelector | None = None,
+        setup: str = "actpass",
+        start: bool = True,
     ) -> ChatCall:
         """INVITE `target` with one m=message line: a chat, or a push of `file`;
         once answered 200, ACK and (with `start`) set up the MSRP session."""
@@ -158,12 +159,12 @@ class BlinkPeer:
         else:
             msrp = self.endpoint.session(uri, (uri,), **options)
         self.endpoint.pending[uri.session_id] = msrp
-        lines = [f"a=path:{' '.join(str(u) for u in path)}", *CHAT_LINES]
+        lines = [f"a=path:{' '.join(str(u) for u in path)}", *CHAT_LINES, f"a=setup:{setup}"]
         if file is not None:
             lines = [
                 f"a=path:{' '.join(str(u) for u in path)}",
                 f"a=accept-types:{file.content_type}",
-                "a=setup:actpass",
+                f"a=setup:{setup}",
                 "a=sendonly",
                 f"a=file-selector:{file}",
                 f"a=file-transfer-id:{secrets.token_hex(8)}",
