@@ -14,6 +14,7 @@ Settings (`[plugins.chat]`):
 * `history`: messages kept per contact (default 200).
 * `max_file_bytes`: the largest file taken (default 10 MB); larger offers
   get 488 and a note on the screen.
+* `show_seconds`: how long a message stays on the screen (default 30).
 * `unread_led`: the LED of a contact with unread messages, "<colour>
   <pattern>" (default "amber fast"); it must differ from every presence
   and call state's default.
@@ -74,6 +75,7 @@ def create_plugin(settings: Table) -> ChatPlugin:
             history=settings.integer("history", 1, 100_000, 200),
             max_file_bytes=settings.integer("max_file_bytes", 1, 1 << 31, 10 << 20),
             unread_led=led,
+            show_seconds=settings.integer("show_seconds", 1, 3600, 30),
         ),
         relay,
     )

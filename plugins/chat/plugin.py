@@ -67,7 +67,6 @@ from plugins.chat.view import ChatView
 
 log = logging.getLogger(__name__)
 
-SHOW_SECONDS = 30.0  # a message stays on the screen this long
 NOTE_SECONDS = 3.0
 COMPOSING_TIMEOUT = 120.0  # RFC 3994 section 4: an active state without refresh
 OFFER_TIMEOUT = 10.0  # a chat offer not answered by then gives way to MESSAGE
@@ -86,6 +85,7 @@ class ChatSettings:
     history: int
     max_file_bytes: int
     unread_led: Led
+    show_seconds: float  # how long a message stays on the screen
 
 
 @dataclass
@@ -355,7 +355,7 @@ class ChatPlugin:
         lines = [f"File from {who}:", name, files.size_text(size)]
         if ok is False:
             lines[2] += " BAD HASH"
-        self._note(lines, SHOW_SECONDS)
+        self._note(lines, self.settings.show_seconds)
         if files.is_image(transfer) and ok is not False:
             try:
                 with Image.open(sink.path) as image:
@@ -449,8 +449,8 @@ class ChatPlugin:
         key = address_key(self.view.peer_uri)
         until = self._typing.get(key)
         self.view.typing = until is not None and time.monotonic() < until
-        self._view_until = time.monotonic() + SHOW_SECONDS
-        self.phone.show_message(self.view.lines(), SHOW_SECONDS)
+        self._view_until = time.monotonic() + self.settings.show_seconds
+        self.phone.show_message(self.view.lines(), self.settings.show_seconds)
         self.phone.redraw()
 
     def _dismiss(self) -> None:
@@ -496,6 +496,10 @@ class ChatPlugin:
             return None
         in_call = bool(phone.calls())
         if self._showing() and self.view is not None:
+            contact = phone.contact_on(button) if contact_index(button) is not None else None
+            sender = address_key(self.view.peer_uri)
+            if contact is not None and address_key(contact.uri) == sender and not in_call:
+                button = "sender"  # read, shown on: the sender's button does not call now
             return self._view_button(button, in_call)
         if contact_index(button) is not None and not long_press and not in_call:
             contact = phone.contact_on(button)
@@ -520,6 +524,8 @@ class ChatPlugin:
         elif button == "answer" and self.view.chosen is not None:
             self._reply(self.view.chosen)
             return True
+        elif button == "sender":
+            pass
         elif button in ("volume_up", "volume_down"):
             self.view.scroll(1 if button == "volume_up" else -1)
         elif button == "end" and not in_call:
