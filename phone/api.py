@@ -289,6 +289,20 @@ class PhoneApi:
         self._chats = self._phone.sip.chat_sessions(local_path, on_session, on_end, answer_lines)
         return self._chats
 
+    def chat_in_calls(self, local_path: Callable[[str], tuple[str, ...]]) -> None:
+        """Offer and answer an m=message line (MSRP) in audio calls from now on, as
+        Blink does for chat during a call; `local_path(protocol)` gives our path.
+        `call_chat(call_id)` then says what was agreed."""
+        self._phone.sip.call_chat_path = local_path
+
+    def call_chat(self, call_id: int) -> MessageSession | None:
+        """The message session agreed in call `call_id` (paths, who connects), or
+        None when it has none (not offered, declined, or no such call)."""
+        for call in self._phone.calls:
+            if call.info.id == call_id and call.message_stream is not None:
+                return call.message_stream.session
+        return None
+
     def offer_chat(self, target: str) -> ChatSession:
         """Start a chat-only session with `target` (an INVITE with only m=message),
         reported through the callbacks given to `chat_sessions`, which must come

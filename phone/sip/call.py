@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import pjsua2 as pj
 
 from phone.calls import CallInfo, CallState, Direction
+from phone.sip.message_stream import CallMessageStream, offer_call_setting
+from phone.sip.sdp import SdpError
 from phone.uri import parse_name_addr
 
 if TYPE_CHECKING:
@@ -39,6 +41,11 @@ class SipCall(pj.Call):
         self.audio_ports: list[int] = []  # bridge ports the phone connected
         self.rejected = False  # a final answer >= 300 is on its way
         self.sip_call_id = ""  # the Call-ID header
+        # The call's m=message line, when a plugin carries chat in calls.
+        self.message_stream: CallMessageStream | None = None
+        path = account.stack.call_chat_path
+        if path is not None:
+            self.message_stream = CallMessageStream(path, offer=info.direction is Direction.OUT)
 
     @classmethod
     def incoming(cls, account: SipAccount, call_id: int, request: str) -> SipCall:
@@ -68,6 +75,8 @@ class SipCall(pj.Call):
         )
         call = cls(account, info)
         prm = pj.CallOpParam(True)
+        if call.message_stream is not None:
+            offer_call_setting(prm.opt)
         log.info("calling %s", uri)
         call.makeCall(uri, prm)
         info.id = call.getId()
@@ -144,6 +153,17 @@ class SipCall(pj.Call):
         if s == pj.PJSIP_INV_STATE_DISCONNECTED:
             return CallState.DISCONNECTED
         return None  # NULL, CONNECTING: nothing the user needs to see
+
+    def onCallSdpCreated(self, prm: pj.OnCallSdpCreatedParam) -> None:
+        if self.message_stream is not None:
+            try:
+                self.message_stream.on_sdp_created(prm)
+            except SdpError as exc:
+                log.warning("call with %s: no message stream: %s", self.info.remote_uri, exc)
+
+    def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
+        if self.message_stream is not None:
+            self.message_stream.on_tsx_state(prm)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         self.account.stack.events.call_media_ready(self)

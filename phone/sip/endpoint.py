@@ -110,6 +110,9 @@ class SipStack:
         self.admission: CallAdmission | None = None
         self.subscriber: Subscriber | None = None
         self._chats: ChatSessions | None = None
+        # Our MSRP path for the m=message line of audio calls (see message_stream);
+        # None: calls carry audio only.
+        self.call_chat_path: Callable[[str], tuple[str, ...]] | None = None
         self._publications: list[Publication] = []
 
     # -- lifecycle ------------------------------------------------------

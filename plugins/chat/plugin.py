@@ -18,7 +18,9 @@ pops up while nobody looks stays unread.
 Replies: while a message is shown, `page` picks the next canned reply,
 `answer` sends it and `end` dismisses. A reply goes back on the session the
 text came on; if that has ended, by a new chat-only INVITE; if that fails,
-by MESSAGE. During a call `end` stays the call's.
+by MESSAGE. During a call `end` stays the call's, and in a call that
+carries chat (an m=message line next to the audio) `page` opens the
+replies to the other side even before they wrote.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from phone.api import (
     Credentials,
     Led,
     MediaSection,
+    MessageSession,
     PhoneApi,
     SdpError,
     SendError,
@@ -69,6 +72,7 @@ log = logging.getLogger(__name__)
 
 NOTE_SECONDS = 3.0
 COMPOSING_TIMEOUT = 120.0  # RFC 3994 section 4: an active state without refresh
+STREAM_WAIT = 2.0  # for a call's message stream to be agreed once confirmed
 OFFER_TIMEOUT = 10.0  # a chat offer not answered by then gives way to MESSAGE
 COMPOSING_REFRESH = 60  # what we send while a reply is being picked
 TEXT = "text/plain"
@@ -95,6 +99,7 @@ class Conversation:
     peer_uri: str
     msrp: MsrpSession
     chat: ChatSession | None
+    call_id: int | None  # a call's message stream
     outbox: list[str] = field(default_factory=list)  # replies waiting for the session to start
     started: bool = False
 
@@ -122,6 +127,7 @@ class ChatPlugin:
         self.history = History(phone, self.settings.history)
         self.transport = ChatTransport(phone.local_address, self.settings.port, self._relay)
         phone.receive_messages(self._pager)
+        phone.chat_in_calls(self.transport.local_path)
         self._chats = phone.chat_sessions(
             self.transport.local_path,
             self._session_started,
@@ -145,7 +151,7 @@ class ChatPlugin:
 
     @hookimpl
     def phone_stopping(self) -> Awaitable[None] | None:
-        for conversation in self._conversations.values():
+        for conversation in list(self._conversations.values()):
             conversation.msrp.close("phone stopping")
         return self.transport.close() if self.transport is not None else None
 
@@ -169,19 +175,26 @@ class ChatPlugin:
         if transfer is not None and chat.remote_sdp is not None:
             self._receive_file(chat, transfer)
             return
-        key = address_key(chat.remote_uri)
+        self._open(chat.remote_uri, chat.message, chat, None)
+
+    def _open(
+        self, peer_uri: str, message: MessageSession, chat: ChatSession | None, call_id: int | None
+    ) -> None:
+        """The MSRP session of a chat-only session (`chat`) or of a call (`call_id`)."""
+        assert self.transport is not None
+        key = address_key(peer_uri)
         old = self._conversations.pop(key, None)
         if old is not None:
             old.msrp.close("a new session replaced it")
         msrp = self.transport.session(
-            chat.message,
+            message,
             accept_types=("message/cpim", TEXT, iscomposing.CONTENT_TYPE),
-            on_message=lambda m: self._msrp_message(chat.remote_uri, m),
+            on_message=lambda m: self._msrp_message(peer_uri, m),
         )
-        conversation = Conversation(chat.remote_uri, msrp, chat, self._pending.pop(key, []))
+        conversation = Conversation(peer_uri, msrp, chat, call_id, self._pending.pop(key, []))
         msrp.on_closed = lambda reason: self._msrp_closed(key, conversation, reason)
         self._conversations[key] = conversation
-        self._run(self._start(conversation, chat.message.we_connect))
+        self._run(self._start(conversation, message.we_connect))
 
     async def _start(self, conversation: Conversation, active: bool) -> None:
         try:
@@ -501,6 +514,13 @@ class ChatPlugin:
             if contact is not None and address_key(contact.uri) == sender and not in_call:
                 button = "sender"  # read, shown on: the sender's button does not call now
             return self._view_button(button, in_call)
+        if button == "page" and in_call:
+            conversation = self._call_conversation(phone)
+            if conversation is None:
+                return None
+            name = self._name(conversation.peer_uri, None)
+            self.view = ChatView(conversation.peer_uri, name, [], self.settings.replies)
+            return self._view_button(button, in_call)
         if contact_index(button) is not None and not long_press and not in_call:
             contact = phone.contact_on(button)
             if contact is None:
@@ -538,6 +558,25 @@ class ChatPlugin:
         self._show_view()
         return True
 
+    async def _call_stream(self, phone: PhoneApi, call: CallInfo) -> None:
+        """Open the call's message stream once agreed: as offerer pjsua reports the
+        call confirmed before the 2xx's transaction, where the answer is read."""
+        deadline = time.monotonic() + STREAM_WAIT
+        while (message := phone.call_chat(call.id)) is None:
+            if time.monotonic() > deadline or not any(c.id == call.id for c in phone.calls()):
+                return  # no message line in this call
+            await asyncio.sleep(0.02)
+        if not any(c.call_id == call.id for c in self._conversations.values()):
+            self._open(call.remote_uri, message, None, call.id)
+
+    def _call_conversation(self, phone: PhoneApi) -> Conversation | None:
+        """The message stream of the call going on, if it has one."""
+        confirmed = {c.id for c in phone.calls() if c.state is CallState.CONFIRMED}
+        for conversation in self._conversations.values():
+            if conversation.call_id in confirmed:
+                return conversation
+        return None
+
     def _composing_out(self, state: iscomposing.ComposingState) -> None:
         """Tell the peer we are (no longer) writing, on a live session only."""
         assert self.phone is not None and self.view is not None
@@ -558,6 +597,12 @@ class ChatPlugin:
     def call_changed(self, phone: PhoneApi, call: CallInfo) -> None:
         if call.state is CallState.RINGING and self._showing():
             self._dismiss()  # the ringing call's screen comes first
+        if call.state is CallState.CONFIRMED:
+            self._run(self._call_stream(phone, call))
+        elif call.state is CallState.DISCONNECTED:
+            for conversation in list(self._conversations.values()):
+                if conversation.call_id == call.id:
+                    conversation.msrp.close("the call ended")
 
     @hookimpl
     def contacts_changed(self) -> None:
