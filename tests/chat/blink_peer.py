@@ -246,3 +246,61 @@ class BlinkPeer:
             recipients=(cpim.Identity(to),),
         )
         await call.msrp.send_message(cpim.CONTENT_TYPE, cpim.build(message))
+
+    async def register(self, registrar: str) -> None:
+        """REGISTER our UDP address for our AOR, with digest, so the proxy routes to us."""
+        call_id, from_tag = secrets.token_hex(8), secrets.token_hex(4)
+        headers: tuple[tuple[str, str], ...] = (("Expires", "300"),)
+        for _ in range(2):
+            self._cseq += 1
+            self.sip.send(
+                self.sip.request(
+                    "REGISTER", registrar, call_id=call_id, from_tag=from_tag,
+                    to=f"<{self.aor}>", cseq=self._cseq, headers=headers, from_uri=self.aor,
+                ),
+                self.proxy,
+            )  # fmt: skip
+            response = await self.receive(lambda m: (m.status or 0) >= 200 and m.call_id == call_id)
+            if response.status != 401:
+                break
+            challenge = DigestChallenge.parse(response.require("www-authenticate"))
+            value = challenge.authorization(self.credentials, "REGISTER", registrar)
+            headers = (("Expires", "300"), ("Authorization", value))
+        assert response.status == 200, f"REGISTER answered {response.status}"
+
+    async def take_chat(self, *, accept: bool) -> Inbox | None:
+        """Wait for a chat-only INVITE: answer 200 with our m=message line
+        (a=setup:passive; the offerer connects) and return what arrives on
+        it, or refuse it with 488 and return None."""
+        invite = await self.receive(lambda m: m.method == "INVITE")
+        reply = self.sip.last_from or self.proxy
+        if not accept:
+            self.sip.send(self.sip.response(invite, 488, "Not Acceptable Here", to_tag="b"), reply)
+            return None
+        offer = find_message(SessionDescription.parse(invite.body.decode()))
+        assert offer is not None, "a chat INVITE without m=message"
+        uri, path = self.new_uri()
+        inbox = Inbox()
+        remote = parse_path(" ".join(offer[1].path))
+        msrp = self.endpoint.session(uri, remote, on_message=inbox.take)
+        lines = [f"a=path:{' '.join(str(u) for u in path)}", *CHAT_LINES, "a=setup:passive"]
+        sdp = (
+            f"v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=Blink\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=message {uri.port} TCP/MSRP *\r\n" + "".join(f"{line}\r\n" for line in lines)
+        ).encode()
+        headers = (("Contact", f"<{self.sip.uri}>"),) + tuple(
+            ("Record-Route", rr) for rr in invite.header_values("record-route")
+        )
+        self.sip.send(
+            self.sip.response(invite, 200, "OK", to_tag="b", headers=headers, body=sdp,
+                              content_type="application/sdp"),
+            reply,
+        )  # fmt: skip
+        await msrp.start(active=False)
+        return inbox
+
+    async def take_message(self) -> SipMessage:
+        """Wait for a pager MESSAGE and answer it 200."""
+        message = await self.receive(lambda m: m.method == "MESSAGE")
+        self.sip.send(self.sip.response(message, 200, "OK"), self.sip.last_from or self.proxy)
+        return message

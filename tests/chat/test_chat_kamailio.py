@@ -91,3 +91,39 @@ def test_a_blink_chat_through_kamailios_msrp_relay(
     bob = start_bob(kamailio, phones, relay=kamailio.msrp_relay_uri)
     asyncio.run(chat_round_trip(kamailio, bob, peer(kamailio, relay=True)))
     assert bob.stop() == 0
+
+
+def test_a_reply_after_the_session_ended_goes_by_invite_else_by_message(
+    kamailio: Kamailio, phones: PhoneFactory
+) -> None:
+    bob = start_bob(kamailio, phones)
+
+    async def scenario(alice: BlinkPeer) -> None:
+        await alice.start()
+        try:
+            await alice.register(kamailio.registrar_uri)
+            call = await alice.chat(kamailio.uri("bob"))
+            await alice.send_text(call, "Are you there?", kamailio.uri("bob"))
+            await wait(bob, shows("Are you there?"), "the text on bob's screen")
+            alice.bye(call)  # the session ends while the text is shown
+            await asyncio.to_thread(bob.press, "page")
+            await asyncio.to_thread(bob.press, "answer")
+            inbox = await alice.take_chat(accept=True)  # a new chat-only INVITE
+            assert inbox is not None
+            assert await inbox.wait_text() == "On my way"
+
+            # Alice writes again in a new session of hers, and refuses bob's next offer.
+            call = await alice.chat(kamailio.uri("bob"))
+            await alice.send_text(call, "Now?", kamailio.uri("bob"))
+            await wait(bob, shows("Now?"), "the second text")
+            alice.bye(call)
+            await asyncio.to_thread(bob.press, "page")
+            await asyncio.to_thread(bob.press, "answer")
+            assert await alice.take_chat(accept=False) is None  # 488
+            message = await alice.take_message()  # the reply as a pager MESSAGE
+            assert message.body == b"On my way" and message.content_type == "text/plain"
+        finally:
+            await alice.close()
+
+    asyncio.run(scenario(peer(kamailio)))
+    assert bob.stop() == 0
