@@ -236,11 +236,12 @@ class BlinkPeer:
             self.proxy,
         )  # fmt: skip
 
-    async def send_text(self, call: ChatCall, text: str, to: str) -> None:
-        """Text as Blink sends it: text/plain in CPIM."""
-        assert call.msrp is not None
+    async def send_text(
+        self, call: ChatCall, text: str, to: str, content_type: str = "text/plain"
+    ) -> None:
+        """Text as Blink sends it: text/plain (or is-composing) in CPIM."""
         message = cpim.CpimMessage(
-            content_type="text/plain",
+            content_type=content_type,
             body=text.encode(),
             sender=cpim.Identity(self.aor),
             recipients=(cpim.Identity(to),),

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from phone.msrp.uri import MsrpUri
+from phone.payloads import iscomposing
 from phone.remote import RemotePhone
 from phone.sip.sdp import find_message
 from tests.chat.blink_peer import BlinkPeer
@@ -63,6 +64,9 @@ async def chat_round_trip(kamailio: Kamailio, bob: RemotePhone, alice: BlinkPeer
         await alice.send_text(call, "Lunch at noon?", kamailio.uri("bob"))
         state = await wait(bob, shows("Lunch at noon?"), "the text on bob's screen")
         assert "Alice:" in state["screen"]
+        typing = iscomposing.build(iscomposing.IsComposing(iscomposing.ComposingState.ACTIVE))
+        await alice.send_text(call, typing.decode(), kamailio.uri("bob"), iscomposing.CONTENT_TYPE)
+        state = await wait(bob, shows("Alice: typing…"), "alice is typing")
         assert state["buttons"]["contact-1"]["led"] == UNREAD
         assert "C:1" in state["screen"][-1]
         assert state["messages"][-1]["text"] == "Lunch at noon?"
