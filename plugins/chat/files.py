@@ -19,6 +19,7 @@ from phone.api import MediaSection, SdpError, SessionDescription
 from phone.msrp.chunks import FileSink
 from phone.msrp.error import MsrpError
 from phone.msrp.sdp import FileTransfer, file_lines, file_transfer
+from plugins.chat.transport import message_section
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]")
 
@@ -33,7 +34,7 @@ class FileTooLarge(SdpError):
 
 def offered_file(offer: SessionDescription | None) -> FileTransfer | None:
     """The file a chat offer pushes, or None for a chat."""
-    section = _message_section(offer)
+    section = message_section(offer)
     if section is None:
         return None
     try:
@@ -84,9 +85,3 @@ def size_text(size: int) -> str:
         if size >= scale:
             return f"{size / scale:.1f} {unit}"
     return f"{size} B"
-
-
-def _message_section(sdp: SessionDescription | None) -> MediaSection | None:
-    if sdp is None:
-        return None
-    return next((m for m in sdp.media if m.kind == "message" and m.port != 0), None)

@@ -125,7 +125,9 @@ class ChatPlugin:
     def phone_started(self, phone: PhoneApi) -> Awaitable[None]:
         self.phone = phone
         self.history = History(phone, self.settings.history)
-        self.transport = ChatTransport(phone.local_address, self.settings.port, self._relay)
+        self.transport = ChatTransport(
+            phone.local_address, self.settings.port, self._relay, phone.data_dir(NAME)
+        )
         phone.receive_messages(self._pager)
         phone.chat_in_calls(self.transport.local_path)
         self._chats = phone.chat_sessions(
@@ -157,8 +159,10 @@ class ChatPlugin:
 
     # -- incoming sessions ----------------------------------------------------
     def _answer_lines(self, offer: SessionDescription, section: MediaSection) -> tuple[str, ...]:
+        assert self.transport is not None
         try:
-            return files.answer_lines(section, self.settings.max_file_bytes)
+            lines = files.answer_lines(section, self.settings.max_file_bytes)
+            return lines + self.transport.answer_lines(section)
         except files.FileTooLarge as exc:
             size = exc.transfer.selector.size
             self._note(["File refused:", f"{files.size_text(size or 0)} too big"])
@@ -186,11 +190,18 @@ class ChatPlugin:
         old = self._conversations.pop(key, None)
         if old is not None:
             old.msrp.close("a new session replaced it")
-        msrp = self.transport.session(
-            message,
-            accept_types=("message/cpim", TEXT, iscomposing.CONTENT_TYPE),
-            on_message=lambda m: self._msrp_message(peer_uri, m),
-        )
+        try:
+            msrp = self.transport.session(
+                message,
+                chat.remote_sdp if chat is not None else None,
+                accept_types=("message/cpim", TEXT, iscomposing.CONTENT_TYPE),
+                on_message=lambda m: self._msrp_message(peer_uri, m),
+            )
+        except MsrpError as exc:
+            log.warning("chat with %s refused: %s", peer_uri, exc)
+            if chat is not None:
+                self._end_chat(chat)
+            return
         conversation = Conversation(peer_uri, msrp, chat, call_id, self._pending.pop(key, []))
         msrp.on_closed = lambda reason: self._msrp_closed(key, conversation, reason)
         self._conversations[key] = conversation
@@ -337,12 +348,18 @@ class ChatPlugin:
         assert self.phone is not None and self.transport is not None and chat.message is not None
         path = files.file_path(self.phone.data_dir(NAME), transfer)
         sink = FileSink(path, self.settings.max_file_bytes)
-        msrp = self.transport.session(
-            chat.message,
-            accept_types=("*",),
-            max_message_bytes=self.settings.max_file_bytes,
-            sink_factory=lambda _frame: sink,
-        )
+        try:
+            msrp = self.transport.session(
+                chat.message,
+                chat.remote_sdp,
+                accept_types=("*",),
+                max_message_bytes=self.settings.max_file_bytes,
+                sink_factory=lambda _frame: sink,
+            )
+        except MsrpError as exc:
+            log.warning("chat: file from %s refused: %s", chat.remote_uri, exc)
+            self._end_chat(chat)
+            return
         msrp.on_message = lambda _m: self._file_received(chat, transfer, sink, msrp)
         msrp.on_closed = lambda _reason: self._end_chat(chat)
         log.info("chat: receiving %r from %s", transfer.selector.name, chat.remote_uri)

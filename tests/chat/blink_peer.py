@@ -20,8 +20,9 @@ from phone.msrp.connection import MsrpConnection
 from phone.msrp.endpoint import MsrpEndpoint
 from phone.msrp.message import Frame
 from phone.msrp.relay import MsrpRelayClient
-from phone.msrp.sdp import FileSelector
+from phone.msrp.sdp import FileSelector, fingerprint_line
 from phone.msrp.session import MsrpSession
+from phone.msrp.tls import TlsSettings
 from phone.msrp.uri import MsrpUri, parse_path
 from phone.payloads import cpim
 from phone.sip.digest import Credentials, DigestChallenge
@@ -83,8 +84,8 @@ class OffererEndpoint(MsrpEndpoint):
     arrived, as msrplib (Blink) does: a session whose answer is pending is
     found by its To-Path alone, and the peer's path set when the answer comes."""
 
-    def __init__(self) -> None:
-        super().__init__("127.0.0.1", 0)
+    def __init__(self, tls: TlsSettings | None) -> None:
+        super().__init__("127.0.0.1", 0, tls=tls)
         self.pending: dict[str, MsrpSession] = {}
 
     def route(self, frame: Frame, connection: MsrpConnection) -> MsrpSession:
@@ -102,12 +103,15 @@ class BlinkPeer:
         domain: str,
         proxy: tuple[str, int],
         relay: MsrpUri | None = None,
+        tls: TlsSettings | None = None,
     ) -> None:
+        """With `tls`, offers are TCP/TLS/MSRP (msrps) with its fingerprint."""
         self.sip = UdpSipPeer(user)
+        self.tls = tls
         self.aor = f"sip:{user}@{domain}"
         self.credentials = Credentials(user, password)
         self.proxy = proxy
-        self.endpoint = OffererEndpoint()
+        self.endpoint = OffererEndpoint(tls)
         self.relay = (
             None if relay is None else MsrpRelayClient(self.endpoint, relay, self.credentials)
         )
@@ -160,6 +164,8 @@ class BlinkPeer:
             msrp = self.endpoint.session(uri, (uri,), **options)
         self.endpoint.pending[uri.session_id] = msrp
         lines = [f"a=path:{' '.join(str(u) for u in path)}", *CHAT_LINES, f"a=setup:{setup}"]
+        if self.tls is not None:
+            lines.append(fingerprint_line(self.tls.fingerprint()))
         if file is not None:
             lines = [
                 f"a=path:{' '.join(str(u) for u in path)}",
@@ -172,7 +178,8 @@ class BlinkPeer:
         port = path[-1].port
         sdp = (
             f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Blink\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=message {port} TCP/MSRP *\r\n" + "".join(f"{line}\r\n" for line in lines)
+            f"m=message {port} {'TCP/TLS/MSRP' if self.tls else 'TCP/MSRP'} *\r\n"
+            + "".join(f"{line}\r\n" for line in lines)
         ).encode()
         call_id, from_tag = secrets.token_hex(8), secrets.token_hex(4)
         headers: tuple[tuple[str, str], ...] = ()

@@ -5,15 +5,18 @@ back on the session; the same through Kamailio's MSRP relay."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from phone.msrp.tls import TlsSettings
 from phone.msrp.uri import MsrpUri
 from phone.payloads import iscomposing
 from phone.remote import RemotePhone
 from phone.sip.sdp import find_message
 from tests.chat.blink_peer import BlinkPeer
+from tests.msrp.conftest import make_certificate
 from tests.peers.kamailio import LISTEN_IP, Kamailio
 from tests.phones import PhoneFactory, phones
 from tests.test_registration import account, registered
@@ -60,7 +63,8 @@ async def chat_round_trip(kamailio: Kamailio, bob: RemotePhone, alice: BlinkPeer
         call = await alice.chat(kamailio.uri("bob"))
         assert call.status == 200
         found = find_message(call.answer)
-        assert found is not None and found[1].path[-1].startswith("msrp://127.0.0.1:")
+        scheme = "msrps" if alice.tls else "msrp"
+        assert found is not None and found[1].path[-1].startswith(f"{scheme}://127.0.0.1:")
         await alice.send_text(call, "Lunch at noon?", kamailio.uri("bob"))
         state = await wait(bob, shows("Lunch at noon?"), "the text on bob's screen")
         assert "Alice:" in state["screen"]
@@ -130,4 +134,31 @@ def test_a_reply_after_the_session_ended_goes_by_invite_else_by_message(
             await alice.close()
 
     asyncio.run(scenario(peer(kamailio)))
+    assert bob.stop() == 0
+
+
+def test_a_blink_chat_over_msrps_with_fingerprints(
+    kamailio: Kamailio, phones: PhoneFactory, tmp_path: Path
+) -> None:
+    bob = start_bob(kamailio, phones)
+    alice_tls = make_certificate(tmp_path, "alice")
+    alice = BlinkPeer("alice", kamailio.users["alice"], kamailio.domain,
+                      (LISTEN_IP, kamailio.sip_port), tls=alice_tls)  # fmt: skip
+
+    async def scenario() -> None:
+        await alice.start()
+        call = await alice.chat(kamailio.uri("bob"))
+        section = next(m for m in call.answer.media if m.kind == "message")
+        assert section.protocol == "TCP/TLS/MSRP"
+        # bob's own certificate, made at his first start, is what the answer names
+        ours = tmp_path / "plugins" / "chat"
+        bob_tls = TlsSettings(ours / "msrps.pem", ours / "msrps.key")
+        assert section.attribute("fingerprint") == str(bob_tls.fingerprint())
+        assert call.msrp.connection is not None and call.msrp.connection.secure
+        await alice.close()
+
+    asyncio.run(chat_round_trip(kamailio, bob, alice))
+    alice = BlinkPeer("alice", kamailio.users["alice"], kamailio.domain,
+                      (LISTEN_IP, kamailio.sip_port), tls=alice_tls)  # fmt: skip
+    asyncio.run(scenario())
     assert bob.stop() == 0
