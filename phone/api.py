@@ -357,12 +357,14 @@ class PhoneApi:
         self._phone.load_contacts()
 
     # -- LEDs and screen ------------------------------------------------------
-    def set_led(self, uri: str, led: Led, layer: str) -> None:
+    def set_led(self, uri: str, led: Led, layer: str, *, urgent: bool = False) -> None:
         """Show `led` for the contact `uri` on the plugin's own `layer` (its name,
-        say). The core's call layer wins, then layers in the order they were
-        first used; LED_OFF lets the layers below show."""
+        say). The core's call layer wins, then the `urgent` layers (something
+        waits for the person: unread messages, missed calls), then the others
+        (presence), each in the order first used; a layer is urgent or not from
+        its first use. LED_OFF lets the layers below show."""
         self._check_layer(layer)
-        self._phone.buttons.set_led(uri, led, layer)
+        self._phone.buttons.set_led(uri, led, layer, urgent)
 
     def clear_led(self, uri: str, layer: str) -> None:
         """Remove the contact's LED from `layer`."""

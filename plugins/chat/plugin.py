@@ -505,7 +505,7 @@ class ChatPlugin:
         for uri in unread.values():
             contact = self.phone.find_contact(uri)
             if contact is not None:
-                self.phone.set_led(contact.uri, self.settings.unread_led, NAME)
+                self.phone.set_led(contact.uri, self.settings.unread_led, NAME, urgent=True)
                 lit.add(contact.uri)
         for uri in self._lit - lit:
             self.phone.clear_led(uri, NAME)
