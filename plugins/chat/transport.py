@@ -58,12 +58,13 @@ class ChatTransport:
         """Listen, or AUTH at the relay; raises `MsrpError` when the relay refuses."""
         if self._relay_uri is None:
             await self.endpoint.listen()
+            self.ready = True  # plain offers now; TLS ones once the certificate is there
             await self._listen_secure()
-        else:
-            if credentials is None:
-                raise MsrpError(403, "the relay needs credentials: set relay_username/password")
-            self.relay = MsrpRelayClient(self.endpoint, self._relay_uri, credentials)
-            await self.relay.connect()
+            return
+        if credentials is None:
+            raise MsrpError(403, "the relay needs credentials: set relay_username/password")
+        self.relay = MsrpRelayClient(self.endpoint, self._relay_uri, credentials)
+        await self.relay.connect()
         self.ready = True
 
     async def _listen_secure(self) -> None:

@@ -229,9 +229,13 @@ class BlinkPeer:
             )
         return call
 
-    def bye(self, call: ChatCall) -> None:
+    async def bye(self, call: ChatCall) -> None:
+        """End the session; returns once the phone answered (it has ended it too)."""
         self._cseq += 1
         self._in_dialog(call, "BYE", self._cseq)
+        await self.receive(
+            lambda m: m.status is not None and m.call_id == call.call_id and m.cseq[1] == "BYE"
+        )
 
     def _in_dialog(self, call: ChatCall, method: str, cseq: int) -> None:
         headers = tuple(("Route", r) for r in call.route)

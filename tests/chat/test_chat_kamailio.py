@@ -5,6 +5,7 @@ back on the session; the same through Kamailio's MSRP relay."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,27 @@ def shows(text: str) -> Any:
     return lambda s: any(text in line for line in s["screen"])
 
 
+def with_alice(
+    kamailio: Kamailio,
+    phones: PhoneFactory,
+    scenario: Callable[[RemotePhone, BlinkPeer], Awaitable[None]],
+    **chat: Any,
+) -> None:
+    """Run `scenario` with bob's phone and a started Blink-style alice; bob must stop cleanly."""
+    bob = start_bob(kamailio, phones, **chat)
+
+    async def run() -> None:
+        alice = peer(kamailio)
+        await alice.start()
+        try:
+            await scenario(bob, alice)
+        finally:
+            await alice.close()
+
+    asyncio.run(run())
+    assert bob.stop() == 0
+
+
 async def wait(phone: RemotePhone, predicate: Any, what: str) -> dict[str, Any]:
     return await asyncio.to_thread(phone.wait_for, predicate, 10.0, what)
 
@@ -82,7 +104,7 @@ async def chat_round_trip(kamailio: Kamailio, bob: RemotePhone, alice: BlinkPeer
         state = await wait(bob, lambda s: s["messages"][-1]["direction"] == "out", "history")
         assert [m["read"] for m in state["messages"]] == [True, True]
         assert state["buttons"]["contact-1"]["led"] != UNREAD
-        alice.bye(call)
+        await alice.bye(call)
     finally:
         await alice.close()
 
@@ -104,37 +126,30 @@ def test_a_blink_chat_through_kamailios_msrp_relay(
 def test_a_reply_after_the_session_ended_goes_by_invite_else_by_message(
     kamailio: Kamailio, phones: PhoneFactory
 ) -> None:
-    bob = start_bob(kamailio, phones)
+    async def scenario(bob: RemotePhone, alice: BlinkPeer) -> None:
+        await alice.register(kamailio.registrar_uri)
+        call = await alice.chat(kamailio.uri("bob"))
+        await alice.send_text(call, "Are you there?", kamailio.uri("bob"))
+        await wait(bob, shows("Are you there?"), "the text on bob's screen")
+        await alice.bye(call)  # the session ends while the text is shown
+        await asyncio.to_thread(bob.press, "page")
+        await asyncio.to_thread(bob.press, "answer")
+        inbox = await alice.take_chat(accept=True)  # a new chat-only INVITE
+        assert inbox is not None
+        assert await inbox.wait_text() == "On my way"
 
-    async def scenario(alice: BlinkPeer) -> None:
-        await alice.start()
-        try:
-            await alice.register(kamailio.registrar_uri)
-            call = await alice.chat(kamailio.uri("bob"))
-            await alice.send_text(call, "Are you there?", kamailio.uri("bob"))
-            await wait(bob, shows("Are you there?"), "the text on bob's screen")
-            alice.bye(call)  # the session ends while the text is shown
-            await asyncio.to_thread(bob.press, "page")
-            await asyncio.to_thread(bob.press, "answer")
-            inbox = await alice.take_chat(accept=True)  # a new chat-only INVITE
-            assert inbox is not None
-            assert await inbox.wait_text() == "On my way"
+        # Alice writes again in a new session of hers, and refuses bob's next offer.
+        call = await alice.chat(kamailio.uri("bob"))
+        await alice.send_text(call, "Now?", kamailio.uri("bob"))
+        await wait(bob, shows("Now?"), "the second text")
+        await alice.bye(call)
+        await asyncio.to_thread(bob.press, "page")
+        await asyncio.to_thread(bob.press, "answer")
+        assert await alice.take_chat(accept=False) is None  # 488
+        message = await alice.take_message()  # the reply as a pager MESSAGE
+        assert message.body == b"On my way" and message.content_type == "text/plain"
 
-            # Alice writes again in a new session of hers, and refuses bob's next offer.
-            call = await alice.chat(kamailio.uri("bob"))
-            await alice.send_text(call, "Now?", kamailio.uri("bob"))
-            await wait(bob, shows("Now?"), "the second text")
-            alice.bye(call)
-            await asyncio.to_thread(bob.press, "page")
-            await asyncio.to_thread(bob.press, "answer")
-            assert await alice.take_chat(accept=False) is None  # 488
-            message = await alice.take_message()  # the reply as a pager MESSAGE
-            assert message.body == b"On my way" and message.content_type == "text/plain"
-        finally:
-            await alice.close()
-
-    asyncio.run(scenario(peer(kamailio)))
-    assert bob.stop() == 0
+    with_alice(kamailio, phones, scenario)
 
 
 def test_a_blink_chat_over_msrps_with_fingerprints(

@@ -19,7 +19,7 @@ from phone.payloads import cpim
 from phone.remote import RemotePhone
 from phone.sip.sdp import find_message
 from tests.chat.blink_peer import BlinkPeer, ChatCall
-from tests.chat.test_chat_kamailio import peer, shows, start_bob, wait
+from tests.chat.test_chat_kamailio import peer, shows, start_bob, wait, with_alice
 from tests.msrp.rawpeer import RawPeer, send_frame
 from tests.peers.kamailio import Kamailio
 from tests.phones import PhoneFactory, phones
@@ -39,34 +39,27 @@ async def raw_send(call: ChatCall, frame: Frame) -> Frame:
 def test_a_megabyte_in_chunks_and_an_interrupted_chunk(
     kamailio: Kamailio, phones: PhoneFactory
 ) -> None:
-    bob = start_bob(kamailio, phones)
+    async def scenario(bob: RemotePhone, alice: BlinkPeer) -> None:
+        call = await alice.chat(kamailio.uri("bob"))
+        big = "x" * 999_990 + " over"
+        await alice.send_text(call, big, kamailio.uri("bob"))  # 64 kB chunks
+        state = await wait(bob, shows(" over"), "the tail of a megabyte")
+        assert len(state["messages"][-1]["text"]) == len(big)
+        body = cpim.build(
+            cpim.CpimMessage("text/plain", b"interrupted here | and resumed in a new chunk")
+        )
+        cut, total = body.index(b"|"), len(body)
+        to, frm = call.msrp.to_path, (call.msrp.local_uri,)
+        first = send_frame(to, frm, body[:cut], byte_range=f"1-{total}/{total}", flag="+",
+                           content_type=cpim.CONTENT_TYPE, message_id="resume1")  # fmt: skip
+        rest = send_frame(to, frm, body[cut:], byte_range=f"{cut + 1}-{total}/{total}",
+                          content_type=cpim.CONTENT_TYPE, message_id="resume1")  # fmt: skip
+        assert (await raw_send(call, first)).status == 200
+        assert (await raw_send(call, rest)).status == 200
+        state = await wait(bob, shows("and resumed in a new"), "the resumed message")
+        assert state["messages"][-1]["text"] == "interrupted here | and resumed in a new chunk"
 
-    async def scenario(alice: BlinkPeer) -> None:
-        await alice.start()
-        try:
-            call = await alice.chat(kamailio.uri("bob"))
-            big = "x" * 999_990 + " over"
-            await alice.send_text(call, big, kamailio.uri("bob"))  # 64 kB chunks
-            state = await wait(bob, shows(" over"), "the tail of a megabyte")
-            assert len(state["messages"][-1]["text"]) == len(big)
-            body = cpim.build(
-                cpim.CpimMessage("text/plain", b"interrupted here | and resumed in a new chunk")
-            )
-            cut, total = body.index(b"|"), len(body)
-            to, frm = call.msrp.to_path, (call.msrp.local_uri,)
-            first = send_frame(to, frm, body[:cut], byte_range=f"1-{total}/{total}", flag="+",
-                               content_type=cpim.CONTENT_TYPE, message_id="resume1")  # fmt: skip
-            rest = send_frame(to, frm, body[cut:], byte_range=f"{cut + 1}-{total}/{total}",
-                              content_type=cpim.CONTENT_TYPE, message_id="resume1")  # fmt: skip
-            assert (await raw_send(call, first)).status == 200
-            assert (await raw_send(call, rest)).status == 200
-            state = await wait(bob, shows("and resumed in a new"), "the resumed message")
-            assert state["messages"][-1]["text"] == "interrupted here | and resumed in a new chunk"
-        finally:
-            await alice.close()
-
-    asyncio.run(scenario(peer(kamailio)))
-    assert bob.stop() == 0
+    with_alice(kamailio, phones, scenario)
 
 
 def png(size: tuple[int, int]) -> bytes:
@@ -77,42 +70,36 @@ def png(size: tuple[int, int]) -> bytes:
 
 
 def test_a_file_push_with_its_hash(kamailio: Kamailio, phones: PhoneFactory) -> None:
-    bob = start_bob(kamailio, phones, max_file_bytes=200_000)
     data = png((320, 200))
 
-    async def scenario(alice: BlinkPeer) -> None:
-        await alice.start()
-        try:
-            selector = FileSelector("photo.png", "image/png", len(data), "sha-1",
-                                    hashlib.sha1(data).digest())  # fmt: skip
-            call = await alice.chat(kamailio.uri("bob"), file=selector)
-            found = find_message(call.answer)
-            assert found is not None
-            section = next(m for m in call.answer.media if m.kind == "message")
-            assert "a=recvonly" in section.lines
-            assert section.attribute("file-selector") == str(selector)
-            await call.msrp.send_message("image/png", data)
-            state = await wait(bob, lambda s: s["files"], "the file in the state")
-            assert state["files"] == [
-                {"from": kamailio.uri("alice"), "name": "photo.png", "size": len(data),
-                 "path": state["files"][0]["path"], "sha1_ok": True}
-            ]  # fmt: skip
-            with open(state["files"][0]["path"], "rb") as received:
-                assert received.read() == data
-            await wait(bob, shows("(image)"), "the image on the display")
-            await asyncio.to_thread(bob.press, "end")
-            state = await wait(bob, shows("File from Alice:"), "the note under the image")
-            assert not state["calls"]  # the press only took the image away
+    async def scenario(bob: RemotePhone, alice: BlinkPeer) -> None:
+        selector = FileSelector("photo.png", "image/png", len(data), "sha-1",
+                                hashlib.sha1(data).digest())  # fmt: skip
+        call = await alice.chat(kamailio.uri("bob"), file=selector)
+        found = find_message(call.answer)
+        assert found is not None
+        section = next(m for m in call.answer.media if m.kind == "message")
+        assert "a=recvonly" in section.lines
+        assert section.attribute("file-selector") == str(selector)
+        await call.msrp.send_message("image/png", data)
+        state = await wait(bob, lambda s: s["files"], "the file in the state")
+        assert state["files"] == [
+            {"from": kamailio.uri("alice"), "name": "photo.png", "size": len(data),
+             "path": state["files"][0]["path"], "sha1_ok": True}
+        ]  # fmt: skip
+        with open(state["files"][0]["path"], "rb") as received:
+            assert received.read() == data
+        await wait(bob, shows("(image)"), "the image on the display")
+        await asyncio.to_thread(bob.press, "end")
+        state = await wait(bob, shows("File from Alice:"), "the note under the image")
+        assert not state["calls"]  # the press only took the image away
 
-            too_big = FileSelector("big.bin", "application/octet-stream", 300_000)
-            refused = await alice.chat(kamailio.uri("bob"), file=too_big)
-            assert refused.status == 488
-            await wait(bob, shows("File refused:"), "the refusal on the screen")
-        finally:
-            await alice.close()
+        too_big = FileSelector("big.bin", "application/octet-stream", 300_000)
+        refused = await alice.chat(kamailio.uri("bob"), file=too_big)
+        assert refused.status == 488
+        await wait(bob, shows("File refused:"), "the refusal on the screen")
 
-    asyncio.run(scenario(peer(kamailio)))
-    assert bob.stop() == 0
+    with_alice(kamailio, phones, scenario, max_file_bytes=200_000)
 
 
 async def hostile(kamailio: Kamailio, bob: RemotePhone) -> None:
