@@ -15,7 +15,7 @@ from PIL import Image
 from phone.msrp.message import Frame
 from phone.msrp.sdp import FileSelector
 from phone.msrp.uri import MsrpUri, parse_path
-from phone.payloads import cpim
+from phone.payloads import cpim, imdn
 from phone.remote import RemotePhone
 from phone.sip.sdp import find_message
 from tests.chat.blink_peer import BlinkPeer, ChatCall
@@ -58,6 +58,27 @@ def test_a_megabyte_in_chunks_and_an_interrupted_chunk(
         assert (await raw_send(call, rest)).status == 200
         state = await wait(bob, shows("and resumed in a new"), "the resumed message")
         assert state["messages"][-1]["text"] == "interrupted here | and resumed in a new chunk"
+        # A text asking for a delivery notice (RFC 5438) gets one back on the session.
+        asking = cpim.CpimMessage(
+            "text/plain",
+            b"Got it?",
+            sender=cpim.Identity(alice.aor),
+            recipients=(cpim.Identity(kamailio.uri("bob")),),
+            namespaces={"imdn": imdn.CPIM_NS},
+            headers=(
+                cpim.Header("imdn.Message-ID", "m-42"),
+                cpim.Header("imdn.Disposition-Notification", "positive-delivery"),
+            ),
+        )
+        await call.msrp.send_message(cpim.CONTENT_TYPE, cpim.build(asking))
+        async with asyncio.timeout(5):
+            while not call.inbox.messages:
+                call.inbox.arrived.clear()
+                await call.inbox.arrived.wait()
+        receipt = cpim.parse(call.inbox.messages[0][1])
+        notice = imdn.parse(receipt.body)
+        assert receipt.content_type == imdn.CONTENT_TYPE
+        assert (notice.message_id, notice.status) == ("m-42", "delivered")
 
     with_alice(kamailio, phones, scenario)
 
