@@ -2,7 +2,8 @@
 
 Every hook gets it as `phone` (see `phone.hookspecs`); plugins import nothing
 else of the core but this module, `phone.hookspecs`, `phone.payloads`,
-`phone.settings` and `phone.uri` (a test enforces it). The types a plugin meets (calls, contacts,
+`phone.settings`, `phone.uri` and `phone.msrp`, the MSRP protocol library
+(a test enforces it). The types a plugin meets (calls, contacts,
 LEDs, subscriptions, publications, chat sessions, SIP responses) are
 re-exported here, so a plugin never imports `phone.sip` or pjsua2.
 
@@ -26,10 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PIL import Image
+
 from phone.board import LED_OFF, Led, LedColor, LedPattern, contact_index
 from phone.buttons import CALL_LAYER, Contact, address_key
 from phone.calls import CallInfo, CallState, Direction
-from phone.sip.chat_session import ChatSession, ChatSessions, ChatSessionState, ChatUnavailable
+from phone.sip.chat_session import (
+    AnswerLines,
+    ChatSession,
+    ChatSessions,
+    ChatSessionState,
+    ChatUnavailable,
+)
 from phone.sip.digest import Credentials
 from phone.sip.message import SipMessage
 from phone.sip.packages import EventPackage
@@ -42,6 +51,7 @@ from phone.sip.request import (
     send_refer,
     send_request,
 )
+from phone.sip.sdp import MediaSection, MessageSession, SdpError, SessionDescription
 from phone.sip.subscription import (
     EndCallback,
     Notification,
@@ -61,6 +71,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LED_OFF",
     "AccountIdentity",
+    "AnswerLines",
     "CallInfo",
     "CallState",
     "ChatSession",
@@ -75,6 +86,8 @@ __all__ = [
     "Led",
     "LedColor",
     "LedPattern",
+    "MediaSection",
+    "MessageSession",
     "MessageReceiver",
     "Notification",
     "NotificationCallback",
@@ -83,6 +96,8 @@ __all__ = [
     "Publication",
     "PublicationState",
     "ReferProgress",
+    "SdpError",
+    "SessionDescription",
     "SendError",
     "SipMessage",
     "StoreError",
@@ -141,6 +156,12 @@ class PhoneApi:
         Never log them: their repr hides the password."""
         acc = self._phone.config.account
         return Credentials(acc.username, acc.password) if acc.password else None
+
+    @property
+    def local_address(self) -> str:
+        """The IP address peers reach the phone at (its SIP Contact and SDP): where
+        a plugin's own listener (MSRP) binds and what it puts in its SDP."""
+        return self._phone.sip.local_address
 
     @property
     def registered(self) -> bool:
@@ -256,13 +277,31 @@ class PhoneApi:
         local_path: Callable[[str], tuple[str, ...]],
         on_session: Callable[[ChatSession], None],
         on_end: Callable[[ChatSession], None],
+        answer_lines: AnswerLines | None = None,
     ) -> ChatSessions:
         """Take chat-only INVITEs (m=message only, as Blink sends): until a plugin
         calls this they get 488. `local_path(protocol)` gives our MSRP path for
-        an SDP answer; sessions are reported as they start and end. One plugin
-        only: a second call raises RuntimeError."""
-        self._chats = self._phone.sip.chat_sessions(local_path, on_session, on_end)
+        an SDP answer; `answer_lines(offer, section)` adds lines to the answer's
+        m=message section (RFC 5547 file attributes) or raises `SdpError` to
+        refuse with 488; sessions are reported as they start and end (each
+        with the peer's SDP in `remote_sdp`). One plugin only: a second call
+        raises RuntimeError."""
+        self._chats = self._phone.sip.chat_sessions(local_path, on_session, on_end, answer_lines)
         return self._chats
+
+    def chat_in_calls(self, local_path: Callable[[str], tuple[str, ...]]) -> None:
+        """Offer and answer an m=message line (MSRP) in audio calls from now on, as
+        Blink does for chat during a call; `local_path(protocol)` gives our path.
+        `call_chat(call_id)` then says what was agreed."""
+        self._phone.sip.call_chat_path = local_path
+
+    def call_chat(self, call_id: int) -> MessageSession | None:
+        """The message session agreed in call `call_id` (paths, who connects), or
+        None when it has none (not offered, declined, or no such call)."""
+        for call in self._phone.calls:
+            if call.info.id == call_id and call.message_stream is not None:
+                return call.message_stream.session
+        return None
 
     def offer_chat(self, target: str) -> ChatSession:
         """Start a chat-only session with `target` (an INVITE with only m=message),
@@ -318,12 +357,14 @@ class PhoneApi:
         self._phone.load_contacts()
 
     # -- LEDs and screen ------------------------------------------------------
-    def set_led(self, uri: str, led: Led, layer: str) -> None:
+    def set_led(self, uri: str, led: Led, layer: str, *, urgent: bool = False) -> None:
         """Show `led` for the contact `uri` on the plugin's own `layer` (its name,
-        say). The core's call layer wins, then layers in the order they were
-        first used; LED_OFF lets the layers below show."""
+        say). The core's call layer wins, then the `urgent` layers (something
+        waits for the person: unread messages, missed calls), then the others
+        (presence), each in the order first used; a layer is urgent or not from
+        its first use. LED_OFF lets the layers below show."""
         self._check_layer(layer)
-        self._phone.buttons.set_led(uri, led, layer)
+        self._phone.buttons.set_led(uri, led, layer, urgent)
 
     def clear_led(self, uri: str, layer: str) -> None:
         """Remove the contact's LED from `layer`."""
@@ -342,6 +383,14 @@ class PhoneApi:
     def show_message(self, lines: Sequence[str], seconds: float = 3.0) -> None:
         """Overlay the screen's body with `lines` (21 columns, 3 rows) for `seconds`."""
         self._phone.screen.message(lines, seconds)
+
+    def show_image(self, image: Image.Image, seconds: float | None = None) -> None:
+        """Cover the whole display with `image`, scaled to fit 128x64 and dithered
+        to black and white, until the next button press (which then does
+        nothing else), or for `seconds`. The control interface's `screen`
+        says `(image)` meanwhile."""
+        self._phone.screen.image(image, seconds)
+        self._phone.redraw()
 
     def set_indicator(self, name: str, text: str) -> None:
         """Set the plugin's footer flag `name` (e.g. "W:2"); "" removes it. Drawn at

@@ -2,8 +2,10 @@
 
 More contacts than buttons means pages (the `page` button turns them). Each
 contact's LED is the top of a stack of layers: the core's own `call` layer
-(a call with that contact exists) always wins, then plugin layers in the order
-they were first used (e.g. presence). Plugins write only their own layer.
+(a call with that contact exists) always wins, then the urgent plugin layers
+(something waits for the person: unread messages), then the other plugin
+layers (e.g. presence), each group in the order first used. Plugins write
+only their own layer.
 
 The core's call layer:
 
@@ -59,6 +61,7 @@ class ContactButtons:
         self.page = 0
         self._contacts: list[Contact] = []
         self._layers: dict[str, dict[str, Led]] = {CALL_LAYER: {}}
+        self._urgent: set[str] = set()
         self.set_contacts(contacts)
 
     # -- contacts and pages ---------------------------------------------
@@ -101,8 +104,16 @@ class ContactButtons:
                 return
 
     # -- LEDs -----------------------------------------------------------
-    def set_led(self, uri: str, led: Led, layer: str) -> None:
-        self._layers.setdefault(layer, {})[address_key(uri)] = led
+    def set_led(self, uri: str, led: Led, layer: str, urgent: bool = False) -> None:
+        """`urgent` places a new layer above the others but the call layer."""
+        if layer not in self._layers:
+            self._layers[layer] = {}
+            if urgent:
+                self._urgent.add(layer)
+                rest = [name for name in self._layers if name not in self._urgent]
+                order = [CALL_LAYER, *(n for n in self._layers if n in self._urgent), *rest[1:]]
+                self._layers = {name: self._layers[name] for name in order}
+        self._layers[layer][address_key(uri)] = led
         self.refresh()
 
     def clear_led(self, uri: str, layer: str) -> None:

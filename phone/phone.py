@@ -142,6 +142,9 @@ class Phone:
     # -- buttons --------------------------------------------------------
     def press(self, button: str, long_press: bool) -> None:
         log.debug("%s press on %s", "long" if long_press else "short", button)
+        if self.screen.dismiss_image():
+            self.redraw()  # the press that takes an image away does nothing else
+            return
         if self.plugins.call_first(
             "button_pressed", phone=self.api, button=button, long_press=long_press
         ):

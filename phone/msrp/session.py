@@ -3,7 +3,9 @@ peer's path, over a connection that one side opens (`a=setup`, RFC 6135).
 
 The active side connects to the first hop of the peer's path (or uses its
 relay's connection, RFC 4976) and sends an empty SEND at once, so the
-passive side can bind that connection to the session (section 5.4). Our
+passive side can bind that connection to the session (section 5.4); an
+offerer that has not read the answer yet answers it 481, so it is sent
+again for a few seconds. Our
 messages go in chunks with one Message-ID; each chunk is a transaction
 that a 200 ends, or a 408 after 30 s. Incoming chunks are checked (content
 type, size, Byte-Range), written to a sink as they arrive and, once a
@@ -57,6 +59,11 @@ MAX_INCOMING = 8
 """Messages being received at once in one session (each up to its sink's limit)."""
 MAX_TRACKED = 256
 """Sent messages whose REPORT is still awaited, per session; older ones are given up."""
+BIND_PATIENCE = 3.0
+BIND_RETRY = 0.05
+"""The offerer may not have its session yet when our first SEND reaches it (its
+SIP stack reads the answer after we connected): a 481 to that SEND is tried
+again every BIND_RETRY seconds for BIND_PATIENCE seconds."""
 SEND_WINDOW = 16
 """Chunks of one message sent before waiting for the oldest one's response."""
 
@@ -158,8 +165,14 @@ class MsrpSession:
             )
             self.bind(connection)
         assert self.connection is not None
-        bind = self._frame("SEND", [("Message-ID", new_message_id()), ("Byte-Range", "1-0/0")])
-        response = await self.connection.request(bind)
+        loop = asyncio.get_running_loop()
+        patience = loop.time() + BIND_PATIENCE
+        while True:
+            bind = self._frame("SEND", [("Message-ID", new_message_id()), ("Byte-Range", "1-0/0")])
+            response = await self.connection.request(bind)
+            if response.status != 481 or loop.time() > patience:
+                break
+            await asyncio.sleep(BIND_RETRY)
         if response.status != 200:
             raise MsrpError(
                 response.status or 400, f"the peer refused the session: {response.comment}"

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import ssl
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +104,22 @@ def check_peer(certificate_der: bytes | None, fingerprint: Fingerprint) -> None:
         raise MsrpError(403, "the peer presented no certificate")
     if not fingerprint.matches(certificate_der):
         raise MsrpError(403, f"the peer's certificate does not match {fingerprint}")
+
+
+def self_signed(directory: Path, name: str, alt_name: str | None = None) -> TlsSettings:
+    """A new self-signed certificate and key (EC P-256, ten years) for `name`, as
+    `<name>.pem` and `<name>.key` in `directory`, made with the openssl command
+    (Python's ssl cannot make one). Raises `MsrpError` without openssl."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise MsrpError(500, "the openssl command is not installed: no certificate for msrps")
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "3650", "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName={alt_name or 'DNS:' + name}",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    key.chmod(0o600)
+    return TlsSettings(cert, key)

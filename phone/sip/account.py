@@ -148,10 +148,13 @@ class SipAccount(pj.Account):
         """Place a call (pjsua offers one audio line); NoMediaRoom while a burst of
         incoming calls holds the media sockets."""
         slots = self.stack.media_slots
-        if not slots.room_for(KEYS_PER_LINE):
+        # An offer with chat has a second audio line, overwritten as m=message
+        # (phone.sip.message_stream), but pjsua opens its sockets all the same.
+        keys = KEYS_PER_LINE * (2 if self.stack.call_chat_path is not None else 1)
+        if not slots.room_for(keys):
             raise NoMediaRoom("no free media sockets")
         call = SipCall.outgoing(self, uri, remote_name)
-        slots.hold(call.sip_call_id, KEYS_PER_LINE)
+        slots.hold(call.sip_call_id, keys)
         slots.claim(call.sip_call_id)
         self.calls[call.info.id] = call
         self.stack.wake()

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 import pjsua2 as pj
 
 from phone.calls import CallInfo, CallState, Direction
+from phone.sip.message_stream import CallMessageStream, offer_call_setting
+from phone.sip.sdp import SdpError
 from phone.uri import parse_name_addr
 
 if TYPE_CHECKING:
@@ -58,6 +60,14 @@ class _PjCall(pj.Call):
         if self.owner is not None:
             self.owner.media_changed()
 
+    def onCallSdpCreated(self, prm: pj.OnCallSdpCreatedParam) -> None:
+        if self.owner is not None:
+            self.owner.sdp_created(prm)
+
+    def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
+        if self.owner is not None:
+            self.owner.tsx_state(prm)
+
 
 class SipCall:
     """A call the phone can act on; owns its pjsua2 call until `release()`."""
@@ -68,6 +78,11 @@ class SipCall:
         self.audio_ports: list[int] = []  # bridge ports the phone connected
         self.rejected = False  # a final answer >= 300 is on its way
         self.sip_call_id = ""  # the Call-ID header
+        # The call's m=message line, when a plugin carries chat in calls.
+        self.message_stream: CallMessageStream | None = None
+        path = account.stack.call_chat_path
+        if path is not None:
+            self.message_stream = CallMessageStream(path, offer=info.direction is Direction.OUT)
         self._pj: _PjCall | None = _PjCall(self, account, call_id)
         account.adopt(self)  # from here on, released at the latest when the account is
 
@@ -101,9 +116,12 @@ class SipCall:
         )
         call = cls(account, info)
         assert call._pj is not None
+        prm = pj.CallOpParam(True)
+        if call.message_stream is not None:
+            offer_call_setting(prm.opt)
         log.info("calling %s", uri)
         try:
-            call._pj.makeCall(uri, pj.CallOpParam(True))
+            call._pj.makeCall(uri, prm)
         except pj.Error:
             call.release()
             raise
@@ -197,6 +215,17 @@ class SipCall:
         if s == pj.PJSIP_INV_STATE_DISCONNECTED:
             return CallState.DISCONNECTED
         return None  # NULL, CONNECTING: nothing the user needs to see
+
+    def sdp_created(self, prm: pj.OnCallSdpCreatedParam) -> None:
+        if self.message_stream is not None:
+            try:
+                self.message_stream.on_sdp_created(prm)
+            except SdpError as exc:
+                log.warning("call with %s: no message stream: %s", self.info.remote_uri, exc)
+
+    def tsx_state(self, prm: pj.OnCallTsxStateParam) -> None:
+        if self.message_stream is not None:
+            self.message_stream.on_tsx_state(prm)
 
     def media_changed(self) -> None:
         self.account.stack.events.call_media_ready(self)

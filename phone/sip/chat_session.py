@@ -46,7 +46,7 @@ import secrets
 from collections.abc import Callable
 from ctypes import CFUNCTYPE, POINTER, byref, c_int, c_size_t, c_uint
 from ctypes import c_void_p as VoidP
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -122,6 +122,13 @@ _CB_TYPES: dict[str, Any] = {
 }
 # What each wrapper returns for our sessions when we have nothing to do.
 _OUR_DEFAULT: dict[str, int | None] = {"on_rx_reinvite": 1, "on_redirected": _REDIRECT_REJECT}
+
+
+AnswerLines = Callable[[SessionDescription, MediaSection], tuple[str, ...]]
+"""Given a chat offer and its m=message section: the lines to add to our
+answer's section (RFC 5547 file attributes, a=recvonly, a=fingerprint), or
+`SdpError` to refuse the offer with 488. A line replaces ours of the same
+attribute (a file push answers `a=accept-types` with the file's type)."""
 
 
 class ChatCheckError(RuntimeError):
@@ -268,6 +275,7 @@ class ChatSession:
     _inv: int
     _pool: int
     _sdp: int
+    remote_sdp: SessionDescription | None = None  # the peer's offer or answer (file attributes)
 
 
 @dataclass
@@ -294,8 +302,10 @@ class ChatSessions:
         on_end: Callable[[ChatSession], None],
         accept_types: tuple[str, ...] = DEFAULT_ACCEPT_TYPES,
         accept_wrapped_types: tuple[str, ...] = DEFAULT_WRAPPED_TYPES,
+        answer_lines: AnswerLines | None = None,
     ) -> None:
         self._raw = raw
+        self._answer_lines = answer_lines
         self._inv = _Inv(lib)
         self._loop = loop
         self._contact = contact
@@ -348,8 +358,9 @@ class ChatSessions:
             return True
         if found is None or any(s.port != 0 for s in offer.media if s.kind != "message"):
             return False  # not chat-only: pjsua's (an audio call, maybe with a message line)
-        _, media = found
+        index, media = found
         try:
+            extra = self._answer_lines(offer, offer.media[index]) if self._answer_lines else ()
             path = self._local_path(media.protocol)
             section, session = answer_section(
                 media, path, self._accept_types, self._accept_wrapped_types
@@ -358,11 +369,19 @@ class ChatSessions:
             log.warning("chat INVITE from %s: %s", message.from_.uri, exc)
             respond(488)
             return True
-        self._answer(message, respond.rdata, _chat_sdp(section), session)
+        replaced = {line.split(":", 1)[0] for line in extra}
+        kept = tuple(line for line in section.lines if line.split(":", 1)[0] not in replaced)
+        section = replace(section, lines=(*kept, *extra))
+        self._answer(message, respond.rdata, _chat_sdp(section), session, offer)
         return True
 
     def _answer(
-        self, message: SipMessage, rdata: int, sdp_text: str, session: MessageSession
+        self,
+        message: SipMessage,
+        rdata: int,
+        sdp_text: str,
+        session: MessageSession,
+        offer: SessionDescription,
     ) -> None:
         c = self._inv
         pool = c.pool_create(b"chat", 4096, 4096)
@@ -399,6 +418,7 @@ class ChatSessions:
                 _inv=handle,
                 _pool=pool,
                 _sdp=sdp,
+                remote_sdp=offer,
             )
             self._sessions[handle] = chat
             if _inv_state(handle) != _STATE_NULL:
@@ -518,10 +538,12 @@ class ChatSessions:
                 offer.challenge = (name, DigestChallenge.parse(value))
         elif 200 <= response.status < 300 and chat.message is None:
             try:
-                found = find_message(SessionDescription.parse(response.body.decode()))
+                answer = SessionDescription.parse(response.body.decode())
+                found = find_message(answer)
             except (SdpError, UnicodeDecodeError) as exc:
                 log.warning("chat answer from %s: %s", chat.remote_uri, exc)
                 return
+            chat.remote_sdp = answer
             if found is not None:
                 chat.message = offered_session(offer.section, found[1])
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from phone.config import AccountConfig, CallsConfig, Transport
 from phone.sip.admission import CallAdmission, MediaSlots
-from phone.sip.chat_session import ChatSession, ChatSessions
+from phone.sip.chat_session import AnswerLines, ChatSession, ChatSessions
 from phone.sip.digest import Credentials
 from phone.sip.packages import EventPackage
 from phone.sip.publication import Publication
@@ -110,6 +110,9 @@ class SipStack:
         self.admission: CallAdmission | None = None
         self.subscriber: Subscriber | None = None
         self._chats: ChatSessions | None = None
+        # Our MSRP path for the m=message line of audio calls (see message_stream);
+        # None: calls carry audio only.
+        self.call_chat_path: Callable[[str], tuple[str, ...]] | None = None
         self._publications: list[Publication] = []
 
     # -- lifecycle ------------------------------------------------------
@@ -252,6 +255,7 @@ class SipStack:
         local_path: Callable[[str], tuple[str, ...]],
         on_session: Callable[[ChatSession], None],
         on_end: Callable[[ChatSession], None],
+        answer_lines: AnswerLines | None = None,
     ) -> ChatSessions:
         """Start answering chat-only INVITEs (m=message only, as Blink sends).
 
@@ -264,7 +268,14 @@ class SipStack:
             raise RuntimeError("chat sessions are already taken by another plugin")
         contact = self.raw.account_contact(self.account.getId(), self.account_config.uri)
         self._chats = ChatSessions(
-            self.raw, self.lib, asyncio.get_running_loop(), contact, local_path, on_session, on_end
+            self.raw,
+            self.lib,
+            asyncio.get_running_loop(),
+            contact,
+            local_path,
+            on_session,
+            on_end,
+            answer_lines=answer_lines,
         )
         if not self._chats.available:
             log.error("chat-only sessions are off: %s", self._chats.unavailable_reason)

@@ -88,7 +88,8 @@ def test_a_plugin_does_everything_through_phone_api(
     monkeypatch.setenv("API_PROBE_PEER", peer.uri)
     monkeypatch.setenv("API_PROBE_DIAL", peer.uri)
     a_port = free_port()
-    alice, alice_uri = phones.direct("alice", [], port=a_port)
+    # The probe takes MESSAGEs and chat sessions itself, which the chat plugin would.
+    alice, alice_uri = phones.direct("alice", [], port=a_port, plugins={"chat": {"enabled": False}})
     try:
         # Out-of-dialog requests reach the peer as built, and their answers come back.
         message = answer(peer, "MESSAGE", 200, "OK")

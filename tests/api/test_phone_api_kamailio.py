@@ -58,8 +58,13 @@ def test_a_message_goes_through_kamailio_with_digest(
     site.mkdir()
     install_plugin(site, "pager", "pager_plugin", PAGER)
     monkeypatch.setenv("PYTHONPATH", str(site))
-    alice = phones.start("alice", account(kamailio, "alice"), [("Bob", kamailio.uri("bob"))])
-    bob = phones.start("bob", account(kamailio, "bob"), [("Alice", kamailio.uri("alice"))])
+    no_chat = {"chat": {"enabled": False}}  # the pager plugin takes the MESSAGEs
+    alice = phones.start(
+        "alice", account(kamailio, "alice"), [("Bob", kamailio.uri("bob"))], plugins=no_chat
+    )
+    bob = phones.start(
+        "bob", account(kamailio, "bob"), [("Alice", kamailio.uri("alice"))], plugins=no_chat
+    )
     for phone in (alice, bob):
         phone.wait_for(registered, what="registered")
 

@@ -3,7 +3,8 @@
 A plugin may import `phone.api` (the phone, and the types it hands out),
 `phone.hookspecs` (hookimpl, ConfigError, PluginUnavailable), the SIMPLE
 documents of `phone.payloads`, the settings reader `phone.settings` (what
-`create_plugin` gets), and `phone.uri`. Anything else of `phone`
+`create_plugin` gets), `phone.uri`, and the MSRP protocol library
+`phone.msrp`. Anything else of `phone`
 (`phone.phone`, `phone.sip.*`, the board, the store, the config) and pjsua2
 is the core's: the test names the file, line and module of each such import.
 """
@@ -17,7 +18,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PUBLIC = ("phone.api", "phone.hookspecs", "phone.payloads", "phone.settings", "phone.uri")
+PUBLIC = (
+    "phone.api",
+    "phone.hookspecs",
+    "phone.payloads",
+    "phone.settings",
+    "phone.uri",
+    "phone.msrp",
+)
 PLUGIN_SOURCES = (
     ROOT / "plugins",
     ROOT / "tests" / "example_plugin",

@@ -63,14 +63,16 @@ class UdpSipPeer:
         body: bytes = b"",
         content_type: str | None = None,
         branch: str | None = None,
+        from_uri: str | None = None,
     ) -> bytes:
-        """A request; `branch` is for a CANCEL or a non-2xx ACK, which reuse the INVITE's."""
+        """A request; `branch` is for a CANCEL or a non-2xx ACK, which reuse the INVITE's;
+        `from_uri` is the AOR to send as (a proxy's user), ours by default."""
         branch = branch or f"z9hG4bK{secrets.token_hex(8)}"
         lines = [
             f"{method} {ruri} SIP/2.0",
             f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};rport;branch={branch}",
             "Max-Forwards: 70",
-            f"From: <{self.uri}>;tag={from_tag}",
+            f"From: <{from_uri or self.uri}>;tag={from_tag}",
             f"To: {to}",
             f"Call-ID: {call_id}",
             f"CSeq: {cseq} {method}",

@@ -1,0 +1,318 @@
+"""A chat client as Blink is on the wire, for tests: a chat-only INVITE
+(m=message only, a=setup:actpass, CPIM accepted) through a proxy with
+digest, or a file push (RFC 5547 a=file-selector, a=sendonly), then MSRP
+with `phone.msrp`, directly or through an MSRP relay (RFC 4976).
+
+SIP is a raw UA over UDP (`tests/sip/udp_peer.py`), waited on in a thread
+so the MSRP side keeps running on the test's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from phone.msrp.chunks import IncomingMessage, MemorySink
+from phone.msrp.connection import MsrpConnection
+from phone.msrp.endpoint import MsrpEndpoint
+from phone.msrp.message import Frame
+from phone.msrp.relay import MsrpRelayClient
+from phone.msrp.sdp import FileSelector, fingerprint_line
+from phone.msrp.session import MsrpSession
+from phone.msrp.tls import TlsSettings
+from phone.msrp.uri import MsrpUri, parse_path
+from phone.payloads import cpim
+from phone.sip.digest import Credentials, DigestChallenge
+from phone.sip.message import SipMessage
+from phone.sip.sdp import SessionDescription, find_message
+from phone.uri import parse_name_addr
+from tests.sip.udp_peer import UdpSipPeer
+
+CHAT_LINES = ("a=accept-types:message/cpim text/plain", "a=accept-wrapped-types:*")
+
+
+@dataclass
+class Inbox:
+    """What the peer received over MSRP, as (content type, body)."""
+
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def take(self, message: IncomingMessage) -> None:
+        assert isinstance(message.sink, MemorySink)
+        self.messages.append((message.content_type or "", message.sink.data))
+        self.arrived.set()
+
+    def texts(self) -> list[str]:
+        """The text/plain bodies of the CPIM messages."""
+        out = []
+        for content_type, body in self.messages:
+            if content_type == cpim.CONTENT_TYPE:
+                message = cpim.parse(body)
+                if message.content_type.startswith("text/plain"):
+                    out.append(message.body.decode())
+        return out
+
+    async def wait_text(self, timeout: float = 5.0) -> str:
+        async with asyncio.timeout(timeout):
+            while not self.texts():
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.texts()[-1]
+
+
+@dataclass
+class ChatCall:
+    """One session the peer started: its SIP dialog and its MSRP session."""
+
+    call_id: str
+    from_tag: str
+    to: str
+    remote_target: str
+    route: tuple[str, ...]
+    answer: SessionDescription
+    msrp: MsrpSession
+    inbox: Inbox
+    status: int
+
+
+class OffererEndpoint(MsrpEndpoint):
+    """An endpoint that takes the answerer's first SEND before the SDP answer
+    arrived, as msrplib (Blink) does: a session whose answer is pending is
+    found by its To-Path alone, and the peer's path set when the answer comes."""
+
+    def __init__(self, tls: TlsSettings | None) -> None:
+        super().__init__("127.0.0.1", 0, tls=tls)
+        self.pending: dict[str, MsrpSession] = {}
+
+    def route(self, frame: Frame, connection: MsrpConnection) -> MsrpSession:
+        session = self.pending.get(frame.to_path[0].session_id)
+        if session is not None and len(frame.to_path) == 1:
+            session.remote_path = (frame.from_path[-1],)  # until the answer says
+        return super().route(frame, connection)
+
+
+class BlinkPeer:
+    def __init__(
+        self,
+        user: str,
+        password: str,
+        domain: str,
+        proxy: tuple[str, int],
+        relay: MsrpUri | None = None,
+        tls: TlsSettings | None = None,
+    ) -> None:
+        """With `tls`, offers are TCP/TLS/MSRP (msrps) with its fingerprint."""
+        self.sip = UdpSipPeer(user)
+        self.tls = tls
+        self.aor = f"sip:{user}@{domain}"
+        self.credentials = Credentials(user, password)
+        self.proxy = proxy
+        self.endpoint = OffererEndpoint(tls)
+        self.relay = (
+            None if relay is None else MsrpRelayClient(self.endpoint, relay, self.credentials)
+        )
+        self._cseq = 0
+
+    async def start(self) -> None:
+        if self.relay is None:
+            await self.endpoint.listen()
+        else:
+            await self.relay.connect()
+
+    async def close(self) -> None:
+        if self.relay is not None:
+            await self.relay.close()
+        await self.endpoint.close()
+        self.sip.close()
+
+    async def receive(self, match: object, timeout: float = 5.0) -> SipMessage:
+        return await asyncio.to_thread(
+            self.sip.receive,
+            lambda: time.sleep(0.002),
+            timeout,
+            match,  # type: ignore[arg-type]
+        )
+
+    def new_uri(self) -> tuple[MsrpUri, tuple[MsrpUri, ...]]:
+        """A URI of ours for a new session, and our a=path."""
+        if self.relay is None:
+            uri = self.endpoint.new_uri()
+            return uri, (uri,)
+        uri = self.relay.new_uri()
+        return uri, (*self.relay.use_path, uri)
+
+    async def chat(
+        self,
+        target: str,
+        *,
+        file: FileSelector | None = None,
+        setup: str = "actpass",
+        start: bool = True,
+    ) -> ChatCall:
+        """INVITE `target` with one m=message line: a chat, or a push of `file`;
+        once answered 200, ACK and (with `start`) set up the MSRP session."""
+        uri, path = self.new_uri()
+        inbox = Inbox()
+        options: dict[str, Any] = {"on_message": inbox.take}
+        if self.relay is not None:
+            msrp = self.relay.session((uri,), local_uri=uri, **options)
+        else:
+            msrp = self.endpoint.session(uri, (uri,), **options)
+        self.endpoint.pending[uri.session_id] = msrp
+        lines = [f"a=path:{' '.join(str(u) for u in path)}", *CHAT_LINES, f"a=setup:{setup}"]
+        if self.tls is not None:
+            lines.append(fingerprint_line(self.tls.fingerprint()))
+        if file is not None:
+            lines = [
+                f"a=path:{' '.join(str(u) for u in path)}",
+                f"a=accept-types:{file.content_type}",
+                f"a=setup:{setup}",
+                "a=sendonly",
+                f"a=file-selector:{file}",
+                f"a=file-transfer-id:{secrets.token_hex(8)}",
+            ]
+        port = path[-1].port
+        sdp = (
+            f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Blink\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=message {port} {'TCP/TLS/MSRP' if self.tls else 'TCP/MSRP'} *\r\n"
+            + "".join(f"{line}\r\n" for line in lines)
+        ).encode()
+        call_id, from_tag = secrets.token_hex(8), secrets.token_hex(4)
+        headers: tuple[tuple[str, str], ...] = ()
+        for _ in range(2):
+            self._cseq += 1
+            branch = f"z9hG4bK{secrets.token_hex(8)}"
+            invite = dict(call_id=call_id, from_tag=from_tag, to=f"<{target}>", cseq=self._cseq)
+            self.sip.send(
+                self.sip.request(
+                    "INVITE", target, **invite, headers=headers, body=sdp,  # type: ignore[arg-type]
+                    content_type="application/sdp", branch=branch, from_uri=self.aor,
+                ),
+                self.proxy,
+            )  # fmt: skip
+            response = await self.receive(
+                lambda m: m.status is not None and m.status >= 200 and m.call_id == call_id
+            )
+            if response.status not in (401, 407):
+                break
+            ack = dict(invite, to=response.require("to"))
+            self.sip.send(
+                self.sip.request("ACK", target, **ack, branch=branch, from_uri=self.aor),  # type: ignore[arg-type]
+                self.proxy,
+            )
+            name = "proxy-authenticate" if response.status == 407 else "www-authenticate"
+            challenge = DigestChallenge.parse(response.require(name))
+            value = challenge.authorization(self.credentials, "INVITE", target)
+            header = "Proxy-Authorization" if response.status == 407 else "Authorization"
+            headers = ((header, value),)
+        self.endpoint.pending.pop(uri.session_id, None)
+        if response.status != 200:
+            msrp.close("refused")
+            return ChatCall(call_id, from_tag, "", "", (), SessionDescription((), ()), msrp,
+                            inbox, response.status or 0)  # fmt: skip
+        _, contact = parse_name_addr(response.require("contact"))
+        route = tuple(reversed(response.header_values("record-route")))
+        answer = SessionDescription.parse(response.body.decode())
+        call = ChatCall(call_id, from_tag, response.require("to"), str(contact), route, answer,
+                        msrp, inbox, 200)  # fmt: skip
+        self._in_dialog(call, "ACK", self._cseq)
+        found = find_message(answer)
+        assert found is not None, "the answer has no m=message line"
+        msrp.remote_path = parse_path(" ".join(found[1].path))
+        if start:
+            await msrp.start(
+                active=found[1].setup is not None and found[1].setup.value == "passive"
+            )
+        return call
+
+    async def bye(self, call: ChatCall) -> None:
+        """End the session; returns once the phone answered (it has ended it too)."""
+        self._cseq += 1
+        self._in_dialog(call, "BYE", self._cseq)
+        await self.receive(
+            lambda m: m.status is not None and m.call_id == call.call_id and m.cseq[1] == "BYE"
+        )
+
+    def _in_dialog(self, call: ChatCall, method: str, cseq: int) -> None:
+        headers = tuple(("Route", r) for r in call.route)
+        self.sip.send(
+            self.sip.request(
+                method, call.remote_target, call_id=call.call_id, from_tag=call.from_tag,
+                to=call.to, cseq=cseq, headers=headers, from_uri=self.aor,
+            ),
+            self.proxy,
+        )  # fmt: skip
+
+    async def send_text(
+        self, call: ChatCall, text: str, to: str, content_type: str = "text/plain"
+    ) -> None:
+        """Text as Blink sends it: text/plain (or is-composing) in CPIM."""
+        message = cpim.CpimMessage(
+            content_type=content_type,
+            body=text.encode(),
+            sender=cpim.Identity(self.aor),
+            recipients=(cpim.Identity(to),),
+        )
+        await call.msrp.send_message(cpim.CONTENT_TYPE, cpim.build(message))
+
+    async def register(self, registrar: str) -> None:
+        """REGISTER our UDP address for our AOR, with digest, so the proxy routes to us."""
+        call_id, from_tag = secrets.token_hex(8), secrets.token_hex(4)
+        headers: tuple[tuple[str, str], ...] = (("Expires", "300"),)
+        for _ in range(2):
+            self._cseq += 1
+            self.sip.send(
+                self.sip.request(
+                    "REGISTER", registrar, call_id=call_id, from_tag=from_tag,
+                    to=f"<{self.aor}>", cseq=self._cseq, headers=headers, from_uri=self.aor,
+                ),
+                self.proxy,
+            )  # fmt: skip
+            response = await self.receive(lambda m: (m.status or 0) >= 200 and m.call_id == call_id)
+            if response.status != 401:
+                break
+            challenge = DigestChallenge.parse(response.require("www-authenticate"))
+            value = challenge.authorization(self.credentials, "REGISTER", registrar)
+            headers = (("Expires", "300"), ("Authorization", value))
+        assert response.status == 200, f"REGISTER answered {response.status}"
+
+    async def take_chat(self, *, accept: bool) -> Inbox | None:
+        """Wait for a chat-only INVITE: answer 200 with our m=message line
+        (a=setup:passive; the offerer connects) and return what arrives on
+        it, or refuse it with 488 and return None."""
+        invite = await self.receive(lambda m: m.method == "INVITE")
+        reply = self.sip.last_from or self.proxy
+        if not accept:
+            self.sip.send(self.sip.response(invite, 488, "Not Acceptable Here", to_tag="b"), reply)
+            return None
+        offer = find_message(SessionDescription.parse(invite.body.decode()))
+        assert offer is not None, "a chat INVITE without m=message"
+        uri, path = self.new_uri()
+        inbox = Inbox()
+        remote = parse_path(" ".join(offer[1].path))
+        msrp = self.endpoint.session(uri, remote, on_message=inbox.take)
+        lines = [f"a=path:{' '.join(str(u) for u in path)}", *CHAT_LINES, "a=setup:passive"]
+        sdp = (
+            f"v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=Blink\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=message {uri.port} TCP/MSRP *\r\n" + "".join(f"{line}\r\n" for line in lines)
+        ).encode()
+        headers = (("Contact", f"<{self.sip.uri}>"),) + tuple(
+            ("Record-Route", rr) for rr in invite.header_values("record-route")
+        )
+        self.sip.send(
+            self.sip.response(invite, 200, "OK", to_tag="b", headers=headers, body=sdp,
+                              content_type="application/sdp"),
+            reply,
+        )  # fmt: skip
+        await msrp.start(active=False)
+        return inbox
+
+    async def take_message(self) -> SipMessage:
+        """Wait for a pager MESSAGE and answer it 200."""
+        message = await self.receive(lambda m: m.method == "MESSAGE")
+        self.sip.send(self.sip.response(message, 200, "OK"), self.sip.last_from or self.proxy)
+        return message
