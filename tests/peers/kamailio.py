@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+import httpx
+
 log = logging.getLogger(__name__)
 
 DOMAIN = "example.test"
@@ -272,6 +274,15 @@ class Kamailio:
     def xcap_url(self, user: str, auid: str, document: str = "index") -> str:
         """The URL of `user`'s XCAP document of application `auid` (RFC 4825 section 6)."""
         return f"{self.xcap_root}/{auid}/users/{self.uri(user)}/{document}"
+
+    def xcap_put(self, user: str, auid: str, document: bytes, name: str = "index") -> str:
+        """PUT `document` as `user` (Digest, no precondition), as another client
+        (Blink, a web portal) would; returns the new ETag."""
+        auth = httpx.DigestAuth(user, self._users[user])
+        url = self.xcap_url(user, auid, name)
+        response = httpx.put(url, content=document, auth=auth, timeout=5.0)
+        assert response.status_code in (200, 201), (url, response.status_code, response.text)
+        return response.headers["etag"]
 
     def xcap_example(self, name: str) -> bytes:
         """An example XCAP document from `kamailio/xcap/`, pointing at this server."""

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from phone.remote import RemotePhone
@@ -34,15 +33,9 @@ RESOURCE_LISTS = b"""<?xml version="1.0" encoding="UTF-8"?>
 </resource-lists>"""
 
 
-def put(server: Kamailio, user: str, auid: str, document: bytes) -> None:
-    auth = httpx.DigestAuth(user, server.users[user])
-    response = httpx.put(server.xcap_url(user, auid), content=document, auth=auth, timeout=5.0)
-    assert response.status_code in (200, 201), response.text
-
-
 def allow_all(server: Kamailio, *users: str) -> None:
     for user in users:
-        put(server, user, "pres-rules", server.xcap_example("allow-local-pres-rules"))
+        server.xcap_put(user, "pres-rules", server.xcap_example("allow-local-pres-rules"))
 
 
 def led(button: str, wanted: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
@@ -111,8 +104,8 @@ def test_pending_authorization_blinks_amber_and_counts_on_the_other_side(
 
 def test_rls_one_subscription_for_all_buttons(server: Kamailio, phones: PhoneFactory) -> None:
     allow_all(server, "bob", "carol", "dave")
-    put(server, "alice", "resource-lists", RESOURCE_LISTS)
-    put(server, "alice", "rls-services", server.xcap_example("alice-rls-services"))
+    server.xcap_put("alice", "resource-lists", RESOURCE_LISTS)
+    server.xcap_put("alice", "rls-services", server.xcap_example("alice-rls-services"))
     contacts = [
         ("Bob", server.uri("bob")),
         ("Carol", server.uri("carol")),

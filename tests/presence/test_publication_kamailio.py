@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from phone.payloads import pidf
@@ -87,10 +86,7 @@ def peer(
     raw_sip: RawSip, pj_endpoint: Any, sip_transports: Any, make_kamailio: Any
 ) -> Iterator[Peer]:
     server = make_kamailio()
-    auth = httpx.DigestAuth("bob", server.users["bob"])
-    url = server.xcap_url("bob", "pres-rules")
-    rules = server.xcap_example("allow-local-pres-rules")
-    assert httpx.put(url, content=rules, auth=auth, timeout=5.0).status_code in (200, 201)
+    server.xcap_put("bob", "pres-rules", server.xcap_example("allow-local-pres-rules"))
     p = Peer(raw_sip, pj_endpoint, sip_transports.udp_port, server)
     p.subscriber.subscribe("presence", server.uri("bob"), p.seen.append)
     p.wait(lambda: bool(p.seen), what="the first NOTIFY")

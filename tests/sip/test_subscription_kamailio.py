@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
 
 from phone.payloads import pidf
@@ -128,12 +127,6 @@ class Phone:
         self.loop.close()
 
 
-def _put(server: Kamailio, user: str, auid: str, document: bytes) -> None:
-    auth = httpx.DigestAuth(user, server.users[user])
-    response = httpx.put(server.xcap_url(user, auid), content=document, auth=auth, timeout=5.0)
-    assert response.status_code in (200, 201), response.text
-
-
 @pytest.fixture
 def server(make_kamailio: Callable[..., Kamailio]) -> Kamailio:
     return make_kamailio(extra_users={"dave": "davepw"})
@@ -160,9 +153,9 @@ def _notes(view: ListView) -> dict[str, set[str]]:
 
 def _rls_setup(server: Kamailio) -> None:
     for user in ("bob", "carol", "dave"):
-        _put(server, user, "pres-rules", server.xcap_example("allow-local-pres-rules"))
-    _put(server, "alice", "resource-lists", RESOURCE_LISTS)
-    _put(server, "alice", "rls-services", server.xcap_example("alice-rls-services"))
+        server.xcap_put(user, "pres-rules", server.xcap_example("allow-local-pres-rules"))
+    server.xcap_put("alice", "resource-lists", RESOURCE_LISTS)
+    server.xcap_put("alice", "rls-services", server.xcap_example("alice-rls-services"))
 
 
 def _latest_view(phone: Phone) -> ListView | None:
@@ -252,7 +245,7 @@ def test_winfo_shows_a_new_watcher_as_pending(phone: Phone, server: Kamailio) ->
 
 
 def test_dialog_subscription_follows_a_call(phone: Phone, server: Kamailio) -> None:
-    _put(server, "bob", "pres-rules", server.xcap_example("allow-local-pres-rules"))
+    server.xcap_put("bob", "pres-rules", server.xcap_example("allow-local-pres-rules"))
     phone.subscriber.subscribe("dialog", server.uri("bob"), phone.notifications.append)
     phone.wait(lambda: bool(phone.notifications), what="the first dialog NOTIFY")
 
