@@ -142,15 +142,21 @@ class Rule:
     action_extensions: tuple[Extension, ...] = ()
 
     def applies_to(self, uri: str) -> bool:
-        """Whether the identity condition matches `uri` (other conditions are the
-        server's to judge; a rule without `<identity>` matches everyone)."""
-        if self.conditions is None or self.conditions.identity is None:
-            return self.conditions is None or not self.conditions.other_identity
+        """Whether this rule's conditions match watcher `uri` as far as the phone can
+        tell: identity yes; OMA's external lists, anonymity and "other identity"
+        are left to the server (False here; see `PresRules.sub_handling`)."""
+        conditions = self.conditions
+        if conditions is None:
+            return True
+        if conditions.other_identity or conditions.anonymous_request or conditions.external_lists:
+            return False
+        if conditions.identity is None:
+            return True
         domain = uri.rpartition("@")[2].lower()
-        for item in self.conditions.identity:
+        for item in conditions.identity:
             if isinstance(item, One) and item.id == uri:
                 return True
-            if isinstance(item, Many) and item.domain in (None, domain):
+            if isinstance(item, Many) and (item.domain is None or item.domain.lower() == domain):
                 left_out = any(
                     e.id == uri or (e.domain is not None and e.domain.lower() == domain)
                     for e in item.excepts
@@ -171,8 +177,12 @@ class PresRules:
 
     def sub_handling(self, uri: str) -> SubHandling | None:
         """The combined action for a watcher `uri`: the most permissive of the rules
-        whose identity matches (RFC 4745 §10, RFC 5025 §3.2.1), None if none does."""
-        actions = [r.sub_handling for r in self.rules if r.sub_handling and r.applies_to(uri)]
+        that match (RFC 4745 §10, RFC 5025 §3.2.1); when none does, OMA's
+        `<other-identity>` rules; None when nothing applies."""
+        matching = [r for r in self.rules if r.applies_to(uri)]
+        if not matching:
+            matching = [r for r in self.rules if r.conditions and r.conditions.other_identity]
+        actions = [r.sub_handling for r in matching if r.sub_handling is not None]
         return max(actions, key=lambda a: a.permission) if actions else None
 
 

@@ -18,6 +18,7 @@ nothing another client put there.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -75,22 +76,25 @@ class External:
 @dataclass(frozen=True)
 class AddressbookContact:
     """A contact of Blink's address book (AG Projects' `<contact>`): its name, its
-    URIs and the one to use (`default`, else the first)."""
+    URIs as (id, uri) pairs, the id of the one to call (`default`), and the whole
+    element as read (`raw`, written back as it was)."""
 
     id: str
     name: str
-    uris: tuple[str, ...]
+    uris: tuple[tuple[str, str], ...]
     default: str | None = None
     raw: bytes = b""
 
     @property
     def uri(self) -> str | None:
-        return self.default if self.default in self.uris else next(iter(self.uris), None)
+        """The default URI, else the first."""
+        chosen = dict(self.uris).get(self.default or "")
+        return chosen if chosen is not None else next((u for _, u in self.uris), None)
 
 
 @dataclass(frozen=True)
 class Extension:
-    """An element of another namespace, kept as canonical XML (exclusive C14N)."""
+    """An element of another namespace, kept as XML (see `canonical`)."""
 
     xml: bytes
 
@@ -130,8 +134,12 @@ class ResourceLists:
 
 
 def canonical(element: xml.Element) -> bytes:
-    """An element as exclusive C14N: the same bytes wherever it sits in a tree."""
-    return bytes(etree.tostring(element, method="c14n", exclusive=True, with_comments=False))
+    """An element on its own, declaring just the namespaces it uses: the same bytes
+    wherever it sat in a tree (C14N would refuse relative namespace URIs)."""
+    alone = copy.deepcopy(element)
+    alone.tail = None
+    etree.cleanup_namespaces(alone)
+    return bytes(etree.tostring(alone, encoding="UTF-8", with_tail=False))
 
 
 def _display_name(element: xml.Element) -> DisplayName | None:
@@ -156,7 +164,10 @@ def _read_contact(element: xml.Element) -> AddressbookContact:
     return AddressbookContact(
         id=xml.required_attr(element, "id", DOCUMENT),
         name=(name.text or "") if name is not None else "",
-        uris=tuple(xml.required_attr(uri, "uri", DOCUMENT) for uri in found),
+        uris=tuple(
+            (xml.required_attr(uri, "id", DOCUMENT), xml.required_attr(uri, "uri", DOCUMENT))
+            for uri in found
+        ),
         default=None if uris is None else uris.get("default"),
         raw=canonical(element),
     )

@@ -40,8 +40,10 @@ def parse(data: bytes, *, limit: int = xml.DOCUMENT_LIMIT) -> XcapCaps:
     found: dict[str, tuple[str, ...]] = {}
     for section, item in _SECTIONS:
         element = xml.child(root, XCAP_CAPS_NS, section)
-        if element is None:
+        if element is None and section != "extensions":  # the one optional section
             raise PayloadError(DOCUMENT, f"<{section}> is missing")
+        if element is None:
+            continue
         found[section] = tuple(xml.text(e) or "" for e in xml.children(element, XCAP_CAPS_NS, item))
     return XcapCaps(**found)
 

@@ -56,13 +56,24 @@ class DocumentSelector:
 
 
 def _att_value(value: str) -> str:
-    """An XML AttValue: double quotes, or single quotes when the value has double
-    ones, or `&quot;` when it has both (XML 1.0 production 10)."""
+    """An XML AttValue (XML 1.0 production 10): `&` and `<` as references, in
+    double quotes, or single quotes when the value has double ones, or with
+    `&quot;` when it has both."""
+    escaped = value.replace("&", "&amp;").replace("<", "&lt;")
     if '"' not in value:
-        return f'"{value}"'
+        return f'"{escaped}"'
     if "'" not in value:
-        return f"'{value}'"
-    return '"' + value.replace("&", "&amp;").replace('"', "&quot;") + '"'
+        return f"'{escaped}'"
+    return '"' + escaped.replace('"', "&quot;") + '"'
+
+
+def _unescape(value: str) -> str:
+    return (
+        value.replace("&quot;", '"')
+        .replace("&apos;", "'")
+        .replace("&lt;", "<")
+        .replace("&amp;", "&")
+    )
 
 
 @dataclass(frozen=True)
@@ -181,9 +192,7 @@ def parse_step(text: str) -> Step:
     return Step(
         name=match["name"],
         position=None if match["position"] is None else int(match["position"]),
-        attribute=None
-        if value is None
-        else (match["attr"], value[1:-1].replace("&quot;", '"').replace("&amp;", "&")),
+        attribute=None if value is None else (match["attr"], _unescape(value[1:-1])),
     )
 
 

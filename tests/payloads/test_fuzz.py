@@ -309,7 +309,7 @@ TARGETS: dict[str, Target] = {
 }
 
 
-def _check(target: Target, data: bytes) -> None:
+def check(target: Target, data: bytes) -> None:
     parse, build, _ = target
     with bounded(HANG_SECONDS):
         try:
@@ -327,7 +327,7 @@ def test_mutated_documents(name: str) -> None:
     @fuzz(MUTATED_EXAMPLES)
     @given(mutations(target[2]))
     def run(data: bytes) -> None:
-        _check(target, data)
+        check(target, data)
 
     run()
 
@@ -339,7 +339,7 @@ def test_random_bytes(name: str) -> None:
     @fuzz(RANDOM_EXAMPLES)
     @given(st.binary(max_size=2048))
     def run(data: bytes) -> None:
-        _check(target, data)
+        check(target, data)
 
     run()
 
