@@ -14,8 +14,9 @@ The documents themselves are in `phone.payloads` (`resourcelists`,
 `xcapdiff`).
 
 HTTP is h11 (the framing library under httpx) over asyncio streams, not httpx:
-on the Pi Zero 2 W budget (64 MiB idle RSS with every plugin on, 55.5 MiB
-measured for the core) importing httpx and making a client costs 8.2 MiB
-(aiohttp 14.3 MiB), h11 0.5 MiB; an https root adds the TLS context (2.3 MiB)
-either way. Measured in `bench/xcap.py`.
+the firmware must fit a Pi Zero 2 W at 64 MiB idle RSS with every plugin on,
+and the core measured 55.5 MiB. Over what the core has loaded anyway,
+importing httpx and making a client costs 6.5 MiB (aiohttp 13.2 MiB), h11
+0.2 MiB plus the TLS context an https root needs (1.3 MiB, made only then);
+all of phone.xcap with its documents 2.4 MiB. Figures: bench/xcap.py.
 """

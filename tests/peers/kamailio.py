@@ -193,13 +193,15 @@ class Kamailio:
         qop: bool = True,
         authenticate_requests: bool = True,
         tls: bool = False,
+        tcp_read_buffer: int = 16384,
         start_timeout: float = 10.0,
     ) -> None:
         """`qop=False` starts with `-A NO_QOP` (RFC 2069-style challenges);
         `authenticate_requests=False` with `-A NO_AUTH_REQUESTS` (only REGISTER
         and XCAP are challenged); `tls=True` adds a SIP TLS listener (`tls_port`)
         with a self-signed certificate for 127.0.0.1 (`tls_certificate`, which a
-        client trusts as its CA)."""
+        client trusts as its CA); `tcp_read_buffer` is the largest TCP message
+        (XCAP PUT, MSRP frame) read, 16 kB as packaged."""
         users = dict(DEFAULT_USERS)
         for name, password in (extra_users or {}).items():
             if not name or ":" in name or "'" in name:
@@ -209,6 +211,7 @@ class Kamailio:
         self.qop = qop
         self.authenticate_requests = authenticate_requests
         self.tls = tls
+        self.tcp_read_buffer = tcp_read_buffer
         self.start_timeout = start_timeout
         self.domain = DOMAIN
         self.run_dir: Path | None = None
@@ -434,6 +437,7 @@ class Kamailio:
             "@XCAP_PORT@": str(ports.xcap),
             "@MSRP_PORT@": str(ports.msrp),
             "@TLS_PORT@": str(ports.tls),
+            "@TCP_RD_BUF_SIZE@": str(self.tcp_read_buffer),
         }.items():
             text = text.replace(placeholder, value)
         config = self.run_dir / "kamailio.cfg"
