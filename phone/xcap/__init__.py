@@ -4,6 +4,8 @@
 - `client`: `XcapClient`: GET/PUT/DELETE with ETags, 412 re-reads, 409 bodies,
   Digest/Basic, redirects, retries; typed `fetch`/`modify`.
 - `applications`: the auids the phone uses and their payload modules.
+- `contacts`: the contacts of a resource list, references into the same
+  document followed (Blink's and OMA's layouts).
 - `discovery`: the XCAP root of a domain when the settings give none.
 - `http`: one HTTP/1.1 exchange over asyncio streams, framed by h11.
 - `errors`: `XcapError` and what each kind means for the caller.
