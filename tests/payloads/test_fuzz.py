@@ -309,7 +309,7 @@ TARGETS: dict[str, Target] = {
 }
 
 
-def check(target: Target, data: bytes) -> None:
+def _check(target: Target, data: bytes) -> None:
     parse, build, _ = target
     with bounded(HANG_SECONDS):
         try:
@@ -320,28 +320,36 @@ def check(target: Target, data: bytes) -> None:
             assert parse(build(parsed)) == parsed
 
 
-@pytest.mark.parametrize("name", sorted(TARGETS))
-def test_mutated_documents(name: str) -> None:
-    target = TARGETS[name]
+def fuzz_mutated(target: Target, examples: int) -> None:
+    """`examples` mutations of the target's documents (test_fuzz_xcap.py uses it too)."""
 
-    @fuzz(MUTATED_EXAMPLES)
+    @fuzz(examples)
     @given(mutations(target[2]))
     def run(data: bytes) -> None:
-        check(target, data)
+        _check(target, data)
 
     run()
+
+
+def fuzz_random(target: Target, examples: int) -> None:
+    """`examples` random byte strings."""
+
+    @fuzz(examples)
+    @given(st.binary(max_size=2048))
+    def run(data: bytes) -> None:
+        _check(target, data)
+
+    run()
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_mutated_documents(name: str) -> None:
+    fuzz_mutated(TARGETS[name], MUTATED_EXAMPLES)
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_random_bytes(name: str) -> None:
-    target = TARGETS[name]
-
-    @fuzz(RANDOM_EXAMPLES)
-    @given(st.binary(max_size=2048))
-    def run(data: bytes) -> None:
-        check(target, data)
-
-    run()
+    fuzz_random(TARGETS[name], RANDOM_EXAMPLES)
 
 
 @fuzz(300)

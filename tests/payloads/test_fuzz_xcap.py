@@ -8,13 +8,11 @@ survive build -> parse unchanged (extensions included).
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from phone.payloads import presrules, resourcelists, rlsservices, xcapcaps, xcapdirectory, xcaperror
 from phone.payloads.xcaperror import ConflictKind, Uniqueness, XcapConflict
 from tests.payloads.sampledata import sample
-from tests.payloads.test_fuzz import Target, check, fuzz, mutations
+from tests.payloads.test_fuzz import Target, fuzz_mutated, fuzz_random
 
 MUTATED_EXAMPLES = 1400
 RANDOM_EXAMPLES = 300
@@ -65,23 +63,9 @@ TARGETS: dict[str, Target] = {
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_mutated_documents(name: str) -> None:
-    target = TARGETS[name]
-
-    @fuzz(MUTATED_EXAMPLES)
-    @given(mutations(target[2]))
-    def run(data: bytes) -> None:
-        check(target, data)
-
-    run()
+    fuzz_mutated(TARGETS[name], MUTATED_EXAMPLES)
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_random_bytes(name: str) -> None:
-    target = TARGETS[name]
-
-    @fuzz(RANDOM_EXAMPLES)
-    @given(st.binary(max_size=2048))
-    def run(data: bytes) -> None:
-        check(target, data)
-
-    run()
+    fuzz_random(TARGETS[name], RANDOM_EXAMPLES)
