@@ -245,16 +245,17 @@ class XcapClient:
         """`update` with typed documents: `change` gets the parsed document (None
         when there is none) and returns the one to write."""
 
+        uri = self.document(application.auid, name)
+
         def apply(body: bytes | None) -> bytes:
             if body is None:
                 return application.build(change(None))
             try:
                 value = application.parse(body)
             except PayloadError as exc:
-                raise XcapBadAnswer(f"{application.auid}/{name}: {exc}") from None
+                raise self._logged("GET", uri, XcapBadAnswer(str(exc))) from None
             return application.build(change(value))
 
-        uri = self.document(application.auid, name)
         resource = await self.update(uri, apply, application.content_type)
         return Document(application.parse(resource.body), resource)
 

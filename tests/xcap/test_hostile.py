@@ -401,3 +401,27 @@ def test_a_directory_is_read() -> None:
 
     found, _ = scenario(directory, lambda xcap, _: xcap.directory())
     assert found == listing
+
+
+def test_a_document_that_does_not_parse_is_not_overwritten(warnings: XcapLog) -> None:
+    """`modify` refuses to write over a document it cannot read (another client's
+    extension gone wrong): typed error, one line, no PUT."""
+
+    def garbage(request: Request) -> bytes:
+        return answer(
+            "200 OK", b"<ruleset/>", Content_Type="application/auth-policy+xml", ETag='"1"'
+        )
+
+    async def modify(xcap: XcapClient, server: ScriptedServer) -> Any:
+        return await xcap.modify(applications.PRES_RULES, lambda document: presrules.PresRules())
+
+    requests: list[Request] = []
+
+    def record(request: Request) -> bytes:
+        requests.append(request)
+        return garbage(request)
+
+    with pytest.raises(XcapBadAnswer, match="root element"):
+        scenario(record, modify)
+    assert [r.method for r in requests] == ["GET"]
+    assert len(warnings.records) == 1
