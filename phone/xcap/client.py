@@ -151,9 +151,6 @@ class XcapClient:
         """The URI of this user's document `name` of application `auid`."""
         return XcapUri(DocumentSelector(auid, self.xui, name))
 
-    def url(self, uri: XcapUri) -> str:
-        return uri.url(self.root)
-
     # -- reading ---------------------------------------------------------
 
     async def get(self, uri: XcapUri, *, cached: XcapResource | None = None) -> XcapResource:
