@@ -18,7 +18,6 @@ nothing another client put there.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -134,12 +133,38 @@ class ResourceLists:
 
 
 def canonical(element: xml.Element) -> bytes:
-    """An element on its own, declaring just the namespaces it uses: the same bytes
-    wherever it sat in a tree (C14N would refuse relative namespace URIs)."""
-    alone = copy.deepcopy(element)
-    alone.tail = None
-    etree.cleanup_namespaces(alone)
-    return bytes(etree.tostring(alone, encoding="UTF-8", with_tail=False))
+    """An element on its own, in one form wherever it sat: namespaces get the
+    prefixes ns0, ns1, ... in order of first use, declared on the element
+    itself. lxml moves an element's namespaces onto an ancestor's prefix when
+    it is appended to a tree, so the prefixes as written cannot be kept stable
+    (nor can C14N, which keeps them and refuses relative namespace URIs).
+    Comments and processing instructions are dropped, their text kept."""
+    uris: list[str] = []
+    for node in element.iter(etree.Element):
+        for name in (node.tag, *node.attrib):
+            uri = name[1 : name.index("}")] if name.startswith("{") else None
+            if uri is not None and uri != xml.XML_NS and uri not in uris:
+                uris.append(uri)
+    alone = etree.Element(element.tag, nsmap={f"ns{i}": uri for i, uri in enumerate(uris)})
+    _copy_into(element, alone)
+    return bytes(etree.tostring(alone, encoding="UTF-8"))
+
+
+def _copy_into(source: xml.Element, target: xml.Element) -> None:
+    for name, value in source.attrib.items():
+        target.set(name, value)
+    target.text = source.text
+    last = None
+    for child in source:
+        if isinstance(child.tag, str):
+            last = etree.SubElement(target, child.tag)
+            _copy_into(child, last)
+            last.tail = child.tail
+        elif child.tail:
+            if last is None:
+                target.text = (target.text or "") + child.tail
+            else:
+                last.tail = (last.tail or "") + child.tail
 
 
 def _display_name(element: xml.Element) -> DisplayName | None:

@@ -203,3 +203,24 @@ CR = (
 def test_malformed(document: bytes, problem: str) -> None:
     with pytest.raises(PayloadError, match=problem):
         presrules.parse(document)
+
+
+@pytest.mark.parametrize(
+    "extension",
+    [
+        b"<foo/>",
+        b'<foo xmlns="urn:ietf:params:xml:ns:common-policy"/>',
+        b'<x:foo xmlns:x="urn:oma:xml:xdm:common-policy"/>',
+        b'<pr:foo xmlns:pr="urn:x"><!-- c -->t<bar/>u</pr:foo>',
+        b'<pr:foo xmlns:pr="urn:ietf:params:xml:ns:pres-rules" xmlns:q="urn:q" q:x="1"/>',
+    ],
+)
+def test_extensions_survive_a_round_trip_whatever_their_prefixes(extension: bytes) -> None:
+    """lxml re-prefixes an element appended under a tree that declares its
+    namespace (found by fuzzing): extensions are kept in one prefix-free form."""
+    document = presrules.parse(
+        b'<cr:ruleset xmlns="urn:ietf:params:xml:ns:pres-rules"'
+        b' xmlns:cr="urn:ietf:params:xml:ns:common-policy"><cr:rule id="a">'
+        b"<cr:transformations>" + extension + b"</cr:transformations></cr:rule></cr:ruleset>"
+    )
+    assert presrules.parse(presrules.build(document)) == document
