@@ -6,6 +6,10 @@
 - `dialoginfo` (RFC 4235): the calls of a monitored user (busy lamps).
 - `conference` (RFC 4575): conference rooms and `ConferenceRoster`.
 - `xcapdiff` (RFC 5874): which XCAP documents changed.
+- `resourcelists`, `rlsservices` (RFC 4826): contact lists and RLS services in XCAP.
+- `presrules` (RFC 5025, RFC 4745, OMA): who may see our presence.
+- `xcapcaps`, `xcaperror` (RFC 4825), `xcapdirectory` (OMA): what an XCAP server
+  serves, why it refused a change, and which documents it holds.
 - `iscomposing` (RFC 3994): typing indications.
 - `cpim` (RFC 3862): the Message/CPIM envelope of chat messages.
 - `sipfrag` (RFC 3420): the status line a REFER's progress NOTIFY carries (RFC 3515).

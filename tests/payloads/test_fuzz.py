@@ -320,11 +320,10 @@ def _check(target: Target, data: bytes) -> None:
             assert parse(build(parsed)) == parsed
 
 
-@pytest.mark.parametrize("name", sorted(TARGETS))
-def test_mutated_documents(name: str) -> None:
-    target = TARGETS[name]
+def fuzz_mutated(target: Target, examples: int) -> None:
+    """`examples` mutations of the target's documents (test_fuzz_xcap.py uses it too)."""
 
-    @fuzz(MUTATED_EXAMPLES)
+    @fuzz(examples)
     @given(mutations(target[2]))
     def run(data: bytes) -> None:
         _check(target, data)
@@ -332,16 +331,25 @@ def test_mutated_documents(name: str) -> None:
     run()
 
 
-@pytest.mark.parametrize("name", sorted(TARGETS))
-def test_random_bytes(name: str) -> None:
-    target = TARGETS[name]
+def fuzz_random(target: Target, examples: int) -> None:
+    """`examples` random byte strings."""
 
-    @fuzz(RANDOM_EXAMPLES)
+    @fuzz(examples)
     @given(st.binary(max_size=2048))
     def run(data: bytes) -> None:
         _check(target, data)
 
     run()
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_mutated_documents(name: str) -> None:
+    fuzz_mutated(TARGETS[name], MUTATED_EXAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_random_bytes(name: str) -> None:
+    fuzz_random(TARGETS[name], RANDOM_EXAMPLES)
 
 
 @fuzz(300)

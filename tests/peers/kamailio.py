@@ -175,13 +175,15 @@ class Kamailio(PeerProcess):
         qop: bool = True,
         authenticate_requests: bool = True,
         tls: bool = False,
+        tcp_read_buffer: int = 16384,
         start_timeout: float = 10.0,
     ) -> None:
         """`qop=False` starts with `-A NO_QOP` (RFC 2069-style challenges);
         `authenticate_requests=False` with `-A NO_AUTH_REQUESTS` (only REGISTER
         and XCAP are challenged); `tls=True` adds a SIP TLS listener (`tls_port`)
         with a self-signed certificate for 127.0.0.1 (`tls_certificate`, which a
-        client trusts as its CA)."""
+        client trusts as its CA); `tcp_read_buffer` is the largest TCP message
+        (XCAP PUT, MSRP frame) read, 16 kB as packaged."""
         super().__init__("kamailio")
         users = dict(DEFAULT_USERS)
         for name, password in (extra_users or {}).items():
@@ -192,6 +194,7 @@ class Kamailio(PeerProcess):
         self.qop = qop
         self.authenticate_requests = authenticate_requests
         self.tls = tls
+        self.tcp_read_buffer = tcp_read_buffer
         self.start_timeout = start_timeout
         self.domain = DOMAIN
         self.run_dir: Path | None = None
@@ -249,23 +252,19 @@ class Kamailio(PeerProcess):
         """The URL of `user`'s XCAP document of application `auid` (RFC 4825 section 6)."""
         return f"{self.xcap_root}/{auid}/users/{self.uri(user)}/{document}"
 
+    def xcap_put(self, user: str, auid: str, document: bytes, name: str = "index") -> str:
+        """PUT `document` as `user` (Digest, no precondition), as another client
+        (Blink, a web portal) would; returns the new ETag."""
+        auth = httpx.DigestAuth(user, self._users[user])
+        url = self.xcap_url(user, auid, name)
+        response = httpx.put(url, content=document, auth=auth, timeout=5.0)
+        assert response.status_code in (200, 201), (url, response.status_code, response.text)
+        return response.headers["etag"]
+
     def xcap_example(self, name: str) -> bytes:
         """An example XCAP document from `kamailio/xcap/`, pointing at this server."""
         text = (XCAP_EXAMPLES / f"{name}.xml").read_text(encoding="utf-8")
         return text.replace("@XCAP_ROOT@", self.xcap_root).encode()
-
-    def xcap_put(self, user: str, auid: str, document: bytes, name: str = "index") -> None:
-        """Store `user`'s XCAP document as that user would (digest auth, RFC 4825 section 7.2)."""
-        response = httpx.put(
-            self.xcap_url(user, auid, name),
-            content=document,
-            auth=httpx.DigestAuth(user, self._users[user]),
-            timeout=5.0,
-        )
-        if response.status_code not in (200, 201):
-            raise KamailioError(
-                f"XCAP PUT of {user}'s {auid}/{name}: {response.status_code} {response.text}"
-            )
 
     def allow_watchers(self, *users: str) -> None:
         """Let every local user watch each of `users` (their pres-rules, RFC 5025)."""
@@ -369,6 +368,7 @@ class Kamailio(PeerProcess):
             "@XCAP_PORT@": str(ports.xcap),
             "@MSRP_PORT@": str(ports.msrp),
             "@TLS_PORT@": str(ports.tls),
+            "@TCP_RD_BUF_SIZE@": str(self.tcp_read_buffer),
         }.items():
             text = text.replace(placeholder, value)
         config = self.run_dir / "kamailio.cfg"
