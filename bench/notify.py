@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import os
 import platform
 import resource
@@ -36,6 +35,7 @@ import pjsua2 as pj  # noqa: E402
 
 from phone.sip.digest import Credentials  # noqa: E402
 from phone.sip.identity import Identity  # noqa: E402
+from phone.sip.layout import self_test  # noqa: E402
 from phone.sip.message import SipMessage  # noqa: E402
 from phone.sip.rawsip import RawSip  # noqa: E402
 from phone.sip.subscription import Notification, Subscriber  # noqa: E402
@@ -86,8 +86,8 @@ class Stack:
         self.port = int(self.ep.transportGetInfo(self.transport).localName.rpartition(":")[2])
         self.ep.libStart()
         self.ep.audDevManager().setNullDev()
-        self.raw = RawSip(self.ep, ctypes.CDLL(pj._pjsua2.__file__))
-        self.raw.self_test()
+        self.raw = RawSip(self.ep)
+        self_test(self.raw)
         self.loop = asyncio.new_event_loop()
         self.me = f"sip:bench@127.0.0.1:{self.port}"
         self.subscriber = Subscriber(

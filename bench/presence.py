@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import os
 import platform
 import re
@@ -42,6 +41,7 @@ from phone.payloads.rpid import Activity  # noqa: E402
 from phone.remote import RemotePhone  # noqa: E402
 from phone.sip.digest import Credentials  # noqa: E402
 from phone.sip.identity import Identity  # noqa: E402
+from phone.sip.layout import self_test  # noqa: E402
 from phone.sip.publication import Publication  # noqa: E402
 from phone.sip.rawsip import RawSip  # noqa: E402
 from tests.peers import kamailio as kamailio_peer  # noqa: E402
@@ -82,8 +82,8 @@ class Publisher:
         self.port = int(self.ep.transportGetInfo(transport_id).localName.rpartition(":")[2])
         self.ep.libStart()
         self.ep.audDevManager().setNullDev()
-        self.raw = RawSip(self.ep, ctypes.CDLL(pj._pjsua2.__file__))
-        self.raw.self_test()
+        self.raw = RawSip(self.ep)
+        self_test(self.raw)
         self.loop = asyncio.new_event_loop()
 
     def publication(self, server: Kamailio, user: str) -> Publication:

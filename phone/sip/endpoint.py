@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from phone.config import AccountConfig, CallsConfig, Transport
+from phone.pjproject import LayoutError
 from phone.sip.admission import CallAdmission, MediaSlots
 from phone.sip.chat_session import ChatSession, ChatSessions
 from phone.sip.digest import Credentials
+from phone.sip.layout import self_test
 from phone.sip.packages import EventPackage
 from phone.sip.publication import Publication
-from phone.sip.rawsip import LayoutError, RawSip
+from phone.sip.rawsip import RawSip
 from phone.sip.subscription import (
     Subscriber,
 )
@@ -135,10 +136,9 @@ class SipStack:
         ep.libStart()
         ep.audDevManager().setNullDev()
         self._set_codec_priorities()
-        self.lib = ctypes.CDLL(self.pj._pjsua2.__file__)
-        self.raw = RawSip(ep, self.lib)
+        self.raw = RawSip(ep)
         try:
-            self.raw.self_test()
+            self_test(self.raw)
         except LayoutError as exc:
             raise SipStartError(f"the pjsip request hook failed its self-test: {exc}") from exc
         loop = asyncio.get_running_loop()
@@ -264,7 +264,7 @@ class SipStack:
             raise RuntimeError("chat sessions are already taken by another plugin")
         contact = self.raw.account_contact(self.account.getId(), self.account_config.uri)
         self._chats = ChatSessions(
-            self.raw, self.lib, asyncio.get_running_loop(), contact, local_path, on_session, on_end
+            self.raw, asyncio.get_running_loop(), contact, local_path, on_session, on_end
         )
         if not self._chats.available:
             log.error("chat-only sessions are off: %s", self._chats.unavailable_reason)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from phone.sip.layout import self_test
 from phone.sip.rawsip import RawSip
 
 
@@ -39,9 +39,7 @@ def sip_transports(pj_endpoint: Any) -> Iterator[SipTransports]:
 
 @pytest.fixture(scope="session")
 def raw_sip(pj_endpoint: Any, sip_transports: SipTransports) -> Iterator[RawSip]:
-    import pjsua2 as pj
-
-    hook = RawSip(pj_endpoint, ctypes.CDLL(pj._pjsua2.__file__))
-    hook.self_test()
+    hook = RawSip(pj_endpoint)
+    self_test(hook)
     yield hook
     hook.close()
