@@ -56,6 +56,7 @@ from phone.uri import parse_sip_uri
 if TYPE_CHECKING:
     from phone.phone import Phone
     from phone.sip.rawsip import RawSip
+    from phone.sip.services import SipServices
     from phone.sip.subscription import Subscriber
 
 __all__ = [
@@ -213,7 +214,7 @@ class PhoneApi:
         """A publication of our own `event` state (RFC 3903): `publish(body)` on it
         sends or modifies, `remove()` withdraws; it refreshes itself and is
         removed when the phone stops."""
-        return self._phone.sip.publish(event, content_type, expires=expires)
+        return self._services().publish(event, content_type, expires=expires)
 
     async def send_message(
         self, target: str, body: bytes, content_type: str = "text/plain"
@@ -261,7 +262,7 @@ class PhoneApi:
         calls this they get 488. `local_path(protocol)` gives our MSRP path for
         an SDP answer; sessions are reported as they start and end. One plugin
         only: a second call raises RuntimeError."""
-        self._chats = self._phone.sip.chat_sessions(local_path, on_session, on_end)
+        self._chats = self._services().chat_sessions(local_path, on_session, on_end)
         return self._chats
 
     def offer_chat(self, target: str) -> ChatSession:
@@ -272,18 +273,19 @@ class PhoneApi:
             raise ChatUnavailable("call chat_sessions() before offer_chat()")
         return self._chats.offer(target, self._subscriber().identity)
 
+    def _services(self) -> SipServices:
+        services = self._phone.sip.services
+        if services is None:
+            raise RuntimeError(NOT_STARTED)
+        return services
+
     def _subscriber(self) -> Subscriber:
         """Owns the account's subscriptions and `identity`: the AOR, Contact, route
         and credentials of every request we build ourselves."""
-        subscriber = self._phone.sip.subscriber
-        if subscriber is None:
-            raise RuntimeError(NOT_STARTED)
-        return subscriber
+        return self._services().subscriber
 
     def _raw(self) -> RawSip:
-        if self._phone.sip.raw is None:
-            raise RuntimeError(NOT_STARTED)
-        return self._phone.sip.raw
+        return self._services().raw
 
     # -- contacts -------------------------------------------------------------
     def contacts(self) -> tuple[Contact, ...]:

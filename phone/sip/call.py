@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import pjsua2 as pj
 
@@ -28,6 +29,14 @@ if TYPE_CHECKING:
     from phone.sip.account import SipAccount
 
 log = logging.getLogger(__name__)
+
+
+class CallEvents(Protocol):
+    """What a call reports to the core (on the loop thread)."""
+
+    def call_changed(self, call: SipCall) -> None: ...
+
+    def call_media_ready(self, call: SipCall) -> None: ...
 
 
 def _remote_identity(name_addr: str) -> tuple[str | None, str]:
@@ -60,10 +69,22 @@ class _PjCall(pj.Call):
 
 
 class SipCall:
-    """A call the phone can act on; owns its pjsua2 call until `release()`."""
+    """A call the phone can act on; owns its pjsua2 call until `release()`.
 
-    def __init__(self, account: SipAccount, info: CallInfo, call_id: int = pj.PJSUA_INVALID_ID):
+    It reports to `events`, and calls `wake` when it sends something (the
+    SIP poll then runs fast for the answer)."""
+
+    def __init__(
+        self,
+        account: SipAccount,
+        events: CallEvents,
+        wake: Callable[[], None],
+        info: CallInfo,
+        call_id: int = pj.PJSUA_INVALID_ID,
+    ):
         self.account = account
+        self._events = events
+        self._wake = wake
         self.info = info
         self.audio_ports: list[int] = []  # bridge ports the phone connected
         self.rejected = False  # a final answer >= 300 is on its way
@@ -72,7 +93,14 @@ class SipCall:
         account.adopt(self)  # from here on, released at the latest when the account is
 
     @classmethod
-    def incoming(cls, account: SipAccount, call_id: int, request: str) -> SipCall:
+    def incoming(
+        cls,
+        account: SipAccount,
+        events: CallEvents,
+        wake: Callable[[], None],
+        call_id: int,
+        request: str,
+    ) -> SipCall:
         info = CallInfo(
             id=call_id,
             remote_uri="",
@@ -80,7 +108,7 @@ class SipCall:
             direction=Direction.IN,
             state=CallState.RINGING,
         )
-        call = cls(account, info, call_id)
+        call = cls(account, events, wake, info, call_id)
         assert call._pj is not None
         ci = call._pj.getInfo()
         call.sip_call_id = str(ci.callIdString)
@@ -90,7 +118,14 @@ class SipCall:
         return call
 
     @classmethod
-    def outgoing(cls, account: SipAccount, uri: str, remote_name: str | None) -> SipCall:
+    def outgoing(
+        cls,
+        account: SipAccount,
+        events: CallEvents,
+        wake: Callable[[], None],
+        uri: str,
+        remote_name: str | None,
+    ) -> SipCall:
         """Send the INVITE; pj.Error (after releasing the call) if pjsua refuses."""
         info = CallInfo(
             id=-1,
@@ -99,7 +134,7 @@ class SipCall:
             direction=Direction.OUT,
             state=CallState.CALLING,
         )
-        call = cls(account, info)
+        call = cls(account, events, wake, info)
         assert call._pj is not None
         log.info("calling %s", uri)
         try:
@@ -128,7 +163,7 @@ class SipCall:
             return
         prm = pj.CallOpParam()
         prm.statusCode = code
-        self.account.stack.wake()
+        self._wake()
         try:
             if code < 300:
                 self._pj.answer(prm)
@@ -141,7 +176,7 @@ class SipCall:
         """Hang up (BYE) or cancel (CANCEL), whatever the state needs."""
         if self._pj is None:
             return
-        self.account.stack.wake()
+        self._wake()
         try:
             self._pj.hangup(pj.CallOpParam())
         except pj.Error as exc:
@@ -175,7 +210,7 @@ class SipCall:
             info.code = int(ci.lastStatusCode)
             info.reason = str(ci.lastReason)
             log.info("call with %s ended: %s %s", info.remote_uri, info.code, info.reason)
-        self.account.stack.events.call_changed(self)
+        self._events.call_changed(self)
         if state is CallState.DISCONNECTED:
             # pjsua has dropped the call and may give its id to the next one:
             # forget it now, in this callback, before anything else can arrive.
@@ -199,7 +234,7 @@ class SipCall:
         return None  # NULL, CONNECTING: nothing the user needs to see
 
     def media_changed(self) -> None:
-        self.account.stack.events.call_media_ready(self)
+        self._events.call_media_ready(self)
 
     def audio_media(self) -> list[pj.AudioMedia]:
         """The call's active audio streams (usually one; none once released)."""
