@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable
 from typing import Protocol
 
 import pjsua2 as pj
 
 from phone.config import AccountConfig, Transport
+from phone.retry import Backoff
 from phone.sip.admission import KEYS_PER_LINE, MediaSlots, NoMediaRoom
 from phone.sip.call import CallEvents, SipCall
 
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
+BACKOFF_JITTER = 0.2
 UNREGISTER_WAIT_S = 2.0
 
 
@@ -85,7 +86,7 @@ class SipAccount(pj.Account):
         self.last_code = 0
         self.last_reason = ""
         self._retry: asyncio.TimerHandle | None = None
-        self._backoff = BACKOFF_FIRST_S
+        self._backoff = Backoff(BACKOFF_FIRST_S, BACKOFF_MAX_S, BACKOFF_JITTER)
         self._stopping = False
         self.calls: dict[int, SipCall] = {}  # live calls by pjsua call id
         self._owned: set[SipCall] = set()  # every call whose pjsua2 Call is not deleted yet
@@ -134,8 +135,8 @@ class SipAccount(pj.Account):
         changed = registered != self.registered or code != self.last_code
         self.registered, self.last_code, self.last_reason = registered, code, reason
         if registered:
-            recovered = self._backoff > BACKOFF_FIRST_S
-            self._backoff = BACKOFF_FIRST_S
+            recovered = self._backoff.failing
+            self._backoff.reset()
             if changed:
                 log.info("registered as %s (expires %ss)", self.config.uri, info.regExpiresSec)
             if recovered:
@@ -150,8 +151,7 @@ class SipAccount(pj.Account):
     def _schedule_retry(self, code: int, reason: str) -> None:
         if self._retry is not None:
             return
-        delay = self._backoff * random.uniform(0.8, 1.2)
-        self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
+        delay = self._backoff.delay()
         log.warning("registration failed (%s %s), retrying in %.1fs", code, reason, delay)
         self._retry = asyncio.get_running_loop().call_later(delay, self._register_again)
 
