@@ -55,8 +55,8 @@ class _PjCall(pj.Call):
     `SipCall.release()` breaks: it is deleted there, never by the garbage
     collector at some later time."""
 
-    def __init__(self, owner: SipCall, account: SipAccount, call_id: int) -> None:
-        super().__init__(account, call_id)
+    def __init__(self, owner: SipCall, account: SipAccount, pjsua_id: int) -> None:
+        super().__init__(account, pjsua_id)
         self.owner: SipCall | None = owner
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
@@ -80,7 +80,7 @@ class SipCall:
         events: CallEvents,
         wake: Callable[[], None],
         info: CallInfo,
-        call_id: int = pj.PJSUA_INVALID_ID,
+        pjsua_id: int = pj.PJSUA_INVALID_ID,
     ):
         self.account = account
         self._events = events
@@ -89,7 +89,7 @@ class SipCall:
         self.audio_ports: list[int] = []  # bridge ports the phone connected
         self.rejected = False  # a final answer >= 300 is on its way
         self.sip_call_id = ""  # the Call-ID header
-        self._pj: _PjCall | None = _PjCall(self, account, call_id)
+        self._pj: _PjCall | None = _PjCall(self, account, pjsua_id)
         account.adopt(self)  # from here on, released at the latest when the account is
 
     @classmethod
@@ -98,17 +98,17 @@ class SipCall:
         account: SipAccount,
         events: CallEvents,
         wake: Callable[[], None],
-        call_id: int,
+        pjsua_id: int,
         request: str,
     ) -> SipCall:
         info = CallInfo(
-            id=call_id,
+            id=pjsua_id,
             remote_uri="",
             remote_name=None,
             direction=Direction.IN,
             state=CallState.RINGING,
         )
-        call = cls(account, events, wake, info, call_id)
+        call = cls(account, events, wake, info, pjsua_id)
         assert call._pj is not None
         ci = call._pj.getInfo()
         call.sip_call_id = str(ci.callIdString)

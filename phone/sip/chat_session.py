@@ -98,7 +98,7 @@ class InviteCallbackTable:
     def __init__(self, handlers: Any) -> None:
         self._handlers = handlers
         self.ours: set[int] = set()
-        self._table, self._original = invite_callback_table()
+        self._address, self._original = invite_callback_table()
         self._wrappers: dict[str, Any] = {}
         for name in sorted(name for name, address in self._original.items() if address):
             kind = INV_CALLBACK_TYPES[name]
@@ -108,7 +108,7 @@ class InviteCallbackTable:
             slots[INV_CALLBACKS.index(name)] = ctypes.cast(wrapper, VoidP).value
 
     def _slots(self) -> Any:
-        return (VoidP * len(INV_CALLBACKS)).from_address(self._table)
+        return (VoidP * len(INV_CALLBACKS)).from_address(self._address)
 
     def _wrap(self, name: str, original: Any) -> Callable[..., Any]:
         ours_handler = getattr(self._handlers, name, None)

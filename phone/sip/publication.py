@@ -181,12 +181,12 @@ class Publication:
         status = None if response is None else response.status
         if response is None or status is None:
             log.warning("PUBLISH %s: no answer", self.event)
-            self._failed(None)
+            self._after_failure(None)
             return
         outcome = classify(status)
         if outcome is Outcome.SUCCESS:
             self._auth.accepted()
-            self._succeeded(response, expires)
+            self._on_success(response, expires)
         elif outcome is Outcome.CHALLENGE and self._auth.challenged(response):
             self._send(body, expires)
         elif status == 412:
@@ -203,13 +203,13 @@ class Publication:
             self._removed(f"{status} on remove")
         elif outcome is Outcome.RETRY:
             log.warning("PUBLISH %s: %d, will retry", self.event, status)
-            self._failed(response)
+            self._after_failure(response)
         else:
             log.error("PUBLISH %s refused: %d %s", self.event, status, response.reason)
             self.etag = None
             self._removed(f"refused {status}")
 
-    def _succeeded(self, response: SipMessage, expires: int) -> None:
+    def _on_success(self, response: SipMessage, expires: int) -> None:
         if expires == 0:
             self.etag = None
             if self._removing:
@@ -231,7 +231,7 @@ class Publication:
         self._timer = self.loop.call_later(refresh_delay(granted), self._refresh)
         self._kick()
 
-    def _failed(self, response: SipMessage | None) -> None:
+    def _after_failure(self, response: SipMessage | None) -> None:
         if self._removing:
             self.etag = None
             self._removed("no answer to remove")
