@@ -261,10 +261,7 @@ class ChatSessions:
                 log.error("chat INVITE: pjsip_inv_create_uas failed (%d)", status)
                 c.pj_pool_release(pool)
                 return
-            handle = int(inv.value)
-            assert self._table is not None
-            self._table.ours.add(handle)
-            c.pjsip_inv_add_ref(handle)
+            handle = self._adopt(inv)
             chat = ChatSession(
                 call_id=message.call_id,
                 remote_uri=message.from_.uri,
@@ -343,10 +340,7 @@ class ChatSessions:
         except (SdpError, ChatUnavailable):
             c.pj_pool_release(pool)
             raise
-        handle = int(inv.value)
-        assert self._table is not None
-        self._table.ours.add(handle)
-        c.pjsip_inv_add_ref(handle)
+        handle = self._adopt(inv)
         chat._inv, chat._pool, chat._sdp = handle, pool, sdp
         chat.state = ChatSessionState.CALLING
         self._sessions[handle] = chat
@@ -398,6 +392,14 @@ class ChatSessions:
                 return
             if found is not None:
                 chat.message = offered_session(offer.section, found[1])
+
+    def _adopt(self, inv: VoidP) -> int:
+        """Route a new invite session's callbacks to us and hold it until DISCONNECTED."""
+        assert self._table is not None and inv.value
+        handle = int(inv.value)
+        self._table.ours.add(handle)
+        self._lib.pjsip_inv_add_ref(handle)
+        return handle
 
     def _refuse(self, inv: int, rdata: int) -> None:
         """488, as pjsua would have answered, from a session we cannot run."""
