@@ -5,7 +5,7 @@ Two measurements, printed with the machine they ran on:
 - **call** (default): two whole phones, alice and bob, registered with
   Kamailio and in a call through it (alice presses bob's button, bob
   answers). Each phone is hands-free in its own virtual room
-  (`python -m board.room`) on a private PulseAudio with four null sinks (each
+  (`python -m tests.audio.room`) on a private PulseAudio with four null sinks (each
   phone's speaker and microphone), with its own near-end talker. In the first
   half of the call alice talks and bob breaks in once (double talk at bob's
   end); in the second half bob talks and alice breaks in once. At each room,
@@ -50,12 +50,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import cpu_seconds, machine  # noqa: E402
-from board.room import EchoPath, level_db, read_wav, room_command, speech, write_wav  # noqa: E402
 from phone.audio.alsa import AudioState, AudioStats  # noqa: E402
 from phone.audio.echo import Aggressiveness, EchoAlgorithm, EchoConfig  # noqa: E402
 from phone.audio.ring import RingStats  # noqa: E402
 from phone.remote import RemotePhone  # noqa: E402
 from tests.audio.rig import ACTIVE_DB, WINDOW_S, EchoFigures, RigRun, analyse, run_rig  # noqa: E402
+from tests.audio.room import EchoPath, level_db, read_wav, room_command, speech, write_wav  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
 from tests.peers.pulseaudio import PulseAudioServer, available, client_env  # noqa: E402
 from tests.phones import account, has_call, no_calls, render_config  # noqa: E402

@@ -78,6 +78,7 @@ from phone.board import (
     LedPattern,
     contact_index,
 )
+from phone.retry import Backoff
 from phone.settings import ConfigError, Table, describe_value
 
 log = logging.getLogger(__name__)
@@ -247,8 +248,7 @@ class RpiBoard(Board):
         That is logged once; the device is then looked for again with back-off,
         and keys it held down are released so no press stays stuck.
         """
-        first_delay, last_delay = self._reopen_delays
-        delay = first_delay
+        backoff = Backoff(*self._reopen_delays)
         missing = False
         while True:
             try:
@@ -257,12 +257,11 @@ class RpiBoard(Board):
                 if not missing:
                     log.warning("input %s unavailable (%s); looking for it again", spec, e)
                     missing = True
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, last_delay)
+                await asyncio.sleep(backoff.delay())
                 continue
             log.info("reading buttons from %s (%s)", device.path, device.name)
             missing = False
-            delay = first_delay
+            backoff.reset()
             held: set[str] = set()
             try:
                 async for event in device.async_read_loop():
@@ -275,7 +274,7 @@ class RpiBoard(Board):
             finally:
                 with contextlib.suppress(OSError):
                     device.close()
-            await asyncio.sleep(delay)
+            await asyncio.sleep(backoff.first)
 
     def _open_grabbed(self, spec: str) -> KeyInput:
         """Open the device and grab it (EVIOCGRAB), so no console sees the keys."""

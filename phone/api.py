@@ -66,6 +66,7 @@ from phone.uri import parse_sip_uri
 if TYPE_CHECKING:
     from phone.phone import Phone
     from phone.sip.rawsip import RawSip
+    from phone.sip.services import SipServices
     from phone.sip.subscription import Subscriber
 
 __all__ = [
@@ -234,7 +235,7 @@ class PhoneApi:
         """A publication of our own `event` state (RFC 3903): `publish(body)` on it
         sends or modifies, `remove()` withdraws; it refreshes itself and is
         removed when the phone stops."""
-        return self._phone.sip.publish(event, content_type, expires=expires)
+        return self._services().publish(event, content_type, expires=expires)
 
     async def send_message(
         self, target: str, body: bytes, content_type: str = "text/plain"
@@ -286,14 +287,19 @@ class PhoneApi:
         refuse with 488; sessions are reported as they start and end (each
         with the peer's SDP in `remote_sdp`). One plugin only: a second call
         raises RuntimeError."""
-        self._chats = self._phone.sip.chat_sessions(local_path, on_session, on_end, answer_lines)
+        self._chats = self._services().chat_sessions(
+            local_path, on_session, on_end, answer_lines
+        )
         return self._chats
 
     def chat_in_calls(self, local_path: Callable[[str], tuple[str, ...]]) -> None:
         """Offer and answer an m=message line (MSRP) in audio calls from now on, as
         Blink does for chat during a call; `local_path(protocol)` gives our path.
         `call_chat(call_id)` then says what was agreed."""
-        self._phone.sip.call_chat_path = local_path
+        account = self._phone.sip.account
+        if account is None:
+            raise RuntimeError(NOT_STARTED)
+        account.call_chat_path = local_path
 
     def call_chat(self, call_id: int) -> MessageSession | None:
         """The message session agreed in call `call_id` (paths, who connects), or
@@ -311,18 +317,19 @@ class PhoneApi:
             raise ChatUnavailable("call chat_sessions() before offer_chat()")
         return self._chats.offer(target, self._subscriber().identity)
 
+    def _services(self) -> SipServices:
+        services = self._phone.sip.services
+        if services is None:
+            raise RuntimeError(NOT_STARTED)
+        return services
+
     def _subscriber(self) -> Subscriber:
         """Owns the account's subscriptions and `identity`: the AOR, Contact, route
         and credentials of every request we build ourselves."""
-        subscriber = self._phone.sip.subscriber
-        if subscriber is None:
-            raise RuntimeError(NOT_STARTED)
-        return subscriber
+        return self._services().subscriber
 
     def _raw(self) -> RawSip:
-        if self._phone.sip.raw is None:
-            raise RuntimeError(NOT_STARTED)
-        return self._phone.sip.raw
+        return self._services().raw
 
     # -- contacts -------------------------------------------------------------
     def contacts(self) -> tuple[Contact, ...]:

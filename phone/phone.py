@@ -59,13 +59,12 @@ class Phone:
         self.plugins = plugins if plugins is not None else PluginHost(config.plugins)
         self.api = PhoneApi(self)  # what plugins get as `phone`
         self.sip = SipStack(config.account, config.calls, self)
-        self.audio = PhoneAudio(self.sip.pj, board.audio, config.audio, self._audio_problem)
-        self.audio_problem: str | None = None
+        self.audio = PhoneAudio(self.sip.pj, board.audio, config.audio, self._audio_problem_changed)
         # Handles, kept until DISCONNECTED; their pjsua2 calls belong to the SIP
         # account, which deletes them before the lib (phone/sip/account.py).
         self.calls: list[SipCall] = []
         self.registered = False
-        self.registration = "starting"
+        self.registration_text = "starting"  # for the status line
         self.dnd = False
         self._presses = PressTracker(config.calls.long_press_ms, self.press)
         self._stop = asyncio.Event()
@@ -90,7 +89,7 @@ class Phone:
         await self.board.start(self._presses.edge)
         self.sip.start()
         self.audio.open(self.sip.ep)
-        self.registration = (
+        self.registration_text = (
             "direct" if self.sip.account and self.sip.account.direct else "registering"
         )
         self._tasks.append(asyncio.get_running_loop().create_task(self._tick(), name="screen"))
@@ -226,7 +225,7 @@ class Phone:
     # -- SIP events (SipEvents) -----------------------------------------
     def registration_changed(self, registered: bool, code: int, reason: str) -> None:
         self.registered = registered
-        self.registration = (
+        self.registration_text = (
             "registered" if registered else f"reg failed {code}" if code else "registering"
         )
         self.redraw()
@@ -314,9 +313,8 @@ class Phone:
             self._tone = None
             self.audio.play_tone(None)
 
-    def _audio_problem(self, problem: str | None) -> None:
+    def _audio_problem_changed(self, problem: str | None) -> None:
         """The sound device failed (text) or works again (None)."""
-        self.audio_problem = problem
         self.screen.indicators["sound"] = "NOSOUND" if problem is not None else ""
         if problem is not None:
             self.screen.message(["No sound:", problem.removeprefix("Audio: ")], 5.0)
@@ -368,11 +366,13 @@ class Phone:
             self.screen.message([f"Plugin {failed.name}", "disabled:", failed.reason], 5.0)
         self._disabled_shown = len(self.plugins.disabled)
         user = parse_sip_uri(self.config.account.uri).user or ""
-        self.screen.status = f"{user} {self.registration}"
+        self.screen.status = f"{user} {self.registration_text}"
         call = self._active_call()
         if call is None:
             self.screen.body = [
-                "Ready" if self.registered or self.registration == "direct" else "Not registered"
+                "Ready"
+                if self.registered or self.registration_text == "direct"
+                else "Not registered"
             ]
         else:
             info = call.info

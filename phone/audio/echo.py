@@ -30,6 +30,9 @@ from dataclasses import dataclass
 from enum import IntFlag, StrEnum
 from typing import Any
 
+from phone import pjproject
+from phone.pjproject import EchoStat as _EchoStat
+
 log = logging.getLogger(__name__)
 
 PJ_SUCCESS = 0
@@ -97,30 +100,6 @@ class EchoUnavailable(RuntimeError):
     """pjmedia's echo canceller cannot be used in this process (the reason says why)."""
 
 
-class _PjStr(ctypes.Structure):
-    _fields_ = [("ptr", ctypes.c_char_p), ("slen", ctypes.c_ssize_t)]
-
-
-class _EchoStat(ctypes.Structure):
-    """`pjmedia_echo_stat` (pjmedia/echo.h, 2.15.1)."""
-
-    _fields_ = [
-        ("name", ctypes.c_char_p),
-        ("delay", ctypes.c_int),
-        ("return_loss", ctypes.c_double),
-        ("return_loss_enh", ctypes.c_double),
-        ("std", ctypes.c_int),
-        ("frac_delay", ctypes.c_float),
-        ("learning", ctypes.c_uint),
-        ("duration", ctypes.c_uint),
-        ("tail", ctypes.c_uint),
-        ("min_factor", ctypes.c_int),
-        ("avg_factor", ctypes.c_int),
-        ("stat_info", _PjStr),
-        ("buf_", ctypes.c_char * 128),
-    ]
-
-
 @dataclass(frozen=True)
 class EchoConfig:
     """How to cancel echo; the defaults are the measured best on speech.
@@ -169,8 +148,8 @@ class _PjmediaEcho:
         try:
             import pjsua2
 
-            lib = ctypes.CDLL(pjsua2._pjsua2.__file__)
-        except (ImportError, OSError, AttributeError) as exc:
+            lib = pjproject.library()
+        except (ImportError, pjproject.LibraryMissing) as exc:
             raise EchoUnavailable(f"pjsua2 shared object not loadable: {exc}") from exc
         names = (
             "pjsua_get_state",
@@ -185,7 +164,7 @@ class _PjmediaEcho:
             "pjmedia_echo_stat_default",
             "pjmedia_echo_destroy",
         )
-        missing = [name for name in names if not hasattr(lib, name)]
+        missing = pjproject.missing(*names)
         if missing:
             raise EchoUnavailable(f"pjsua2 does not export {', '.join(missing)}")
         # The SWIG module carries the header's enum: it must match ours.
@@ -193,27 +172,6 @@ class _PjmediaEcho:
             theirs = getattr(pjsua2, f"PJMEDIA_ECHO_{flag.name}", None)
             if theirs is not None and int(theirs) != int(flag):
                 raise EchoUnavailable(f"PJMEDIA_ECHO_{flag.name} is {theirs} here, not {int(flag)}")
-        vp, u, i16p = ctypes.c_void_p, ctypes.c_uint, ctypes.POINTER(ctypes.c_int16)
-        lib.pjsua_get_state.restype = ctypes.c_int
-        lib.pjsua_pool_create.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t]
-        lib.pjsua_pool_create.restype = vp
-        lib.pj_pool_release.argtypes = [vp]
-        lib.pj_pool_release.restype = None
-        lib.pj_thread_is_registered.restype = ctypes.c_int
-        lib.pj_thread_register.argtypes = [ctypes.c_char_p, vp, ctypes.POINTER(vp)]
-        lib.pj_thread_register.restype = ctypes.c_int
-        lib.pjmedia_echo_create2.argtypes = [vp, u, u, u, u, u, u, ctypes.POINTER(vp)]
-        lib.pjmedia_echo_create2.restype = ctypes.c_int
-        lib.pjmedia_echo_cancel.argtypes = [vp, i16p, i16p, u, vp]
-        lib.pjmedia_echo_cancel.restype = ctypes.c_int
-        lib.pjmedia_echo_reset.argtypes = [vp]
-        lib.pjmedia_echo_reset.restype = ctypes.c_int
-        lib.pjmedia_echo_get_stat.argtypes = [vp, ctypes.POINTER(_EchoStat)]
-        lib.pjmedia_echo_get_stat.restype = ctypes.c_int
-        lib.pjmedia_echo_stat_default.argtypes = [ctypes.POINTER(_EchoStat)]
-        lib.pjmedia_echo_stat_default.restype = None
-        lib.pjmedia_echo_destroy.argtypes = [vp]
-        lib.pjmedia_echo_destroy.restype = ctypes.c_int
         self.lib = lib
         self._threads = threading.local()
 

@@ -4,8 +4,9 @@ pjsua2 runs accounts, registration and audio calls (`endpoint`, `account`,
 `call`). What it does not expose is closed here, behind plain Python objects:
 
 - `rawsip`: a pjsip module (ctypes) that sees incoming requests before the
-  dialog layer, and a sender of requests whose dialog we keep; a start-up
-  self-test derives and checks the build-dependent offsets.
+  dialog layer, and a sender of requests whose dialog we keep, over the C
+  binding `phone.pjproject`; `layout`: the start-up self-test that derives
+  and checks the build-dependent offsets of pjsip's memory.
 - `subscription`: RFC 6665 subscriptions to presence (with RLS eventlist),
   presence.winfo, dialog, conference and xcap-diff, with notifications parsed
   once by `phone.payloads` (`packages`).
@@ -13,5 +14,7 @@ pjsua2 runs accounts, registration and audio calls (`endpoint`, `account`,
   calls; `chat_session`: chat-only INVITEs, answered and offered.
 - `request`: MESSAGE and REFER outside a dialog (with the REFER's progress);
   `pager`: incoming MESSAGEs to one receiver.
+- `services`: what plugins use of all this (subscriptions, publications,
+  chat-only sessions), built when the stack starts and closed before it stops.
 - `identity`, `message`, `digest`: who sends, SIP message text, digest authentication.
 """

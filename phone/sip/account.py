@@ -18,23 +18,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
 import pjsua2 as pj
 
-from phone.config import Transport
-from phone.sip.admission import KEYS_PER_LINE, NoMediaRoom
-from phone.sip.call import SipCall
-
-if TYPE_CHECKING:
-    from phone.sip.endpoint import SipStack
+from phone.config import AccountConfig, Transport
+from phone.retry import Backoff
+from phone.sip.admission import KEYS_PER_LINE, MediaSlots, NoMediaRoom
+from phone.sip.call import CallEvents, SipCall
 
 log = logging.getLogger(__name__)
 
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
+BACKOFF_JITTER = 0.2
 UNREGISTER_WAIT_S = 2.0
+
+
+class SipEvents(CallEvents, Protocol):
+    """What the SIP layer reports to the core (all on the loop thread)."""
+
+    def registration_changed(self, registered: bool, code: int, reason: str) -> None: ...
+
+    def incoming_call(self, call: SipCall) -> None: ...
 
 
 def _with_transport(uri: str, transport: Transport) -> str:
@@ -49,18 +56,43 @@ def _loose_route(uri: str) -> str:
 
 
 class SipAccount(pj.Account):
-    def __init__(self, stack: SipStack) -> None:
+    """The pjsua account, built with what it reports to and the resources it uses.
+
+    `events` hears of registration and calls; `wake` makes the SIP poll run
+    fast after we sent something; `media_slots` counts the media sockets of
+    live calls; `on_recovered` runs when the registrar answers again after
+    failing."""
+
+    def __init__(
+        self,
+        config: AccountConfig,
+        *,
+        transport_id: int,
+        local_address: str,
+        events: SipEvents,
+        media_slots: MediaSlots,
+        wake: Callable[[], None],
+        on_recovered: Callable[[], None],
+    ) -> None:
         super().__init__()
-        self.stack = stack
-        self.config = stack.account_config
+        self.config = config
+        self._transport_id = transport_id
+        self._local_address = local_address
+        self._events = events
+        self._media_slots = media_slots
+        self._wake = wake
+        self._on_recovered = on_recovered
         self.registered = False
         self.last_code = 0
         self.last_reason = ""
         self._retry: asyncio.TimerHandle | None = None
-        self._backoff = BACKOFF_FIRST_S
+        self._backoff = Backoff(BACKOFF_FIRST_S, BACKOFF_MAX_S, BACKOFF_JITTER)
         self._stopping = False
         self.calls: dict[int, SipCall] = {}  # live calls by pjsua call id
         self._owned: set[SipCall] = set()  # every call whose pjsua2 Call is not deleted yet
+        # Our MSRP path for an m=message line in audio calls (phone.sip.message_stream),
+        # set by the plugin that carries chat; None: calls carry audio only.
+        self.call_chat_path: Callable[[str], tuple[str, ...]] | None = None
 
     @property
     def direct(self) -> bool:
@@ -70,13 +102,13 @@ class SipAccount(pj.Account):
         cfg = self.config
         acfg = pj.AccountConfig()
         acfg.idUri = f'"{cfg.display_name}" <{cfg.uri}>' if cfg.display_name else cfg.uri
-        acfg.sipConfig.transportId = self.stack.transport_id
+        acfg.sipConfig.transportId = self._transport_id
         acfg.natConfig.contactRewriteUse = 0
         acfg.natConfig.viaRewriteUse = 0
         acfg.natConfig.sdpNatRewriteUse = 0
         acfg.natConfig.sipOutboundUse = 0
         media = acfg.mediaConfig.transportConfig
-        media.boundAddress = media.publicAddress = self.stack.local_address
+        media.boundAddress = media.publicAddress = self._local_address
         acfg.mediaConfig.transportConfig.port = cfg.rtp_port
         acfg.mediaConfig.transportConfig.portRange = 100 if cfg.rtp_port else 0
         if cfg.registrar is not None:
@@ -106,24 +138,23 @@ class SipAccount(pj.Account):
         changed = registered != self.registered or code != self.last_code
         self.registered, self.last_code, self.last_reason = registered, code, reason
         if registered:
-            recovered = self._backoff > BACKOFF_FIRST_S
-            self._backoff = BACKOFF_FIRST_S
+            recovered = self._backoff.failing
+            self._backoff.reset()
             if changed:
                 log.info("registered as %s (expires %ss)", self.config.uri, info.regExpiresSec)
             if recovered:
-                self.stack.registration_recovered()
+                self._on_recovered()
         elif self._stopping:
             log.info("unregistered (%s %s)", code, reason)
         else:
             self._schedule_retry(code, reason)
         if changed:
-            self.stack.events.registration_changed(registered, code, reason)
+            self._events.registration_changed(registered, code, reason)
 
     def _schedule_retry(self, code: int, reason: str) -> None:
         if self._retry is not None:
             return
-        delay = self._backoff * random.uniform(0.8, 1.2)
-        self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
+        delay = self._backoff.delay()
         log.warning("registration failed (%s %s), retrying in %.1fs", code, reason, delay)
         self._retry = asyncio.get_running_loop().call_later(delay, self._register_again)
 
@@ -139,25 +170,25 @@ class SipAccount(pj.Account):
 
     # -- calls ----------------------------------------------------------
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
-        call = SipCall.incoming(self, prm.callId, prm.rdata.wholeMsg)
+        call = SipCall.incoming(self, self._events, self._wake, prm.callId, prm.rdata.wholeMsg)
         self.calls[call.info.id] = call
-        self.stack.media_slots.claim(call.sip_call_id)
-        self.stack.events.incoming_call(call)
+        self._media_slots.claim(call.sip_call_id)
+        self._events.incoming_call(call)
 
     def make_call(self, uri: str, remote_name: str | None) -> SipCall:
         """Place a call (pjsua offers one audio line); NoMediaRoom while a burst of
         incoming calls holds the media sockets."""
-        slots = self.stack.media_slots
+        slots = self._media_slots
         # An offer with chat has a second audio line, overwritten as m=message
         # (phone.sip.message_stream), but pjsua opens its sockets all the same.
-        keys = KEYS_PER_LINE * (2 if self.stack.call_chat_path is not None else 1)
+        keys = KEYS_PER_LINE * (2 if self.call_chat_path is not None else 1)
         if not slots.room_for(keys):
             raise NoMediaRoom("no free media sockets")
-        call = SipCall.outgoing(self, uri, remote_name)
+        call = SipCall.outgoing(self, self._events, self._wake, uri, remote_name)
         slots.hold(call.sip_call_id, keys)
         slots.claim(call.sip_call_id)
         self.calls[call.info.id] = call
-        self.stack.wake()
+        self._wake()
         return call
 
     def forget(self, call: SipCall) -> None:
@@ -165,7 +196,7 @@ class SipAccount(pj.Account):
         given to another call."""
         if self.calls.get(call.info.id) is call:
             del self.calls[call.info.id]
-        self.stack.media_slots.release(call.sip_call_id)
+        self._media_slots.release(call.sip_call_id)
 
     def adopt(self, call: SipCall) -> None:
         self._owned.add(call)
@@ -188,7 +219,9 @@ class SipAccount(pj.Account):
         except pj.Error as exc:
             log.warning("un-REGISTER not sent: %s", exc.reason)
             return
-        await self.stack.pump_until(lambda: not self.registered, UNREGISTER_WAIT_S)
+        deadline = asyncio.get_running_loop().time() + UNREGISTER_WAIT_S
+        while self.registered and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)  # the SIP poll task delivers the answer
 
     def release(self) -> None:
         """Delete every pjsua2 Call, then the pjsua account (before libDestroy)."""

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import pjsua2 as pj
 
@@ -30,6 +31,14 @@ if TYPE_CHECKING:
     from phone.sip.account import SipAccount
 
 log = logging.getLogger(__name__)
+
+
+class CallEvents(Protocol):
+    """What a call reports to the core (on the loop thread)."""
+
+    def call_changed(self, call: SipCall) -> None: ...
+
+    def call_media_ready(self, call: SipCall) -> None: ...
 
 
 def _remote_identity(name_addr: str) -> tuple[str | None, str]:
@@ -48,8 +57,8 @@ class _PjCall(pj.Call):
     `SipCall.release()` breaks: it is deleted there, never by the garbage
     collector at some later time."""
 
-    def __init__(self, owner: SipCall, account: SipAccount, call_id: int) -> None:
-        super().__init__(account, call_id)
+    def __init__(self, owner: SipCall, account: SipAccount, pjsua_id: int) -> None:
+        super().__init__(account, pjsua_id)
         self.owner: SipCall | None = owner
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
@@ -70,32 +79,51 @@ class _PjCall(pj.Call):
 
 
 class SipCall:
-    """A call the phone can act on; owns its pjsua2 call until `release()`."""
+    """A call the phone can act on; owns its pjsua2 call until `release()`.
 
-    def __init__(self, account: SipAccount, info: CallInfo, call_id: int = pj.PJSUA_INVALID_ID):
+    It reports to `events`, and calls `wake` when it sends something (the
+    SIP poll then runs fast for the answer)."""
+
+    def __init__(
+        self,
+        account: SipAccount,
+        events: CallEvents,
+        wake: Callable[[], None],
+        info: CallInfo,
+        pjsua_id: int = pj.PJSUA_INVALID_ID,
+    ):
         self.account = account
+        self._events = events
+        self._wake = wake
         self.info = info
         self.audio_ports: list[int] = []  # bridge ports the phone connected
         self.rejected = False  # a final answer >= 300 is on its way
         self.sip_call_id = ""  # the Call-ID header
         # The call's m=message line, when a plugin carries chat in calls.
         self.message_stream: CallMessageStream | None = None
-        path = account.stack.call_chat_path
+        path = account.call_chat_path
         if path is not None:
             self.message_stream = CallMessageStream(path, offer=info.direction is Direction.OUT)
-        self._pj: _PjCall | None = _PjCall(self, account, call_id)
+        self._pj: _PjCall | None = _PjCall(self, account, pjsua_id)
         account.adopt(self)  # from here on, released at the latest when the account is
 
     @classmethod
-    def incoming(cls, account: SipAccount, call_id: int, request: str) -> SipCall:
+    def incoming(
+        cls,
+        account: SipAccount,
+        events: CallEvents,
+        wake: Callable[[], None],
+        pjsua_id: int,
+        request: str,
+    ) -> SipCall:
         info = CallInfo(
-            id=call_id,
+            id=pjsua_id,
             remote_uri="",
             remote_name=None,
             direction=Direction.IN,
             state=CallState.RINGING,
         )
-        call = cls(account, info, call_id)
+        call = cls(account, events, wake, info, pjsua_id)
         assert call._pj is not None
         ci = call._pj.getInfo()
         call.sip_call_id = str(ci.callIdString)
@@ -105,7 +133,14 @@ class SipCall:
         return call
 
     @classmethod
-    def outgoing(cls, account: SipAccount, uri: str, remote_name: str | None) -> SipCall:
+    def outgoing(
+        cls,
+        account: SipAccount,
+        events: CallEvents,
+        wake: Callable[[], None],
+        uri: str,
+        remote_name: str | None,
+    ) -> SipCall:
         """Send the INVITE; pj.Error (after releasing the call) if pjsua refuses."""
         info = CallInfo(
             id=-1,
@@ -114,7 +149,7 @@ class SipCall:
             direction=Direction.OUT,
             state=CallState.CALLING,
         )
-        call = cls(account, info)
+        call = cls(account, events, wake, info)
         assert call._pj is not None
         prm = pj.CallOpParam(True)
         if call.message_stream is not None:
@@ -146,7 +181,7 @@ class SipCall:
             return
         prm = pj.CallOpParam()
         prm.statusCode = code
-        self.account.stack.wake()
+        self._wake()
         try:
             if code < 300:
                 self._pj.answer(prm)
@@ -159,7 +194,7 @@ class SipCall:
         """Hang up (BYE) or cancel (CANCEL), whatever the state needs."""
         if self._pj is None:
             return
-        self.account.stack.wake()
+        self._wake()
         try:
             self._pj.hangup(pj.CallOpParam())
         except pj.Error as exc:
@@ -193,7 +228,7 @@ class SipCall:
             info.code = int(ci.lastStatusCode)
             info.reason = str(ci.lastReason)
             log.info("call with %s ended: %s %s", info.remote_uri, info.code, info.reason)
-        self.account.stack.events.call_changed(self)
+        self._events.call_changed(self)
         if state is CallState.DISCONNECTED:
             # pjsua has dropped the call and may give its id to the next one:
             # forget it now, in this callback, before anything else can arrive.
@@ -228,7 +263,7 @@ class SipCall:
             self.message_stream.on_tsx_state(prm)
 
     def media_changed(self) -> None:
-        self.account.stack.events.call_media_ready(self)
+        self._events.call_media_ready(self)
 
     def audio_media(self) -> list[pj.AudioMedia]:
         """The call's active audio streams (usually one; none once released)."""

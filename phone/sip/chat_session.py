@@ -11,16 +11,10 @@ answers it through pjsip's own invite-session API, all exported functions:
 The fragile part: pjsip has one table of invite-session callbacks, filled by
 pjsua (`pjsip_inv_usage_init`), and pjsua's callbacks dereference the
 pjsua call that every session is supposed to have; for ours there is none.
-`InviteCallbackTable` therefore wraps pjsua's entries in that private table
-(`static struct mod_inv { pjsip_module mod; pjsip_endpoint *endpt;
-pjsip_inv_callback cb; }` in sip_inv.c, found through
-`pjsip_inv_usage_instance()`), so our sessions reach our handlers and all
-others reach pjsua unchanged. Before touching it we check: `endpt` equals
-`pjsua_get_pjsip_endpt()`; every non-NULL entry points into the pjsua2
-library's code; and the set entries are exactly the ones pjsua 2.15.1 sets,
-in 2.15.1's order of `pjsip_inv_callback` (`on_rx_reinvite` optional). For
-each session we check that `inv->state` (after obj_name and three pool
-pointers) reads NULL after creation and CONNECTING after our 200.
+`InviteCallbackTable` therefore wraps pjsua's entries in that private table,
+once `phone.sip.layout.invite_callback_table` has checked it, so our sessions
+reach our handlers and all others reach pjsua unchanged. For each session we
+check that `inv->state` reads NULL after creation and CONNECTING after our 200.
 
 Offering uses the same API the other way round (`pjsip_dlg_create_uac`,
 `pjsip_inv_create_uac`, `pjsip_inv_invite`); the answer is read from the 2xx
@@ -41,19 +35,32 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
-import os
 import secrets
 from collections.abc import Callable
-from ctypes import CFUNCTYPE, POINTER, byref, c_int, c_size_t, c_uint
+from ctypes import byref
 from ctypes import c_void_p as VoidP
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from phone import pjproject
+from phone.pjproject import (
+    INV_CALLBACK_TYPES,
+    INV_CALLBACKS,
+    INV_STATE_CONFIRMED,
+    INV_STATE_CONNECTING,
+    INV_STATE_DISCONNECTED,
+    INV_STATE_NULL,
+    REDIRECT_REJECT,
+    LayoutError,
+    inv_state,
+    make_pj_str,
+)
 from phone.sip.digest import DigestChallenge
 from phone.sip.identity import Identity
+from phone.sip.layout import invite_callback_table
 from phone.sip.message import MessageError, SipMessage
-from phone.sip.rawsip import PjStr, RawSip, Responder, make_pj_str
+from phone.sip.rawsip import RawSip, Responder
 from phone.sip.sdp import (
     DEFAULT_ACCEPT_TYPES,
     DEFAULT_WRAPPED_TYPES,
@@ -70,58 +77,8 @@ from phone.sip.sdp import (
 
 log = logging.getLogger(__name__)
 
-# pjsip_inv_callback in 2.15.1 (pjsip-ua/sip_inv.h), in order.
-INV_CALLBACKS = (
-    "on_state_changed",
-    "on_new_session",
-    "on_tsx_state_changed",
-    "on_rx_offer",
-    "on_rx_offer2",
-    "on_rx_reinvite",
-    "on_create_offer",
-    "on_media_update",
-    "on_send_ack",
-    "on_redirected",
-)
-# The entries pjsua 2.15.1 sets (pjsua_call.c, pjsua_call_subsys_init).
-PJSUA_SETS = frozenset(
-    {
-        "on_state_changed",
-        "on_new_session",
-        "on_tsx_state_changed",
-        "on_rx_offer2",
-        "on_create_offer",
-        "on_media_update",
-        "on_redirected",
-    }
-)
-PJSUA_MAY_SET = frozenset({"on_rx_reinvite"})
-
-_STATE_NULL = 0  # pjsip_inv_state
-_STATE_CONNECTING = 4
-_STATE_CONFIRMED = 5
-_STATE_DISCONNECTED = 6
-_REDIRECT_REJECT = 0  # pjsip_redirect_op
-
-_CB_STATE = CFUNCTYPE(None, VoidP, VoidP)
-_CB_TSX = CFUNCTYPE(None, VoidP, VoidP, VoidP)
-_CB_OFFER2 = CFUNCTYPE(None, VoidP, VoidP)
-_CB_REINVITE = CFUNCTYPE(c_int, VoidP, VoidP, VoidP)
-_CB_CREATE_OFFER = CFUNCTYPE(None, VoidP, POINTER(VoidP))
-_CB_MEDIA = CFUNCTYPE(None, VoidP, c_int)
-_CB_REDIRECTED = CFUNCTYPE(c_int, VoidP, VoidP, VoidP)
-_CB_TYPES: dict[str, Any] = {
-    "on_state_changed": _CB_STATE,
-    "on_new_session": _CB_STATE,
-    "on_tsx_state_changed": _CB_TSX,
-    "on_rx_offer2": _CB_OFFER2,
-    "on_rx_reinvite": _CB_REINVITE,
-    "on_create_offer": _CB_CREATE_OFFER,
-    "on_media_update": _CB_MEDIA,
-    "on_redirected": _CB_REDIRECTED,
-}
 # What each wrapper returns for our sessions when we have nothing to do.
-_OUR_DEFAULT: dict[str, int | None] = {"on_rx_reinvite": 1, "on_redirected": _REDIRECT_REJECT}
+_OUR_DEFAULT: dict[str, int | None] = {"on_rx_reinvite": 1, "on_redirected": REDIRECT_REJECT}
 
 
 AnswerLines = Callable[[SessionDescription, MediaSection], tuple[str, ...]]
@@ -130,9 +87,6 @@ answer's section (RFC 5547 file attributes, a=recvonly, a=fingerprint), or
 `SdpError` to refuse the offer with 488. A line replaces ours of the same
 attribute (a file push answers `a=accept-types` with the file's type)."""
 
-
-class ChatCheckError(RuntimeError):
-    """pjsip's invite-session internals are not as checked: chat-only stays off."""
 
 
 class ChatUnavailable(RuntimeError):
@@ -146,88 +100,23 @@ class ChatSessionState(StrEnum):
     ENDED = "ended"
 
 
-class _Inv:
-    def __init__(self, lib: ctypes.CDLL) -> None:
-        def bind(name: str, restype: Any, *argtypes: Any) -> Any:
-            function = getattr(lib, name)
-            function.restype = restype
-            function.argtypes = list(argtypes)
-            return function
-
-        self.usage_instance = bind("pjsip_inv_usage_instance", VoidP)
-        self.get_endpt = bind("pjsua_get_pjsip_endpt", VoidP)
-        self.ua_instance = bind("pjsip_ua_instance", VoidP)
-        self.dlg_create_uas = bind(
-            "pjsip_dlg_create_uas_and_inc_lock", c_int, VoidP, VoidP, VoidP, POINTER(VoidP)
-        )
-        self.dlg_dec_lock = bind("pjsip_dlg_dec_lock", None, VoidP)
-        self.create_uas = bind(
-            "pjsip_inv_create_uas", c_int, VoidP, VoidP, VoidP, c_uint, POINTER(VoidP)
-        )
-        self.initial_answer = bind(
-            "pjsip_inv_initial_answer", c_int, VoidP, VoidP, c_int, VoidP, VoidP, POINTER(VoidP)
-        )
-        self.send_msg = bind("pjsip_inv_send_msg", c_int, VoidP, VoidP)
-        self.end_session = bind("pjsip_inv_end_session", c_int, VoidP, c_int, VoidP, POINTER(VoidP))
-        self.terminate = bind("pjsip_inv_terminate", c_int, VoidP, c_int, c_int)
-        self.add_ref = bind("pjsip_inv_add_ref", c_int, VoidP)
-        self.dec_ref = bind("pjsip_inv_dec_ref", c_int, VoidP)
-        self.dlg_create_uac = bind(
-            "pjsip_dlg_create_uac", c_int, VoidP, VoidP, VoidP, VoidP, VoidP, POINTER(VoidP)
-        )
-        self.create_uac = bind("pjsip_inv_create_uac", c_int, VoidP, VoidP, c_uint, POINTER(VoidP))
-        self.invite = bind("pjsip_inv_invite", c_int, VoidP, POINTER(VoidP))
-        self.set_sdp_answer = bind("pjsip_inv_set_sdp_answer", c_int, VoidP, VoidP)
-        self.sdp_parse = bind("pjmedia_sdp_parse", c_int, VoidP, VoidP, c_size_t, POINTER(VoidP))
-        self.pool_create = bind("pjsua_pool_create", VoidP, ctypes.c_char_p, c_size_t, c_size_t)
-        self.pool_alloc = bind("pj_pool_alloc", VoidP, VoidP, c_size_t)
-        self.pool_release = bind("pj_pool_release", None, VoidP)
-
-
-def _library_code_ranges(path: str) -> list[tuple[int, int]]:
-    real = os.path.realpath(path)
-    ranges = []
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            fields = line.split()
-            if len(fields) >= 6 and fields[5] == real and "x" in fields[1]:
-                start, end = (int(x, 16) for x in fields[0].split("-"))
-                ranges.append((start, end))
-    return ranges
-
-
 class InviteCallbackTable:
     """pjsua's entries in pjsip's `mod_inv.cb`, wrapped so that our sessions bypass pjsua."""
 
-    def __init__(self, inv: _Inv, library_path: str, handlers: Any) -> None:
-        self._inv = inv
+    def __init__(self, handlers: Any) -> None:
         self._handlers = handlers
         self.ours: set[int] = set()
-        base = inv.usage_instance()
-        if not base:
-            raise ChatCheckError("pjsip_inv_usage_instance() is NULL")
-        module_size = ctypes.sizeof(_ModuleLayout)
-        endpt = VoidP.from_address(base + module_size).value
-        if endpt != inv.get_endpt():
-            raise ChatCheckError("mod_inv.endpt is not pjsua's endpoint: layout differs")
-        self._table = base + module_size + ctypes.sizeof(VoidP)
-        slots = (VoidP * len(INV_CALLBACKS)).from_address(self._table)
-        self._original = {name: slots[i] or 0 for i, name in enumerate(INV_CALLBACKS)}
-        code = _library_code_ranges(library_path)
-        set_names = {name for name, address in self._original.items() if address}
-        for name in set_names:
-            if not any(start <= self._original[name] < end for start, end in code):
-                raise ChatCheckError(f"mod_inv.cb.{name} does not point into pjsua2's code")
-        if not PJSUA_SETS <= set_names <= PJSUA_SETS | PJSUA_MAY_SET:
-            raise ChatCheckError(
-                f"pjsua sets {sorted(set_names)}, 2.15.1 sets {sorted(PJSUA_SETS)}: the table changed"
-            )
+        self._address, self._original = invite_callback_table()
         self._wrappers: dict[str, Any] = {}
-        for name in sorted(set_names):
-            kind = _CB_TYPES[name]
+        for name in sorted(name for name, address in self._original.items() if address):
+            kind = INV_CALLBACK_TYPES[name]
             self._wrappers[name] = kind(self._wrap(name, kind(self._original[name])))
+        slots = self._slots()
         for name, wrapper in self._wrappers.items():
             slots[INV_CALLBACKS.index(name)] = ctypes.cast(wrapper, VoidP).value
+
+    def _slots(self) -> Any:
+        return (VoidP * len(INV_CALLBACKS)).from_address(self._address)
 
     def _wrap(self, name: str, original: Any) -> Callable[..., Any]:
         ours_handler = getattr(self._handlers, name, None)
@@ -245,23 +134,10 @@ class InviteCallbackTable:
         return wrapper
 
     def restore(self) -> None:
-        slots = (VoidP * len(INV_CALLBACKS)).from_address(self._table)
+        slots = self._slots()
         for name in self._wrappers:
             slots[INV_CALLBACKS.index(name)] = self._original[name]
         self._wrappers.clear()
-
-
-class _ModuleLayout(ctypes.Structure):
-    """Size of `pjsip_module` (see rawsip): prev, next, name, id, priority, 9 pointers."""
-
-    _fields_ = [
-        ("prev", VoidP),
-        ("next", VoidP),
-        ("name", PjStr),
-        ("id", c_int),
-        ("priority", c_int),
-        ("functions", VoidP * 9),
-    ]
 
 
 @dataclass
@@ -294,7 +170,6 @@ class ChatSessions:
     def __init__(
         self,
         raw: RawSip,
-        lib: ctypes.CDLL,
         loop: asyncio.AbstractEventLoop,
         contact: str,
         local_path: Callable[[str], tuple[str, ...]],
@@ -306,7 +181,7 @@ class ChatSessions:
     ) -> None:
         self._raw = raw
         self._answer_lines = answer_lines
-        self._inv = _Inv(lib)
+        self._lib = pjproject.library()
         self._loop = loop
         self._contact = contact
         self._local_path = local_path
@@ -320,8 +195,8 @@ class ChatSessions:
         self._table: InviteCallbackTable | None = None
         self.unavailable_reason: str | None = None
         try:
-            self._table = InviteCallbackTable(self._inv, lib._name, self)
-        except ChatCheckError as exc:
+            self._table = InviteCallbackTable(self)
+        except LayoutError as exc:
             self._disable(str(exc))
             return
         raw.on_request("INVITE", self._on_invite)
@@ -383,33 +258,30 @@ class ChatSessions:
         session: MessageSession,
         offer: SessionDescription,
     ) -> None:
-        c = self._inv
-        pool = c.pool_create(b"chat", 4096, 4096)
+        c = self._lib
+        pool = c.pjsua_pool_create(b"chat", 4096, 4096)
         try:
             sdp = self._parse_sdp(pool, sdp_text)
         except SdpError:
-            c.pool_release(pool)
+            c.pj_pool_release(pool)
             raise
         keep: list[Any] = []
         dialog = VoidP()
-        status = c.dlg_create_uas(
-            c.ua_instance(), rdata, byref(make_pj_str(self._contact, keep)), byref(dialog)
+        status = c.pjsip_dlg_create_uas_and_inc_lock(
+            c.pjsip_ua_instance(), rdata, byref(make_pj_str(self._contact, keep)), byref(dialog)
         )
         if status != 0:
-            c.pool_release(pool)
+            c.pj_pool_release(pool)
             log.error("chat INVITE: pjsip_dlg_create_uas failed (%d)", status)
             return
         inv = VoidP()
         try:
-            status = c.create_uas(dialog, rdata, sdp, 0, byref(inv))
+            status = c.pjsip_inv_create_uas(dialog, rdata, sdp, 0, byref(inv))
             if status != 0 or not inv.value:
                 log.error("chat INVITE: pjsip_inv_create_uas failed (%d)", status)
-                c.pool_release(pool)
+                c.pj_pool_release(pool)
                 return
-            handle = int(inv.value)
-            assert self._table is not None
-            self._table.ours.add(handle)
-            c.add_ref(handle)
+            handle = self._adopt(inv)
             chat = ChatSession(
                 call_id=message.call_id,
                 remote_uri=message.from_.uri,
@@ -421,19 +293,19 @@ class ChatSessions:
                 remote_sdp=offer,
             )
             self._sessions[handle] = chat
-            if _inv_state(handle) != _STATE_NULL:
+            if inv_state(handle) != INV_STATE_NULL:
                 self._disable("pjsip_inv_session.state is not where 2.15.1 has it")
                 self._refuse(handle, rdata)
                 return
             tdata = VoidP()
-            status = c.initial_answer(handle, rdata, 200, None, None, byref(tdata))
+            status = c.pjsip_inv_initial_answer(handle, rdata, 200, None, None, byref(tdata))
             if status == 0:
-                status = c.send_msg(handle, tdata)
+                status = c.pjsip_inv_send_msg(handle, tdata)
             if status != 0:
                 log.error("chat INVITE: sending 200 failed (%d)", status)
-                c.terminate(handle, 500, 1)
+                c.pjsip_inv_terminate(handle, 500, 1)
                 return
-            if _inv_state(handle) != _STATE_CONNECTING:
+            if inv_state(handle) != INV_STATE_CONNECTING:
                 self._disable("pjsip_inv_session.state did not become CONNECTING")
                 self.end(chat)
                 return
@@ -441,7 +313,7 @@ class ChatSessions:
             self._loop.call_soon(self._on_session, chat)
             self._announced.add(handle)
         finally:
-            c.dlg_dec_lock(dialog)
+            c.pjsip_dlg_dec_lock(dialog)
 
     # ------------------------------------------------------------------ offering
 
@@ -465,15 +337,15 @@ class ChatSessions:
         return chat
 
     def _invite(self, chat: ChatSession, offer: _Offer) -> None:
-        c = self._inv
+        c = self._lib
         keep: list[Any] = []
         target = chat.remote_uri
-        pool = c.pool_create(b"chat-out", 4096, 4096)
+        pool = c.pjsua_pool_create(b"chat-out", 4096, 4096)
         try:
             sdp = self._parse_sdp(pool, _chat_sdp(offer.section))
             dialog = VoidP()
-            status = c.dlg_create_uac(
-                c.ua_instance(),
+            status = c.pjsip_dlg_create_uac(
+                c.pjsip_ua_instance(),
                 byref(make_pj_str(f"<{offer.identity.aor}>", keep)),
                 byref(make_pj_str(offer.identity.contact(target), keep)),
                 byref(make_pj_str(target, keep)),
@@ -483,16 +355,13 @@ class ChatSessions:
             if status != 0:
                 raise ChatUnavailable(f"pjsip_dlg_create_uac failed ({status})")
             inv = VoidP()
-            status = c.create_uac(dialog, sdp, 0, byref(inv))
+            status = c.pjsip_inv_create_uac(dialog, sdp, 0, byref(inv))
             if status != 0 or not inv.value:
                 raise ChatUnavailable(f"pjsip_inv_create_uac failed ({status})")
         except (SdpError, ChatUnavailable):
-            c.pool_release(pool)
+            c.pj_pool_release(pool)
             raise
-        handle = int(inv.value)
-        assert self._table is not None
-        self._table.ours.add(handle)
-        c.add_ref(handle)
+        handle = self._adopt(inv)
         chat._inv, chat._pool, chat._sdp = handle, pool, sdp
         chat.state = ChatSessionState.CALLING
         self._sessions[handle] = chat
@@ -504,13 +373,13 @@ class ChatSessions:
             headers.append((name, value))
             offer.authorized = True
         tdata = VoidP()
-        status = c.invite(handle, byref(tdata))
+        status = c.pjsip_inv_invite(handle, byref(tdata))
         if status == 0:
             self._raw.add_headers(int(tdata.value or 0), tuple(headers))
-            status = c.send_msg(handle, tdata)
+            status = c.pjsip_inv_send_msg(handle, tdata)
         if status != 0:
             log.error("chat INVITE to %s not sent (%d)", target, status)
-            c.terminate(handle, 500, 1)
+            c.pjsip_inv_terminate(handle, 500, 1)
             return
         log.info("chat-only INVITE sent to %s", target)
 
@@ -547,20 +416,28 @@ class ChatSessions:
             if found is not None:
                 chat.message = offered_session(offer.section, found[1])
 
+    def _adopt(self, inv: VoidP) -> int:
+        """Route a new invite session's callbacks to us and hold it until DISCONNECTED."""
+        assert self._table is not None and inv.value
+        handle = int(inv.value)
+        self._table.ours.add(handle)
+        self._lib.pjsip_inv_add_ref(handle)
+        return handle
+
     def _refuse(self, inv: int, rdata: int) -> None:
         """488, as pjsua would have answered, from a session we cannot run."""
         tdata = VoidP()
-        if self._inv.initial_answer(inv, rdata, 488, None, None, byref(tdata)) == 0:
-            self._inv.send_msg(inv, tdata)
+        if self._lib.pjsip_inv_initial_answer(inv, rdata, 488, None, None, byref(tdata)) == 0:
+            self._lib.pjsip_inv_send_msg(inv, tdata)
         else:
-            self._inv.terminate(inv, 488, 0)
+            self._lib.pjsip_inv_terminate(inv, 488, 0)
 
     def _parse_sdp(self, pool: int, text: str) -> int:
         data = text.encode()
-        buffer = self._inv.pool_alloc(pool, len(data) + 1)  # the parsed SDP points into it
+        buffer = self._lib.pj_pool_alloc(pool, len(data) + 1)  # the parsed SDP points into it
         ctypes.memmove(buffer, data + b"\0", len(data) + 1)
         sdp = VoidP()
-        status = self._inv.sdp_parse(pool, buffer, len(data), byref(sdp))
+        status = self._lib.pjmedia_sdp_parse(pool, buffer, len(data), byref(sdp))
         if status != 0 or not sdp.value:
             raise SdpError(f"pjmedia cannot parse our own SDP ({status})")
         return int(sdp.value)
@@ -570,16 +447,16 @@ class ChatSessions:
         if chat.state is ChatSessionState.ENDED:
             return
         tdata = VoidP()
-        status = self._inv.end_session(chat._inv, 603, None, byref(tdata))
+        status = self._lib.pjsip_inv_end_session(chat._inv, 603, None, byref(tdata))
         if status == 0 and tdata.value:
-            status = self._inv.send_msg(chat._inv, tdata)
+            status = self._lib.pjsip_inv_send_msg(chat._inv, tdata)
         if status != 0:
             log.warning("ending the chat session with %s failed (%d)", chat.remote_uri, status)
 
     def close(self) -> None:
         """End every session and give pjsua its callbacks back (before libDestroy)."""
         for chat in list(self._sessions.values()):
-            self._inv.terminate(chat._inv, 503, 0)
+            self._lib.pjsip_inv_terminate(chat._inv, 503, 0)
         if self._table is not None:
             self._table.restore()
             self._raw.remove_handler("INVITE", self._on_invite)
@@ -591,18 +468,18 @@ class ChatSessions:
         chat = self._sessions.get(inv)
         if chat is None:
             return
-        state = _inv_state(inv)
+        state = inv_state(inv)
         if inv in self._offers:
             # pjsip reports a failed INVITE here before on_tsx_state_changed.
             self._read_answer(chat, self._offers[inv], event)
-        if state == _STATE_DISCONNECTED:
+        if state == INV_STATE_DISCONNECTED:
             chat.state = ChatSessionState.ENDED
             del self._sessions[inv]
             offer = self._offers.pop(inv, None)
             if self._table is not None:
                 self._table.ours.discard(inv)
-            self._inv.dec_ref(inv)
-            self._inv.pool_release(chat._pool)
+            self._lib.pjsip_inv_dec_ref(inv)
+            self._lib.pj_pool_release(chat._pool)
             if offer is not None and offer.challenge is not None and not offer.authorized:
                 log.info(
                     "chat INVITE to %s challenged: sending it with credentials", chat.remote_uri
@@ -613,7 +490,7 @@ class ChatSessions:
             if inv in self._announced:
                 self._announced.discard(inv)
                 self._loop.call_soon(self._on_end, chat)
-        elif state == _STATE_CONFIRMED:
+        elif state == INV_STATE_CONFIRMED:
             chat.state = ChatSessionState.CONFIRMED
             if inv in self._offers and inv not in self._announced:
                 if chat.message is None:
@@ -627,7 +504,7 @@ class ChatSessions:
         """A re-INVITE with SDP: we keep our line as it is (same path, same role)."""
         chat = self._sessions.get(inv)
         if chat is not None:
-            self._inv.set_sdp_answer(inv, chat._sdp)
+            self._lib.pjsip_inv_set_sdp_answer(inv, chat._sdp)
 
 
 def _chat_sdp(section: MediaSection) -> str:
@@ -643,11 +520,3 @@ def _only_message_lines(body: bytes) -> bool:
     """Whether every m-line of a (possibly malformed) SDP is an m=message line."""
     kinds = [line[2:].split(b" ", 1)[0] for line in body.splitlines() if line.startswith(b"m=")]
     return bool(kinds) and all(kind == b"message" for kind in kinds)
-
-
-def _inv_state(inv: int) -> int:
-    """`inv->state`: after obj_name[PJ_MAX_OBJ_NAME=32] and three pool pointers (2.15.1)."""
-    raw = ctypes.string_at(inv, 60)
-    if not raw.startswith(b"inv"):
-        return -1
-    return int.from_bytes(raw[56:60], "little", signed=True)

@@ -13,29 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from phone.config import AccountConfig, CallsConfig, Transport
+from phone.pjproject import LayoutError
 from phone.sip.admission import CallAdmission, MediaSlots
-from phone.sip.chat_session import AnswerLines, ChatSession, ChatSessions
 from phone.sip.digest import Credentials
-from phone.sip.packages import EventPackage
-from phone.sip.publication import Publication
-from phone.sip.rawsip import LayoutError, RawSip
-from phone.sip.subscription import (
-    Subscriber,
-)
+from phone.sip.layout import self_test
+from phone.sip.rawsip import RawSip
+from phone.sip.services import SipServices
+from phone.sip.subscription import Subscriber
 from phone.uri import parse_sip_uri
 
 if TYPE_CHECKING:
     import pjsua2 as pj
 
-    from phone.sip.account import SipAccount
-    from phone.sip.call import SipCall
+    from phone.sip.account import SipAccount, SipEvents
 
 log = logging.getLogger(__name__)
 
@@ -79,18 +75,6 @@ class SipStartError(RuntimeError):
     """The SIP stack cannot start (port taken, no TLS, ...): the message says why."""
 
 
-class SipEvents(Protocol):
-    """What the SIP layer reports to the core (all on the loop thread)."""
-
-    def registration_changed(self, registered: bool, code: int, reason: str) -> None: ...
-
-    def incoming_call(self, call: SipCall) -> None: ...
-
-    def call_changed(self, call: SipCall) -> None: ...
-
-    def call_media_ready(self, call: SipCall) -> None: ...
-
-
 class SipStack:
     """pjsua2 lib, transports, codecs and the one account, in poll mode."""
 
@@ -108,12 +92,7 @@ class SipStack:
         self.raw: RawSip | None = None
         self.media_slots = MediaSlots()
         self.admission: CallAdmission | None = None
-        self.subscriber: Subscriber | None = None
-        self._chats: ChatSessions | None = None
-        # Our MSRP path for the m=message line of audio calls (see message_stream);
-        # None: calls carry audio only.
-        self.call_chat_path: Callable[[str], tuple[str, ...]] | None = None
-        self._publications: list[Publication] = []
+        self.services: SipServices | None = None  # what plugins use, through PhoneApi
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> None:
@@ -138,24 +117,32 @@ class SipStack:
         ep.libStart()
         ep.audDevManager().setNullDev()
         self._set_codec_priorities()
-        self.lib = ctypes.CDLL(self.pj._pjsua2.__file__)
-        self.raw = RawSip(ep, self.lib)
+        self.raw = RawSip(ep)
         try:
-            self.raw.self_test()
+            self_test(self.raw)
         except LayoutError as exc:
             raise SipStartError(f"the pjsip request hook failed its self-test: {exc}") from exc
         loop = asyncio.get_running_loop()
         self.admission = CallAdmission(self.raw, self.media_slots, loop)
         from phone.sip.account import SipAccount  # needs pjsua2, imported above
 
-        self.account = SipAccount(self)
+        self.account = SipAccount(
+            self.account_config,
+            transport_id=self._transport_id,
+            local_address=self.local_address,
+            events=self.events,
+            media_slots=self.media_slots,
+            wake=self.wake,
+            on_recovered=self._registration_recovered,
+        )
         self.account.start()
-        self.subscriber = Subscriber.for_account(
+        subscriber = Subscriber.for_account(
             self.raw, self.account, loop, self._credentials(), self._route()
         )
         first_hop = self.first_hop
         if first_hop is not None:
-            self.subscriber.watch_flow(first_hop)
+            subscriber.watch_flow(first_hop)
+        self.services = SipServices(self.raw, subscriber)
         self._poller = loop.create_task(self._poll(), name="pjsua-poll")
 
     def _create_transport(self) -> None:
@@ -226,60 +213,11 @@ class SipStack:
         acc = self.account_config
         return Credentials(acc.username, acc.password) if acc.password else None
 
-    def registration_recovered(self) -> None:
+    def _registration_recovered(self) -> None:
         """The registrar answers again after failing: it may have restarted and
         lost our subscriptions without telling us, so renew them all."""
-        if self.subscriber is not None:
-            self.subscriber.resubscribe_all("registration recovered")
-
-    # -- what plugins use (through phone.api.PhoneApi) -------------------------
-    def publish(
-        self, event: EventPackage | str, content_type: str, *, expires: int = 600
-    ) -> Publication:
-        """A publication of our own `event` state (RFC 3903); `publish(body)` on it
-        sends. It refreshes itself and is removed (Expires: 0) when the phone stops."""
-        assert self.raw is not None and self.subscriber is not None, "publish() before start"
-        publication = Publication(
-            self.raw,
-            self.subscriber.identity,
-            asyncio.get_running_loop(),
-            str(EventPackage(event)),
-            content_type,
-            expires,
-        )
-        self._publications.append(publication)
-        return publication
-
-    def chat_sessions(
-        self,
-        local_path: Callable[[str], tuple[str, ...]],
-        on_session: Callable[[ChatSession], None],
-        on_end: Callable[[ChatSession], None],
-        answer_lines: AnswerLines | None = None,
-    ) -> ChatSessions:
-        """Start answering chat-only INVITEs (m=message only, as Blink sends).
-
-        Called by the plugin that carries MSRP; until then such offers get 488.
-        If pjsip's layout fails the checks, `available` is False, the reason is
-        logged, and offers keep getting 488.
-        """
-        assert self.raw is not None and self.account is not None
-        if self._chats is not None:
-            raise RuntimeError("chat sessions are already taken by another plugin")
-        contact = self.raw.account_contact(self.account.getId(), self.account_config.uri)
-        self._chats = ChatSessions(
-            self.raw,
-            self.lib,
-            asyncio.get_running_loop(),
-            contact,
-            local_path,
-            on_session,
-            on_end,
-            answer_lines=answer_lines,
-        )
-        if not self._chats.available:
-            log.error("chat-only sessions are off: %s", self._chats.unavailable_reason)
-        return self._chats
+        if self.services is not None:
+            self.services.subscriber.resubscribe_all("registration recovered")
 
     @property
     def local_address(self) -> str:
@@ -295,10 +233,6 @@ class SipStack:
         hop = parse_sip_uri(acc.outbound_proxy or acc.registrar)
         return route_source(hop.host.strip("[]"), hop.port or 5060)
 
-    @property
-    def transport_id(self) -> int:
-        return self._transport_id
-
     async def _poll(self) -> None:
         assert self.ep is not None
         ep = self.ep
@@ -313,15 +247,6 @@ class SipStack:
         """The phone just sent something: poll fast for the answer."""
         self._busy_until = asyncio.get_running_loop().time() + BUSY_FOR_S
 
-    async def pump_until(self, done: Callable[[], bool], timeout: float) -> bool:
-        """Let SIP run until `done()` or `timeout` (used at shutdown)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not done():
-            if asyncio.get_running_loop().time() > deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
-
     async def stop(self, before_destroy: Callable[[], None] | None = None) -> None:
         """Unregister, hang up, destroy the lib (in that order, pjsua needs it).
 
@@ -333,12 +258,8 @@ class SipStack:
         if self.ep is None:
             return
         try:  # the goodbyes may fail; the teardown below must run whatever happens
-            if self._publications:
-                await asyncio.gather(*(p.close() for p in self._publications))
-            if self.subscriber is not None:
-                await self.subscriber.close()  # Expires: 0 while still registered
-            if self._chats is not None:
-                self._chats.close()
+            if self.services is not None:
+                await self.services.close()
             if self.account is not None:
                 await self.account.unregister()
         finally:

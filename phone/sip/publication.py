@@ -30,6 +30,7 @@ import secrets
 import uuid
 from enum import StrEnum
 
+from phone.retry import Backoff, Outcome, classify, refresh_delay
 from phone.sip.digest import DigestAuth
 from phone.sip.identity import Identity
 from phone.sip.message import SipMessage
@@ -78,7 +79,7 @@ class Publication:
         self._removing = False
         self._timer: asyncio.TimerHandle | None = None
         self._auth = DigestAuth(identity.credentials, f"PUBLISH {event}")
-        self._backoff = BACKOFF_FIRST
+        self._backoff = Backoff(BACKOFF_FIRST, BACKOFF_MAX)
 
     def publish(self, body: bytes) -> None:
         """Publish `body` now: the first time fresh, later as a modify (section 4.4)."""
@@ -180,11 +181,13 @@ class Publication:
         status = None if response is None else response.status
         if response is None or status is None:
             log.warning("PUBLISH %s: no answer", self.event)
-            self._failed(None)
-        elif 200 <= status < 300:
+            self._after_failure(None)
+            return
+        outcome = classify(status)
+        if outcome is Outcome.SUCCESS:
             self._auth.accepted()
-            self._succeeded(response, expires)
-        elif status in (401, 407) and self._auth.challenged(response):
+            self._on_success(response, expires)
+        elif outcome is Outcome.CHALLENGE and self._auth.challenged(response):
             self._send(body, expires)
         elif status == 412:
             log.info(
@@ -193,20 +196,20 @@ class Publication:
             self.etag = None
             self._dirty = True
             self._kick()
-        elif status == 423 and response.header("min-expires"):
+        elif outcome is Outcome.TOO_BRIEF and response.header("min-expires"):
             self.expires = _int(response.header("min-expires"), self.expires)
             self._send(body, self.expires if expires else 0)
         elif self._removing:
             self._removed(f"{status} on remove")
-        elif status in (408, 480, 500, 503, 504) or status >= 600:
+        elif outcome is Outcome.RETRY:
             log.warning("PUBLISH %s: %d, will retry", self.event, status)
-            self._failed(response)
+            self._after_failure(response)
         else:
             log.error("PUBLISH %s refused: %d %s", self.event, status, response.reason)
             self.etag = None
             self._removed(f"refused {status}")
 
-    def _succeeded(self, response: SipMessage, expires: int) -> None:
+    def _on_success(self, response: SipMessage, expires: int) -> None:
         if expires == 0:
             self.etag = None
             if self._removing:
@@ -221,16 +224,14 @@ class Publication:
             )
         self.etag = etag
         self.state = PublicationState.PUBLISHED
-        self._backoff = BACKOFF_FIRST
+        self._backoff.reset()
         granted = _int(response.header("expires"), expires)
         log.debug("PUBLISH %s: etag %s for %d s", self.event, etag, granted)
         self._cancel_timer()
-        self._timer = self.loop.call_later(
-            max(1.0, min(granted * 0.9, granted - 5.0)), self._refresh
-        )
+        self._timer = self.loop.call_later(refresh_delay(granted), self._refresh)
         self._kick()
 
-    def _failed(self, response: SipMessage | None) -> None:
+    def _after_failure(self, response: SipMessage | None) -> None:
         if self._removing:
             self.etag = None
             self._removed("no answer to remove")
@@ -243,8 +244,7 @@ class Publication:
     def _retry_later(self, delay: float | None) -> None:
         self._cancel_timer()
         self.state = PublicationState.RETRYING
-        wait = delay if delay is not None else self._backoff
-        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+        wait = self._backoff.delay(delay)
         log.info("PUBLISH %s: retry in %.1f s", self.event, wait)
         self._timer = self.loop.call_later(wait, self._refresh)
 

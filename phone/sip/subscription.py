@@ -56,6 +56,7 @@ from typing import Any
 
 from phone.payloads.error import PayloadError
 from phone.payloads.sequence import VersionGap
+from phone.retry import Backoff, Outcome, classify, refresh_delay
 from phone.sip.digest import Credentials, DigestAuth
 from phone.sip.identity import Identity
 from phone.sip.message import MessageError, NameAddr, SipMessage, header_params
@@ -133,7 +134,7 @@ class Subscription:
         self._on_end = on_end
         self._package = PackageState(event, eventlist)
         self._timer: asyncio.TimerHandle | None = None
-        self._backoff = BACKOFF_FIRST
+        self._backoff = Backoff(BACKOFF_FIRST, BACKOFF_MAX)
         self._ending = False
         self._auth = DigestAuth(identity.credentials, f"SUBSCRIBE {event}")
         self._new_dialog()
@@ -233,12 +234,13 @@ class Subscription:
             self._after_failure(None)
             return
         status = response.status
-        if 200 <= status < 300:
+        outcome = classify(status)
+        if outcome is Outcome.SUCCESS:
             self._auth.accepted()
             self._on_success(response, expires)
-        elif status in (401, 407) and self._auth.challenged(response):
+        elif outcome is Outcome.CHALLENGE and self._auth.challenged(response):
             self._send(expires)
-        elif status == 423 and response.header("min-expires"):
+        elif outcome is Outcome.TOO_BRIEF and response.header("min-expires"):
             self.expires = _int(response.header("min-expires"), self.expires)
             self._send(self.expires if expires else 0)
         elif status == 481 and not self._ending:
@@ -248,7 +250,7 @@ class Subscription:
             self.resubscribe("481")
         elif self._ending:
             self._finish("ended", status)
-        elif status in (408, 480, 500, 503, 504) or status >= 600:
+        elif outcome is Outcome.RETRY:
             log.warning("SUBSCRIBE %s to %s: %d, will retry", self.event, self.target, status)
             self._after_failure(response)
         else:
@@ -273,7 +275,7 @@ class Subscription:
         if contact:
             self.remote_target = NameAddr.parse(contact).uri
         granted = _int(response.header("expires"), expires)
-        self._backoff = BACKOFF_FIRST
+        self._backoff.reset()
         self._schedule_refresh(granted)
 
     def _after_failure(self, response: SipMessage | None) -> None:
@@ -382,7 +384,7 @@ class Subscription:
     # ------------------------------------------------------------------ timers
 
     def _schedule_refresh(self, expires: int, only_sooner: bool = False) -> None:
-        delay = max(1.0, min(expires * 0.9, expires - 5.0))
+        delay = refresh_delay(expires)
         loop = self._subscriber.loop
         if only_sooner and self._timer is not None and self._timer.when() <= loop.time() + delay:
             return
@@ -392,8 +394,7 @@ class Subscription:
     def _retry_later(self, delay: float | None) -> None:
         self._cancel_timer()
         self.state = SubscriptionState.RETRYING
-        wait = delay if delay is not None else self._backoff
-        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+        wait = self._backoff.delay(delay)
         log.info("%s subscription to %s: new SUBSCRIBE in %.1f s", self.event, self.target, wait)
         self._timer = self._subscriber.loop.call_later(wait, self.resubscribe, "retry")
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from board.room import speech
+from tests.audio.room import speech
 from tests.peers import pulseaudio
 
 RATE = 16000

@@ -2,7 +2,7 @@
 
 It runs in the process that owns the pjsua2 Endpoint: the far end is a pair of
 bridge ports (`farend`), the room runs as its own process (`python -m
-board.room`) so it never competes for this process's GIL. `analyse` turns the
+tests.audio.room`) so it never competes for this process's GIL. `analyse` turns the
 recordings into the figures the AEC targets are written in.
 """
 
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from board.room import EchoPath, level_db, read_wav, room_command, to_pcm, write_wav
 from phone.audio.alsa import AlsaSound, AudioConfig, AudioStats
 from phone.audio.echo import EchoConfig
 from tests.audio.farend import FarListener, FarTalker
+from tests.audio.room import EchoPath, level_db, read_wav, room_command, to_pcm, write_wav
 from tests.peers.pulseaudio import PulseAudioServer
 
 RATE = 16000

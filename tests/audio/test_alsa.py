@@ -15,13 +15,13 @@ import numpy as np
 import pjsua2 as pj
 import pytest
 
-from board.room import EchoPath, Talker, VirtualRoom, level_db, read_wav, to_pcm, write_wav
 from phone.audio import alsa
 from phone.audio.alsa import AlsaSound, AudioConfig, AudioDeviceError, AudioState
 from phone.audio.echo import EchoAlgorithm, EchoConfig
 from phone.audio.tones import ToneKind, tone
 from phone.audio.volume import Volume
 from tests.audio.farend import FarListener, FarTalker
+from tests.audio.room import EchoPath, Talker, VirtualRoom, level_db, read_wav, to_pcm, write_wav
 from tests.peers.pulseaudio import PulseAudioServer
 
 RATE = 16000

@@ -8,7 +8,6 @@ import shutil
 import numpy as np
 import pytest
 
-from board.room import EchoPath, level_db, to_pcm
 from phone.audio import echo as echo_module
 from phone.audio.echo import (
     Aggressiveness,
@@ -17,6 +16,7 @@ from phone.audio.echo import (
     EchoConfig,
     EchoUnavailable,
 )
+from tests.audio.room import EchoPath, level_db, to_pcm
 
 RATE = 16000
 FRAME = 320

@@ -1,5 +1,5 @@
 """Echo cancellation end to end: two phones in a call, one of them hands-free
-in a virtual room (PulseAudio sinks, `python -m board.room`), the far end on
+in a virtual room (PulseAudio sinks, `python -m tests.audio.room`), the far end on
 WAV files. The far end's own speech coming back is the echo."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import alsaaudio
 import numpy as np
 import pytest
 
-from board.room import EchoPath, level_db, read_wav, room_command, speech, write_wav
+from tests.audio.room import EchoPath, level_db, read_wav, room_command, speech, write_wav
 from tests.audio.test_phone_sound import alsa_board
 from tests.peers import pulseaudio
 from tests.peers.ports import free_port

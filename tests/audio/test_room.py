@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from board.room import ROOM_LATENCY_MS, EchoPath, level_db, read_wav, speech, write_wav
+from tests.audio.room import ROOM_LATENCY_MS, EchoPath, level_db, read_wav, speech, write_wav
 
 RATE = 16000
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from phone.sip.layout import self_test
 from phone.sip.rawsip import RawSip
 from tests.peers.ports import LISTEN_IP
 
@@ -47,10 +48,8 @@ def loopback_transport(ep: Any, kind: int) -> tuple[int, int]:
 
 def request_hook(ep: Any) -> RawSip:
     """The phone's request hook on `ep`, self-tested (it needs a transport to test against)."""
-    import pjsua2 as pj
-
-    hook = RawSip(ep, ctypes.CDLL(pj._pjsua2.__file__))
-    hook.self_test()
+    hook = RawSip(ep)
+    self_test(hook)
     return hook
 
 

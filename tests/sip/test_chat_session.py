@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -36,7 +35,6 @@ BLINK_CHAT = (
 
 class Chats:
     def __init__(self, raw: RawSip, ep: Any, port: int) -> None:
-        import pjsua2 as pj
 
         self.ep = ep
         self.loop = asyncio.new_event_loop()
@@ -46,7 +44,6 @@ class Chats:
         self.target = ("127.0.0.1", port)
         self.sessions = ChatSessions(
             raw,
-            ctypes.CDLL(pj._pjsua2.__file__),
             self.loop,
             f"<{self.me}>",
             lambda protocol: (local_msrp_path("127.0.0.1", 40002, protocol),),

@@ -117,13 +117,9 @@ def test_claimed_request_and_sent_request(
 def test_hook_without_self_test_claims_nothing_and_sends_nothing(
     pj_endpoint: Any, sip_transports: Any
 ) -> None:
-    import ctypes
-
-    import pjsua2 as pj
-
     from phone.sip.rawsip import SendError
 
-    hook = RawSip(pj_endpoint, ctypes.CDLL(pj._pjsua2.__file__))
+    hook = RawSip(pj_endpoint)
     try:
         assert not hook.ready
         claimed: list[SipMessage] = []

@@ -14,7 +14,7 @@ The room's own latency (one ALSA period plus its playback prefill, nominally
 ROOM_LATENCY_MS) counts towards the configured delay.
 
 Run it beside a phone as its own process, so it never competes with the
-phone for the GIL: `python -m board.room --speaker-pcm ... --mic-pcm ...`
+phone for the GIL: `python -m tests.audio.room --speaker-pcm ... --mic-pcm ...`
 (SIGTERM stops it and finalises the recordings).
 """
 
@@ -329,7 +329,7 @@ def room_command(
 ) -> list[str]:
     """The command line that runs a room as its own process (`main` below)."""
     command = [
-        sys.executable, "-m", "board.room",
+        sys.executable, "-m", "tests.audio.room",
         "--speaker-pcm", speaker_pcm, "--mic-pcm", mic_pcm,
         "--delay-ms", str(path.delay_ms), "--decay-ms", str(path.decay_ms),
         "--gain-db", str(path.gain_db), "--noise-db", str(noise_db), "--seed", str(path.seed),

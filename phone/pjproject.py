@@ -1,0 +1,295 @@
+"""pjproject's C API, as the pjsua2 wheel exports it, through ctypes.
+
+pjsua2 wraps pjsua, but the phone also needs parts of pjlib, pjsip and
+pjmedia that it hides (a request hook, invite sessions, the echo canceller).
+They are exported by the `_pjsua2` shared object. This module is the one place
+that binds them. It opens one library handle for the process, declares each
+function once with its C prototype (checked against the 2.15.1 headers), and
+defines the structures, fixed offsets and callback types that the C side
+shares with us. Offsets that depend on the build are not here: they are
+derived at start-up (`phone.sip.layout`).
+
+It lives beside `phone.sip` and `phone.audio` so both can use it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+import threading
+from ctypes import CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_size_t, c_ssize_t, c_uint
+from ctypes import c_void_p as VoidP
+from typing import Any
+
+PJ_SUCCESS = 0
+
+
+class LibraryMissing(RuntimeError):
+    """The pjsua2 shared object cannot be loaded in this process."""
+
+
+class LayoutError(RuntimeError):
+    """pjsip's memory is not laid out as checked; refuse to use it."""
+
+
+# ---------------------------------------------------------------- structures
+
+
+class PjStr(Structure):
+    """`pj_str_t`: a pointer and a length, not NUL-terminated."""
+
+    _fields_ = [("ptr", VoidP), ("slen", c_ssize_t)]
+
+
+class PjsipMethod(Structure):
+    """`pjsip_method` (pjsip/sip_msg.h)."""
+
+    _fields_ = [("id", c_int), ("name", PjStr)]
+
+
+ON_RX = CFUNCTYPE(c_int, VoidP)  # on_rx_request(rdata), on_rx_response(rdata)
+ON_TX = CFUNCTYPE(c_int, VoidP)  # on_tx_request(tdata), on_tx_response(tdata)
+ON_TSX = CFUNCTYPE(None, VoidP, VoidP)  # on_tsx_state(tsx, event)
+SEND_CALLBACK = CFUNCTYPE(None, VoidP, VoidP)  # pjsip_endpt_send_callback(token, event)
+
+
+class PjsipModule(Structure):
+    """`pjsip_module` (pjsip/sip_module.h), unchanged since 2.0."""
+
+    _fields_ = [
+        ("prev", VoidP),
+        ("next", VoidP),
+        ("name", PjStr),
+        ("id", c_int),
+        ("priority", c_int),
+        ("load", VoidP),
+        ("start", VoidP),
+        ("stop", VoidP),
+        ("unload", VoidP),
+        ("on_rx_request", ON_RX),
+        ("on_rx_response", ON_RX),
+        ("on_tx_request", ON_TX),
+        ("on_tx_response", ON_TX),
+        ("on_tsx_state", ON_TSX),
+    ]
+
+
+class EchoStat(Structure):
+    """`pjmedia_echo_stat` (pjmedia/echo.h, 2.15.1)."""
+
+    _fields_ = [
+        ("name", c_char_p),
+        ("delay", c_int),
+        ("return_loss", ctypes.c_double),
+        ("return_loss_enh", ctypes.c_double),
+        ("std", c_int),
+        ("frac_delay", ctypes.c_float),
+        ("learning", c_uint),
+        ("duration", c_uint),
+        ("tail", c_uint),
+        ("min_factor", c_int),
+        ("avg_factor", c_int),
+        ("stat_info", PjStr),
+        ("buf_", ctypes.c_char * 128),
+    ]
+
+
+# Fixed offsets of public structures, the same since 2.0 (x86_64 and aarch64).
+MSG_TYPE_REQUEST = 0  # pjsip_msg_type_e
+MSG_HDR_OFFSET = 40  # pjsip_msg.hdr: type(4)+pad(4)+request line(32)
+MSG_BODY_OFFSET = 104  # pjsip_msg.body: after hdr, a pjsip_hdr of 64 bytes
+HDR_SIZE = 64  # pjsip_hdr: prev, next, type, name, sname, vptr
+TDATA_POOL_OFFSET = 16  # pjsip_tx_data.pool after PJ_DECL_LIST_MEMBER
+TDATA_NAME_OFFSET = 24  # pjsip_tx_data.obj_name after the pool
+POOL_NAME_OFFSET = 16  # pj_pool_t.obj_name after PJ_DECL_LIST_MEMBER
+EVENT_RX_MSG = 3  # pjsip_event_id_e
+EVENT_TSX_STATE = 5
+
+
+def read_tsx_event(event: int) -> tuple[int, int, int]:
+    """(event type, tsx_state.src, tsx_state.type) of a `pjsip_event` (sip_event.h)."""
+    event_type = c_int.from_address(event + 16).value
+    source = VoidP.from_address(event + 24).value or 0
+    source_type = c_int.from_address(event + 44).value
+    return event_type, source, source_type
+
+
+# pjsip_inv_callback in 2.15.1 (pjsip-ua/sip_inv.h), in order, with each entry's type.
+INV_CALLBACK_TYPES: dict[str, Any] = {
+    "on_state_changed": CFUNCTYPE(None, VoidP, VoidP),
+    "on_new_session": CFUNCTYPE(None, VoidP, VoidP),
+    "on_tsx_state_changed": CFUNCTYPE(None, VoidP, VoidP, VoidP),
+    "on_rx_offer": CFUNCTYPE(None, VoidP, VoidP),
+    "on_rx_offer2": CFUNCTYPE(None, VoidP, VoidP),
+    "on_rx_reinvite": CFUNCTYPE(c_int, VoidP, VoidP, VoidP),
+    "on_create_offer": CFUNCTYPE(None, VoidP, POINTER(VoidP)),
+    "on_media_update": CFUNCTYPE(None, VoidP, c_int),
+    "on_send_ack": CFUNCTYPE(None, VoidP, VoidP),
+    "on_redirected": CFUNCTYPE(c_int, VoidP, VoidP, VoidP),
+}
+INV_CALLBACKS = tuple(INV_CALLBACK_TYPES)
+INV_STATE_NULL = 0  # pjsip_inv_state
+INV_STATE_CONNECTING = 4
+INV_STATE_CONFIRMED = 5
+INV_STATE_DISCONNECTED = 6
+REDIRECT_REJECT = 0  # pjsip_redirect_op
+
+
+def inv_state(inv: int) -> int:
+    """`inv->state`: after obj_name[PJ_MAX_OBJ_NAME=32] and three pool pointers (2.15.1);
+    -1 if the session does not start with its "inv" name."""
+    raw = ctypes.string_at(inv, 60)
+    if not raw.startswith(b"inv"):
+        return -1
+    return int.from_bytes(raw[56:60], "little", signed=True)
+
+
+# ---------------------------------------------------------------- functions
+
+_I16P = POINTER(ctypes.c_int16)
+_OUT = POINTER(VoidP)  # an out-parameter: T **p
+PROTOTYPES: dict[str, tuple[Any, tuple[Any, ...]]] = {
+    # pjlib
+    "pj_pool_alloc": (VoidP, (VoidP, c_size_t)),
+    "pj_pool_release": (None, (VoidP,)),
+    "pj_list_insert_before": (None, (VoidP, VoidP)),
+    "pj_strerror": (PjStr, (c_int, VoidP, c_size_t)),
+    "pj_thread_is_registered": (c_int, ()),
+    "pj_thread_register": (c_int, (c_char_p, VoidP, _OUT)),
+    # pjsua
+    "pjsua_get_state": (c_int, ()),
+    "pjsua_get_pjsip_endpt": (VoidP, ()),
+    "pjsua_pool_create": (VoidP, (c_char_p, c_size_t, c_size_t)),
+    "pjsua_acc_create_uac_contact": (c_int, (VoidP, VoidP, c_int, VoidP)),
+    # pjsip core
+    "pjsip_endpt_register_module": (c_int, (VoidP, VoidP)),
+    "pjsip_endpt_unregister_module": (c_int, (VoidP, VoidP)),
+    "pjsip_endpt_respond_stateless": (c_int, (VoidP, VoidP, c_int, VoidP, VoidP, VoidP)),
+    "pjsip_endpt_create_request_from_hdr": (
+        c_int,
+        (VoidP, VoidP, VoidP, VoidP, VoidP, VoidP, VoidP, c_int, VoidP, _OUT),
+    ),
+    "pjsip_endpt_send_request": (c_int, (VoidP, VoidP, c_int, VoidP, SEND_CALLBACK)),
+    "pjsip_msg_print": (c_ssize_t, (VoidP, VoidP, c_size_t)),
+    "pjsip_msg_body_create": (VoidP, (VoidP, VoidP, VoidP, VoidP)),
+    "pjsip_parse_uri": (VoidP, (VoidP, VoidP, c_size_t, c_int)),
+    "pjsip_parse_hdr": (VoidP, (VoidP, VoidP, VoidP, c_size_t, VoidP)),
+    "pjsip_method_init_np": (None, (VoidP, VoidP)),
+    "pjsip_tx_data_dec_ref": (c_int, (VoidP,)),
+    # pjsip dialogs and invite sessions
+    "pjsip_ua_instance": (VoidP, ()),
+    "pjsip_ua_find_dialog": (VoidP, (VoidP, VoidP, VoidP, c_int)),
+    "pjsip_dlg_create_uac": (c_int, (VoidP, VoidP, VoidP, VoidP, VoidP, _OUT)),
+    "pjsip_dlg_create_uas_and_inc_lock": (c_int, (VoidP, VoidP, VoidP, _OUT)),
+    "pjsip_dlg_dec_lock": (None, (VoidP,)),
+    "pjsip_inv_usage_instance": (VoidP, ()),
+    "pjsip_inv_create_uac": (c_int, (VoidP, VoidP, c_uint, _OUT)),
+    "pjsip_inv_create_uas": (c_int, (VoidP, VoidP, VoidP, c_uint, _OUT)),
+    "pjsip_inv_invite": (c_int, (VoidP, _OUT)),
+    "pjsip_inv_initial_answer": (c_int, (VoidP, VoidP, c_int, VoidP, VoidP, _OUT)),
+    "pjsip_inv_set_sdp_answer": (c_int, (VoidP, VoidP)),
+    "pjsip_inv_send_msg": (c_int, (VoidP, VoidP)),
+    "pjsip_inv_end_session": (c_int, (VoidP, c_int, VoidP, _OUT)),
+    "pjsip_inv_terminate": (c_int, (VoidP, c_int, c_int)),
+    "pjsip_inv_add_ref": (c_int, (VoidP,)),
+    "pjsip_inv_dec_ref": (c_int, (VoidP,)),
+    # pjmedia
+    "pjmedia_sdp_parse": (c_int, (VoidP, VoidP, c_size_t, _OUT)),
+    "pjmedia_echo_create2": (c_int, (VoidP, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, _OUT)),
+    "pjmedia_echo_cancel": (c_int, (VoidP, _I16P, _I16P, c_uint, VoidP)),
+    "pjmedia_echo_reset": (c_int, (VoidP,)),
+    "pjmedia_echo_get_stat": (c_int, (VoidP, POINTER(EchoStat))),
+    "pjmedia_echo_stat_default": (None, (POINTER(EchoStat),)),
+    "pjmedia_echo_destroy": (c_int, (VoidP,)),
+}
+
+_library: ctypes.CDLL | None = None
+_library_lock = threading.Lock()
+
+
+def library() -> ctypes.CDLL:
+    """The pjsua2 shared object, every function of `PROTOTYPES` it exports declared.
+
+    Callers use the C names (`lib.pjsip_inv_invite(...)`); `missing()` says
+    which of the names they need this build lacks."""
+    global _library
+    with _library_lock:
+        if _library is None:
+            try:
+                import pjsua2
+
+                lib = ctypes.CDLL(pjsua2._pjsua2.__file__)
+            except (ImportError, OSError, AttributeError) as exc:
+                raise LibraryMissing(f"pjsua2 shared object not loadable: {exc}") from exc
+            for name, (restype, argtypes) in PROTOTYPES.items():
+                if hasattr(lib, name):
+                    function = getattr(lib, name)
+                    function.restype = restype
+                    function.argtypes = list(argtypes)
+            _library = lib
+        return _library
+
+
+def missing(*names: str) -> list[str]:
+    """Those of `names` that the loaded library does not export."""
+    lib = library()
+    return [name for name in names if not hasattr(lib, name)]
+
+
+def error_text(status: int) -> str:
+    """A pj_status_t as "70012 (Not supported)", for logs and errors."""
+    buf = ctypes.create_string_buffer(160)
+    library().pj_strerror(status, buf, len(buf))
+    return f"{status} ({buf.value.decode(errors='replace')})"
+
+
+def make_pj_str(text: bytes | str, keep: list[Any]) -> PjStr:
+    """A `pj_str_t` over a copy of `text`; `keep` holds the copy alive."""
+    if isinstance(text, str):
+        text = text.encode()
+    buffer = ctypes.create_string_buffer(text)
+    keep.append(buffer)
+    return PjStr(ctypes.cast(buffer, VoidP), len(text))
+
+
+def code_ranges() -> list[tuple[int, int]]:
+    """The executable mappings of the pjsua2 shared object in this process."""
+    real = os.path.realpath(library()._name)
+    ranges = []
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) >= 6 and fields[5] == real and "x" in fields[1]:
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                ranges.append((start, end))
+    return ranges
+
+
+class Memory:
+    """Reads process memory without risking SIGSEGV: `pread` on /proc/self/mem."""
+
+    def __init__(self) -> None:
+        self._fd = os.open("/proc/self/mem", os.O_RDONLY)
+
+    def read(self, address: int, size: int) -> bytes:
+        chunks: list[bytes] = []
+        while size > 0:
+            step = min(size, 4096 - address % 4096)
+            try:
+                chunk = os.pread(self._fd, step, address)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            address += len(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+
+    def pointer(self, address: int) -> int:
+        data = self.read(address, 8)
+        return int(struct.unpack("<Q", data)[0]) if len(data) == 8 else 0
+
+    def close(self) -> None:
+        os.close(self._fd)
