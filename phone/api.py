@@ -287,9 +287,7 @@ class PhoneApi:
         refuse with 488; sessions are reported as they start and end (each
         with the peer's SDP in `remote_sdp`). One plugin only: a second call
         raises RuntimeError."""
-        self._chats = self._services().chat_sessions(
-            local_path, on_session, on_end, answer_lines
-        )
+        self._chats = self._services().chat_sessions(local_path, on_session, on_end, answer_lines)
         return self._chats
 
     def chat_in_calls(self, local_path: Callable[[str], tuple[str, ...]]) -> None:

@@ -88,7 +88,6 @@ answer's section (RFC 5547 file attributes, a=recvonly, a=fingerprint), or
 attribute (a file push answers `a=accept-types` with the file's type)."""
 
 
-
 class ChatUnavailable(RuntimeError):
     """Chat-only sessions are off (see `ChatSessions.unavailable_reason`)."""
 

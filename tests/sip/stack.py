@@ -8,7 +8,6 @@ pjsua is a singleton, so a process has one endpoint at a time.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
