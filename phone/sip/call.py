@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 import pjsua2 as pj
 
 from phone.calls import CallInfo, CallState, Direction
-from phone.uri import parse_name_addr
+from phone.sip.message import MessageError, SipMessage
+from phone.sip.request import ProgressCallback, ReferProgress
+from phone.uri import SipUriError, header_params, parse_name_addr
 
 if TYPE_CHECKING:
     from phone.sip.account import SipAccount
@@ -31,6 +33,23 @@ def _remote_identity(name_addr: str) -> tuple[str | None, str]:
     return name, str(uri)
 
 
+def _read_contact(info: CallInfo, whole_message: str) -> None:
+    """Note the remote Contact of a received INVITE or response, and whether it
+    names a focus (`isfocus`, RFC 4579 §3.3): pjsua's CallInfo.remoteContact
+    prints only the URI, without the header parameters."""
+    try:
+        contact = SipMessage.parse(whole_message.encode()).header("contact")
+    except MessageError:
+        return
+    if not contact or contact == info.remote_contact:
+        return
+    info.remote_contact = contact
+    try:
+        info.isfocus = "isfocus" in header_params(contact)
+    except SipUriError:
+        info.isfocus = False
+
+
 class SipCall(pj.Call):
     def __init__(self, account: SipAccount, info: CallInfo, call_id: int = pj.PJSUA_INVALID_ID):
         super().__init__(account, call_id)
@@ -39,6 +58,8 @@ class SipCall(pj.Call):
         self.audio_ports: list[int] = []  # bridge ports the phone connected
         self.rejected = False  # a final answer >= 300 is on its way
         self.sip_call_id = ""  # the Call-ID header
+        self.on_transfer: ProgressCallback | None = None  # a REFER we sent in this call
+        self.referred_call: SipCall | None = None  # the call a REFER we took placed
 
     @classmethod
     def incoming(cls, account: SipAccount, call_id: int, request: str) -> SipCall:
@@ -54,6 +75,7 @@ class SipCall(pj.Call):
         call.sip_call_id = str(ci.callIdString)
         log.debug("remote %r contact %r", ci.remoteUri, ci.remoteContact)
         info.remote_name, info.remote_uri = _remote_identity(ci.remoteUri)
+        _read_contact(info, request)
         log.info("incoming call from %s", info.remote_uri)
         return call
 
@@ -105,6 +127,14 @@ class SipCall(pj.Call):
         except pj.Error as exc:
             log.debug("hangup: %s", exc.reason)
 
+    def transfer(self, refer_to: str, on_progress: ProgressCallback | None) -> None:
+        """Send a REFER in this call's dialog (RFC 3515; RFC 4579 §5.5 asks a
+        participant to join a room this way); its sipfrag NOTIFYs go to
+        `on_progress`. Raises pj.Error when pjsua refuses."""
+        self.on_transfer = on_progress
+        self.account.stack.wake()
+        self.xfer(refer_to, pj.CallOpParam(True))
+
     def release(self) -> None:
         """Forget the pjsua object (before libDestroy)."""
         self.account.forget(self)
@@ -114,6 +144,13 @@ class SipCall(pj.Call):
         ci = self.getInfo()
         info = self.info
         info.id = ci.id
+        self.account.calls.setdefault(ci.id, self)  # a call placed for a REFER we took
+        event = prm.e
+        if (
+            event.type == pj.PJSIP_EVENT_TSX_STATE
+            and event.body.tsxState.type == pj.PJSIP_EVENT_RX_MSG
+        ):
+            _read_contact(info, str(event.body.tsxState.src.rdata.wholeMsg))
         state = self._map_state(ci)
         if state is None or (state is info.state and state is not CallState.DISCONNECTED):
             return
@@ -144,6 +181,27 @@ class SipCall(pj.Call):
         if s == pj.PJSIP_INV_STATE_DISCONNECTED:
             return CallState.DISCONNECTED
         return None  # NULL, CONNECTING: nothing the user needs to see
+
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        """A REFER in this call (RFC 3515; a conference focus's room, RFC 4579
+        §5.5): pjsua accepts it and dials the Refer-To target. The new call gets
+        its own SipCall: without one pjsua would report it through this object
+        (it copies the call's user data), mixing up two calls."""
+        name, uri = _remote_identity(str(prm.dstUri))
+        info = CallInfo(
+            id=-1,
+            remote_uri=uri,
+            remote_name=name,
+            direction=Direction.OUT,
+            state=CallState.CALLING,
+        )
+        self.referred_call = SipCall(self.account, info)  # pjsua2 needs the object kept alive
+        prm.newCall = self.referred_call
+        log.info("REFER from %s: calling %s", self.info.remote_uri, uri)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        if self.on_transfer is not None:
+            self.on_transfer(ReferProgress(prm.statusCode, str(prm.reason), bool(prm.finalNotify)))
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         self.account.stack.events.call_media_ready(self)
