@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 NAME = "conference"  # the contact source of the rooms
 CHANGE_SECONDS = 3.0  # "+ Carol" stays this long
 RESULT_SECONDS = 3.0
+PROGRESS_SECONDS = 30.0  # a referred phone rings until answered
 WATCH_SECONDS = 1.0
 NOT_ALLOWED = (403, 405)
 
@@ -104,6 +105,8 @@ class ConferencePlugin:
         contact = self.phone.find_contact(uri)
         if contact is not None:
             return contact.name
+        if address_key(uri) == address_key(self.phone.account.aor):
+            return "You"
         return display or _user(uri)
 
     def _room_name(self, call: CallInfo) -> str:
@@ -281,6 +284,15 @@ class ConferencePlugin:
         room.offset = min(room.offset, view.max_offset(merged))
         after = view.present(merged)
         self._draw()
+        drawn_ns = time.perf_counter_ns()
+        log.debug(
+            "conference %s: roster of %d drawn at %d ns; NOTIFY at %d ns, drawn %.3f ms later",
+            room.uri,
+            len(after),
+            drawn_ns,
+            notification.received_ns,
+            (drawn_ns - notification.received_ns) / 1e6,
+        )
         lines = [] if first else view.changes(before, after, self._name)
         if lines:
             phone.show_message(lines, CHANGE_SECONDS)
@@ -314,8 +326,8 @@ class ConferencePlugin:
 
         def progress(step: ReferProgress) -> None:
             if not step.final:
-                phone.show_message(
-                    [f"{doing} {name}\N{HORIZONTAL ELLIPSIS} {step.status}"], RESULT_SECONDS
+                phone.show_message(  # until the final status replaces it
+                    [f"{doing} {name}\N{HORIZONTAL ELLIPSIS} {step.status}"], PROGRESS_SECONDS
                 )
             elif 200 <= step.status < 300:
                 done = "joined" if method == "INVITE" else "removed"

@@ -6,6 +6,7 @@ vanishes or sends hostile conference-info."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,15 @@ __all__ = ["phones"]
 pytestmark = pytest.mark.kamailio
 
 ROOMS = {"team": "Team meeting"}
+# The README's pictures of the conference screens, written by these tests so
+# they show what the phone really draws.
+SCREENS = Path(__file__).resolve().parents[2] / "docs" / "conference"
+
+
+def screenshot(phone: RemotePhone, name: str) -> None:
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    path = SCREENS / f"{name}.png"
+    assert phone.request(cmd="screenshot", path=str(path)) == {"ok": True, "path": str(path)}
 
 
 @pytest.fixture
@@ -71,12 +81,16 @@ def names(state: dict[str, Any]) -> list[str]:
 def test_three_phones_and_baresip_join_and_see_the_roster(
     server: Kamailio, focus: Focus, phones: PhoneFactory, baresip: Callable[..., Baresip]
 ) -> None:
-    people = [start_phone(phones, server, user, []) for user in ("alice", "bob", "carol")]
+    people = [
+        start_phone(phones, server, user, contacts)
+        for user, contacts in (("alice", ["bob", "carol"]), ("bob", []), ("carol", []))
+    ]
     for count, phone in enumerate(people, start=1):
         phone.press("contact-1")
         phone.wait_for(in_room(count), what=f"roster of {count}")
     alice = people[0]
     state = alice.wait_for(screen_has("Team meeting (3)"), what="alice's screen")
+    screenshot(alice, "roster")
     assert names(state) == [server.uri(u) for u in ("alice", "bob", "carol")]
     assert state["conference"]["subject"] == "Team meeting"
     assert {p["status"] for p in state["conference"]["participants"]} == {"connected"}
@@ -84,13 +98,16 @@ def test_three_phones_and_baresip_join_and_see_the_roster(
     dave = baresip("dave", server)
     dave.wait_registered()
     dave.dial(server.uri("team"))
+    alice.wait_for(screen_has("+ dave"), what="dave's arrival line")
+    screenshot(alice, "joined")
     state = alice.wait_for(in_room(4), what="baresip in the roster")
     assert server.uri("dave") in names(state)
     assert focus.roster("team")[-1] == server.uri("dave")
     # The participants scroll: two rows under the room's line.
     alice.press("volume_down")
     alice.press("volume_down")
-    alice.wait_for(lambda s: s["screen"][2:4] == ["carol", "dave"], what="scrolled to the end")
+    alice.wait_for(lambda s: s["screen"][2:4] == ["Carol", "dave"], what="scrolled to the end")
+    screenshot(alice, "scrolled")
 
     people[1].press("end")
     state = alice.wait_for(in_room(3), what="bob left")
@@ -109,7 +126,11 @@ def test_adding_a_contact_rings_their_phone_and_removing_them(
 
     alice.press("contact-2")  # Bob, not in the room: REFER method=INVITE
     bob.wait_for(screen_has("Conference: Team"), what="bob's phone rings")
-    alice.wait_for(screen_has("Inviting Bob"), what="the REFER's progress")
+    screenshot(bob, "incoming")
+    alice.wait_for(
+        screen_has("Inviting Bob\N{HORIZONTAL ELLIPSIS} 180"), what="the REFER's progress"
+    )
+    screenshot(alice, "inviting")
     bob.press("answer")
     state = alice.wait_for(in_room(2), what="bob in the roster")
     assert names(state) == [server.uri("alice"), server.uri("bob")]
@@ -136,6 +157,7 @@ def test_a_focus_that_forbids_removal_shows_not_allowed(
         alice.wait_for(in_room(2), what="alice in the room")
         alice.press("contact-2", hold_ms=1200)
         alice.wait_for(screen_has("not allowed"), what="403 shown")
+        screenshot(alice, "not-allowed")
         assert focus.roster("team") == [server.uri("bob"), server.uri("alice")]
         assert alice.stop() == 0
         assert bob.stop() == 0

@@ -79,7 +79,7 @@ class Leg:
 class Member:
     entity: str  # the participant's AOR
     display: str | None
-    leg: Leg
+    leg: Leg | None  # None for a guest the test adds without a call
     joining: conference.JoiningMethod
     status: conference.EndpointStatus = conference.EndpointStatus.CONNECTED
 
@@ -174,6 +174,21 @@ class Focus:
             return user
 
         return self._run(read())
+
+    def add_guest(self, user: str, entity: str, display: str | None = None) -> None:
+        """Put `entity` in room `user` without a call (a partial NOTIFY follows)."""
+
+        async def add() -> None:
+            guest = Member(entity, display, None, conference.JoiningMethod.DIALED_OUT)
+            self._join(self.rooms[user], guest)
+
+        self._run(add())
+
+    def remove_guest(self, user: str, entity: str) -> None:
+        async def remove() -> None:
+            self._leave(self.rooms[user], entity)
+
+        self._run(remove())
 
     def notify_raw(self, user: str, body: bytes) -> None:
         """NOTIFY `body` as conference-info to every subscriber of room `user`."""
@@ -493,7 +508,7 @@ class Focus:
         self._respond(request, address, 200, "OK")
         for room in self.rooms.values():
             for entity, member in list(room.members.items()):
-                if member.leg.call_id == request.call_id:
+                if member.leg is not None and member.leg.call_id == request.call_id:
                     self._leave(room, entity)
 
     # -- conference-info ----------------------------------------------------
@@ -617,9 +632,12 @@ class Focus:
         if member is None:
             await self._progress(refer_leg, 481, "Call Does Not Exist", True)
             return
-        response = await self._request("BYE", member.leg, [])
+        status, reason = 200, "OK"
+        if member.leg is not None:
+            response = await self._request("BYE", member.leg, [])
+            status, reason = response.status or 500, response.reason
         self._leave(room, aor)
-        await self._progress(refer_leg, response.status or 500, response.reason, True)
+        await self._progress(refer_leg, status, reason, True)
 
     async def _dial_out(self, room: Room, uri: str, refer_leg: Leg) -> None:
         await self._progress(refer_leg, 100, "Trying", False)
