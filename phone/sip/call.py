@@ -143,8 +143,9 @@ class SipCall(pj.Call):
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         ci = self.getInfo()
         info = self.info
+        if info.id < 0:  # a call pjsua placed for a REFER we took: now it has an id
+            self.account.calls[ci.id] = self
         info.id = ci.id
-        self.account.calls.setdefault(ci.id, self)  # a call placed for a REFER we took
         event = prm.e
         if (
             event.type == pj.PJSIP_EVENT_TSX_STATE
@@ -188,13 +189,7 @@ class SipCall(pj.Call):
         its own SipCall: without one pjsua would report it through this object
         (it copies the call's user data), mixing up two calls."""
         name, uri = _remote_identity(str(prm.dstUri))
-        info = CallInfo(
-            id=-1,
-            remote_uri=uri,
-            remote_name=name,
-            direction=Direction.OUT,
-            state=CallState.CALLING,
-        )
+        info = CallInfo(-1, uri, name, Direction.OUT, CallState.CALLING)
         self.referred_call = SipCall(self.account, info)  # pjsua2 needs the object kept alive
         prm.newCall = self.referred_call
         log.info("REFER from %s: calling %s", self.info.remote_uri, uri)

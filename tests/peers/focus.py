@@ -574,14 +574,8 @@ class Focus:
         else:
             self.refreshes += 1
         tag = NameAddr.parse(watcher.leg.local).tag
-        self._respond(
-            request,
-            address,
-            200,
-            "OK",
-            tag=tag,
-            headers=[self._contact(room), ("Expires", str(expires))],
-        )
+        headers = [self._contact(room), ("Expires", str(expires))]
+        self._respond(request, address, 200, "OK", tag=tag, headers=headers)
         if expires == 0:
             if watcher in room.watchers:
                 room.watchers.remove(watcher)
