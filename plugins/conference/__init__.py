@@ -17,7 +17,9 @@ is answered by a focus (`isfocus` in its Contact, RFC 4579 section 3.3; or the
 room is a room contact), the plugin subscribes to `conference` at the focus's
 Contact, the conference URI, and shows the room: "<subject or name> (<count>)"
 and the participants, scrolled with `volume_up`/`volume_down`; arrivals and
-departures show as "+ Carol" / "− Bob" for a few seconds. `end` leaves (the
+departures show as "+ Carol" / "− Bob" for a few seconds. A room whose far
+end sends no conference state (none within 5 s, or the SUBSCRIBE refused)
+shows "(no roster)" and stays an ordinary call. `end` leaves (the
 core's BYE; the subscription is ended). An incoming INVITE from a focus shows
 "Conference: <room>", and `answer` joins.
 

@@ -37,6 +37,7 @@ CHANGE_SECONDS = 3.0  # "+ Carol" stays this long
 RESULT_SECONDS = 3.0
 PROGRESS_SECONDS = 30.0  # a referred phone rings until answered
 WATCH_SECONDS = 1.0
+NO_ROSTER_SECONDS = 5.0  # "joining..." becomes "(no roster)": the far end sends none
 NOT_ALLOWED = (403, 405)
 
 
@@ -58,6 +59,7 @@ class Room:
     info: ConferenceInfo | None = None
     offset: int = 0
     last_notify: float = field(default_factory=time.monotonic)
+    joined: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -250,17 +252,31 @@ class ConferencePlugin:
             SubscriptionState.RETRYING,
             SubscriptionState.TERMINATED,
         )
+        if failing and room.info is None:  # never a roster: a room without conference state
+            log.info("conference %s: no roster (the SUBSCRIBE failed)", room.uri)
+            room.subscription.end()
+            room.subscription = None
+            self._draw()
+            return
         if failing and time.monotonic() - room.last_notify > self.settings.expires:
             log.warning("conference %s: the focus is gone", room.uri)
             phone.end_call(room.call_id)
             self._leave("Conference lost", room.name)
             return
+        if room.info is None:
+            self._draw()
         self._schedule_watch()
 
     def _subscription_ended(self, ended: SubscriptionEnded) -> None:
         room = self.room
-        if room is not None and ended.target == room.uri and ended.reason != "ended":
-            room.last_notify = 0.0  # refused for good: the watch ends the room
+        if room is None or ended.target != room.uri or ended.reason == "ended":
+            return
+        if room.info is None:  # a room without conference state: the call goes on
+            log.info("conference %s: no roster (%s)", room.uri, ended.reason)
+            room.subscription = None
+            self._draw()
+        else:
+            room.last_notify = 0.0  # the focus ended it for good: the watch ends the room
 
     def _notified(self, notification: Notification) -> None:
         room, phone = self.room, self.phone
@@ -308,7 +324,11 @@ class ConferencePlugin:
     def _draw(self) -> None:
         room, phone = self.room, self.phone
         if room is not None and phone is not None:
-            phone.set_panel(view.panel(room.name, room.info, room.offset, self._name))
+            lines = view.panel(room.name, room.info, room.offset, self._name)
+            waited = time.monotonic() - room.joined > NO_ROSTER_SECONDS
+            if room.info is None and (room.subscription is None or waited):
+                lines[-1] = "(no roster)"
+            phone.set_panel(lines)
 
     # -- changing who is in it (RFC 4579 section 5) ---------------------------
     def _refer(self, room: Room, contact: Contact, method: str) -> None:

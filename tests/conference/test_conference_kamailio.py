@@ -183,6 +183,8 @@ def test_a_one_to_one_call_becomes_a_room(
     assert room.startswith("room-")
     assert state["conference"]["uri"] == focus.room_uri(room)
     assert sorted(focus.roster(room)) == [server.uri("alice"), server.uri("bob")]
+    state = bob.wait_for(lambda s: in_room(2)(s) and len(s["calls"]) == 1, what="bob in it")
+    assert state["calls"][0]["remote"] == focus.room_uri(room)
     assert alice.stop() == 0
     assert bob.stop() == 0
 
@@ -259,5 +261,31 @@ def test_an_incoming_focus_invite_and_a_focus_that_vanishes(
             lambda s: s["conference"] is None and no_calls(s), timeout=40, what="the focus is gone"
         )
         assert "the focus is gone" in phone.log_tail(200)
+    assert alice.stop() == 0
+    assert bob.stop() == 0
+
+
+def test_a_room_without_conference_state_stays_a_call(
+    server: Kamailio, phones: PhoneFactory
+) -> None:
+    """A room button whose far end is no focus (here a phone): no conference
+    state comes, and the call goes on without a roster."""
+    alice = start_phone(
+        phones, server, "alice", [], rooms=[{"name": "Lobby", "uri": server.uri("bob")}]
+    )
+    bob = start_phone(phones, server, "bob", [])
+    alice.press("contact-1")
+    bob.wait_for(screen_has("Incoming call"), what="bob rings")
+    bob.press("answer")
+    state = alice.wait_for(screen_has("(no roster)"), timeout=20, what="no conference state")
+    assert state["conference"] == {
+        "uri": server.uri("bob"),
+        "subject": None,
+        "count": 0,
+        "participants": [],
+    }
+    assert [c["state"] for c in state["calls"]] == ["confirmed"]
+    alice.press("end")
+    alice.wait_for(lambda s: s["conference"] is None and no_calls(s), what="left")
     assert alice.stop() == 0
     assert bob.stop() == 0
