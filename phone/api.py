@@ -22,6 +22,7 @@ plugins/README.md, describes each member; a test checks that it does.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,8 @@ __all__ = [
     "contact_index",
 ]
 
+log = logging.getLogger(__name__)
+
 NOT_STARTED = "the SIP stack is not started yet (wait for phone_started)"
 CONFIG_SOURCE = "config"  # the contacts of the config file, written by the core at start
 
@@ -181,6 +184,28 @@ class PhoneApi:
         its progress."""
         call = self._phone.dial(uri, name)
         return None if call is None else dataclasses.replace(call.info)
+
+    def transfer(
+        self, call_id: int, refer_to: str, on_progress: ProgressCallback | None = None
+    ) -> bool:
+        """Send a REFER inside the call `call_id` (RFC 3515), asking the remote
+        party to send a request to `refer_to`: to join a conference room,
+        RFC 4579 section 5.5. `on_progress` gets a `ReferProgress` for each
+        sipfrag NOTIFY ("100 Trying", "200 OK" with `final`). The call stays up
+        until ended. False when there is no such confirmed call or pjsua
+        refused (logged)."""
+        for call in self._phone.calls:
+            if call.info.id == call_id and call.info.state is CallState.CONFIRMED:
+                try:
+                    call.transfer(refer_to, on_progress)
+                except self._phone.sip.pj.Error as exc:
+                    log.warning(
+                        "REFER in the call with %s failed: %s", call.info.remote_uri, exc.reason
+                    )
+                    return False
+                log.info("REFER %s to %s", call.info.remote_uri, refer_to)
+                return True
+        return False
 
     def end_call(self, call_id: int) -> bool:
         """End the call `call_id` as the `end` button would: a call ringing here is
@@ -357,7 +382,10 @@ class PhoneApi:
             except ValueError as exc:
                 raise ValueError(f"contact {contact.name!r}: {exc}") from None
         self._phone.store.replace_contacts(
-            source, [(c.name, c.uri) for c in contacts], blf={c.uri for c in contacts if c.blf}
+            source,
+            [(c.name, c.uri) for c in contacts],
+            blf={c.uri for c in contacts if c.blf},
+            conference={c.uri for c in contacts if c.conference},
         )
         self._phone.load_contacts()
 
@@ -395,6 +423,13 @@ class PhoneApi:
         nothing else), or for `seconds`. The control interface's `screen`
         says `(image)` meanwhile."""
         self._phone.screen.image(image, seconds)
+        self._phone.redraw()
+
+    def set_panel(self, lines: Sequence[str] | None) -> None:
+        """Show `lines` (21 columns, 3 rows) instead of the screen's body until
+        called with None: a plugin's own view, such as a conference roster.
+        `show_message` still overlays it. Drawn at once."""
+        self._phone.screen.panel = None if lines is None else list(lines)
         self._phone.redraw()
 
     def set_indicator(self, name: str, text: str) -> None:

@@ -24,7 +24,16 @@ from phone.settings import Table
 SCREEN_WIDTH = 128
 SCREEN_HEIGHT = 64
 
-FUNCTION_BUTTONS = ("end", "answer", "page", "volume_up", "volume_down", "mute", "dnd")
+FUNCTION_BUTTONS = (
+    "end",
+    "answer",
+    "page",
+    "volume_up",
+    "volume_down",
+    "mute",
+    "dnd",
+    "conference",
+)
 
 
 def contact_button(index: int) -> str:

@@ -43,6 +43,7 @@ class Contact:
     name: str
     uri: str
     blf: bool = False
+    conference: bool = False  # a conference room (RFC 4579 focus), for the conference plugin
 
 
 def address_key(uri: str) -> str:

@@ -36,6 +36,10 @@ class CallInfo:
     ended_at: float | None = None
     code: int | None = None
     reason: str | None = None
+    # The remote Contact (a focus's is its conference URI, RFC 4579 §3.3) and
+    # whether it carries `isfocus`; known once the remote side answered.
+    remote_contact: str | None = None
+    isfocus: bool = False
 
     @property
     def active(self) -> bool:

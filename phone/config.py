@@ -12,7 +12,8 @@ Layout (every section but `[account]` and `[board]` is optional)::
     [[contacts]]              # ContactConfig, one per button, in button order
     name = "Bob"
     uri = "sip:bob@example.com"
-    blf = true
+    blf = true                # also its dialog state (BLF)
+    conference = false        # true: a conference room (the conference plugin)
 
     [board]                   # BoardConfig
     kind = "rpi"
@@ -102,6 +103,7 @@ class ContactConfig:
     name: str
     uri: str
     blf: bool = False
+    conference: bool = False  # a conference room's URI (plugins/conference)
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,10 @@ class Config:
         return {
             "log_level": self.log_level.lower(),
             "account": account_data,
-            "contacts": [{"name": c.name, "uri": c.uri, "blf": c.blf} for c in self.contacts],
+            "contacts": [
+                {"name": c.name, "uri": c.uri, "blf": c.blf, "conference": c.conference}
+                for c in self.contacts
+            ],
             "board": board,
             "calls": {
                 "reject_code": self.calls.reject_code,
@@ -362,7 +367,11 @@ def _parse_contacts(value: Any) -> tuple[ContactConfig, ...]:
             if uri.same_address(other):
                 raise ConfigError(table.key("uri"), f"same address as {other_key} ({uri.aor})")
         seen.append((uri, table.key("uri")))
-        contacts.append(ContactConfig(name, str(uri), table.boolean("blf", False)))
+        contacts.append(
+            ContactConfig(
+                name, str(uri), table.boolean("blf", False), table.boolean("conference", False)
+            )
+        )
     return tuple(contacts)
 
 

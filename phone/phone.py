@@ -84,6 +84,7 @@ class Phone:
             "config",
             [(c.name, c.uri) for c in self.config.contacts],
             blf={c.uri for c in self.config.contacts if c.blf},
+            conference={c.uri for c in self.config.contacts if c.conference},
         )
         self.load_contacts()
         await self.board.start(self._presses.edge)
@@ -130,7 +131,9 @@ class Phone:
     # -- contacts -------------------------------------------------------
     def load_contacts(self) -> None:
         """Put every source's stored contacts on the buttons (by source, then position)."""
-        self.set_contacts([Contact(c.name, c.uri, c.blf) for c in self.store.contacts()])
+        self.set_contacts(
+            [Contact(c.name, c.uri, c.blf, c.conference) for c in self.store.contacts()]
+        )
 
     def set_contacts(self, contacts: list[Contact]) -> None:
         self.buttons.set_contacts(contacts)

@@ -60,6 +60,9 @@ class Screen:
         # watchers waiting); the core draws them after its own, in insertion order.
         self.indicators: dict[str, str] = {}
         self._message: list[str] = []
+        # A plugin's view that stands in for the body while set (the conference
+        # roster); messages still overlay it.
+        self.panel: list[str] | None = None
         self._message_until = 0.0
         self._image: Image.Image | None = None
         self._image_until: float | None = None  # None: until a button press
@@ -101,6 +104,8 @@ class Screen:
             body = [IMAGE_LINE]
         else:
             body = self._message if self.message_showing else self.body
+            if body is self.body and self.panel is not None:
+                body = self.panel
         rows = [self.status, *body[: ROWS - 2]]
         rows += [""] * (ROWS - 1 - len(rows))
         rows.append(self.footer)

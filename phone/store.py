@@ -47,6 +47,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # A contact's busy-lamp field (RFC 4235 dialog subscription), for every source.
     ("ALTER TABLE contacts ADD COLUMN blf INTEGER NOT NULL DEFAULT 0",),
+    # A contact that is a conference room (RFC 4579 focus).
+    ("ALTER TABLE contacts ADD COLUMN conference INTEGER NOT NULL DEFAULT 0",),
 )
 
 
@@ -61,6 +63,7 @@ class StoredContact:
     uri: str
     source: str
     blf: bool = False
+    conference: bool = False
 
 
 class Store:
@@ -126,25 +129,34 @@ class Store:
     # -- contacts -------------------------------------------------------
     def contacts(self, source: str | None = None) -> list[StoredContact]:
         """The stored contacts, of one source or of all (by source, then position)."""
-        sql = "SELECT position, name, uri, source, blf FROM contacts"
+        sql = "SELECT position, name, uri, source, blf, conference FROM contacts"
         params: tuple[str, ...] = ()
         if source is not None:
             sql += " WHERE source = ?"
             params = (source,)
         rows = self._db.execute(sql + " ORDER BY source, position", params).fetchall()
-        return [StoredContact(row[0], row[1], row[2], row[3], bool(row[4])) for row in rows]
+        return [
+            StoredContact(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]))
+            for row in rows
+        ]
 
     def replace_contacts(
-        self, source: str, contacts: Sequence[tuple[str, str]], blf: Collection[str] = ()
+        self,
+        source: str,
+        contacts: Sequence[tuple[str, str]],
+        blf: Collection[str] = (),
+        conference: Collection[str] = (),
     ) -> None:
         """Make `contacts` (name, uri pairs, in order) the whole of `source`'s contacts;
-        those whose URI is in `blf` get a busy-lamp field."""
+        those whose URI is in `blf` get a busy-lamp field, those in `conference`
+        are rooms."""
         with self.transaction():
             self._db.execute("DELETE FROM contacts WHERE source = ?", (source,))
             self._db.executemany(
-                "INSERT INTO contacts (source, position, name, uri, blf) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO contacts (source, position, name, uri, blf, conference)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (source, position, name, uri, uri in blf)
+                    (source, position, name, uri, uri in blf, uri in conference)
                     for position, (name, uri) in enumerate(contacts)
                 ],
             )

@@ -135,6 +135,18 @@ def parse_name_addr(text: str) -> tuple[str | None, SipUri]:
     return name or None, parse_sip_uri(uri_text)
 
 
+def header_params(text: str) -> dict[str, str | None]:
+    """The header parameters of a From/To/Contact value (`;tag=`, a focus's
+    `;isfocus`, RFC 4579 §3.3): those after the `>`, or every `;` parameter of a
+    bare addr-spec (RFC 3261 §20.10). Raises SipUriError on a malformed one."""
+    value = text.strip()
+    if "<" in value:
+        param_text = value.rpartition(">")[2].strip().removeprefix(";")
+    else:
+        param_text = value.partition(";")[2]
+    return _parse_params(text, param_text) if param_text else {}
+
+
 def _parse_quoted(text: str, value: str) -> tuple[str, str]:
     """Split a leading quoted-string (with quoted-pairs) off `value`."""
     chars: list[str] = []

@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Protocol
 import pjsua2 as pj
 
 from phone.calls import CallInfo, CallState, Direction
+from phone.sip.message import MessageError, SipMessage
 from phone.sip.message_stream import CallMessageStream, offer_call_setting
+from phone.sip.request import ProgressCallback, ReferProgress
 from phone.sip.sdp import SdpError
-from phone.uri import parse_name_addr
+from phone.uri import SipUriError, header_params, parse_name_addr
 
 if TYPE_CHECKING:
     from phone.sip.account import SipAccount
@@ -50,6 +52,23 @@ def _remote_identity(name_addr: str) -> tuple[str | None, str]:
     return name, str(uri)
 
 
+def _read_contact(info: CallInfo, whole_message: str) -> None:
+    """Note the remote Contact of a received INVITE or response, and whether it
+    names a focus (`isfocus`, RFC 4579 §3.3): pjsua's CallInfo.remoteContact
+    prints only the URI, without the header parameters."""
+    try:
+        contact = SipMessage.parse(whole_message.encode()).header("contact")
+    except MessageError:
+        return
+    if not contact or contact == info.remote_contact:
+        return
+    info.remote_contact = contact
+    try:
+        info.isfocus = "isfocus" in header_params(contact)
+    except SipUriError:
+        info.isfocus = False
+
+
 class _PjCall(pj.Call):
     """The pjsua2 call object: pjsua's callbacks arrive here and go to its owner.
 
@@ -63,7 +82,7 @@ class _PjCall(pj.Call):
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         if self.owner is not None:
-            self.owner.state_changed(self.getInfo())
+            self.owner.state_changed(self.getInfo(), prm.e)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         if self.owner is not None:
@@ -76,6 +95,16 @@ class _PjCall(pj.Call):
     def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
         if self.owner is not None:
             self.owner.tsx_state(prm)
+
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        if self.owner is not None:
+            self.owner.transfer_requested(prm)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        if self.owner is not None and self.owner.on_transfer is not None:
+            self.owner.on_transfer(
+                ReferProgress(prm.statusCode, str(prm.reason), bool(prm.finalNotify))
+            )
 
 
 class SipCall:
@@ -106,6 +135,7 @@ class SipCall:
             self.message_stream = CallMessageStream(path, offer=info.direction is Direction.OUT)
         self._pj: _PjCall | None = _PjCall(self, account, pjsua_id)
         account.adopt(self)  # from here on, released at the latest when the account is
+        self.on_transfer: ProgressCallback | None = None  # a REFER we sent in this call
 
     @classmethod
     def incoming(
@@ -129,6 +159,7 @@ class SipCall:
         call.sip_call_id = str(ci.callIdString)
         log.debug("remote %r contact %r", ci.remoteUri, ci.remoteContact)
         info.remote_name, info.remote_uri = _remote_identity(ci.remoteUri)
+        _read_contact(info, request)
         log.info("incoming call from %s", info.remote_uri)
         return call
 
@@ -200,6 +231,16 @@ class SipCall:
         except pj.Error as exc:
             log.debug("hangup: %s", exc.reason)
 
+    def transfer(self, refer_to: str, on_progress: ProgressCallback | None) -> None:
+        """Send a REFER in this call's dialog (RFC 3515; RFC 4579 §5.5 asks a
+        participant to join a room this way); its sipfrag NOTIFYs go to
+        `on_progress`. Raises pj.Error when pjsua refuses."""
+        if self._pj is None:
+            raise RuntimeError("the call is over")
+        self.on_transfer = on_progress
+        self._wake()
+        self._pj.xfer(refer_to, pj.CallOpParam(True))
+
     def release(self) -> None:
         """Delete the pjsua2 call (pjsua hangs it up if it is still active).
 
@@ -214,9 +255,16 @@ class SipCall:
         # onCallState, as soon as the callback returns (pjsua2 allows that).
 
     # -- pjsua2 events (loop thread, inside libHandleEvents) -------------
-    def state_changed(self, ci: pj.CallInfo) -> None:
+    def state_changed(self, ci: pj.CallInfo, event: pj.SipEvent) -> None:
         info = self.info
+        if info.id < 0:  # a call pjsua placed for a REFER we took: now it has an id
+            self.account.calls[ci.id] = self
         info.id = ci.id
+        if (
+            event.type == pj.PJSIP_EVENT_TSX_STATE
+            and event.body.tsxState.type == pj.PJSIP_EVENT_RX_MSG
+        ):
+            _read_contact(info, str(event.body.tsxState.src.rdata.wholeMsg))
         state = self._map_state(ci)
         if state is None or (state is info.state and state is not CallState.DISCONNECTED):
             return
@@ -261,6 +309,18 @@ class SipCall:
     def tsx_state(self, prm: pj.OnCallTsxStateParam) -> None:
         if self.message_stream is not None:
             self.message_stream.on_tsx_state(prm)
+
+    def transfer_requested(self, prm: pj.OnCallTransferRequestParam) -> None:
+        """A REFER in this call (RFC 3515; a conference focus's room, RFC 4579
+        §5.5): pjsua accepts it and dials the Refer-To target. The new call gets
+        its own SipCall (owned by the account like any other): without one
+        pjsua would report it through this call (it copies the call's user
+        data), mixing up two calls."""
+        name, uri = _remote_identity(str(prm.dstUri))
+        info = CallInfo(-1, uri, name, Direction.OUT, CallState.CALLING)
+        referred = SipCall(self.account, self._events, self._wake, info)
+        prm.newCall = referred._pj
+        log.info("REFER from %s: calling %s", self.info.remote_uri, uri)
 
     def media_changed(self) -> None:
         self._events.call_media_ready(self)

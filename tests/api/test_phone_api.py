@@ -139,8 +139,8 @@ def test_a_plugin_does_everything_through_phone_api(
         assert notes.all("message_received") == [
             {"step": "message_received", "sender": peer.uri, "text": "hi"}
         ]
-        state = alice.state()  # the core's keys, and the probe's (hook control_state)
-        assert set(state) == CORE_STATE_KEYS | {"probe"}
+        state = alice.state()  # the core's keys, the probe's and the built-in conference's
+        assert set(state) == CORE_STATE_KEYS | {"probe", "conference"}
         assert state["probe"] == {"received": ["hi"]}
 
         # The account, the contacts, the LED layer, the footer, the tables.

@@ -1,0 +1,680 @@
+"""A conference focus for tests (RFC 4579, RFC 4575), a raw SIP UA over UDP.
+
+No focus that does RFC 4579 installs from Debian here (SylkServer's
+dependencies are not packaged), so this one plays SylkServer's part towards
+the phones, through Kamailio:
+
+* it REGISTERs each room's user and the factory's user (`conference`), so
+  `sip:team@example.test` reaches it; an INVITE to the factory makes a fresh
+  room (`room-N`). Every answer's Contact is the room's conference URI with
+  `isfocus` (RFC 4579 section 3.3). It mixes no media: the SDP answer points
+  at a socket that drops what it gets.
+* it keeps the roster, and NOTIFYs `conference` subscribers as SylkServer
+  does: full state first, then partial documents with the next `version`
+  (RFC 4575 section 4.6), users with one endpoint each carrying `status`,
+  `joining-method` and `media`. A refresh gets full state again.
+* it takes REFER (RFC 4579 section 5): `method=INVITE` (the default) really
+  INVITEs the referred contact through Kamailio, as the factory's user, with
+  digest; `method=BYE` ends that participant's leg. The REFER's progress goes
+  back in `message/sipfrag` NOTIFYs (RFC 3515). With `allow_removal=False` a
+  BYE REFER gets 403, any other method 405.
+
+Knobs for the tests: `lose_next_version` skips one version number,
+`notify_raw` sends any body to a room's subscribers, `stop()` vanishes
+without a BYE. Everything runs on the focus's own asyncio loop in a thread;
+the public methods are called from the test's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from phone.payloads import conference, sipfrag
+from phone.payloads.sequence import DocumentState
+from phone.sip.digest import Credentials, DigestChallenge
+from phone.sip.message import NameAddr, SipMessage, header_params
+from phone.uri import parse_sip_uri
+from tests.peers.kamailio import LISTEN_IP, Kamailio
+
+log = logging.getLogger(__name__)
+
+FACTORY = "conference"
+FACTORY_PASSWORD = "conferencepw"
+EXPIRES = 600
+RESPONSE_TIMEOUT = 8.0
+
+_T = TypeVar("_T")
+
+
+def focus_users(rooms: dict[str, str]) -> dict[str, str]:
+    """The Kamailio users a focus with `rooms` (user -> subject) registers."""
+    return {FACTORY: FACTORY_PASSWORD, **{user: f"{user}pw" for user in rooms}}
+
+
+def _branch() -> str:
+    return "z9hG4bK" + secrets.token_hex(8)
+
+
+@dataclass
+class Leg:
+    """One dialog of the focus (a participant's call, a subscription, a REFER's)."""
+
+    call_id: str
+    local: str  # our From/To value, with our tag
+    remote: str  # theirs, with their tag
+    target: str  # their Contact URI
+    routes: list[str]
+    cseq: int = 0
+
+
+@dataclass
+class Member:
+    entity: str  # the participant's AOR
+    display: str | None
+    leg: Leg | None  # None for a guest the test adds without a call
+    joining: conference.JoiningMethod
+    status: conference.EndpointStatus = conference.EndpointStatus.CONNECTED
+
+    def user(self, state: conference.ElementState) -> conference.User:
+        endpoint = conference.Endpoint(
+            entity=self.entity,
+            state=state,
+            display_text=self.display,
+            status=self.status,
+            joining_method=self.joining,
+            media=(conference.Media(id="1", type="audio", status=conference.MediaStatus.SENDRECV),),
+        )
+        return conference.User(
+            entity=self.entity, state=state, display_text=self.display, endpoints=(endpoint,)
+        )
+
+
+@dataclass
+class Watcher:
+    leg: Leg
+    version: int = 0
+
+
+@dataclass
+class Room:
+    user: str
+    subject: str
+    uri: str  # the conference URI: the focus's Contact
+    members: dict[str, Member] = field(default_factory=dict)
+    watchers: list[Watcher] = field(default_factory=list)
+
+
+class Focus:
+    """The focus; `start()` registers it with `kamailio`, `stop()` vanishes."""
+
+    def __init__(
+        self, kamailio: Kamailio, rooms: dict[str, str], *, allow_removal: bool = True
+    ) -> None:
+        self.kamailio = kamailio
+        self.domain = kamailio.domain
+        self.proxy = (LISTEN_IP, kamailio.sip_port)
+        self.allow_removal = allow_removal
+        self.lose_next_version = False
+        self.refreshes = 0  # SUBSCRIBE refreshes seen (a lost version brings one)
+        self.rooms: dict[str, Room] = {}
+        self._room_subjects = dict(rooms)
+        self._fresh = itertools.count(1)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="focus", daemon=True)
+        self._transport: asyncio.DatagramTransport | None = None
+        self._media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._media.bind((LISTEN_IP, 0))
+        self.port = 0
+        self._pending: dict[
+            str, tuple[asyncio.Future[SipMessage], Callable[[SipMessage], None]]
+        ] = {}
+        self._answered: dict[tuple[str, str], bytes] = {}  # (Call-ID, CSeq) -> response
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- from the test's thread -------------------------------------------
+    def start(self) -> Focus:
+        self._thread.start()
+        self._run(self._start())
+        return self
+
+    def stop(self) -> None:
+        """Vanish: no BYE, no final NOTIFY, the socket closed."""
+        if not self._thread.is_alive():
+            return
+        self._loop.call_soon_threadsafe(self._close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._media.close()
+
+    def room_uri(self, user: str) -> str:
+        return f"sip:{user}@{LISTEN_IP}:{self.port}"
+
+    def roster(self, user: str) -> list[str]:
+        """The entities (AORs) connected in room `user`, in joining order."""
+
+        async def read() -> list[str]:
+            room = self.rooms.get(user)
+            return [] if room is None else list(room.members)
+
+        return self._run(read())
+
+    def only_room(self) -> str:
+        """The user part of the one room that exists (a fresh one made by the factory)."""
+
+        async def read() -> str:
+            (user,) = self.rooms
+            return user
+
+        return self._run(read())
+
+    def add_guest(self, user: str, entity: str, display: str | None = None) -> None:
+        """Put `entity` in room `user` without a call (a partial NOTIFY follows)."""
+
+        async def add() -> None:
+            guest = Member(entity, display, None, conference.JoiningMethod.DIALED_OUT)
+            self._join(self.rooms[user], guest)
+
+        self._run(add())
+
+    def remove_guest(self, user: str, entity: str) -> None:
+        async def remove() -> None:
+            self._leave(self.rooms[user], entity)
+
+        self._run(remove())
+
+    def notify_raw(self, user: str, body: bytes) -> None:
+        """NOTIFY `body` as conference-info to every subscriber of room `user`."""
+
+        async def send() -> None:
+            for watcher in self.rooms[user].watchers:
+                await self._notify(watcher.leg, "conference", body, conference.CONTENT_TYPE)
+
+        self._run(send())
+
+    def _run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(RESPONSE_TIMEOUT * 2)
+
+    # -- on the focus's loop ----------------------------------------------
+    async def _start(self) -> None:
+        self._transport, _ = await self._loop.create_datagram_endpoint(
+            lambda: _Protocol(self), local_addr=(LISTEN_IP, 0)
+        )
+        self.port = self._transport.get_extra_info("sockname")[1]
+        for user in [FACTORY, *self._room_subjects]:
+            await self._register(user)
+
+    def _close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._transport is not None:
+            self._transport.close()
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = self._loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _credentials(self, user: str) -> Credentials:
+        return Credentials(user, focus_users(self._room_subjects)[user])
+
+    async def _register(self, user: str) -> None:
+        aor = f"sip:{user}@{self.domain}"
+        leg = Leg(
+            secrets.token_hex(8),
+            f"<{aor}>;tag={secrets.token_hex(4)}",
+            f"<{aor}>",
+            f"sip:{self.domain}",
+            [],
+        )
+        headers = [("Contact", f"<{self.room_uri(user)}>"), ("Expires", "3600")]
+        response = await self._request("REGISTER", leg, headers, user=user, dest=self.proxy)
+        if response.status != 200:
+            raise RuntimeError(f"focus: REGISTER {user} got {response.status}")
+
+    # -- sending ------------------------------------------------------------
+    def _send(self, data: bytes, address: tuple[str, int]) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.sendto(data, address)
+
+    def _destination(self, leg: Leg) -> tuple[str, int]:
+        if leg.routes:
+            return self.proxy
+        uri = parse_sip_uri(leg.target)
+        return uri.host, uri.port or 5060
+
+    async def _request(
+        self,
+        method: str,
+        leg: Leg,
+        headers: list[tuple[str, str]],
+        body: bytes = b"",
+        content_type: str | None = None,
+        *,
+        user: str | None = None,
+        dest: tuple[str, int] | None = None,
+        on_provisional: Callable[[SipMessage], None] | None = None,
+    ) -> SipMessage:
+        """Send a request in `leg` (a new CSeq) and wait for its final response;
+        a 401/407 is answered once with `user`'s digest."""
+        authorization: tuple[str, str] | None = None
+        for _ in range(2):
+            leg.cseq += 1
+            branch = _branch()
+            lines = [
+                f"{method} {leg.target} SIP/2.0",
+                f"Via: SIP/2.0/UDP {LISTEN_IP}:{self.port};branch={branch};rport",
+                "Max-Forwards: 70",
+                f"From: {leg.local}",
+                f"To: {leg.remote}",
+                f"Call-ID: {leg.call_id}",
+                f"CSeq: {leg.cseq} {method}",
+                *(f"Route: {route}" for route in leg.routes),
+                *(f"{name}: {value}" for name, value in headers),
+            ]
+            if authorization is not None:
+                lines.append(f"{authorization[0]}: {authorization[1]}")
+            if content_type is not None:
+                lines.append(f"Content-Type: {content_type}")
+            lines.append(f"Content-Length: {len(body)}")
+            data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+            future: asyncio.Future[SipMessage] = self._loop.create_future()
+            self._pending[branch] = (future, on_provisional or (lambda _: None))
+            self._send(data, dest or self._destination(leg))
+            try:
+                response = await asyncio.wait_for(future, RESPONSE_TIMEOUT)
+            finally:
+                self._pending.pop(branch, None)
+            if method == "INVITE":
+                self._ack(leg, response, branch, dest)
+            if response.status in (401, 407) and user is not None and authorization is None:
+                name = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+                challenge = DigestChallenge.parse(response.require(name.lower()))
+                header = "Authorization" if response.status == 401 else "Proxy-Authorization"
+                value = challenge.authorization(self._credentials(user), method, leg.target)
+                authorization = (header, value)
+                continue
+            return response
+        return response
+
+    def _ack(
+        self, leg: Leg, response: SipMessage, branch: str, dest: tuple[str, int] | None
+    ) -> None:
+        """ACK a final response to our INVITE: a non-2xx in its transaction, a 2xx in the dialog."""
+        status = response.status or 0
+        if 200 <= status < 300:
+            leg.remote = response.require("to")
+            contact = response.header("contact")
+            if contact:
+                leg.target = NameAddr.parse(contact).uri
+            leg.routes = list(reversed(response.header_values("record-route")))
+            branch = _branch()
+        lines = [
+            f"ACK {leg.target} SIP/2.0",
+            f"Via: SIP/2.0/UDP {LISTEN_IP}:{self.port};branch={branch};rport",
+            "Max-Forwards: 70",
+            f"From: {leg.local}",
+            f"To: {response.require('to')}",
+            f"Call-ID: {leg.call_id}",
+            f"CSeq: {leg.cseq} ACK",
+            *(f"Route: {route}" for route in (leg.routes if status < 300 else [])),
+            "Content-Length: 0",
+        ]
+        where = self._destination(leg) if status < 300 else dest
+        self._send(("\r\n".join(lines) + "\r\n\r\n").encode(), where or self._destination(leg))
+
+    def _respond(
+        self,
+        request: SipMessage,
+        address: tuple[str, int],
+        status: int,
+        reason: str,
+        *,
+        tag: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> None:
+        to = request.require("to")
+        if tag is not None and "tag" not in NameAddr.parse(to).params:
+            to += f";tag={tag}"
+        lines = [f"SIP/2.0 {status} {reason}"]
+        lines += [f"Via: {value}" for key, value in request.headers if key == "via"]
+        if status < 300:
+            lines += [f"Record-Route: {v}" for k, v in request.headers if k == "record-route"]
+        lines += [
+            f"From: {request.require('from')}",
+            f"To: {to}",
+            f"Call-ID: {request.call_id}",
+            f"CSeq: {request.require('cseq')}",
+            *(f"{name}: {value}" for name, value in headers or []),
+        ]
+        if content_type is not None:
+            lines.append(f"Content-Type: {content_type}")
+        lines.append(f"Content-Length: {len(body)}")
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        if status >= 200:
+            self._answered[(request.call_id, request.require("cseq"))] = data
+        self._send(data, address)
+
+    # -- receiving ----------------------------------------------------------
+    def received(self, data: bytes, address: tuple[str, int]) -> None:
+        if not data.strip():
+            return
+        message = SipMessage.parse(data)
+        if not message.is_request:
+            branch = header_params(message.require("via"))[1].get("branch", "")
+            pending = self._pending.get(branch)
+            if pending is None:
+                return
+            future, on_provisional = pending
+            if (message.status or 0) < 200:
+                on_provisional(message)
+            elif not future.done():
+                future.set_result(message)
+            return
+        if message.method == "ACK":
+            return
+        again = self._answered.get((message.call_id, message.require("cseq")))
+        if again is not None:
+            self._send(again, address)
+            return
+        handler = {
+            "INVITE": self._on_invite,
+            "BYE": self._on_bye,
+            "SUBSCRIBE": self._on_subscribe,
+            "REFER": self._on_refer,
+            "OPTIONS": self._on_options,
+            "CANCEL": self._on_options,
+        }.get(message.method or "")
+        if handler is None:
+            self._respond(message, address, 405, "Method Not Allowed")
+        else:
+            handler(message, address)
+
+    def _on_options(self, request: SipMessage, address: tuple[str, int]) -> None:
+        self._respond(request, address, 200, "OK")
+
+    def _room_for(self, request_uri: str) -> Room | None:
+        user = parse_sip_uri(request_uri).user or ""
+        if user == FACTORY:
+            user = f"room-{next(self._fresh)}"
+            self._room_subjects.setdefault(user, f"Room {user.removeprefix('room-')}")
+        if user not in self._room_subjects:
+            return None
+        if user not in self.rooms:
+            self.rooms[user] = Room(user, self._room_subjects[user], self.room_uri(user))
+        return self.rooms[user]
+
+    def _uas_leg(self, request: SipMessage, tag: str) -> Leg:
+        to = request.require("to")
+        if "tag" not in NameAddr.parse(to).params:
+            to += f";tag={tag}"
+        contact = request.header("contact")
+        return Leg(
+            request.call_id,
+            to,
+            request.require("from"),
+            NameAddr.parse(contact).uri if contact else request.from_.uri,
+            list(request.header_values("record-route")),
+            cseq=secrets.randbelow(1000),
+        )
+
+    def _contact(self, room: Room) -> tuple[str, str]:
+        return ("Contact", f"<{room.uri}>;isfocus")
+
+    def _on_invite(self, request: SipMessage, address: tuple[str, int]) -> None:
+        if request.to.tag is not None:  # a re-INVITE: keep the same answer
+            self._respond(
+                request,
+                address,
+                200,
+                "OK",
+                body=self._sdp(request.body),
+                content_type="application/sdp",
+            )
+            return
+        room = self._room_for(request.request_uri or "")
+        if room is None:
+            self._respond(request, address, 404, "No Such Room")
+            return
+        tag = secrets.token_hex(4)
+        leg = self._uas_leg(request, tag)
+        from_ = request.from_
+        entity = parse_sip_uri(from_.uri).aor
+        text = request.require("from")
+        display = text.partition("<")[0].strip().strip('"') if "<" in text else ""
+        self._respond(
+            request,
+            address,
+            200,
+            "OK",
+            tag=tag,
+            headers=[self._contact(room), ("Allow", "INVITE, ACK, BYE, CANCEL, SUBSCRIBE, REFER")],
+            body=self._sdp(request.body),
+            content_type="application/sdp",
+        )
+        member = Member(entity, display or None, leg, conference.JoiningMethod.DIALED_IN)
+        self._join(room, member)
+
+    def _sdp(self, offer: bytes) -> bytes:
+        """An answer to the audio line of `offer` (first codec), other lines refused."""
+        port = self._media.getsockname()[1]
+        lines = [
+            "v=0",
+            f"o=focus 1 1 IN IP4 {LISTEN_IP}",
+            "s=focus",
+            f"c=IN IP4 {LISTEN_IP}",
+            "t=0 0",
+        ]
+        for line in offer.decode(errors="replace").splitlines():
+            if not line.startswith("m="):
+                continue
+            kind, _, _proto, *formats = line[2:].split()
+            if kind == "audio" and formats:
+                lines += [f"m=audio {port} RTP/AVP {formats[0]}", "a=sendrecv"]
+            else:
+                lines.append(f"m={kind} 0 {_proto} {' '.join(formats)}")
+        return ("\r\n".join(lines) + "\r\n").encode()
+
+    def _offer(self) -> bytes:
+        port = self._media.getsockname()[1]
+        return (
+            f"v=0\r\no=focus 1 1 IN IP4 {LISTEN_IP}\r\ns=focus\r\nc=IN IP4 {LISTEN_IP}\r\n"
+            f"t=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+        ).encode()
+
+    def _join(self, room: Room, member: Member) -> None:
+        log.info("focus: %s joins %s", member.entity, room.user)
+        room.members[member.entity] = member
+        self._spawn(self._changed(room, member.user(conference.ElementState.FULL)))
+
+    def _leave(self, room: Room, entity: str) -> None:
+        member = room.members.pop(entity, None)
+        if member is None:
+            return
+        log.info("focus: %s leaves %s", entity, room.user)
+        deleted = conference.User(entity=entity, state=conference.ElementState.DELETED)
+        self._spawn(self._changed(room, deleted))
+
+    def _on_bye(self, request: SipMessage, address: tuple[str, int]) -> None:
+        self._respond(request, address, 200, "OK")
+        for room in self.rooms.values():
+            for entity, member in list(room.members.items()):
+                if member.leg is not None and member.leg.call_id == request.call_id:
+                    self._leave(room, entity)
+
+    # -- conference-info ----------------------------------------------------
+    def _document(
+        self, room: Room, version: int, users: tuple[conference.User, ...], full: bool
+    ) -> bytes:
+        return conference.build(
+            conference.ConferenceInfo(
+                entity=room.uri,
+                version=version,
+                state=DocumentState.FULL if full else DocumentState.PARTIAL,
+                description=conference.Description(subject=room.subject),
+                conference_state=conference.ConferenceState(
+                    user_count=len(room.members), active=True
+                ),
+                users=users,
+            )
+        )
+
+    async def _full_state(self, room: Room, watcher: Watcher, expires: int) -> None:
+        watcher.version += 1
+        users = tuple(m.user(conference.ElementState.FULL) for m in room.members.values())
+        body = self._document(room, watcher.version, users, full=True)
+        await self._notify(
+            watcher.leg, "conference", body, conference.CONTENT_TYPE, f"active;expires={expires}"
+        )
+
+    async def _changed(self, room: Room, user: conference.User) -> None:
+        skip = self.lose_next_version
+        self.lose_next_version = False
+        for watcher in list(room.watchers):
+            watcher.version += 2 if skip else 1
+            body = self._document(room, watcher.version, (user,), full=False)
+            await self._notify(watcher.leg, "conference", body, conference.CONTENT_TYPE)
+
+    async def _notify(
+        self,
+        leg: Leg,
+        event: str,
+        body: bytes,
+        content_type: str,
+        state: str = "active",
+    ) -> SipMessage | None:
+        headers = [("Event", event), ("Subscription-State", state)]
+        try:
+            return await self._request("NOTIFY", leg, headers, body, content_type)
+        except TimeoutError:
+            log.info("focus: NOTIFY to %s unanswered", leg.target)
+            return None
+
+    def _on_subscribe(self, request: SipMessage, address: tuple[str, int]) -> None:
+        event = header_params(request.header("event") or "")[0]
+        room = self._subscribed_room(request)
+        if event != "conference" or room is None:
+            self._respond(request, address, 489 if room else 404, "Bad Event")
+            return
+        expires = min(int(request.header("expires") or EXPIRES), EXPIRES)
+        watcher = next((w for w in room.watchers if w.leg.call_id == request.call_id), None)
+        if watcher is None:
+            watcher = Watcher(self._uas_leg(request, secrets.token_hex(4)))
+            if expires:
+                room.watchers.append(watcher)
+        else:
+            self.refreshes += 1
+        tag = NameAddr.parse(watcher.leg.local).tag
+        headers = [self._contact(room), ("Expires", str(expires))]
+        self._respond(request, address, 200, "OK", tag=tag, headers=headers)
+        if expires == 0:
+            if watcher in room.watchers:
+                room.watchers.remove(watcher)
+            self._spawn(self._final_notify(watcher))
+        else:
+            self._spawn(self._full_state(room, watcher, expires))
+
+    async def _final_notify(self, watcher: Watcher) -> None:
+        await self._notify(
+            watcher.leg, "conference", b"", conference.CONTENT_TYPE, "terminated;reason=timeout"
+        )
+
+    def _subscribed_room(self, request: SipMessage) -> Room | None:
+        user = parse_sip_uri(request.request_uri or "").user or ""
+        return self.rooms.get(user)
+
+    # -- REFER (RFC 4579 section 5) -----------------------------------------
+    def _on_refer(self, request: SipMessage, address: tuple[str, int]) -> None:
+        room = self._subscribed_room(request)
+        refer_to = request.header("refer-to")
+        if room is None or refer_to is None:
+            self._respond(request, address, 404 if room is None else 400, "Bad REFER")
+            return
+        target = parse_sip_uri(NameAddr.parse(refer_to).uri)
+        method = (target.params.get("method") or "INVITE").upper()
+        if method == "BYE" and not self.allow_removal:
+            self._respond(request, address, 403, "Forbidden")
+            return
+        if method not in ("INVITE", "BYE"):
+            self._respond(request, address, 405, "Method Not Allowed")
+            return
+        tag = secrets.token_hex(4)
+        self._respond(request, address, 202, "Accepted", tag=tag, headers=[self._contact(room)])
+        leg = self._uas_leg(request, tag)
+        aor = target.aor
+        if method == "BYE":
+            self._spawn(self._remove(room, aor, leg))
+        else:
+            self._spawn(self._dial_out(room, aor, leg))
+
+    async def _progress(self, leg: Leg, status: int, reason: str, final: bool) -> None:
+        body = f"SIP/2.0 {status} {reason}\r\n".encode()
+        state = "terminated;reason=noresource" if final else "active;expires=60"
+        await self._notify(leg, "refer", body, sipfrag.CONTENT_TYPE, state)
+
+    async def _remove(self, room: Room, aor: str, refer_leg: Leg) -> None:
+        member = room.members.get(aor)
+        if member is None:
+            await self._progress(refer_leg, 481, "Call Does Not Exist", True)
+            return
+        status, reason = 200, "OK"
+        if member.leg is not None:
+            response = await self._request("BYE", member.leg, [])
+            status, reason = response.status or 500, response.reason
+        self._leave(room, aor)
+        await self._progress(refer_leg, status, reason, True)
+
+    async def _dial_out(self, room: Room, uri: str, refer_leg: Leg) -> None:
+        await self._progress(refer_leg, 100, "Trying", False)
+        aor = f"sip:{FACTORY}@{self.domain}"
+        leg = Leg(
+            secrets.token_hex(8),
+            f'"{room.subject}" <{aor}>;tag={secrets.token_hex(4)}',
+            f"<{uri}>",
+            uri,
+            [],
+        )
+        sent: set[int] = set()
+
+        def provisional(response: SipMessage) -> None:
+            status = response.status or 0
+            if status > 100 and status not in sent:
+                sent.add(status)
+                self._spawn(self._progress(refer_leg, status, response.reason, False))
+
+        response = await self._request(
+            "INVITE",
+            leg,
+            [self._contact(room), ("Allow", "INVITE, ACK, BYE, CANCEL, SUBSCRIBE, REFER")],
+            self._offer(),
+            "application/sdp",
+            user=FACTORY,
+            dest=self.proxy,
+            on_provisional=provisional,
+        )
+        status = response.status or 500
+        await self._progress(refer_leg, status, response.reason, True)
+        if 200 <= status < 300:
+            self._join(
+                room, Member(parse_sip_uri(uri).aor, None, leg, conference.JoiningMethod.DIALED_OUT)
+            )
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, focus: Focus) -> None:
+        self.focus = focus
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self.focus.received(data, addr)
+        except Exception:
+            log.exception("focus: cannot handle %r", data[:80])
