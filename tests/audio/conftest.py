@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from board.room import speech
+from tests.audio.farend import FarEnd
 from tests.peers import pulseaudio
 
 RATE = 16000
@@ -79,3 +80,11 @@ def near_speech() -> np.ndarray:
     """Near-end speech in another voice."""
     text = "Another voice is speaking now, saying different words about the weather."
     return speech(text, voice="en+f3", seed=2)
+
+
+@pytest.fixture
+def far_end(pj_endpoint: object) -> Iterator[FarEnd]:
+    """Far-end bridge ports for one test, ended at teardown (before libDestroy)."""
+    ports = FarEnd()
+    yield ports
+    ports.destroy()

@@ -21,7 +21,7 @@ from phone.audio.alsa import AlsaSound, AudioConfig, AudioDeviceError, AudioStat
 from phone.audio.echo import EchoAlgorithm, EchoConfig
 from phone.audio.tones import ToneKind, tone
 from phone.audio.volume import Volume
-from tests.audio.farend import FarListener, FarTalker
+from tests.audio.farend import FarEnd
 from tests.peers.pulseaudio import PulseAudioServer
 
 RATE = 16000
@@ -82,12 +82,12 @@ def room_with_talker(pulse: PulseAudioServer, tmp_path: Path) -> Iterator[Virtua
 
 
 def test_frames_flow_both_ways(
-    sound: AlsaSound, room_with_talker: VirtualRoom, tmp_path: Path
+    sound: AlsaSound, room_with_talker: VirtualRoom, far_end: FarEnd, tmp_path: Path
 ) -> None:
     sound.open()
     assert wait_for(lambda: sound.stats().cycles > 10, 10.0)
-    talker = FarTalker(to_pcm(sine(1000.0, 3.0)))
-    listener = FarListener()
+    talker = far_end.talker(to_pcm(sine(1000.0, 3.0)))
+    listener = far_end.listener()
     talker.startTransmit(sound.port)
     sound.port.startTransmit(listener)
     time.sleep(2.5)
@@ -106,9 +106,11 @@ def test_frames_flow_both_ways(
     assert not stats.aec
 
 
-def test_mute_sends_silence(sound: AlsaSound, room_with_talker: VirtualRoom) -> None:
+def test_mute_sends_silence(
+    sound: AlsaSound, room_with_talker: VirtualRoom, far_end: FarEnd
+) -> None:
     sound.open()
-    listener = FarListener()
+    listener = far_end.listener()
     sound.port.startTransmit(listener)
     assert wait_for(lambda: sound.stats().cycles > 10, 10.0)
     time.sleep(1.0)
