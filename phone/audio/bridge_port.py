@@ -29,6 +29,7 @@ still alive then is leaked, with an error logged, rather than deleted.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 
 import pjsua2 as pj
@@ -38,12 +39,16 @@ log = logging.getLogger(__name__)
 RATE = 16000
 
 
+# pjsua_get_state() only reads a variable: safe even after pjlib has shut
+# down, when any pjsua2 call (Endpoint.instance() included) would abort.
+_pjsua_get_state = ctypes.CDLL(pj._pjsua2.__file__).pjsua_get_state
+_pjsua_get_state.restype = ctypes.c_int
+_pjsua_get_state.argtypes = []
+
+
 def _bridge_exists() -> bool:
     """True while pjsua (and so its conference bridge) is created and not destroyed."""
-    try:
-        return int(pj.Endpoint.instance().libGetState()) != int(pj.PJSUA_STATE_NULL)
-    except pj.Error:
-        return False  # no Endpoint at all any more
+    return int(_pjsua_get_state()) != int(pj.PJSUA_STATE_NULL)
 
 
 class BridgePort(pj.AudioMediaPort):

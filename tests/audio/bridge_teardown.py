@@ -11,7 +11,8 @@ and the process died in the garbage collector: one round was enough.
 
 Scenarios: `alsa` (AlsaSound with the WebRTC canceller, its devices open
 when PCM names are given, then `destroy()`), `forgotten` (a far-end port
-dropped without `destroy()`). Prints one line per round; exit status 0.
+dropped without `destroy()`), `late` (ports dropped after `libDestroy`,
+which used to abort in pjmedia). Prints one line per round; exit status 0.
 """
 
 from __future__ import annotations
@@ -68,10 +69,24 @@ def forgotten_round() -> None:
     drop_after_holding_the_gil(port)
 
 
+def outliving_the_stack(ep: pj.Endpoint, rounds: int) -> None:
+    """Ports still alive at libDestroy, dropped after it and after the Endpoint."""
+    ports = [FarTalker(bytes(640)) for _ in range(rounds)]
+    time.sleep(0.05)
+    ep.libDestroy()
+    del ep
+    while ports:
+        ports.pop()
+        print(f"round {rounds - len(ports)} ok", flush=True)
+
+
 def main(argv: list[str]) -> None:
     scenario, rounds = argv[0], int(argv[1])
     capture, playback = (argv[2], argv[3]) if len(argv) > 3 else (None, None)
     sys.setswitchinterval(0.0005)  # as the phone runs
+    if scenario == "late":
+        outliving_the_stack(endpoint(), rounds)
+        return
     ep = endpoint()
     for index in range(rounds):
         if scenario == "alsa":

@@ -48,3 +48,10 @@ def test_alsa_sound_destroyed_while_the_clock_waits_for_the_gil(
 def test_a_port_dropped_without_destroy_is_ended_whole() -> None:
     pytest.importorskip("pjsua2")
     assert_clean(run_scenario("forgotten", str(ROUNDS)))
+
+
+def test_ports_outliving_the_sip_stack_are_leaked_not_aborted() -> None:
+    pytest.importorskip("pjsua2")
+    result = run_scenario("late", str(ROUNDS))
+    assert_clean(result)
+    assert result.stderr.count("outlived the SIP stack; leaked") == ROUNDS
