@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,37 +55,48 @@ TALK_S = 0.3
 
 
 # -- bridge: the worker side (its own process) -----------------------------------
-def bridge_worker(first: int, last: int, capture: str, playback: str) -> None:
-    """Rounds first..last in this process, one line each; exit 0 when all passed."""
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def bridge_round(index: int, capture: str, playback: str) -> list[object]:
+    """Start the bridge and its canceller, pass audio both ways, end everything;
+    returns the ended objects, for the caller to drop."""
     from phone.audio.alsa import AlsaSound, AudioConfig
     from phone.audio.echo import EchoConfig
-    from tests.audio.bridge_teardown import drop_after_holding_the_gil, endpoint
     from tests.audio.farend import FarEnd
+
+    sound = AlsaSound(AudioConfig(capture, playback, echo=EchoConfig()))
+    far_end = FarEnd()
+    try:
+        talker = far_end.talker(bytes(range(256)) * 100)
+        listener = far_end.listener()
+        sound.open()
+        started = wait_until(lambda: sound.stats().cycles >= 5)
+        port = sound.port
+        talker.startTransmit(port)
+        port.startTransmit(listener)
+        flowing = wait_until(lambda: sound.stats().pj_frames >= 5)
+        if not (sound.stats().aec and started and flowing):
+            raise SystemExit(f"round {index}: no audio through the bridge: {sound.stats()}")
+    finally:
+        far_end.destroy()
+        sound.destroy()
+    return [sound, port, talker, listener]
+
+
+def bridge_worker(first: int, last: int, capture: str, playback: str) -> None:
+    """Rounds first..last in this process, one line each; exit 0 when all passed."""
+    from tests.audio.bridge_teardown import drop_after_holding_the_gil, endpoint
 
     sys.setswitchinterval(0.0005)  # as the phone runs
     ep = endpoint()
     for index in range(first, last + 1):
-        sound = AlsaSound(AudioConfig(capture, playback, echo=EchoConfig()))
-        far_end = FarEnd()
-        talker = far_end.talker(bytes(range(256)) * 100)
-        listener = far_end.listener()
-        sound.open()
-        deadline = time.monotonic() + 10
-        while sound.stats().cycles < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        port = sound.port
-        talker.startTransmit(port)
-        port.startTransmit(listener)
-        time.sleep(0.1)
-        stats = sound.stats()
-        if not stats.aec or stats.cycles < 5 or stats.pj_frames < 3:
-            raise SystemExit(f"round {index}: no audio through the bridge: {stats}")
-        far_end.destroy()
-        sound.destroy()
-        # The last references go while this thread holds the GIL past a tick.
-        doomed = [sound, port, talker, listener]
-        del sound, port, talker, listener
-        drop_after_holding_the_gil(doomed)
+        # The last references go while this thread holds the GIL past a clock tick.
+        drop_after_holding_the_gil(bridge_round(index, capture, playback))
         gc.collect()
         print(f"round {index} ok", flush=True)
     ep.libDestroy()
@@ -95,7 +106,8 @@ def bridge_worker(first: int, last: int, capture: str, playback: str) -> None:
 @dataclass
 class BridgeResult:
     rounds: int = 0
-    crashes: list[str] = field(default_factory=list)
+    crashes: list[str] = field(default_factory=list)  # a worker killed by a signal
+    failures: list[str] = field(default_factory=list)  # a round whose checks failed
     seconds: float = 0.0
 
 
@@ -117,22 +129,23 @@ def run_bridge(rounds: int, pulse: PulseAudioServer) -> BridgeResult:
                 str(last),
                 pulse.capture_pcm("mic"),
                 pulse.playback_pcm("spk"),
-            ],  # fmt: skip
+            ],
             cwd=REPO,
             capture_output=True,
             text=True,
-            timeout=60 + 10 * (last - next_round + 1),
+            timeout=60 + 30 * (last - next_round + 1),
         )
         done = [int(line.split()[1]) for line in worker.stdout.splitlines() if line.endswith(" ok")]
         result.rounds += len(done)
         reached = done[-1] if done else next_round - 1
         if worker.returncode != 0:
-            result.crashes.append(
-                f"round {reached + 1}: worker exit status {worker.returncode}\n"
-                + worker.stderr[-2000:]
-            )
-            reached += 1  # the round that crashed counts as run
+            reached += 1  # the round that ended the worker counts as run
             result.rounds += 1
+            what = f"round {reached}: worker exit status {worker.returncode}\n"
+            what += worker.stderr[-3000:]
+            crashed = worker.returncode < 0 or "Fatal Python error" in worker.stderr
+            (result.crashes if crashed else result.failures).append(what)
+            print(("crash: " if crashed else "failed: ") + what, flush=True)
         print(f"bridge: rounds {next_round}-{reached} done", flush=True)
         next_round = reached + 1
     result.seconds = time.monotonic() - started
@@ -273,7 +286,8 @@ def report(bridge: BridgeResult, calls: CallResult, hogs: int, load: str) -> boo
     print(f"machine: {os.cpu_count()} cores, {hogs} CPU hog processes, load average {load}")
     print(
         f"bridge: {bridge.rounds} start/stop rounds (AlsaSound + WebRTC canceller, far-end "
-        f"ports), {len(bridge.crashes)} crashes, {bridge.seconds:.0f} s"
+        f"ports), {len(bridge.crashes)} crashes, {len(bridge.failures)} failed, "
+        f"{bridge.seconds:.0f} s"
     )
     print(
         f"calls: {calls.calls} calls ({calls.answered} answered, {calls.rejected} rejected), "
@@ -287,11 +301,12 @@ def report(bridge: BridgeResult, calls: CallResult, hogs: int, load: str) -> boo
         )
     for name, code, why in calls.unclean_stops:
         print(f"  stop: {name} exited {code}: {why}")
-    for failure in calls.failures:
+    for failure in bridge.failures + calls.failures:
         print("failed:", failure)
     for crash in bridge.crashes + calls.crashes:
         print("crash:", crash)
-    return not (bridge.crashes or calls.crashes or calls.failures or calls.unclean_stops)
+    failed = bridge.failures or calls.failures or calls.unclean_stops
+    return not (bridge.crashes or calls.crashes or failed)
 
 
 def main(argv: list[str]) -> int:
