@@ -85,7 +85,7 @@ def bridge_round(index: int, capture: str, playback: str) -> list[object]:
     finally:
         far_end.destroy()
         sound.destroy()
-    return [sound, port, talker, listener]
+    return [sound, talker, listener, port]  # a list is freed from its end: the port first
 
 
 def bridge_worker(first: int, last: int, capture: str, playback: str) -> None:
