@@ -210,3 +210,29 @@ def test_speaker_frames_are_copied_without_walking_swig(pj_endpoint: object) -> 
     assert alsa._read_byte_vector is not bytes  # the layout check passed on this build
     payload = bytes(range(256)) * 2 + bytes(range(128))
     assert alsa._read_byte_vector(pj.ByteVector(payload)) == payload
+
+
+def test_destroy_frees_nothing_a_stuck_audio_thread_still_uses(
+    pj_endpoint: object, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    opening = threading.Event()
+    release = threading.Event()
+
+    def stuck_open(config: AudioConfig, samples: int) -> None:
+        opening.set()
+        release.wait(10)  # a device open that hangs in the driver
+        raise AudioDeviceError(config.capture_pcm, "gave up")
+
+    monkeypatch.setattr(alsa, "_Duplex", stuck_open)
+    monkeypatch.setattr(alsa, "STOP_TIMEOUT_S", 0.2)
+    snd = AlsaSound(AudioConfig("stuck_rec", "stuck_play", echo=EchoConfig(), retry_s=0.1))
+    assert snd.echo.active
+    snd.start()
+    assert opening.wait(5)
+    snd.destroy()
+    assert snd.port is None  # the bridge port is ended either way
+    assert snd.echo.active, "the canceller was freed under a thread that may still use it"
+    assert "did not stop" in caplog.text
+    release.set()
+    snd.destroy()  # the thread has gone now: the canceller is freed
+    assert not snd.echo.active
