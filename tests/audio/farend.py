@@ -4,7 +4,7 @@
 remote party's voice arriving over RTP would); `FarListener` records what it
 receives (what the remote party would hear). Their callbacks run on pjmedia's
 clock thread and only touch their own buffers. Both are `BridgePort`s: the
-test that makes one ends it with `destroy()` (the `far_ports` fixture does).
+test that makes one ends it with `destroy()` (the `far_end` fixture does).
 """
 
 from __future__ import annotations
