@@ -56,6 +56,7 @@ from phone.audio.echo import Aggressiveness, EchoAlgorithm, EchoConfig  # noqa: 
 from phone.audio.ring import RingStats  # noqa: E402
 from phone.remote import RemotePhone  # noqa: E402
 from tests.audio.rig import ACTIVE_DB, WINDOW_S, EchoFigures, RigRun, analyse, run_rig  # noqa: E402
+from tests.endpoint import poll_mode_endpoint  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
 from tests.peers.pulseaudio import PulseAudioServer, available, client_env  # noqa: E402
 from tests.phones import has_call, no_calls, render_config  # noqa: E402
@@ -227,16 +228,7 @@ def in_process(
 ) -> None:
     import pjsua2 as pj
 
-    ep = pj.Endpoint()
-    ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    ep.libInit(cfg)
-    ep.libStart()
-    ep.audDevManager().setNullDev()
+    ep = poll_mode_endpoint(pj)
     far_one = speech(FAR_TEXT, voice="en", seed=1)
     far = np.tile(far_one, int(args.seconds * RATE / len(far_one)) + 2)
     near = near_track(args.seconds + 5)

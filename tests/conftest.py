@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.endpoint import poll_mode_endpoint
 from tests.peers.baresip import APT_LINE as BARESIP_APT_LINE
 from tests.peers.baresip import Baresip
 from tests.peers.kamailio import APT_LINE as KAMAILIO_APT_LINE
@@ -25,16 +26,7 @@ def pj_endpoint() -> Iterator[object]:
     subprocesses instead.
     """
     pj = pytest.importorskip("pjsua2")
-    ep = pj.Endpoint()
-    ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    ep.libInit(cfg)
-    ep.libStart()
-    ep.audDevManager().setNullDev()
+    ep = poll_mode_endpoint(pj)
     yield ep
     ep.libDestroy()
 

@@ -25,6 +25,7 @@ import pjsua2 as pj
 from phone.audio.alsa import AlsaSound, AudioConfig
 from phone.audio.echo import EchoConfig
 from tests.audio.farend import FarTalker
+from tests.endpoint import poll_mode_endpoint
 
 GIL_HOLD_OBJECTS = 2_000_000  # freeing them holds the GIL for well over a 20 ms clock tick
 
@@ -37,17 +38,7 @@ def drop_after_holding_the_gil(last_reference: object) -> None:
 
 
 def endpoint() -> pj.Endpoint:
-    ep = pj.Endpoint()
-    ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    ep.libInit(cfg)
-    ep.libStart()
-    ep.audDevManager().setNullDev()
-    return ep
+    return poll_mode_endpoint(pj)
 
 
 def alsa_round(capture: str | None, playback: str | None) -> None:
