@@ -24,7 +24,7 @@ APT_PACKAGES := $(BASE_PACKAGES) kamailio kamailio-presence-modules kamailio-sql
 # Refresh the package lists once: not when they are less than an hour old.
 APT_LISTS_FRESH = find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 | grep -q .
 
-.PHONY: install install-base install-peers demo test lint bench clean
+.PHONY: install install-base install-peers demo test lint bench stress clean
 
 # apt_install PACKAGES: install what is missing (as root), else say the apt line and fail.
 define apt_install
@@ -80,6 +80,14 @@ bench: install
 		found=1; echo "== $$script"; $(PYTHON) "$$script"; \
 	done; \
 	[ $$found = 1 ] || echo "bench: no bench/*.py yet"
+
+# Outside the suite (minutes, a loaded machine): 200 starts and stops of the
+# audio bridge with its echo canceller, and 200 calls between two phones, with
+# a CPU hog per core; fails on any crash. Figures go to bench/README.md.
+stress:
+	$(MAKE) install-peers
+	$(MAKE) install
+	$(PYTHON) -m tests.stress.audio_and_calls
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache *.egg-info

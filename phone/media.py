@@ -34,6 +34,21 @@ ProblemListener = Callable[[str | None], None]
 
 
 class PhoneAudio:
+    """The phone's mic and speaker in pjsua's bridge, and their lifetimes.
+
+    It owns, and `close()` ends in this order (the SIP endpoint calls it after
+    hanging up every call and before `libDestroy`, which none of them may
+    outlive):
+
+    1. the call media it connected (`connect`): borrowed from pjsua's calls,
+       only forgotten here; pjsua removes them with the calls;
+    2. the sound (`AlsaSound`: its audio thread, then its bridge port, then
+       its echo canceller, see `AlsaSound.destroy`; or pjsua's own sound
+       device, given back to the null device);
+    3. the WAV player and recorder (deleting the recorder finalises its WAV),
+       and the references it lent out as `mic`/`speaker`/`mixer`.
+    """
+
     def __init__(
         self,
         pj: Any,
@@ -108,7 +123,7 @@ class PhoneAudio:
                 on_state=self._state_from_audio_thread,
             )
             sound.start()  # opens now or keeps retrying; the port works either way
-            self._release = sound.destroy  # the bridge port must go before the lib
+            self._release = sound.destroy
         self.sound = sound
         self.mic, self.speaker = sound.capture_media, sound.playback_media
         if self.endpoints.mixer:
@@ -143,7 +158,7 @@ class PhoneAudio:
         return {**asdict(stats), "drift_corrections": stats.drift_corrections}
 
     def close(self) -> None:
-        """Drop the bridge ports; deleting the recorder finalises its WAV."""
+        """End what it owns, in the order of the class docstring."""
         self._connected.clear()
         if self._release is not None:
             self._release()

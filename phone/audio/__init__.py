@@ -11,7 +11,9 @@ The contract, for the core (one object of each per phone):
   audio thread** (hand it to the loop with `call_soon_threadsafe`). `muted`
   sends silence instead of the microphone. `play_tone(frames)` mixes a tone
   into the speaker. `stats()` gives deadline misses, xruns, ring over/underruns,
-  drift corrections, AEC on/off and CPU time. `close()`/`destroy()`.
+  drift corrections, AEC on/off and CPU time. `close()` stops the audio
+  thread; `destroy()` then ends the port and frees the canceller, before
+  `libDestroy`.
 - `pjsua_sound.PjsuaSound(endpoint, PjsuaSoundConfig(...))` — the other
   backend, where pjproject was built with ALSA (the Pi image): pjsua owns the
   card and runs its own canceller (AEC3 possible). Same `open()`,
@@ -20,6 +22,9 @@ The contract, for the core (one object of each per phone):
 - `echo.EchoCanceller(EchoConfig(algorithm="webrtc"|"speex"|"none", ...))` —
   pjmedia's canceller through ctypes; passes audio through, with a warning,
   when the symbols or its self-test fail.
+- `bridge_port.BridgePort` — a Python port in pjsua's conference bridge; its
+  owner ends it with `destroy()` before `libDestroy` (dropping it to the
+  garbage collector while pjmedia's clock calls it crashed the process).
 - `ring.PcmRing` — the bounded SPSC ring between ALSA's clock and pjmedia's,
   with sample-level drift correction.
 - `volume.Volume(mixer_device, control, step, sound)` — speaker level 0-100 on

@@ -42,6 +42,7 @@ from typing import Any
 import alsaaudio
 import pjsua2 as pj
 
+from phone.audio.bridge_port import BridgePort
 from phone.audio.echo import EchoCanceller, EchoConfig
 from phone.audio.ring import PcmRing, RingStats
 
@@ -54,6 +55,7 @@ ALIGN_WINDOW = 50  # cycles of offset readings whose median sets the alignment
 # card); realign only when the median moves further, e.g. after an xrun.
 ALIGN_HYSTERESIS_MS = 12
 REFERENCE_HISTORY_MS = 500
+STOP_TIMEOUT_S = 5.0  # how long close() waits for the audio thread
 
 
 class AudioDeviceError(RuntimeError):
@@ -221,6 +223,22 @@ class AlsaSound:
     the devices appear (and again if they vanish), telling `on_state`. The
     port works whether or not the devices are open: it sends silence and drops
     what it is given, so calls proceed without sound.
+
+    Who owns what, and the order they end in (`destroy()`, which must come
+    before `Endpoint.libDestroy()`):
+
+    1. The audio thread owns the ALSA PCMs, and is the only caller of the
+       echo canceller while it runs. `close()` stops it and waits until it
+       has exited; one that does not exit is left running, and nothing it
+       uses is freed.
+    2. This object owns the bridge port (`port`): `destroy()` ends it with
+       `BridgePort.destroy()` while it is whole, so pjmedia's clock thread
+       never calls into a port being freed. Whoever connected calls to it
+       only borrows it, and drops it after `destroy()`.
+    3. Then the echo canceller (pjmedia state and pool, from pjsua's pool
+       factory) is freed, once no thread can be inside it.
+
+    The rings and counters are plain Python, shared by the two threads.
     """
 
     def __init__(
@@ -256,7 +274,7 @@ class AlsaSound:
         self._realignments = 0
         self._alignment: int | None = None
         self._cpu = 0.0
-        self._port: _BridgePort | None = _BridgePort(self)
+        self._port: _AlsaPort | None = _AlsaPort(self)
 
     # -- public ---------------------------------------------------------
     @property
@@ -307,18 +325,32 @@ class AlsaSound:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop the audio thread and release the devices (the port stays usable)."""
+        """Stop the audio thread and release the devices (the port stays usable).
+
+        Waits for the thread to exit (a cycle is one period; opening a device
+        can take longer). A thread still blocked in ALSA after
+        `STOP_TIMEOUT_S` is reported and left alone, still owning its PCMs.
+        """
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=STOP_TIMEOUT_S)
+            if thread.is_alive():
+                log.error("audio thread still blocked in ALSA after %.0f s", STOP_TIMEOUT_S)
+                return
             self._thread = None
         self._set_state(AudioState.CLOSED, None)
 
     def destroy(self) -> None:
-        """Close, free the echo canceller and remove the port from the bridge."""
+        """Stop the thread, end the bridge port, then free the echo canceller."""
         self.close()
-        self.echo.close()
-        self._port = None
+        port, self._port = self._port, None
+        if port is not None:
+            port.destroy()
+        if self._thread is None:
+            self.echo.close()
+        else:
+            log.error("echo canceller kept: the audio thread that uses it did not stop")
 
     def play_tone(self, frames: Iterator[bytes] | None) -> None:
         """Mix `frames` (S16 frames of this bridge's size) into the speaker; None stops."""
@@ -327,6 +359,7 @@ class AlsaSound:
 
     def stats(self) -> AudioStats:
         echo = self.echo.stats()
+        port = self._port
         with self._counters_lock:
             return AudioStats(
                 state=self._state,
@@ -341,8 +374,8 @@ class AlsaSound:
                 playback=self.playback_ring.stats(),
                 realignments=self._realignments,
                 alignment_ms=None if self._alignment is None else self._alignment * 1000 / RATE,
-                pj_frames=self._port.frames if self._port is not None else 0,
-                cpu_seconds=self._cpu + (self._port.cpu if self._port is not None else 0.0),
+                pj_frames=port.frames if port is not None else 0,
+                cpu_seconds=self._cpu + (port.cpu if port is not None else 0.0),
                 last_error=str(self._last_error) if self._last_error else None,
             )
 
@@ -396,8 +429,9 @@ class AlsaSound:
         first = self._drain_backlog(duplex, pending, first)
         self.playback_ring.clear()
         self.capture_ring.clear()
-        if self._port is not None:
-            self._port.streaming = True
+        port = self._port  # read once: destroy() may drop it meanwhile
+        if port is not None:
+            port.streaming = True
         for _ in range(self.config.playback_prefill_frames):
             self._write(duplex, silence)
             history.append(silence)
@@ -410,8 +444,8 @@ class AlsaSound:
         try:
             self._duplex_loop(duplex, first, pending, history, silence)
         finally:
-            if self._port is not None:
-                self._port.streaming = False
+            if port is not None:
+                port.streaming = False
 
     def _duplex_loop(
         self,
@@ -577,7 +611,7 @@ def _byte_vector_reader() -> Callable[[Any], bytes]:
 _read_byte_vector = _byte_vector_reader()
 
 
-class _BridgePort(pj.AudioMediaPort):
+class _AlsaPort(BridgePort):
     """The bridge's face in pjsua's conference bridge (callbacks on pjmedia's clock).
 
     The callbacks run on pjmedia's null-clock thread: they touch only the two
@@ -585,7 +619,6 @@ class _BridgePort(pj.AudioMediaPort):
     """
 
     def __init__(self, sound: AlsaSound) -> None:
-        super().__init__()
         self._capture = sound.capture_ring
         self._playback = sound.playback_ring
         self._samples = sound.samples
@@ -593,9 +626,7 @@ class _BridgePort(pj.AudioMediaPort):
         self.frames = 0
         self.cpu = 0.0
         self.streaming = False  # set by the audio thread; until then speaker frames are dropped
-        fmt = pj.MediaFormatAudio()
-        fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, sound.config.frame_ms * 1000, 16)
-        self.createPort("alsa", fmt)
+        super().__init__("alsa", sound.config.frame_ms, RATE)
 
     def onFrameRequested(self, frame: Any) -> None:
         started = time.thread_time()

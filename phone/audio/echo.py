@@ -274,6 +274,11 @@ class EchoCanceller:
     Call `cancel` from one thread at a time (the instance is built NO_LOCK).
     With algorithm NONE, or when pjmedia's canceller fails its self-test, it
     passes the capture through; `active` tells which.
+
+    Its owner calls `close()` once no thread can be inside `cancel` (ctypes
+    runs pjmedia without the GIL, so freeing the state under a running
+    `cancel` is a use after free) and before `Endpoint.libDestroy()` (the
+    pool belongs to pjsua's pool factory).
     """
 
     def __init__(
@@ -317,14 +322,15 @@ class EchoCanceller:
                 f"frames must be {self.frame_bytes} bytes, got {len(capture)} and "
                 f"{len(playback_ref)}"
             )
-        if self._backend is None:
+        backend = self._backend
+        if backend is None:
             return capture
         out = bytearray(capture)
-        self._backend.cancel(out, playback_ref)
+        backend.cancel(out, playback_ref)
         self._frames += 1
         if self._frames % STAT_EVERY_FRAMES == 0:
             # Read here, on the cancelling thread: the instance has no lock.
-            self._delay_ms = self._backend.delay_ms()
+            self._delay_ms = backend.delay_ms()
         return bytes(out)
 
     def reset(self) -> None:

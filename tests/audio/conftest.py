@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from tests.audio.farend import FarEnd
 from tests.audio.room import speech
 from tests.peers import pulseaudio
 
@@ -82,3 +83,11 @@ def near_speech() -> np.ndarray:
     """Near-end speech in another voice."""
     text = "Another voice is speaking now, saying different words about the weather."
     return speech(text, voice="en+f3", seed=2)
+
+
+@pytest.fixture
+def far_end(pj_endpoint: object) -> Iterator[FarEnd]:
+    """Far-end bridge ports for one test, ended at teardown (before libDestroy)."""
+    ports = FarEnd()
+    yield ports
+    ports.destroy()

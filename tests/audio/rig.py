@@ -19,7 +19,7 @@ import numpy as np
 
 from phone.audio.alsa import AlsaSound, AudioConfig, AudioStats
 from phone.audio.echo import EchoConfig
-from tests.audio.farend import FarListener, FarTalker
+from tests.audio.farend import FarEnd
 from tests.audio.room import EchoPath, level_db, read_wav, room_command, to_pcm, write_wav
 from tests.peers.pulseaudio import PulseAudioServer
 
@@ -78,6 +78,7 @@ def run_rig(
     )
     env = dict(os.environ, **pulse.client_env, PYTHONPATH=str(REPO))
     room = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE)
+    far_end = FarEnd()
     sound = AlsaSound(
         AudioConfig(
             capture_pcm=pulse.capture_pcm("mic"),
@@ -94,8 +95,8 @@ def run_rig(
         deadline = time.monotonic() + 10
         while sound.stats().cycles < 5 and time.monotonic() < deadline:
             time.sleep(0.02)
-        talker = FarTalker(to_pcm(far))
-        listener = FarListener()
+        talker = far_end.talker(to_pcm(far))
+        listener = far_end.listener()
         started = time.monotonic()
         talker.startTransmit(sound.port)
         sound.port.startTransmit(listener)
@@ -106,9 +107,14 @@ def run_rig(
         sent = np.frombuffer(listener.take(), dtype="<i2").astype(np.float64)
         stats = sound.stats()
     finally:
+        # Every bridge port ends explicitly here, while the clock still runs
+        # (see phone/audio/bridge_port.py), then the room stops.
+        far_end.destroy()
         sound.destroy()
         room.send_signal(signal.SIGTERM)
-        room.wait(timeout=10)
+        status = room.wait(timeout=10)
+    if status != 0:
+        raise RuntimeError(f"the room exited with status {status}")
     return RigRun(
         far=far,
         sent=sent,

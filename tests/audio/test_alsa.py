@@ -20,7 +20,7 @@ from phone.audio.alsa import AlsaSound, AudioConfig, AudioDeviceError, AudioStat
 from phone.audio.echo import EchoAlgorithm, EchoConfig
 from phone.audio.tones import ToneKind, tone
 from phone.audio.volume import Volume
-from tests.audio.farend import FarListener, FarTalker
+from tests.audio.farend import FarEnd
 from tests.audio.room import EchoPath, Talker, VirtualRoom, level_db, read_wav, to_pcm, write_wav
 from tests.peers.pulseaudio import PulseAudioServer
 
@@ -82,12 +82,12 @@ def room_with_talker(pulse: PulseAudioServer, tmp_path: Path) -> Iterator[Virtua
 
 
 def test_frames_flow_both_ways(
-    sound: AlsaSound, room_with_talker: VirtualRoom, tmp_path: Path
+    sound: AlsaSound, room_with_talker: VirtualRoom, far_end: FarEnd, tmp_path: Path
 ) -> None:
     sound.open()
     assert wait_for(lambda: sound.stats().cycles > 10, 10.0)
-    talker = FarTalker(to_pcm(sine(1000.0, 3.0)))
-    listener = FarListener()
+    talker = far_end.talker(to_pcm(sine(1000.0, 3.0)))
+    listener = far_end.listener()
     talker.startTransmit(sound.port)
     sound.port.startTransmit(listener)
     time.sleep(2.5)
@@ -106,9 +106,11 @@ def test_frames_flow_both_ways(
     assert not stats.aec
 
 
-def test_mute_sends_silence(sound: AlsaSound, room_with_talker: VirtualRoom) -> None:
+def test_mute_sends_silence(
+    sound: AlsaSound, room_with_talker: VirtualRoom, far_end: FarEnd
+) -> None:
     sound.open()
-    listener = FarListener()
+    listener = far_end.listener()
     sound.port.startTransmit(listener)
     assert wait_for(lambda: sound.stats().cycles > 10, 10.0)
     time.sleep(1.0)
@@ -208,3 +210,29 @@ def test_speaker_frames_are_copied_without_walking_swig(pj_endpoint: object) -> 
     assert alsa._read_byte_vector is not bytes  # the layout check passed on this build
     payload = bytes(range(256)) * 2 + bytes(range(128))
     assert alsa._read_byte_vector(pj.ByteVector(payload)) == payload
+
+
+def test_destroy_frees_nothing_a_stuck_audio_thread_still_uses(
+    pj_endpoint: object, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    opening = threading.Event()
+    release = threading.Event()
+
+    def stuck_open(config: AudioConfig, samples: int) -> None:
+        opening.set()
+        release.wait(10)  # a device open that hangs in the driver
+        raise AudioDeviceError(config.capture_pcm, "gave up")
+
+    monkeypatch.setattr(alsa, "_Duplex", stuck_open)
+    monkeypatch.setattr(alsa, "STOP_TIMEOUT_S", 0.2)
+    snd = AlsaSound(AudioConfig("stuck_rec", "stuck_play", echo=EchoConfig(), retry_s=0.1))
+    assert snd.echo.active
+    snd.start()
+    assert opening.wait(5)
+    snd.destroy()
+    assert snd.port is None  # the bridge port is ended either way
+    assert snd.echo.active, "the canceller was freed under a thread that may still use it"
+    assert "did not stop" in caplog.text
+    release.set()
+    snd.destroy()  # the thread has gone now: the canceller is freed
+    assert not snd.echo.active
