@@ -121,6 +121,10 @@ class CallsConfig:
     codecs: tuple[str, ...] = DEFAULT_CODECS
     long_press_ms: int = 800
     no_answer_timeout_s: int = 60
+    # With a registrar: INVITE, MESSAGE, SUBSCRIBE, NOTIFY and REFER only from
+    # it and the outbound proxy, 403 for anyone else (phone.sip.proxy_only).
+    # Without a registrar (direct mode) every source is accepted whatever this says.
+    accept_only_from_proxy: bool = True
 
 
 class AudioBackend(StrEnum):
@@ -206,6 +210,7 @@ class Config:
                 "codecs": list(self.calls.codecs),
                 "long_press_ms": self.calls.long_press_ms,
                 "no_answer_timeout_s": self.calls.no_answer_timeout_s,
+                "accept_only_from_proxy": self.calls.accept_only_from_proxy,
             },
             "storage": {"path": self.storage.path},
             "audio": {
@@ -396,6 +401,9 @@ def _parse_calls(table: Table) -> CallsConfig:
         long_press_ms=table.integer("long_press_ms", 100, 5000, default.long_press_ms),
         no_answer_timeout_s=table.integer(
             "no_answer_timeout_s", 1, 3600, default.no_answer_timeout_s
+        ),
+        accept_only_from_proxy=table.boolean(
+            "accept_only_from_proxy", default.accept_only_from_proxy
         ),
     )
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from phone.config import AccountConfig, CallsConfig, Transport
 from phone.sip.admission import CallAdmission, MediaSlots
+from phone.sip.proxy_only import ProxyOnly, server_of
 from phone.sip.chat_session import ChatSession, ChatSessions
 from phone.sip.digest import Credentials
 from phone.sip.packages import EventPackage
@@ -108,6 +109,7 @@ class SipStack:
         self.raw: RawSip | None = None
         self.media_slots = MediaSlots()
         self.admission: CallAdmission | None = None
+        self.proxy_only: ProxyOnly | None = None
         self.subscriber: Subscriber | None = None
         self._chats: ChatSessions | None = None
         self._publications: list[Publication] = []
@@ -142,6 +144,7 @@ class SipStack:
         except LayoutError as exc:
             raise SipStartError(f"the pjsip request hook failed its self-test: {exc}") from exc
         loop = asyncio.get_running_loop()
+        self._start_proxy_only(loop)  # before admission: a refused scanner holds no socket
         self.admission = CallAdmission(self.raw, self.media_slots, loop)
         from phone.sip.account import SipAccount  # needs pjsua2, imported above
 
@@ -154,6 +157,18 @@ class SipStack:
         if first_hop is not None:
             self.subscriber.watch_flow(first_hop)
         self._poller = loop.create_task(self._poll(), name="pjsua-poll")
+
+    def _start_proxy_only(self, loop: asyncio.AbstractEventLoop) -> None:
+        """With a registrar, take requests only from it and the outbound proxy
+        (`calls.accept_only_from_proxy`); direct mode accepts everyone."""
+        acc = self.account_config
+        if acc.registrar is None or not self.calls_config.accept_only_from_proxy:
+            return
+        assert self.raw is not None
+        hops = [hop for hop in (acc.registrar, acc.outbound_proxy) if hop is not None]
+        servers = [server_of(hop, acc.transport.value) for hop in hops]
+        self.proxy_only = ProxyOnly(self.raw, servers, loop)
+        self.proxy_only.start()
 
     def _create_transport(self) -> None:
         pj = self.pj
@@ -345,6 +360,8 @@ class SipStack:
                 before_destroy()
             if self.admission is not None:
                 self.admission.close()
+            if self.proxy_only is not None:
+                self.proxy_only.close()
             if self.raw is not None:
                 self.raw.close()
             self.ep.libDestroy()

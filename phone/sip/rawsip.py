@@ -80,6 +80,7 @@ _TDATA_POOL_OFFSET = 16  # pjsip_tx_data.pool after PJ_DECL_LIST_MEMBER
 _POOL_NAME_OFFSET = 16  # pj_pool_t.obj_name after PJ_DECL_LIST_MEMBER
 _HDR_SIZE = 64  # pjsip_hdr: prev, next, type, name, sname, vptr
 _RDATA_SCAN = 65536
+_PKT_TAIL = 88  # pjsip_rx_data.pkt_info from src_addr to its end, padded to msg_info
 _TDATA_SCAN = 2048
 
 
@@ -541,6 +542,30 @@ class RawSip:
         if not buf or not 0 < length <= 1 << 20:
             raise LayoutError(f"rdata msg_info has buf={buf:#x} len={length}")
         return ctypes.string_at(buf, length)
+
+    def source_address(self, rdata: int) -> tuple[str, int]:
+        """The address a request came from: `rdata->pkt_info.src_name`/`src_port`.
+
+        `pkt_info` ends right before `msg_info` in every release since 2.0:
+        `src_addr` (pj_sockaddr, 28 bytes), `src_addr_len`,
+        `src_name[PJ_INET6_ADDRSTRLEN]` (46, padded to 48), `src_port`, padding. The text, the port and the socket address must
+        agree, or the layout is not what this reads (LayoutError).
+        """
+        assert self._rx_offset is not None
+        base = rdata + self._rx_offset - _PKT_TAIL
+        raw = self._memory.read(base, _PKT_TAIL)
+        family, port_be = struct.unpack_from("<HH", raw, 0)
+        name = raw[32:78].split(b"\0", 1)[0].decode("ascii", "replace")
+        port = struct.unpack_from("<i", raw, 80)[0]
+        if family == socket.AF_INET:
+            address = socket.inet_ntop(socket.AF_INET, raw[4:8])
+        elif family == socket.AF_INET6:
+            address = socket.inet_ntop(socket.AF_INET6, raw[8:24])
+        else:
+            raise LayoutError(f"rdata pkt_info.src_addr has family {family}")
+        if address != name or port != socket.ntohs(port_be):
+            raise LayoutError(f"rdata pkt_info disagrees: {name}:{port} vs {address}")
+        return name, port
 
     def _on_rx_request(self, rdata: int) -> int:
         # An exception must never unwind into C: log it and let pjsip go on.

@@ -1,0 +1,104 @@
+"""Accept only from the proxy: a scanner calling a registered phone's port directly
+gets 403 and the phone never rings; calls through Kamailio, and direct-mode
+phones, are unaffected."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from phone.sip.message import SipMessage
+from tests.peers.kamailio import Kamailio
+from tests.peers.ports import free_port
+from tests.phones import PhoneFactory, account, has_call, no_calls, phones
+from tests.sip.udp_peer import UdpSipPeer
+
+__all__ = ["phones"]
+
+SDP = (
+    b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+
+
+@pytest.fixture
+def scanner() -> Iterator[UdpSipPeer]:
+    peer = UdpSipPeer("scanner")
+    yield peer
+    peer.close()
+
+
+def registered(state: dict[str, Any]) -> bool:
+    return bool(state["registered"])
+
+
+def send(peer: UdpSipPeer, method: str, target: str, port: int) -> SipMessage:
+    """`method` straight to the phone's port; the final response (a 1xx is skipped)."""
+    body, content_type = (SDP, "application/sdp") if method == "INVITE" else (b"hi", "text/plain")
+    peer.send(
+        peer.request(
+            method,
+            target,
+            call_id=secrets.token_hex(8),
+            from_tag=secrets.token_hex(4),
+            to=f"<{target}>",
+            cseq=1,
+            body=body,
+            content_type=content_type,
+        ),
+        ("127.0.0.1", port),
+    )
+    return peer.receive(lambda: time.sleep(0.002), match=lambda m: (m.status or 0) >= 180)
+
+
+def test_direct_requests_to_a_registered_phone_get_403(
+    kamailio: Kamailio, phones: PhoneFactory, scanner: UdpSipPeer
+) -> None:
+    port = free_port()
+    alice = phones.start("alice", {**account(kamailio, "alice"), "port": port}, [])
+    bob = phones.start("bob", account(kamailio, "bob"), [("Alice", kamailio.uri("alice"))])
+    for phone in (alice, bob):
+        phone.wait_for(registered, what="registered")
+
+    target = f"sip:alice@127.0.0.1:{port}"
+    for method in ("INVITE", "INVITE", "MESSAGE", "SUBSCRIBE"):
+        assert send(scanner, method, target, port).status == 403
+    assert alice.state()["calls"] == []
+
+    # Through Kamailio (the registrar, on the same host) the phone still rings.
+    bob.press("contact-1")
+    alice.wait_for(has_call("ringing"), what="alice rings for bob")
+    alice.press("end")
+    for phone in (alice, bob):
+        phone.wait_for(no_calls, what="call over")
+    alice.stop()
+    bob.stop()
+    refusals = [line for line in alice.log_path.read_text().splitlines() if "refusing" in line]
+    assert len(refusals) == 1, refusals  # once per source, not per request
+    assert f"127.0.0.1:{scanner.port}" in refusals[0]
+
+
+def test_the_setting_turns_it_off(
+    kamailio: Kamailio, phones: PhoneFactory, scanner: UdpSipPeer
+) -> None:
+    port = free_port()
+    alice = phones.start(
+        "alice",
+        {**account(kamailio, "alice"), "port": port},
+        [],
+        calls={"accept_only_from_proxy": False},
+    )
+    alice.wait_for(registered, what="registered")
+    assert send(scanner, "INVITE", f"sip:alice@127.0.0.1:{port}", port).status == 180
+    alice.wait_for(has_call("ringing"), what="alice rings for the direct call")
+
+
+def test_a_direct_mode_phone_accepts_anyone(phones: PhoneFactory, scanner: UdpSipPeer) -> None:
+    alice, uri = phones.direct("alice")
+    port = int(uri.rsplit(":", 1)[1])
+    assert send(scanner, "INVITE", uri, port).status == 180
+    alice.wait_for(has_call("ringing"), what="alice rings")
