@@ -47,6 +47,7 @@ def render_config(
     mic: Path | None = None,
     board: dict[str, Any] | None = None,
     audio: dict[str, Any] | None = None,
+    control: dict[str, Any] | None = None,
 ) -> Path:
     lines = ["[account]", *(f"{k} = {toml_value(v)}" for k, v in account.items()), ""]
     for label, uri in contacts:
@@ -61,6 +62,8 @@ def render_config(
     if calls:
         lines += ["[calls]", *(f"{k} = {toml_value(v)}" for k, v in calls.items()), ""]
     lines += ["[storage]", f"path = {toml_value(str(workdir / f'{name}.db'))}", ""]
+    if control:
+        lines += ["[control]", *(f"{k} = {toml_value(v)}" for k, v in control.items()), ""]
     for plugin, settings in (plugins or {}).items():
         lines += [
             f"[plugins.{plugin}]",

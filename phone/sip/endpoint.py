@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from phone.config import AccountConfig, CallsConfig, Transport
 from phone.sip.admission import CallAdmission, MediaSlots
-from phone.sip.proxy_only import ProxyOnly, server_of
 from phone.sip.chat_session import ChatSession, ChatSessions
 from phone.sip.digest import Credentials
 from phone.sip.packages import EventPackage
+from phone.sip.proxy_only import ProxyOnly, server_of
 from phone.sip.publication import Publication
 from phone.sip.rawsip import LayoutError, RawSip
 from phone.sip.subscription import (
@@ -95,8 +95,16 @@ class SipEvents(Protocol):
 class SipStack:
     """pjsua2 lib, transports, codecs and the one account, in poll mode."""
 
-    def __init__(self, account: AccountConfig, calls: CallsConfig, events: SipEvents) -> None:
+    def __init__(
+        self,
+        account: AccountConfig,
+        calls: CallsConfig,
+        events: SipEvents,
+        sip_trace: bool = False,
+    ) -> None:
         self.account_config = account
+        self.sip_trace = sip_trace  # log every SIP message, credentials masked
+        self._trace_writer: object | None = None
         self.calls_config = calls
         self.events = events
         self.pj: Any = import_pjsua2()
@@ -127,6 +135,10 @@ class SipStack:
         cfg.uaConfig.userAgent = "simplephone/0.1"
         cfg.logConfig.level = 1
         cfg.logConfig.consoleLevel = 1
+        if self.sip_trace:
+            from phone.sip.trace import enable_trace  # needs pjsua2, imported above
+
+            self._trace_writer = enable_trace(cfg.logConfig)
         cfg.medConfig.clockRate = 16000
         cfg.medConfig.sndClockRate = 16000
         cfg.medConfig.channelCount = 1
