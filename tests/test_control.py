@@ -399,12 +399,20 @@ def test_tcp_with_a_token_needs_it_in_every_request(tmp_path: Path) -> None:
             assert anonymous.file.readline() == b""  # closed by the phone
             anonymous.close()
         assert connect(port, proc, TOKEN).state()["ok"] is True
+        # `phone status` takes the token from the environment (or from --config).
+        status = [sys.executable, "-m", "phone", "status", "--control", f"tcp:127.0.0.1:{port}"]
+        refused = subprocess.run(status, capture_output=True, text=True, timeout=20)
+        assert refused.returncode == 2 and "this phone requires a token" in refused.stderr
+        env = {**os.environ, "SIMPLEPHONE_CONTROL_TOKEN": TOKEN}
+        shown = subprocess.run(status, capture_output=True, text=True, timeout=20, env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.startswith("registration   none (direct mode)\n")
     finally:
         proc.terminate()
         output, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0, output
     assert TOKEN not in output
-    assert output.count("control request from") == 4
+    assert output.count("control request from") == 5
 
 
 def test_a_token_shorter_than_16_characters_is_a_config_error(tmp_path: Path) -> None:
