@@ -161,3 +161,12 @@ def has_call(wanted: str) -> Callable[[dict[str, Any]], bool]:
 
 def no_calls(state: dict[str, Any]) -> bool:
     return not state["calls"]
+
+
+def ring_then_reject(caller: RemotePhone, callee: RemotePhone) -> None:
+    """`caller` presses its first contact (`callee`), which rings and rejects the call."""
+    caller.press("contact-1")
+    callee.wait_for(has_call("ringing"), what=f"{callee.name} rings for {caller.name}")
+    callee.press("end")
+    for phone in (caller, callee):
+        phone.wait_for(no_calls, what="call over")

@@ -14,7 +14,7 @@ import pytest
 
 from phone.remote import RemotePhone
 from tests.peers.kamailio import Kamailio
-from tests.phones import PhoneFactory, account, has_call, no_calls, phones, render_config
+from tests.phones import PhoneFactory, account, phones, render_config, ring_then_reject
 
 __all__ = ["phones"]
 
@@ -66,14 +66,8 @@ def test_status_and_a_traced_run_without_credentials(
     assert "sound          no ALSA devices" in text
     assert "refused        0 not from the proxy" in text
 
-    # A call through Kamailio: INVITE challenged (Proxy-Authorization), answered, ended.
-    alice.press("contact-1")
-    bob.wait_for(has_call("ringing"), what="bob rings")
-    bob.press("answer")
-    alice.wait_for(has_call("confirmed"), what="confirmed")
-    alice.press("end")
-    for phone in (alice, bob):
-        phone.wait_for(no_calls, what="hung up")
+    # A call through Kamailio: the INVITE is challenged (Proxy-Authorization).
+    ring_then_reject(alice, bob)
     alice.stop()
     bob.stop()
 

@@ -14,7 +14,7 @@ import pytest
 from phone.sip.message import SipMessage
 from tests.peers.kamailio import Kamailio
 from tests.peers.ports import free_port
-from tests.phones import PhoneFactory, account, has_call, no_calls, phones
+from tests.phones import PhoneFactory, account, has_call, phones, ring_then_reject
 from tests.sip.udp_peer import UdpSipPeer
 
 __all__ = ["phones"]
@@ -70,11 +70,7 @@ def test_direct_requests_to_a_registered_phone_get_403(
     assert alice.state()["calls"] == []
 
     # Through Kamailio (the registrar, on the same host) the phone still rings.
-    bob.press("contact-1")
-    alice.wait_for(has_call("ringing"), what="alice rings for bob")
-    alice.press("end")
-    for phone in (alice, bob):
-        phone.wait_for(no_calls, what="call over")
+    ring_then_reject(bob, alice)
     alice.stop()
     bob.stop()
     refusals = [line for line in alice.log_path.read_text().splitlines() if "refusing" in line]
