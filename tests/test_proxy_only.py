@@ -65,17 +65,23 @@ def test_direct_requests_to_a_registered_phone_get_403(
         phone.wait_for(registered, what="registered")
 
     target = f"sip:alice@127.0.0.1:{port}"
-    for method in ("INVITE", "INVITE", "MESSAGE", "SUBSCRIBE"):
-        assert send(scanner, method, target, port).status == 403
-    assert alice.state()["calls"] == []
+    methods = ("INVITE", "INVITE", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER")
+    for method in methods:
+        assert send(scanner, method, target, port).status == 403, method
+    state = alice.state()
+    assert state["calls"] == []
+    assert state["refused"]["not_from_proxy"] == len(methods)
 
     # Through Kamailio (the registrar, on the same host) the phone still rings.
     ring_then_reject(bob, alice)
     alice.stop()
     bob.stop()
-    refusals = [line for line in alice.log_path.read_text().splitlines() if "refusing" in line]
+    log = alice.log_path.read_text()
+    refusals = [line for line in log.splitlines() if "refusing" in line]
     assert len(refusals) == 1, refusals  # once per source, not per request
-    assert f"127.0.0.1:{scanner.port}" in refusals[0]
+    assert f"refusing INVITE from 127.0.0.1:{scanner.port} with 403" in refusals[0]
+    # The burst's end is logged with its count (at the latest when the phone stops).
+    assert f"requests from 127.0.0.1:{scanner.port} over: {len(methods)} refused" in log
 
 
 def test_the_setting_turns_it_off(
