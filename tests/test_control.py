@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from phone.control import ControlClient, ControlServer
+from phone.hookspecs import CORE_STATE_KEYS
 from phone.remote import RemotePhone
 from tests.peers.ports import free_port
 from tests.phones import PhoneFactory, phones, render_config
@@ -46,7 +47,18 @@ def phone(phones: PhoneFactory, shots: Path) -> RemotePhone:
 def test_state_shape(phone: RemotePhone) -> None:
     state = phone.state()
     assert state["ok"] is True
+    assert set(state) == CORE_STATE_KEYS  # no plugin of this phone adds keys
     assert state["registered"] is False
+    assert state["registration"] == {
+        "registrar": None,
+        "state": "direct",
+        "code": 0,
+        "reason": "",
+    }
+    assert state["subscriptions"] == []
+    assert {"name": "presence", "state": "loaded"} in state["plugins"]
+    assert state["refused"] == {"not_from_proxy": 0, "no_media_room": 0}
+    assert state["uptime_s"] >= 0
     assert state["calls"] == []
     assert state["screen"][0] == "alice direct"
     assert len(state["screen"]) == 5
