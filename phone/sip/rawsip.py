@@ -362,6 +362,7 @@ class RawSip:
                 sock.settimeout(timeout)
                 sock.connect(address)
                 sock.sendall(text)
+            self._probe["port"] = sock.getsockname()[1]  # what source_address must read
             deadline = time.monotonic() + timeout
             while self._probe["result"] is None and time.monotonic() < deadline:
                 self._ep.libHandleEvents(10)
@@ -548,12 +549,18 @@ class RawSip:
 
         `pkt_info` ends right before `msg_info` in every release since 2.0:
         `src_addr` (pj_sockaddr, 28 bytes), `src_addr_len`,
-        `src_name[PJ_INET6_ADDRSTRLEN]` (46, padded to 48), `src_port`, padding. The text, the port and the socket address must
-        agree, or the layout is not what this reads (LayoutError).
+        `src_name[PJ_INET6_ADDRSTRLEN]` (46, padded to 48), `src_port`,
+        padding. The text, the port and the socket address must agree, or the
+        layout is not what this reads (LayoutError); the self-test checks that
+        it reads the probes' own source.
         """
         assert self._rx_offset is not None
-        base = rdata + self._rx_offset - _PKT_TAIL
-        raw = self._memory.read(base, _PKT_TAIL)
+        return self._source_at(rdata, self._rx_offset)
+
+    def _source_at(self, rdata: int, msg_info_offset: int) -> tuple[str, int]:
+        raw = self._memory.read(rdata + msg_info_offset - _PKT_TAIL, _PKT_TAIL)
+        if len(raw) < _PKT_TAIL:
+            raise LayoutError("rdata pkt_info is not readable")
         family, port_be = struct.unpack_from("<HH", raw, 0)
         name = raw[32:78].split(b"\0", 1)[0].decode("ascii", "replace")
         port = struct.unpack_from("<i", raw, 80)[0]
@@ -598,9 +605,11 @@ class RawSip:
         if self._probe["tag"] not in raw:
             return 0
         try:
-            self._probe["result"] = self._locate_msg_info(
-                rdata, raw, self._probe["text"], self._probe["tag"]
-            )
+            offset = self._locate_msg_info(rdata, raw, self._probe["text"], self._probe["tag"])
+            host, port = self._source_at(rdata, offset)
+            if port != self._probe["port"]:
+                raise LayoutError(f"pkt_info reads {host}:{port}, sent from {self._probe['port']}")
+            self._probe["result"] = offset
         except LayoutError as exc:
             self._probe["result"] = exc
         self._respond(rdata, 200, ())
