@@ -1,4 +1,4 @@
-"""`phone run | check-config | demo`: the firmware's command line."""
+"""`phone run | check-config | status | demo`: the firmware's command line."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import faulthandler
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -14,6 +15,9 @@ from phone.board import Board, board_kinds
 from phone.config import Config, ConfigError, load_config
 
 log = logging.getLogger("phone")
+
+CONTROL_ENV = "SIMPLEPHONE_CONTROL"  # `phone status`: the control address
+TOKEN_ENV = "SIMPLEPHONE_CONTROL_TOKEN"  # `phone status`: the token, when not in --config
 
 
 def _board(config: Config, kind: str | None) -> Board:
@@ -48,10 +52,15 @@ async def _run(args: argparse.Namespace) -> int:
     except PjsuaMissing as exc:
         log.error("%s", exc)
         return 2
-    from phone.control import ControlServer
+    from phone.control import ControlRefused, ControlServer
     from phone.phone import Phone
 
-    phone = Phone(config, _board(config, args.board))
+    phone = Phone(config, _board(config, args.board), sip_trace=args.sip_trace)
+    try:
+        control = ControlServer(phone, args.control, config.control) if args.control else None
+    except ControlRefused as exc:
+        log.error("%s", exc)
+        return 2
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, phone.stop)
@@ -61,7 +70,6 @@ async def _run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 2
     # The control interface opens once the phone can act on what it is told.
-    control = ControlServer(phone, args.control) if args.control else None
     try:
         if control is not None:
             await control.start()
@@ -75,6 +83,26 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    from phone.status import fetch_state, format_status
+
+    if not args.control:
+        print(f"phone status: give --control, or set ${CONTROL_ENV}", file=sys.stderr)
+        return 2
+    try:
+        token = load_config(args.config).control.token if args.config else None
+    except ConfigError as exc:
+        print(f"{Path(args.config)}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        state = fetch_state(args.control, token or os.environ.get(TOKEN_ENV))
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"phone status: {args.control}: {exc}", file=sys.stderr)
+        return 2
+    print(format_status(state))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="phone", description=__doc__)
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: config)")
@@ -83,9 +111,23 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--config", required=True, help="the phone's TOML file")
     run.add_argument("--board", choices=board_kinds(), help="override [board] kind")
     run.add_argument("--control", help="control interface: tcp:HOST:PORT or unix:PATH")
+    run.add_argument(
+        "--sip-trace",
+        action="store_true",
+        help="log every SIP message (Authorization values masked)",
+    )
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file")
     sub.add_parser("demo", help="two virtual phones call each other on loopback")
+    status = sub.add_parser("status", help="a running phone's state, for a person")
+    status.add_argument(
+        "--control",
+        default=os.environ.get(CONTROL_ENV),
+        help=f"the phone's control interface: tcp:HOST:PORT or unix:PATH (default: ${CONTROL_ENV})",
+    )
+    status.add_argument(
+        "--config", help=f"read [control] token from this file (else ${TOKEN_ENV}, if set)"
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -96,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         from phone.demo import demo
 
         return demo()
+    if args.command == "status":
+        return _status(args)
     try:
         if args.command == "check-config":
             check_config(args.file)

@@ -22,6 +22,7 @@ Layout (every section but `[account]` and `[board]` is optional)::
 
     [calls]                   # CallsConfig
     [storage]                 # StorageConfig
+    [control]                 # ControlSettings: token, group, screenshot_dir
     [audio]                   # AudioSettings: backend, echo canceller, tones
     [plugins.call_log]        # PluginConfig: `enabled` plus the plugin's own settings
     max_entries = 200
@@ -59,6 +60,7 @@ DEFAULT_CODECS = ("G722/16000", "PCMU/8000", "PCMA/8000")
 # Settings whose values never reach a log line.
 SECRET_WORDS = ("password", "secret", "token")
 REDACTED = "<redacted>"
+MIN_TOKEN_LENGTH = 16
 
 _CODEC = re.compile(r"[A-Za-z0-9.+_-]+/\d+(/\d+)?")
 
@@ -123,6 +125,10 @@ class CallsConfig:
     codecs: tuple[str, ...] = DEFAULT_CODECS
     long_press_ms: int = 800
     no_answer_timeout_s: int = 60
+    # With a registrar: INVITE, MESSAGE, SUBSCRIBE, NOTIFY and REFER only from
+    # it and the outbound proxy, 403 for anyone else (phone.sip.proxy_only).
+    # Without a registrar (direct mode) every source is accepted whatever this says.
+    accept_only_from_proxy: bool = True
 
 
 class AudioBackend(StrEnum):
@@ -145,6 +151,16 @@ class AudioSettings:
     frame_ms: int = 20
     volume_step: int = 10
     tones: str = "europe"  # europe | north-america
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    """`[control]`: who may use the control interface and where it may write
+    (phone.control). A TCP address other than loopback needs `token`."""
+
+    token: str | None = field(default=None, repr=False)  # every request carries it, if set
+    group: str | None = None  # a Unix socket is 0660 with this group, else 0600
+    screenshot_dir: str | None = None  # `screenshot` with a path writes only under it
 
 
 @dataclass(frozen=True)
@@ -175,6 +191,7 @@ class Config:
     plugins: dict[str, PluginConfig]
     log_level: str  # a logging level name: DEBUG, INFO, WARNING or ERROR
     audio: AudioSettings = field(default_factory=AudioSettings)
+    control: ControlSettings = field(default_factory=ControlSettings)
 
     def as_dict(self) -> dict[str, Any]:
         """The config as TOML-shaped data; `parse_config(c.as_dict()) == c`."""
@@ -211,12 +228,18 @@ class Config:
                 "codecs": list(self.calls.codecs),
                 "long_press_ms": self.calls.long_press_ms,
                 "no_answer_timeout_s": self.calls.no_answer_timeout_s,
+                "accept_only_from_proxy": self.calls.accept_only_from_proxy,
             },
             "storage": {"path": self.storage.path},
             "audio": {
                 f.name: (v.value if isinstance(v, StrEnum) else v)
                 for f in fields(AudioSettings)
                 for v in [getattr(self.audio, f.name)]
+            },
+            "control": {
+                f.name: getattr(self.control, f.name)
+                for f in fields(ControlSettings)
+                if getattr(self.control, f.name) is not None
             },
             "plugins": {
                 name: {"enabled": plugin.enabled, **plugin.settings}
@@ -256,8 +279,9 @@ def parse_config(data: dict[str, Any], base_dir: str | os.PathLike[str] | None =
     storage = _parse_storage(root.table("storage", _keys(StorageConfig)), base_dir)
     plugins = _parse_plugins(root.table("plugins"))
     audio = _parse_audio(root.table("audio", _keys(AudioSettings)))
+    control = _parse_control(root.table("control", _keys(ControlSettings)), base_dir)
     level = root.choice("log_level", LOG_LEVELS, "info")
-    return Config(account, contacts, board, calls, storage, plugins, level.upper(), audio)
+    return Config(account, contacts, board, calls, storage, plugins, level.upper(), audio, control)
 
 
 def default_storage_path() -> str:
@@ -406,6 +430,9 @@ def _parse_calls(table: Table) -> CallsConfig:
         no_answer_timeout_s=table.integer(
             "no_answer_timeout_s", 1, 3600, default.no_answer_timeout_s
         ),
+        accept_only_from_proxy=table.boolean(
+            "accept_only_from_proxy", default.accept_only_from_proxy
+        ),
     )
 
 
@@ -441,6 +468,19 @@ def _parse_codecs(table: Table) -> tuple[str, ...]:
             raise ConfigError(key, f"{describe_value(codec)} is listed twice")
         codecs.append(codec)
     return tuple(codecs)
+
+
+def _parse_control(table: Table, base_dir: str | os.PathLike[str] | None) -> ControlSettings:
+    token = table.text("token")
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            table.key("token"), f"must be at least {MIN_TOKEN_LENGTH} characters long"
+        )
+    return ControlSettings(
+        token=token,
+        group=table.text("group"),
+        screenshot_dir=_resolve(table.text("screenshot_dir"), base_dir),
+    )
 
 
 def _parse_storage(table: Table, base_dir: str | os.PathLike[str] | None) -> StorageConfig:

@@ -7,7 +7,17 @@ one request object per line, one response object per line, in order.
     {"cmd":"press","button":"contact-2","hold_ms":1200}  held, then released
     {"cmd":"down","button":"end"} / {"cmd":"up","button":"end"}
     {"cmd":"state"}        registered, buttons + LEDs, screen lines, calls
-    {"cmd":"screenshot","path":"/abs/file.png"}
+    {"cmd":"screenshot"}   the display as a PNG, base64, in the answer
+    {"cmd":"screenshot","path":"/abs/file.png"}   written under [control] screenshot_dir
+
+The interface presses buttons and writes files, so who may use it is
+limited (`[control]`, phone.config.ControlSettings): TCP on an address other
+than loopback is refused unless a token is configured; with a token, every
+request carries it (`"token":"..."`), and a request without it, or with a
+wrong one, is answered with an error and its connection closed: a client that
+does not know the token can do nothing on it, and closing makes each guess
+cost a new connection. A Unix socket is created 0600, or 0660 with the
+configured group.
 
 Every answer has "ok"; a failure has "error" instead of a result, and the
 connection stays usable: nothing one request does (bad JSON, JSON nested too
@@ -19,7 +29,12 @@ are disconnected quietly.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import grp
+import hmac
+import io
+import ipaddress
 import json
 import logging
 import os
@@ -30,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from phone.board import ButtonEvent
+from phone.config import ControlSettings
 
 if TYPE_CHECKING:
     from phone.phone import Phone
@@ -42,6 +58,24 @@ MAX_HOLD_MS = 60_000
 
 class ControlError(ValueError):
     """A request the phone cannot carry out; its text goes back to the client."""
+
+
+class Unauthorized(ControlError):
+    """A request without the configured token: answered, then the connection is closed."""
+
+
+class ControlRefused(RuntimeError):
+    """The control interface cannot be opened as asked (the message says why)."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a TCP listen address is reachable only from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
 
 
 def parse_address(address: str) -> tuple[str, str, int]:
@@ -57,9 +91,27 @@ def parse_address(address: str) -> tuple[str, str, int]:
 
 
 class ControlServer:
-    def __init__(self, phone: Phone, address: str) -> None:
+    def __init__(self, phone: Phone, address: str, settings: ControlSettings | None = None) -> None:
+        """Raises ControlRefused for an address the settings do not allow."""
         self.phone = phone
         self.kind, self.host, self.port = parse_address(address)
+        self.settings = settings or ControlSettings()
+        self._token = self.settings.token.encode() if self.settings.token else None
+        if self.kind == "tcp" and not is_loopback(self.host) and self._token is None:
+            raise ControlRefused(
+                f"control on {address} is reachable from other machines: "
+                "set [control] token, or listen on 127.0.0.1 or a Unix socket"
+            )
+        self._gid = -1
+        if self.settings.group is not None:
+            if self.kind != "unix":
+                raise ControlRefused("[control] group applies to a Unix socket only")
+            try:
+                self._gid = grp.getgrnam(self.settings.group).gr_gid
+            except KeyError:
+                raise ControlRefused(
+                    f"[control] group: no such group {self.settings.group!r}"
+                ) from None
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[asyncio.Task[None]] = set()
         self._commands: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -78,15 +130,34 @@ class ControlServer:
 
     async def start(self) -> None:
         if self.kind == "unix":
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.host)
-            self._server = await asyncio.start_unix_server(self._serve, self.host, limit=MAX_LINE)
+            self._server = await asyncio.start_unix_server(
+                self._serve, sock=self._unix_socket(), limit=MAX_LINE
+            )
         else:
             self._server = await asyncio.start_server(
                 self._serve, self.host, self.port, limit=MAX_LINE
             )
             self.port = self._server.sockets[0].getsockname()[1]
         log.info("control interface on %s", self.address)
+
+    def _unix_socket(self) -> socket.socket:
+        """The listening socket, never connectable by others: bound under a umask
+        that leaves only the owner, then opened to the group if one is set."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.host)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)
+        try:
+            sock.bind(self.host)
+        except OSError:
+            sock.close()
+            raise
+        finally:
+            os.umask(old_umask)
+        if self._gid != -1:
+            os.chown(self.host, -1, self._gid)
+            os.chmod(self.host, 0o660)
+        return sock
 
     async def close(self) -> None:
         """Stop listening and disconnect the clients (the phone is stopping)."""
@@ -117,7 +188,14 @@ class ControlServer:
                     writer.write(_encode({"ok": False, "error": "request line too long"}))
                     continue
                 if line.strip():
-                    writer.write(await self.answer(line))
+                    try:
+                        writer.write(await self.answer(line))
+                    except Unauthorized as exc:
+                        writer.write(_encode({"ok": False, "error": str(exc)}))
+                        await writer.drain()
+                        peer = writer.get_extra_info("peername") or "a Unix socket client"
+                        log.warning("control request from %s refused: %s", peer, exc)
+                        break
                     await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -133,6 +211,8 @@ class ControlServer:
         """One request line in, one answer line out, whatever the request does."""
         try:
             return _encode(await self.handle(line))
+        except Unauthorized:
+            raise
         except Exception as exc:  # a bug: answered, logged once, the connection kept
             log.exception("control request %.200r failed", line)
             return _encode({"ok": False, "error": f"internal error: {exc!r}"})
@@ -141,11 +221,12 @@ class ControlServer:
         try:
             request = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return {"ok": False, "error": f"malformed JSON: {exc}"}
+            return self._malformed(f"malformed JSON: {exc}")
         except RecursionError:
-            return {"ok": False, "error": "malformed JSON: nested too deeply"}
+            return self._malformed("malformed JSON: nested too deeply")
         if not isinstance(request, dict):
             return {"ok": False, "error": "request must be a JSON object"}
+        self._check_token(request)
         command = self._commands.get(request.get("cmd"))  # type: ignore[arg-type]
         if command is None:
             return {"ok": False, "error": f"unknown command: {request.get('cmd')!r}"}
@@ -156,6 +237,21 @@ class ControlServer:
         except ControlError as exc:
             return {"ok": False, "error": str(exc)}
         return {"ok": True, **(result or {})}
+
+    def _malformed(self, error: str) -> dict[str, Any]:
+        """With a token configured, a request that cannot carry it is unauthorized."""
+        if self._token is not None:
+            raise Unauthorized(f"{error} (and a token is required)")
+        return {"ok": False, "error": error}
+
+    def _check_token(self, request: dict[str, Any]) -> None:
+        if self._token is None:
+            return
+        token = request.get("token")
+        if not isinstance(token, str):
+            raise Unauthorized("this phone requires a token")
+        if not hmac.compare_digest(token.encode(), self._token):
+            raise Unauthorized("wrong token")
 
     def _button(self, request: dict[str, Any]) -> str:
         button = request.get("button")
@@ -184,13 +280,27 @@ class ControlServer:
         self.phone.board.inject(ButtonEvent(button, False))
 
     def _screenshot(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Without a path, the PNG in the answer; with one, written under
+        `[control] screenshot_dir` only (the phone may run as root)."""
         path = request.get("path")
+        if path is None:
+            png = io.BytesIO()
+            self.phone.screen.screenshot(png)
+            return {"png": base64.b64encode(png.getvalue()).decode()}
         if not isinstance(path, str) or not os.path.isabs(path):
             raise ControlError("path must be an absolute file path")
+        if self.settings.screenshot_dir is None:
+            raise ControlError(
+                "screenshots are written to files only under [control] screenshot_dir; "
+                "leave out path to get the PNG in the answer"
+            )
         target = Path(path)
         if not target.parent.is_dir():
             raise ControlError(f"no such directory: {target.parent}")
-        if target.exists() and not target.is_file():  # a directory, a FIFO, a device
+        allowed = Path(self.settings.screenshot_dir).resolve()
+        if not target.parent.resolve().is_relative_to(allowed):
+            raise ControlError(f"path must be under the screenshot directory {allowed}")
+        if target.is_symlink() or (target.exists() and not target.is_file()):
             raise ControlError(f"not a regular file: {path}")
         try:
             self.phone.screen.screenshot(path)
@@ -216,7 +326,8 @@ def _encode(obj: dict[str, Any]) -> bytes:
 class ControlClient:
     """A blocking client for scripts, the demo and the tests."""
 
-    def __init__(self, address: str, timeout: float = 10.0) -> None:
+    def __init__(self, address: str, timeout: float = 10.0, token: str | None = None) -> None:
+        self.token = token  # sent with every `request`
         kind, host, port = parse_address(address)
         if kind == "unix":
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -233,6 +344,8 @@ class ControlClient:
         return answer
 
     def request(self, **request: Any) -> dict[str, Any]:
+        if self.token is not None:
+            request["token"] = self.token
         return self.raw(json.dumps(request).encode())
 
     def press(self, button: str, hold_ms: int = 0) -> dict[str, Any]:

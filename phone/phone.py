@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -50,7 +51,13 @@ def _mmss(seconds: float) -> str:
 
 
 class Phone:
-    def __init__(self, config: Config, board: Board, plugins: PluginHost | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        board: Board,
+        plugins: PluginHost | None = None,
+        sip_trace: bool = False,
+    ) -> None:
         self.config = config
         self.board = board
         self.store = Store(config.storage.path)
@@ -58,7 +65,7 @@ class Phone:
         self.buttons = ContactButtons(board)
         self.plugins = plugins if plugins is not None else PluginHost(config.plugins)
         self.api = PhoneApi(self)  # what plugins get as `phone`
-        self.sip = SipStack(config.account, config.calls, self)
+        self.sip = SipStack(config.account, config.calls, self, sip_trace)
         self.audio = PhoneAudio(self.sip.pj, board.audio, config.audio, self._audio_problem_changed)
         # Handles, kept until DISCONNECTED; their pjsua2 calls belong to the SIP
         # account, which deletes them before the lib (phone/sip/account.py).
@@ -68,6 +75,7 @@ class Phone:
         self.dnd = False
         self._presses = PressTracker(config.calls.long_press_ms, self.press)
         self._stop = asyncio.Event()
+        self._started_at = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
         self._disabled_shown = 0
         self._tone: str | None = None
@@ -423,6 +431,36 @@ class Phone:
                 return call
         return None
 
+    def _diagnostics(self) -> dict[str, Any]:
+        """What `phone status` shows beyond the screen: the registration's last
+        answer, subscriptions, plugins, refused requests and the uptime."""
+        account = self.sip.account
+        services = self.sip.services
+        registration: dict[str, Any] = {
+            "registrar": self.config.account.registrar,
+            "state": self.registration_text,
+            "code": account.last_code if account is not None else None,
+            "reason": account.last_reason if account is not None else None,
+        }
+        plugins = [{"name": name, "state": "loaded"} for name in sorted(self.plugins.names)]
+        plugins += [
+            {"name": d.name, "state": "disabled", "cause": d.cause.value, "reason": d.reason}
+            for d in self.plugins.disabled
+        ]
+        return {
+            "registration": registration,
+            "subscriptions": [
+                {"event": s.event.value, "target": s.target, "state": s.state.value}
+                for s in (services.subscriber.subscriptions if services is not None else ())
+            ],
+            "plugins": plugins,
+            "refused": {
+                "not_from_proxy": self.sip.proxy_only.refused if self.sip.proxy_only else 0,
+                "no_media_room": self.sip.admission.refused if self.sip.admission else 0,
+            },
+            "uptime_s": round(time.monotonic() - self._started_at, 1),
+        }
+
     def describe(self) -> dict[str, Any]:
         """The control interface's `state` answer: the core's keys, then the plugins'."""
         state = {
@@ -434,6 +472,7 @@ class Phone:
             "muted": self.audio.muted,
             "volume": self.audio.volume,
             "sound": self.audio.stats(),
+            **self._diagnostics(),
         }
         for keys in self.plugins.collect("control_state", phone=self.api):
             for key, value in keys.items():

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -53,9 +53,15 @@ def stop_all(phones: Iterable[RemotePhone]) -> None:
 
 class RemotePhone:
     def __init__(
-        self, name: str, config_path: Path, workdir: Path, log_level: str = "INFO"
+        self,
+        name: str,
+        config_path: Path,
+        workdir: Path,
+        log_level: str = "INFO",
+        run_args: Sequence[str] = (),
     ) -> None:
         self.name = name
+        self.run_args = tuple(run_args)  # more `phone run` options, e.g. --sip-trace
         self.config_path = config_path
         self.socket = workdir / f"{name}.sock"
         self.log_path = workdir / f"{name}.log"
@@ -81,6 +87,7 @@ class RemotePhone:
                 "virtual",
                 "--control",
                 f"unix:{self.socket}",
+                *self.run_args,
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,

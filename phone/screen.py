@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from luma.core.render import canvas
 from PIL import Image, ImageDraw, ImageFont, ImageOps
@@ -128,7 +128,7 @@ class Screen:
             draw.text((0, i * LINE_HEIGHT), row, fill="white", font=self.font)
         draw.line((0, LINE_HEIGHT - 1, SCREEN_WIDTH, LINE_HEIGHT - 1), fill="white")
 
-    def screenshot(self, path: str) -> None:
+    def screenshot(self, path: str | BinaryIO) -> None:
         """Write what the panel shows as a 1-bit PNG, on any board (a real panel
         cannot be read back, so the same text is drawn again)."""
         image = Image.new("1", (SCREEN_WIDTH, SCREEN_HEIGHT), 0)

@@ -49,6 +49,7 @@ def render_config(
     mic: Path | None = None,
     board: dict[str, Any] | None = None,
     audio: dict[str, Any] | None = None,
+    control: dict[str, Any] | None = None,
 ) -> Path:
     lines = ["[account]", *(f"{k} = {toml_value(v)}" for k, v in account.items()), ""]
     for label, uri in contacts:
@@ -63,6 +64,8 @@ def render_config(
     if calls:
         lines += ["[calls]", *(f"{k} = {toml_value(v)}" for k, v in calls.items()), ""]
     lines += ["[storage]", f"path = {toml_value(str(workdir / f'{name}.db'))}", ""]
+    if control:
+        lines += ["[control]", *(f"{k} = {toml_value(v)}" for k, v in control.items()), ""]
     for plugin, settings in (plugins or {}).items():
         lines += [
             f"[plugins.{plugin}]",
@@ -160,3 +163,12 @@ def has_call(wanted: str) -> Callable[[dict[str, Any]], bool]:
 
 def no_calls(state: dict[str, Any]) -> bool:
     return not state["calls"]
+
+
+def ring_then_reject(caller: RemotePhone, callee: RemotePhone) -> None:
+    """`caller` presses its first contact (`callee`), which rings and rejects the call."""
+    caller.press("contact-1")
+    callee.wait_for(has_call("ringing"), what=f"{callee.name} rings for {caller.name}")
+    callee.press("end")
+    for phone in (caller, callee):
+        phone.wait_for(no_calls, what="call over")

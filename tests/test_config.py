@@ -11,6 +11,7 @@ from phone.config import (
     DEFAULT_CODECS,
     REDACTED,
     ConfigError,
+    ControlSettings,
     SecondCall,
     Transport,
     default_storage_path,
@@ -54,6 +55,8 @@ def test_registrar_config_defaults() -> None:
     assert account.transport is Transport.UDP
     assert (account.port, account.rtp_port, account.reg_expires) == (0, 0, 300)
     assert account.outbound_proxy is None and account.display_name is None
+    assert config.calls.accept_only_from_proxy is True
+    assert config.control == ControlSettings()
     assert [(c.name, c.uri, c.blf) for c in config.contacts] == [
         ("Bob", "sip:bob@example.com", True),
         ("Carol", "sip:carol@example.com", False),
@@ -98,6 +101,9 @@ def test_full_config_values() -> None:
     assert config.board.settings == {"capture_pcm": "hw:1,0", "mixer": "PCM"}
     assert config.calls.second_call is SecondCall.RING
     assert config.calls.codecs == ("PCMU/8000", "opus/48000/2")
+    assert config.calls.accept_only_from_proxy is False
+    assert config.control.group == "phone"
+    assert config.control.screenshot_dir == str(path.parent / "shots")
     assert config.storage.path == str(path.parent / "state" / "phone.db")
     assert config.plugins["call_log"].enabled is True
     assert config.plugins["call_log"].settings == {"max_entries": 50}
@@ -111,6 +117,7 @@ def test_secrets_never_reach_repr_or_redacted() -> None:
     redacted = config.redacted()
     assert redacted["account"]["password"] == REDACTED
     assert redacted["plugins"]["xcap"]["password"] == REDACTED
+    assert redacted["control"]["token"] == REDACTED
     assert "s3cret" not in repr(redacted)
     assert redacted["plugins"]["xcap"]["list"] == "buddies"
 

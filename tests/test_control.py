@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import grp
 import json
+import os
 import re
 import socket
+import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,8 +19,10 @@ import pytest
 from PIL import Image
 
 from phone.control import ControlClient, ControlServer
+from phone.hookspecs import CORE_STATE_KEYS
 from phone.remote import RemotePhone
-from tests.phones import PhoneFactory, phones
+from tests.peers.ports import free_port
+from tests.phones import PhoneFactory, phones, render_config
 
 __all__ = ["phones"]
 
@@ -22,16 +30,36 @@ CONTACTS = [(f"Person {n}", f"sip:p{n}@127.0.0.1:{40000 + n}") for n in range(1,
 
 
 @pytest.fixture
-def phone(phones: PhoneFactory) -> RemotePhone:
+def shots(tmp_path: Path) -> Path:
+    """The phone's `[control] screenshot_dir`."""
+    path = tmp_path / "shots"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def phone(phones: PhoneFactory, shots: Path) -> RemotePhone:
     """A direct-mode phone with six contacts on four buttons (two pages)."""
-    phone, _ = phones.direct("alice", CONTACTS)
+    phone, _ = phones.direct("alice", CONTACTS, control={"screenshot_dir": str(shots)})
     return phone
 
 
 def test_state_shape(phone: RemotePhone) -> None:
     state = phone.state()
     assert state["ok"] is True
+    # The core's keys, and those of the built-in chat and conference plugins.
+    assert set(state) == CORE_STATE_KEYS | {"messages", "files", "conference"}
     assert state["registered"] is False
+    assert state["registration"] == {
+        "registrar": None,
+        "state": "direct",
+        "code": 0,
+        "reason": "",
+    }
+    assert state["subscriptions"] == []
+    assert {"name": "presence", "state": "loaded"} in state["plugins"]
+    assert state["refused"] == {"not_from_proxy": 0, "no_media_room": 0}
+    assert state["uptime_s"] >= 0
     assert state["calls"] == []
     assert state["screen"][0] == "alice direct"
     assert len(state["screen"]) == 5
@@ -90,16 +118,80 @@ def test_function_buttons(phone: RemotePhone) -> None:
     assert phone.press("answer") == {"ok": True}
 
 
-def test_screenshot(phone: RemotePhone, tmp_path: Path) -> None:
-    path = tmp_path / "screen.png"
+def test_screenshot(phone: RemotePhone, shots: Path) -> None:
+    path = shots / "screen.png"
     assert phone.request(cmd="screenshot", path=str(path)) == {"ok": True, "path": str(path)}
     image = Image.open(path)
     assert image.size == (512, 256)
     assert image.convert("L").getextrema() == (0, 255)  # something is drawn
     bad = phone.request(cmd="screenshot", path="relative.png")
     assert bad["ok"] is False and "absolute" in bad["error"]
-    missing = phone.request(cmd="screenshot", path=str(tmp_path / "no" / "such" / "x.png"))
+    missing = phone.request(cmd="screenshot", path=str(shots / "no" / "such" / "x.png"))
     assert missing["ok"] is False and "no such directory" in missing["error"]
+
+
+def test_screenshot_in_the_answer(phone: RemotePhone, shots: Path) -> None:
+    answer = phone.request(cmd="screenshot")
+    assert answer["ok"] is True and set(answer) == {"ok", "png"}
+    (shots / "screen.png").write_bytes(base64.b64decode(answer["png"]))
+    image = Image.open(shots / "screen.png")
+    assert image.size == (512, 256)
+    assert image.convert("L").getextrema() == (0, 255)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "OUTSIDE",  # a directory the config does not name
+        "SHOTS/../x.png",  # out of it through ..
+        "SHOTS/escape/x.png",  # through a symlink to a directory outside
+    ],
+)
+def test_screenshot_outside_the_directory_is_refused(
+    phone: RemotePhone, shots: Path, tmp_path: Path, where: str
+) -> None:
+    (shots / "escape").symlink_to(tmp_path)
+    path = where.replace("OUTSIDE", str(tmp_path / "x.png")).replace("SHOTS", str(shots))
+    answer = phone.request(cmd="screenshot", path=path)
+    assert answer == {
+        "ok": False,
+        "error": f"path must be under the screenshot directory {shots}",
+    }
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_screenshot_onto_a_symlink_is_refused(
+    phone: RemotePhone, shots: Path, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (shots / "link.png").symlink_to(victim)
+    answer = phone.request(cmd="screenshot", path=str(shots / "link.png"))
+    assert answer == {"ok": False, "error": f"not a regular file: {shots / 'link.png'}"}
+    assert victim.read_text() == "precious"
+
+
+def test_screenshot_to_a_file_needs_a_configured_directory(
+    phones: PhoneFactory, tmp_path: Path
+) -> None:
+    phone, _ = phones.direct("bob")
+    answer = phone.request(cmd="screenshot", path=str(tmp_path / "x.png"))
+    assert answer["ok"] is False
+    assert "only under [control] screenshot_dir" in answer["error"]
+    assert not (tmp_path / "x.png").exists()
+    assert phone.request(cmd="screenshot")["ok"] is True
+
+
+def test_unix_socket_is_for_its_owner_only(phone: RemotePhone) -> None:
+    assert stat.S_IMODE(os.stat(phone.socket).st_mode) == 0o600
+
+
+def test_unix_socket_with_a_group(phones: PhoneFactory) -> None:
+    group = grp.getgrgid(os.getgid())
+    phone, _ = phones.direct("bob", control={"group": group.gr_name})
+    info = os.stat(phone.socket)
+    assert stat.S_IMODE(info.st_mode) == 0o660
+    assert info.st_gid == group.gr_gid
 
 
 @pytest.mark.parametrize(
@@ -143,14 +235,16 @@ def test_deeply_nested_request_gets_an_error_and_the_connection_stays(
 @pytest.mark.parametrize(
     ("path", "error"),
     [
-        ("/proc/self/mem", "cannot write /proc/self/mem: "),  # regular, but every write fails
+        ("/proc/self/mem", "path must be under the screenshot directory"),
         ("DIR", "not a regular file: "),
     ],
 )
 def test_screenshot_to_an_unwritable_path_gets_an_error_and_the_connection_stays(
-    phone: RemotePhone, tmp_path: Path, path: str, error: str
+    phone: RemotePhone, shots: Path, path: str, error: str
 ) -> None:
-    path = str(tmp_path) if path == "DIR" else path
+    if path == "DIR":
+        path = str(shots / "dir")
+        os.mkdir(path)
     answer = phone.request(cmd="screenshot", path=path)
     assert answer["ok"] is False
     assert answer["error"].startswith(error)
@@ -250,3 +344,106 @@ def test_tcp_control_and_pipelined_requests(phones: PhoneFactory) -> None:
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+TOKEN = "s3cret-token-0123456789"
+
+
+def start_tcp_phone(
+    workdir: Path, host: str, control: str = ""
+) -> tuple[subprocess.Popen[str], int]:
+    """A direct-mode phone with its control interface on `host`; its log is its stdout."""
+    from tests.peers.ports import free_port
+
+    port = free_port()
+    config = workdir / "tcp.toml"
+    config.write_text(
+        f'[account]\nuri = "sip:tcp@127.0.0.1:{free_port()}"\n'
+        f'[board]\nkind = "virtual"\nbuttons = 2\n'
+        f'[storage]\npath = "{workdir / "tcp.db"}"\n'
+        f"{control}"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "phone", "run", "--config", str(config)]
+        + ["--control", f"tcp:{host}:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return proc, port
+
+
+def connect(port: int, proc: subprocess.Popen[str], token: str | None = None) -> ControlClient:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return ControlClient(f"tcp:127.0.0.1:{port}", token=token)
+        except OSError:
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "control port never opened"
+            time.sleep(0.05)
+
+
+def test_tcp_beyond_loopback_without_a_token_is_refused(tmp_path: Path) -> None:
+    proc, _ = start_tcp_phone(tmp_path, "0.0.0.0")
+    output, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 2, output
+    assert "reachable from other machines: set [control] token" in output
+
+
+def test_tcp_with_a_token_needs_it_in_every_request(tmp_path: Path) -> None:
+    proc, port = start_tcp_phone(tmp_path, "0.0.0.0", f'[control]\ntoken = "{TOKEN}"\n')
+    try:
+        client = connect(port, proc, TOKEN)
+        assert client.state()["ok"] is True
+        assert client.press("page") == {"ok": True}
+        client.close()
+        # Without the token, with a wrong one, or unreadable: an error, then the
+        # connection is closed (each guess costs a connection).
+        for line, error in [
+            (b'{"cmd":"state"}', "this phone requires a token"),
+            (b'{"cmd":"state","token":"guess-guess-guess-guess"}', "wrong token"),
+            (b'{"cmd":"press","button":"end","token":7}', "this phone requires a token"),
+            (b"{not json", "and a token is required"),
+        ]:
+            anonymous = connect(port, proc)
+            answer = anonymous.raw(line)
+            assert answer["ok"] is False and error in answer["error"]
+            assert anonymous.file.readline() == b""  # closed by the phone
+            anonymous.close()
+        assert connect(port, proc, TOKEN).state()["ok"] is True
+        # `phone status` takes the token from the environment (or from --config).
+        status = [sys.executable, "-m", "phone", "status", "--control", f"tcp:127.0.0.1:{port}"]
+        refused = subprocess.run(status, capture_output=True, text=True, timeout=20)
+        assert refused.returncode == 2 and "this phone requires a token" in refused.stderr
+        env = {**os.environ, "SIMPLEPHONE_CONTROL_TOKEN": TOKEN}
+        shown = subprocess.run(status, capture_output=True, text=True, timeout=20, env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.startswith("registration   none (direct mode)\n")
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0, output
+    assert TOKEN not in output
+    assert output.count("control request from") == 5
+
+
+def test_a_token_shorter_than_16_characters_is_a_config_error(tmp_path: Path) -> None:
+    proc, _ = start_tcp_phone(tmp_path, "127.0.0.1", '[control]\ntoken = "short"\n')
+    output, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 1, output
+    assert "control.token: must be at least 16 characters long" in output
+
+
+def test_unknown_socket_group_is_refused(tmp_path: Path) -> None:
+    config = render_config({"uri": f"sip:g@127.0.0.1:{free_port()}"}, [], tmp_path, "g")
+    config.write_text(config.read_text() + '[control]\ngroup = "no-such-group-here"\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "phone", "run", "--config", str(config)]
+        + ["--control", f"unix:{tmp_path / 'g.sock'}"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "no such group 'no-such-group-here'" in proc.stderr

@@ -23,6 +23,7 @@ from phone.pjproject import LayoutError
 from phone.sip.admission import CallAdmission, MediaSlots
 from phone.sip.digest import Credentials
 from phone.sip.layout import self_test
+from phone.sip.proxy_only import ProxyOnly, server_of
 from phone.sip.rawsip import RawSip
 from phone.sip.services import SipServices
 from phone.sip.subscription import Subscriber
@@ -78,8 +79,16 @@ class SipStartError(RuntimeError):
 class SipStack:
     """pjsua2 lib, transports, codecs and the one account, in poll mode."""
 
-    def __init__(self, account: AccountConfig, calls: CallsConfig, events: SipEvents) -> None:
+    def __init__(
+        self,
+        account: AccountConfig,
+        calls: CallsConfig,
+        events: SipEvents,
+        sip_trace: bool = False,
+    ) -> None:
         self.account_config = account
+        self.sip_trace = sip_trace  # log every SIP message, credentials masked
+        self._trace_writer: object | None = None
         self.calls_config = calls
         self.events = events
         self.pj: Any = import_pjsua2()
@@ -92,6 +101,7 @@ class SipStack:
         self.raw: RawSip | None = None
         self.media_slots = MediaSlots()
         self.admission: CallAdmission | None = None
+        self.proxy_only: ProxyOnly | None = None
         self.services: SipServices | None = None  # what plugins use, through PhoneApi
 
     # -- lifecycle ------------------------------------------------------
@@ -107,6 +117,10 @@ class SipStack:
         cfg.uaConfig.userAgent = "simplephone/0.1"
         cfg.logConfig.level = 1
         cfg.logConfig.consoleLevel = 1
+        if self.sip_trace:
+            from phone.sip.trace import enable_trace  # needs pjsua2, imported above
+
+            self._trace_writer = enable_trace(cfg.logConfig)
         cfg.medConfig.clockRate = 16000
         cfg.medConfig.sndClockRate = 16000
         cfg.medConfig.channelCount = 1
@@ -123,6 +137,7 @@ class SipStack:
         except LayoutError as exc:
             raise SipStartError(f"the pjsip request hook failed its self-test: {exc}") from exc
         loop = asyncio.get_running_loop()
+        self._start_proxy_only(loop)  # before admission: a refused scanner holds no socket
         self.admission = CallAdmission(self.raw, self.media_slots, loop)
         from phone.sip.account import SipAccount  # needs pjsua2, imported above
 
@@ -144,6 +159,18 @@ class SipStack:
             subscriber.watch_flow(first_hop)
         self.services = SipServices(self.raw, subscriber)
         self._poller = loop.create_task(self._poll(), name="pjsua-poll")
+
+    def _start_proxy_only(self, loop: asyncio.AbstractEventLoop) -> None:
+        """With a registrar, take requests only from it and the outbound proxy
+        (`calls.accept_only_from_proxy`); direct mode accepts everyone."""
+        acc = self.account_config
+        if acc.registrar is None or not self.calls_config.accept_only_from_proxy:
+            return
+        assert self.raw is not None
+        hops = [hop for hop in (acc.registrar, acc.outbound_proxy) if hop is not None]
+        servers = [server_of(hop, acc.transport.value) for hop in hops]
+        self.proxy_only = ProxyOnly(self.raw, servers, loop)
+        self.proxy_only.start()
 
     def _create_transport(self) -> None:
         pj = self.pj
@@ -277,6 +304,8 @@ class SipStack:
                 before_destroy()
             if self.admission is not None:
                 self.admission.close()
+            if self.proxy_only is not None:
+                self.proxy_only.close()
             if self.raw is not None:
                 self.raw.close()
             self.ep.libDestroy()

@@ -147,6 +147,7 @@ class _SelfTest:
             "Content-Length: 0\r\n\r\n"
         ).encode()
         results: list[int | LayoutError] = []
+        sent_from = 0
 
         def probe(rdata: int) -> bool:
             if results:
@@ -155,7 +156,11 @@ class _SelfTest:
             if tag.encode() not in seen:
                 return False
             try:
-                results.append(self._locate_msg_info(seen, rdata, text, tag.encode()))
+                offset = self._locate_msg_info(seen, rdata, text, tag.encode())
+                host, port = self._raw.source_at(rdata, offset)
+                if port != sent_from:
+                    raise LayoutError(f"pkt_info reads {host}:{port}, sent from {sent_from}")
+                results.append(offset)
             except LayoutError as exc:
                 results.append(exc)
             self._raw.respond(rdata, 200, ())
@@ -171,6 +176,7 @@ class _SelfTest:
                     sock.settimeout(timeout)
                     sock.connect(address)
                     sock.sendall(text)
+                sent_from = sock.getsockname()[1]  # what source_address must read
                 deadline = time.monotonic() + timeout
                 while not results and time.monotonic() < deadline:
                     self._raw.ep.libHandleEvents(10)

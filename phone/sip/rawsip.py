@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import socket
 import struct
 from collections.abc import Callable
 from ctypes import byref
@@ -45,6 +46,7 @@ from phone.pjproject import (
     HDR_SIZE,
     MSG_BODY_OFFSET,
     MSG_HDR_OFFSET,
+    PKT_INFO_TAIL,
     SEND_CALLBACK,
     TDATA_POOL_OFFSET,
     LayoutError,
@@ -188,6 +190,38 @@ class RawSip:
         if not buf or not 0 < length <= 1 << 20:
             raise LayoutError(f"rdata msg_info has buf={buf:#x} len={length}")
         return ctypes.string_at(buf, length)
+
+    def source_address(self, rdata: int) -> tuple[str, int]:
+        """The address a request came from: `rdata->pkt_info.src_name`/`src_port`.
+
+        `pkt_info` ends right before `msg_info` in every release since 2.0:
+        `src_addr` (pj_sockaddr, 28 bytes), `src_addr_len`,
+        `src_name[PJ_INET6_ADDRSTRLEN]` (46, padded to 48), `src_port`,
+        padding. The text, the port and the socket address must agree, or the
+        layout is not what this reads (LayoutError); the self-test checks that
+        it reads the probes' own source.
+        """
+        offset = self.offsets.rx_msg_buf
+        assert offset is not None
+        return self.source_at(rdata, offset)
+
+    def source_at(self, rdata: int, msg_info_offset: int) -> tuple[str, int]:
+        """`source_address` with `msg_info` at `msg_info_offset` (the self-test's guess)."""
+        raw = self.memory.read(rdata + msg_info_offset - PKT_INFO_TAIL, PKT_INFO_TAIL)
+        if len(raw) < PKT_INFO_TAIL:
+            raise LayoutError("rdata pkt_info is not readable")
+        family, port_be = struct.unpack_from("<HH", raw, 0)
+        name = raw[32:78].split(b"\0", 1)[0].decode("ascii", "replace")
+        port = struct.unpack_from("<i", raw, 80)[0]
+        if family == socket.AF_INET:
+            address = socket.inet_ntop(socket.AF_INET, raw[4:8])
+        elif family == socket.AF_INET6:
+            address = socket.inet_ntop(socket.AF_INET6, raw[8:24])
+        else:
+            raise LayoutError(f"rdata pkt_info.src_addr has family {family}")
+        if address != name or port != socket.ntohs(port_be):
+            raise LayoutError(f"rdata pkt_info disagrees: {name}:{port} vs {address}")
+        return name, port
 
     def _on_rx_request(self, rdata: int) -> int:
         # An exception must never unwind into C: log it and let pjsip go on.

@@ -5,6 +5,7 @@ vanishes or sends hostile conference-info."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,11 @@ SCREENS = Path(__file__).resolve().parents[2] / "docs" / "conference"
 
 
 def screenshot(phone: RemotePhone, name: str) -> None:
+    """The display as a PNG in the answer (no screenshot_dir needed), kept in SCREENS."""
+    answer = phone.request(cmd="screenshot")
+    assert answer["ok"] is True, answer
     SCREENS.mkdir(parents=True, exist_ok=True)
-    path = SCREENS / f"{name}.png"
-    assert phone.request(cmd="screenshot", path=str(path)) == {"ok": True, "path": str(path)}
+    (SCREENS / f"{name}.png").write_bytes(base64.b64decode(answer["png"]))
 
 
 @pytest.fixture
