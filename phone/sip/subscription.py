@@ -170,6 +170,13 @@ class Subscription:
         return self._ending
 
     @property
+    def awaiting_notify(self) -> bool:
+        """The SUBSCRIBE got its 2xx but no NOTIFY has come in this dialog, though
+        the notifier sends one at once (RFC 6665 section 4.2.1.2): if it stays so,
+        the NOTIFY was lost on the way, for example being too long for pjsip."""
+        return self.state is SubscriptionState.SUBSCRIBING and self.remote_tag is not None
+
+    @property
     def dialog_key(self) -> tuple[str, str]:
         return self.call_id, self.local_tag
 

@@ -3,7 +3,12 @@
 Settings (`[plugins.presence]`):
 
 * `rls_uri`: a resource list URI (RFC 4662) to watch all contacts with one
-  subscription; without it each contact gets its own.
+  subscription; without it each contact gets its own. When the list's
+  SUBSCRIBE is answered 2xx but no NOTIFY follows (a full-state NOTIFY too
+  long for pjsip is dropped unseen), the plugin falls back to one subscription
+  per contact, shows `RLS!` in the footer, and tries the list again later.
+* `rls_retry` (seconds, default 600): how long the fallback lasts before the
+  list is tried again.
 * `publish` (default true): publish our presence and dialog state.
 * `watchers` (default true): watch our watcher info and show the count of
   watchers waiting for authorization in the footer (`W:<n>`).
@@ -31,6 +36,7 @@ def create_plugin(settings: Table) -> PresencePlugin:
             rls_uri=None if rls_uri is None else str(rls_uri),
             publish=settings.boolean("publish", True),
             watchers=settings.boolean("watchers", True),
+            rls_retry=settings.integer("rls_retry", 5, 86400, 600),
             leds=parse_led_map(settings),
         )
     )

@@ -23,6 +23,12 @@ sees it; pjsip logs "Rx buffer overflow". A full-state RLS NOTIFY takes about
 600 bytes per contact with presence, so with the wheel a list of more than
 about five contacts needs a server that splits its NOTIFYs (Kamailio:
 `modparam("rls", "max_notify_body_length", 3000)`; see bench/presence.py).
+Against a server that does not split, the list's SUBSCRIBE is answered 2xx
+and then nothing comes: after `LIST_NOTIFY_WAIT_S` without a NOTIFY the plugin
+ends the list subscription, watches each contact on its own (small NOTIFYs),
+says so once in the log and with `RLS!` in the footer, and tries the list
+again every `rls_retry` seconds; the per-contact subscriptions end once the
+list delivers.
 """
 
 from __future__ import annotations
@@ -65,6 +71,9 @@ log = logging.getLogger(__name__)
 
 LAYER = "presence"
 INDICATOR = "presence"
+LIST_INDICATOR = "presence.rls"
+LIST_FALLBACK_TEXT = "RLS!"
+LIST_NOTIFY_WAIT_S = 4.0  # the first NOTIFY follows the 2xx at once (RFC 6665 4.2.1.2)
 LONG_PRESS_SECONDS = 4.0
 STOP_WAIT_S = 2.0
 
@@ -75,6 +84,7 @@ class PresenceSettings:
     rls_uri: str | None = None
     publish: bool = True
     watchers: bool = True
+    rls_retry: float = 600.0  # seconds of per-contact fallback before the list is tried again
 
 
 @dataclass
@@ -101,6 +111,10 @@ class PresencePlugin:
         self.phone: PhoneApi | None = None  # set once there is a presence server
         self.watched: dict[str, Watched] = {}
         self._list: Subscription | None = None  # the RLS subscription
+        self._list_timer: asyncio.TimerHandle | None = None
+        self._list_failures = 0  # lists that answered 2xx and never notified, in a row
+        self._list_generation = 0  # the NOTIFYs of a list we gave up on are ignored
+        self._list_seen: Notification | None = None  # its latest readable NOTIFY
         self._winfo: Subscription | None = None
         self._presence_pub: Publication | None = None
         self._dialog_pub: Publication | None = None
@@ -125,9 +139,7 @@ class PresencePlugin:
         self.phone = phone
         aor = phone.account.aor
         if self.settings.rls_uri is not None:
-            self._list = phone.subscribe(
-                "presence", self.settings.rls_uri, self._on_list, eventlist=True
-            )
+            self._subscribe_list(phone, self.settings.rls_uri)
         if self.settings.watchers:
             self._winfo = phone.subscribe("presence.winfo", aor, self._on_winfo)
         if self.settings.publish:
@@ -178,12 +190,91 @@ class PresencePlugin:
 
     @hookimpl
     def phone_stopping(self, phone: PhoneApi) -> Awaitable[None] | None:
+        if self._list_timer is not None:
+            self._list_timer.cancel()
+            self._list_timer = None
         if self._presence_pub is None or not self._registered:
             return None
         self._presence_pub.publish(own.presence_body(phone.account.aor, own.OwnStatus.CLOSED))
         return self._settled(self._presence_pub)
 
     # -- watching ----------------------------------------------------------
+    @property
+    def _each(self) -> bool:
+        """Whether every contact has its own presence subscription: without a
+        list, or while the list is in fallback."""
+        return self.settings.rls_uri is None or self._list_failures > 0
+
+    def _subscribe_list(self, phone: PhoneApi, uri: str) -> None:
+        self._list_generation += 1
+        self._list = phone.subscribe(
+            "presence",
+            uri,
+            functools.partial(self._on_list, self._list_generation),
+            eventlist=True,
+        )
+        self._list_timer = asyncio.get_running_loop().call_later(
+            LIST_NOTIFY_WAIT_S, self._check_list, phone, uri
+        )
+
+    def _check_list(self, phone: PhoneApi, uri: str) -> None:
+        """`LIST_NOTIFY_WAIT_S` after a list SUBSCRIBE: give up on a list that
+        answered 2xx and sent no NOTIFY, look again while it has no answer, and
+        end a fallback once the list delivered readable NOTIFYs."""
+        self._list_timer = None
+        listed = self._list
+        if listed is None:
+            return
+        if listed.awaiting_notify:
+            self._give_up_list(phone, uri, f"accepted but sent no NOTIFY in {LIST_NOTIFY_WAIT_S} s")
+        elif listed.state in (SubscriptionState.SUBSCRIBING, SubscriptionState.RETRYING):
+            self._list_timer = asyncio.get_running_loop().call_later(
+                LIST_NOTIFY_WAIT_S, self._check_list, phone, uri
+            )
+        elif self._list_failures and self._list_seen is not None:
+            self._list_failures = 0
+            for watched in self.watched.values():
+                for subscription in [s for s in watched.subscriptions if s.event == "presence"]:
+                    subscription.end()
+                    watched.subscriptions.remove(subscription)
+            log.info("presence: list %s delivers again, one subscription for all", uri)
+            phone.set_indicator(LIST_INDICATOR, "")
+            phone.redraw()
+            self._show_list(self._list_seen)
+
+    def _give_up_list(self, phone: PhoneApi, uri: str, why: str) -> None:
+        """Watch each contact on its own; the list again in `rls_retry` seconds."""
+        if self._list_timer is not None:
+            self._list_timer.cancel()
+        if self._list is not None:
+            self._list.end()
+        self._list = None
+        self._list_seen = None
+        self._list_failures += 1
+        if self._list_failures == 1:
+            log.warning(
+                "presence: list %s %s (too long for pjsip?): one subscription per contact, "
+                "the list again in %.0f s",
+                uri,
+                why,
+                self.settings.rls_retry,
+            )
+            phone.set_indicator(LIST_INDICATOR, LIST_FALLBACK_TEXT)
+            phone.redraw()
+            for key, watched in self.watched.items():
+                watched.subscriptions.append(self._subscribe_presence(key, watched.uri))
+        self._list_timer = asyncio.get_running_loop().call_later(
+            self.settings.rls_retry, self._subscribe_list, phone, uri
+        )
+
+    def _subscribe_presence(self, key: str, uri: str) -> Subscription:
+        return self._api.subscribe(
+            "presence",
+            uri,
+            functools.partial(self._on_presence, key),
+            on_end=functools.partial(self._on_end, key),
+        )
+
     def _sync(self, contacts: Sequence[Contact]) -> None:
         """Subscribe for new contacts, end the subscriptions of removed ones."""
         wanted = {address_key(c.uri): c for c in contacts}
@@ -202,15 +293,8 @@ class PresencePlugin:
                     subscription.end()
             watched = Watched(contact.name, contact.uri, blf=contact.blf)
             self.watched[key] = watched
-            if self._list is None:
-                watched.subscriptions.append(
-                    self._api.subscribe(
-                        "presence",
-                        contact.uri,
-                        functools.partial(self._on_presence, key),
-                        on_end=functools.partial(self._on_end, key),
-                    )
-                )
+            if self._each:
+                watched.subscriptions.append(self._subscribe_presence(key, contact.uri))
             if contact.blf:
                 watched.subscriptions.append(
                     self._api.subscribe(
@@ -247,14 +331,27 @@ class PresencePlugin:
             watched.presence = ContactPresence(ContactState.UNKNOWN)
             self._show(watched, None)
 
-    def _on_list(self, notification: Notification) -> None:
-        if notification.error is not None or not isinstance(notification.merged, ListView):
-            if notification.error is not None:  # logged by the subscription
-                for watched in self.watched.values():
-                    watched.presence = ContactPresence(ContactState.UNKNOWN)
-                    self._show(watched, notification.received_ns)
+    def _on_list(self, generation: int, notification: Notification) -> None:
+        if self._list is None or generation != self._list_generation:
+            return  # the terminating NOTIFY of a list we gave up on
+        if notification.error is not None:  # logged by the subscription
+            # Over UDP a NOTIFY longer than pjsip's buffer arrives cut short.
+            assert self.settings.rls_uri is not None
+            self._give_up_list(
+                self._api,
+                self.settings.rls_uri,
+                f"sent an unreadable NOTIFY ({notification.error})",
+            )
             return
+        if not isinstance(notification.merged, ListView):
+            return
+        self._list_seen = notification
+        if not self._list_failures:  # in fallback the contacts' own subscriptions show
+            self._show_list(notification)
+
+    def _show_list(self, notification: Notification) -> None:
         view = notification.merged
+        assert isinstance(view, ListView)
         resources = {address_key(r.uri): r for r in view.resources}
         for key, watched in self.watched.items():
             resource = resources.get(key)
