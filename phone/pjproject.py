@@ -54,6 +54,15 @@ ON_TSX = CFUNCTYPE(None, VoidP, VoidP)  # on_tsx_state(tsx, event)
 SEND_CALLBACK = CFUNCTYPE(None, VoidP, VoidP)  # pjsip_endpt_send_callback(token, event)
 
 
+class DroppedData(Structure):
+    """`pjsip_tp_dropped_data` (sip_transport.h): tp, data, len, status."""
+
+    _fields_ = [("tp", VoidP), ("data", VoidP), ("len", c_size_t), ("status", c_int)]
+
+
+DROP_CALLBACK = CFUNCTYPE(None, POINTER(DroppedData))  # pjsip_tp_on_rx_dropped_cb
+
+
 class PjsipModule(Structure):
     """`pjsip_module` (pjsip/sip_module.h), unchanged since 2.0."""
 
@@ -178,6 +187,9 @@ PROTOTYPES: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "pjsip_parse_hdr": (VoidP, (VoidP, VoidP, VoidP, c_size_t, VoidP)),
     "pjsip_method_init_np": (None, (VoidP, VoidP)),
     "pjsip_tx_data_dec_ref": (c_int, (VoidP,)),
+    "pjsip_endpt_get_tpmgr": (VoidP, (VoidP,)),
+    "pjsip_tpmgr_set_drop_data_cb": (c_int, (VoidP, DROP_CALLBACK)),
+    "pjsip_tcp_transport_get_socket": (ctypes.c_long, (VoidP,)),  # pj_sock_t
     # pjsip dialogs and invite sessions
     "pjsip_ua_instance": (VoidP, ()),
     "pjsip_ua_find_dialog": (VoidP, (VoidP, VoidP, VoidP, c_int)),

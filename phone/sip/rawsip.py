@@ -58,6 +58,7 @@ from phone.pjproject import (
     make_pj_str,
 )
 from phone.sip.message import MessageError, SipMessage
+from phone.sip.oversize import OversizeGuard
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class RawSip:
         if status != 0:
             raise LayoutError(f"pjsip_endpt_register_module: {error_text(status)}")
         log.info("request hook registered: module id %d, priority %d", self._module.id, priority)
+        self.oversize = OversizeGuard(self._lib, self._endpt)
 
     @property
     def ready(self) -> bool:
@@ -419,6 +421,7 @@ class RawSip:
 
     def close(self) -> None:
         """Unregister the module (before `libDestroy`)."""
+        self.oversize.close()
         status = self._lib.pjsip_endpt_unregister_module(self._endpt, byref(self._module))
         if status != 0:
             log.warning("unregistering the request hook: %s", error_text(status))

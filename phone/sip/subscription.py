@@ -60,6 +60,7 @@ from phone.retry import Backoff, Outcome, classify, refresh_delay
 from phone.sip.digest import Credentials, DigestAuth
 from phone.sip.identity import Identity
 from phone.sip.message import MessageError, NameAddr, SipMessage, header_params
+from phone.sip.oversize import Oversized
 from phone.sip.packages import DEFAULT_ACCEPT, EVENTLIST_ACCEPT, EventPackage, PackageState
 from phone.sip.rawsip import OutgoingRequest, RawSip, SendError
 
@@ -338,6 +339,22 @@ class Subscription:
             self._schedule_refresh(_int(params["expires"], self.expires), only_sooner=True)
         self._deliver(message, self.state, received_ns)
 
+    def lost_notify(self, why: str) -> None:
+        """A NOTIFY of this dialog never reached us whole: the plugin gets a
+        notification with `error` set and no body, as for an unreadable one."""
+        notification = Notification(
+            event=self.event,
+            target=self.target,
+            state=self.state,
+            content_type=None,
+            body=b"",
+            document=None,
+            merged=None,
+            error=why,
+            received_ns=time.perf_counter_ns(),
+        )
+        self._subscriber.loop.call_soon(self._on_notification, notification)
+
     def _deliver(self, message: SipMessage, state: SubscriptionState, received_ns: int) -> None:
         document = merged = error = None
         content_type = message.content_type
@@ -457,6 +474,7 @@ class Subscriber:
         self._flow_broken = False
         self._flow_timer: asyncio.TimerHandle | None = None
         raw.on_request("NOTIFY", self._on_notify)
+        raw.oversize.on_oversize(self._on_oversize)
         self._hooked = True
         self.closed = False
 
@@ -602,8 +620,18 @@ class Subscriber:
             await asyncio.sleep(0.02)
         if self._hooked:
             self.raw.remove_handler("NOTIFY", self._on_notify)
+            self.raw.oversize.remove_handler(self._on_oversize)
             self._hooked = False
         self.closed = True
+
+    def _on_oversize(self, dropped: Oversized) -> None:
+        """A NOTIFY of ours too long for pjsip: its subscription hears of the loss."""
+        if not dropped.start_line.upper().startswith("NOTIFY "):
+            return
+        for (call_id, _), subscription in self._dialogs.items():
+            if call_id == dropped.call_id:
+                subscription.lost_notify("NOTIFY longer than pjsip's receive buffer, dropped")
+                return
 
     def _on_notify(self, message: SipMessage, respond: Callable[[int], None]) -> bool:
         received_ns = time.perf_counter_ns()

@@ -226,7 +226,11 @@ class PresencePlugin:
         if listed is None:
             return
         if listed.awaiting_notify:
-            self._give_up_list(phone, uri, f"accepted but sent no NOTIFY in {LIST_NOTIFY_WAIT_S} s")
+            self._give_up_list(
+                phone,
+                uri,
+                f"accepted but sent no NOTIFY in {LIST_NOTIFY_WAIT_S} s (too long for pjsip?)",
+            )
         elif listed.state in (SubscriptionState.SUBSCRIBING, SubscriptionState.RETRYING):
             self._list_timer = asyncio.get_running_loop().call_later(
                 LIST_NOTIFY_WAIT_S, self._check_list, phone, uri
@@ -253,8 +257,7 @@ class PresencePlugin:
         self._list_failures += 1
         if self._list_failures == 1:
             log.warning(
-                "presence: list %s %s (too long for pjsip?): one subscription per contact, "
-                "the list again in %.0f s",
+                "presence: list %s %s: one subscription per contact, the list again in %.0f s",
                 uri,
                 why,
                 self.settings.rls_retry,
