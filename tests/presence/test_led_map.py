@@ -55,7 +55,11 @@ def test_defaults_and_overrides() -> None:
         ({"rls_uri": 5}, "rls_uri", "must be a string, got 5"),
         ({"publish": "yes"}, "publish", "must be true or false, got 'yes'"),
         ({"watchers": 1}, "watchers", "must be true or false, got 1"),
-        ({"colour": 1}, "colour", "unknown key (keys: rls_uri, publish, watchers, leds)"),
+        (
+            {"colour": 1},
+            "colour",
+            "unknown key (keys: rls_uri, publish, watchers, rls_retry, leds)",
+        ),
         ({"led": {}}, "led", "unknown key (did you mean 'leds'?)"),
     ],
 )
