@@ -27,7 +27,7 @@ from phone.screen import Screen
 from phone.sip.admission import NoMediaRoom
 from phone.sip.call import SipCall
 from phone.sip.endpoint import SipStack
-from phone.store import Store
+from phone.store import Store, StoreFull
 from phone.uri import parse_sip_uri
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class Phone:
         self.config = config
         self.board = board
         self.store = Store(config.storage.path)
+        self.store.on_full = self._store_full_changed
         self.screen = Screen(board.display)
         self.buttons = ContactButtons(board)
         self.plugins = plugins if plugins is not None else PluginHost(config.plugins)
@@ -88,12 +89,14 @@ class Phone:
         await self._stop.wait()
 
     async def start(self) -> None:
-        self.store.replace_contacts(
-            "config",
-            [(c.name, c.uri) for c in self.config.contacts],
-            blf={c.uri for c in self.config.contacts if c.blf},
-            conference={c.uri for c in self.config.contacts if c.conference},
-        )
+        # On a full disk the buttons show the contacts stored before; on_full says so.
+        with contextlib.suppress(StoreFull):
+            self.store.replace_contacts(
+                "config",
+                [(c.name, c.uri) for c in self.config.contacts],
+                blf={c.uri for c in self.config.contacts if c.blf},
+                conference={c.uri for c in self.config.contacts if c.conference},
+            )
         self.load_contacts()
         await self.board.start(self._presses.edge)
         self.sip.start()
@@ -329,6 +332,14 @@ class Phone:
         self.screen.indicators["sound"] = "NOSOUND" if problem is not None else ""
         if problem is not None:
             self.screen.message(["No sound:", problem.removeprefix("Audio: ")], 5.0)
+        self.redraw()
+
+    def _store_full_changed(self, full: bool) -> None:
+        """The data directory is full (True) or has room again: calls go on,
+        only what would be saved (contacts, history) is lost meanwhile."""
+        self.screen.indicators["store"] = "DISK!" if full else ""
+        if full:
+            self.screen.message(["Disk full:", "history not saved"], 5.0)
         self.redraw()
 
     def call_media_ready(self, call: SipCall) -> None:

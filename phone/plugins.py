@@ -33,6 +33,7 @@ from phone import hookspecs
 from phone.config import ConfigError, PluginConfig
 from phone.hookspecs import PluginUnavailable
 from phone.settings import Table
+from phone.store import StoreFull
 
 if TYPE_CHECKING:
     from phone.api import PhoneApi
@@ -250,6 +251,9 @@ class PluginHost:
     ) -> tuple[bool, Any]:
         try:
             result = impl.function(*(kwargs[arg] for arg in impl.argnames))
+        except StoreFull as e:  # the disk's fault, not the plugin's: it stays
+            log.info("hook %s of plugin %s: not saved (%s)", hook_name, impl.plugin_name, e)
+            return False, None
         except Exception as e:
             self._disable(impl, f"{hook_name} raised {type(e).__name__}: {e}", e)
             return False, None
@@ -279,6 +283,9 @@ class PluginHost:
     ) -> None:
         try:
             result = await awaitable
+        except StoreFull as e:
+            log.info("hook %s task of plugin %s: not saved (%s)", hook_name, impl.plugin_name, e)
+            return
         except Exception as e:
             self._disable(impl, f"{hook_name} task raised {type(e).__name__}: {e}", e)
             return

@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +56,11 @@ class StoreError(RuntimeError):
     """The database cannot be used as this firmware expects."""
 
 
+class StoreFull(StoreError):
+    """A write failed for lack of room on the data directory's filesystem
+    (SQLITE_FULL); the transaction was rolled back and nothing was saved."""
+
+
 @dataclass(frozen=True)
 class StoredContact:
     position: int  # 0-based, within its source
@@ -74,6 +79,8 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: no implicit transactions; `transaction()` makes them.
         self._db = sqlite3.connect(self.path, isolation_level=None)
+        self.full = False
+        self.on_full: Callable[[bool], None] | None = None  # (full) on each change
         self._db.row_factory = sqlite3.Row
         self.journal_mode: str = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if self.journal_mode != "wal":
@@ -117,14 +124,43 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One write transaction (BEGIN IMMEDIATE); rolled back if the block raises.
-        Nesting is not supported: SQLite has no nested BEGIN."""
-        self._db.execute("BEGIN IMMEDIATE")
+        Nesting is not supported: SQLite has no nested BEGIN. A full disk raises
+        `StoreFull`."""
+        with self._writing():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may have rolled back already
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn SQLITE_FULL into `StoreFull`, and tell `on_full` when the store
+        becomes full or writable again (one log line each way)."""
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
+                raise
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._set_full(True)
+            raise StoreFull(f"store {self.path}: {exc}") from exc
+        self._set_full(False)
+
+    def _set_full(self, full: bool) -> None:
+        if full == self.full:
+            return
+        self.full = full
+        if full:
+            log.warning("store %s: disk full, nothing is saved until there is room", self.path)
+        else:
+            log.info("store %s: writable again", self.path)
+        if self.on_full is not None:
+            self.on_full(full)
 
     # -- contacts -------------------------------------------------------
     def contacts(self, source: str | None = None) -> list[StoredContact]:
@@ -213,7 +249,8 @@ class Store:
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one statement with bound parameters (never format values into `sql`);
         returns the number of rows changed. Outside `transaction()` it commits at once."""
-        return self._db.execute(sql, params).rowcount
+        with self._writing():
+            return self._db.execute(sql, params).rowcount
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         """Run one SELECT with bound parameters; rows can be indexed by column name."""
