@@ -139,7 +139,9 @@ class Store:
     @contextmanager
     def _writing(self) -> Iterator[None]:
         """Turn SQLITE_FULL into `StoreFull`, and tell `on_full` when the store
-        becomes full or writable again (one log line each way)."""
+        becomes full or writable again (one log line each way). Only a write
+        that changed rows shows there is room again."""
+        changes = self._db.total_changes
         try:
             yield
         except sqlite3.OperationalError as exc:
@@ -149,7 +151,8 @@ class Store:
                 self._db.execute("ROLLBACK")
             self._set_full(True)
             raise StoreFull(f"store {self.path}: {exc}") from exc
-        self._set_full(False)
+        if self._db.total_changes > changes:
+            self._set_full(False)
 
     def _set_full(self, full: bool) -> None:
         if full == self.full:
@@ -249,6 +252,8 @@ class Store:
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one statement with bound parameters (never format values into `sql`);
         returns the number of rows changed. Outside `transaction()` it commits at once."""
+        if self._db.in_transaction:  # `transaction()` watches for a full disk
+            return self._db.execute(sql, params).rowcount
         with self._writing():
             return self._db.execute(sql, params).rowcount
 

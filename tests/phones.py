@@ -50,6 +50,7 @@ def render_config(
     board: dict[str, Any] | None = None,
     audio: dict[str, Any] | None = None,
     control: dict[str, Any] | None = None,
+    storage: Path | None = None,
 ) -> Path:
     lines = ["[account]", *(f"{k} = {toml_value(v)}" for k, v in account.items()), ""]
     for label, uri in contacts:
@@ -63,7 +64,8 @@ def render_config(
         lines += ["[audio]", *(f"{k} = {toml_value(v)}" for k, v in audio.items()), ""]
     if calls:
         lines += ["[calls]", *(f"{k} = {toml_value(v)}" for k, v in calls.items()), ""]
-    lines += ["[storage]", f"path = {toml_value(str(workdir / f'{name}.db'))}", ""]
+    database = storage or workdir / f"{name}.db"
+    lines += ["[storage]", f"path = {toml_value(str(database))}", ""]
     if control:
         lines += ["[control]", *(f"{k} = {toml_value(v)}" for k, v in control.items()), ""]
     for plugin, settings in (plugins or {}).items():
