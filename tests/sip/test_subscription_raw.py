@@ -352,3 +352,16 @@ def test_pjsua_buddy_notifies_still_reach_pjsua(harness: Harness, pj_endpoint: A
         for _ in range(20):
             h.pump()
         account.shutdown()
+
+
+def test_accepted_and_no_notify_yet_is_awaiting_notify(harness: Harness) -> None:
+    """What the presence plugin's RLS fallback looks at (RFC 6665 4.2.1.2)."""
+    h = harness
+    sub = h.subscriber.subscribe("conference", h.peer.uri, h.notifications.append)
+    subscribe = h.receive()
+    assert not sub.awaiting_notify, "no answer yet"
+    h.answer(subscribe, 200, to_tag="n1", headers=(("Expires", "60"),))
+    h.wait(lambda: sub.awaiting_notify)
+    full = CONFERENCE.format(state="full", version=1, users=USER.format(name="bob"))
+    assert h.notify(subscribe, 1, "active;expires=60", full) == 200
+    assert not sub.awaiting_notify
