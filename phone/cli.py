@@ -1,4 +1,4 @@
-"""`phone run | check-config | demo`: the firmware's command line."""
+"""`phone run | check-config | demo | emulator`: the firmware's command line."""
 
 from __future__ import annotations
 
@@ -7,21 +7,23 @@ import asyncio
 import logging
 import signal
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
-from phone.board import Board, board_kinds
+from phone.board import Board, BoardUnavailable, board_kinds
 from phone.config import Config, ConfigError, load_config
 
 log = logging.getLogger("phone")
 
 
-def _board(config: Config, kind: str | None) -> Board:
+def _board(config: Config, kind: str | None, overrides: dict[str, Any] | None = None) -> Board:
     from phone.board import board_class
 
     kind = kind or config.board.kind
     cls = board_class(kind)
     settings = config.board.settings if kind == config.board.kind else {}
-    return cls(config.board.buttons, cls.validate_settings(settings))
+    return cls(config.board.buttons, cls.validate_settings({**settings, **(overrides or {})}))
 
 
 def check_config(path: str) -> Config:
@@ -38,10 +40,10 @@ def check_config(path: str) -> Config:
     return config
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(config: Config, board: Board, control_address: str | None) -> int:
+    """Run one phone until a signal or its board (the emulator's window) stops it."""
     from phone.sip.endpoint import PjsuaMissing, SipStartError, import_pjsua2
 
-    config = load_config(args.config)
     try:
         import_pjsua2()  # before anything that needs it, to say what to install
     except PjsuaMissing as exc:
@@ -50,17 +52,21 @@ async def _run(args: argparse.Namespace) -> int:
     from phone.control import ControlServer
     from phone.phone import Phone
 
-    phone = Phone(config, _board(config, args.board))
+    phone = Phone(config, board)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, phone.stop)
+    board.on_close = phone.stop
     try:
         await phone.start()
     except SipStartError as exc:
         log.error("%s", exc)
         return 2
+    except BoardUnavailable as exc:
+        log.error("%s", exc)
+        return 1
     # The control interface opens once the phone can act on what it is told.
-    control = ControlServer(phone, args.control) if args.control else None
+    control = ControlServer(phone, control_address) if control_address else None
     try:
         if control is not None:
             await control.start()
@@ -70,6 +76,34 @@ async def _run(args: argparse.Namespace) -> int:
             await control.close()
         await phone.shutdown()
     return 0
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    """`phone emulator`: a config's phone in a window, or the demo (alice, Bob and
+    Carol on loopback) without one."""
+    sound = {"sound": args.sound} if args.sound else {}
+    if args.config is not None:
+        config = load_config(args.config)
+        if args.log_level is None:
+            logging.getLogger().setLevel(config.log_level.upper())
+        return asyncio.run(_run(config, _board(config, "emulator", sound), args.control))
+    from phone.demo_people import DemoPeople
+
+    with tempfile.TemporaryDirectory(prefix="simplephone-emulator-") as tmp:
+        workdir = Path(args.demo_dir or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        people = DemoPeople(workdir)
+        config = load_config(people.alice_config(args.sound or "default"))
+        people.start()
+        try:
+            status = asyncio.run(_run(config, _board(config, None), args.control))
+        finally:
+            stopped = people.stop()
+        for name, code in stopped.items():
+            if code != 0:
+                log.error("demo: %s's phone exited with status %s", name, code)
+                status = status or 1
+        return status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file")
     sub.add_parser("demo", help="two virtual phones call each other on loopback")
+    emulator = sub.add_parser(
+        "emulator", help="the phone in a window; without --config, the demo (alice, Bob, Carol)"
+    )
+    emulator.add_argument("--config", help="the phone's TOML file (its [board] kind is ignored)")
+    emulator.add_argument("--demo", action="store_true", help="the demo (the default)")
+    emulator.add_argument(
+        "--sound", help="ALSA PCM for the microphone and speaker, or none (default: default)"
+    )
+    emulator.add_argument("--control", help="control interface: tcp:HOST:PORT or unix:PATH")
+    emulator.add_argument("--demo-dir", help="keep the demo people's files and sockets here")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -93,16 +137,21 @@ def main(argv: list[str] | None = None) -> int:
         from phone.demo import demo
 
         return demo()
+    if args.command == "emulator" and args.demo and args.config:
+        parser.error("emulator: --demo runs without a config; give one or the other")
     try:
         if args.command == "check-config":
             check_config(args.file)
             print(f"{args.file}: OK")
             return 0
+        if args.command == "emulator":
+            return _emulator(args)
+        config = load_config(args.config)
         if args.log_level is None:
-            logging.getLogger().setLevel(load_config(args.config).log_level.upper())
-        return asyncio.run(_run(args))
+            logging.getLogger().setLevel(config.log_level.upper())
+        return asyncio.run(_run(config, _board(config, args.board), args.control))
     except ConfigError as exc:
-        where = args.file if args.command == "check-config" else args.config
+        where = args.file if args.command == "check-config" else args.config or "demo"
         print(f"{Path(where)}: {exc}", file=sys.stderr)
         return 1
 
