@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 
 SECTION = "board.emulator"
 TITLE = "simplephone"
+HEADLESS_DRIVERS = ("offscreen", "dummy")
 PUMP_S = 0.03  # SDL events are read this often; a click waits 15 ms on average
 
 # The window's layout at scale 1, in pixels; a resized window scales all of it.
@@ -293,10 +294,15 @@ class EmulatorBoard(Board):
     async def start(self, handler: ButtonHandler) -> None:
         """Open the window; BoardUnavailable without pygame or a display."""
         pg = _import_pygame()
+        size = base_size(self.contact_buttons)
         try:
             pg.display.init()
+            # SDL falls back to drawing off screen when it finds no display; that
+            # is only wanted when asked for by name (SDL_VIDEODRIVER).
+            driver = pg.display.get_driver()
+            if driver in HEADLESS_DRIVERS and os.environ.get("SDL_VIDEODRIVER") != driver:
+                raise pg.error(f"SDL found no display, only its {driver} driver")
             pg.font.init()
-            size = base_size(self.contact_buttons)
             self._surface = pg.display.set_mode(size, pg.RESIZABLE)
         except pg.error as exc:
             pg.quit()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from typing import Any
 
 from phone.board import Board, Led, LedColor, LedPattern, contact_index
@@ -226,15 +227,18 @@ class Phone:
             if contact is not None:
                 self.buttons.show(contact.uri)
             self._show_call_led(info)
+            # A weak reference: the timer must not keep a pjsua2 Call alive past
+            # libDestroy (its destructor would then abort the process at exit).
             asyncio.get_running_loop().call_later(
-                self.config.calls.no_answer_timeout_s, self._no_answer, call
+                self.config.calls.no_answer_timeout_s, self._no_answer, weakref.ref(call)
             )
         self._update_tone()
         self.redraw()
         self.plugins.call("call_changed", phone=self, call=info)
 
-    def _no_answer(self, call: SipCall) -> None:
-        if call in self.calls and call.info.state is CallState.RINGING and not call.rejected:
+    def _no_answer(self, ref: weakref.ref[SipCall]) -> None:
+        call = ref()
+        if call is not None and call in self.calls and call.info.state is CallState.RINGING and not call.rejected:
             log.info("no answer from the user in %ss: 480", self.config.calls.no_answer_timeout_s)
             call.reject(480)
 
