@@ -132,7 +132,9 @@ def base_size(contact_buttons: int) -> tuple[int, int]:
     left = SCREEN_WIDTH * SCREEN_SCALE
     width = MARGIN + left + 3 * GAP + CONTACT_SIZE[0] + MARGIN
     rows = len(FUNCTION_ROWS)
-    left_height = SCREEN_HEIGHT * SCREEN_SCALE + 2 * GAP + rows * FUNCTION_SIZE[1] + (rows - 1) * GAP
+    left_height = (
+        SCREEN_HEIGHT * SCREEN_SCALE + 2 * GAP + rows * FUNCTION_SIZE[1] + (rows - 1) * GAP
+    )
     right_height = contact_buttons * CONTACT_SIZE[1] + (contact_buttons - 1) * GAP
     return width, MARGIN + max(left_height, right_height) + MARGIN
 
@@ -159,7 +161,9 @@ class Layout:
 
         def box(x: float, y: float, w: float, h: float) -> Box:
             left, top = round(ox + x * scale), round(oy + y * scale)
-            return Box(left, top, round(ox + (x + w) * scale) - left, round(oy + (y + h) * scale) - top)
+            return Box(
+                left, top, round(ox + (x + w) * scale) - left, round(oy + (y + h) * scale) - top
+            )
 
         screen_w, screen_h = SCREEN_WIDTH * SCREEN_SCALE, SCREEN_HEIGHT * SCREEN_SCALE
         functions: dict[str, Box] = {}
@@ -171,12 +175,8 @@ class Layout:
                 functions[name] = box(MARGIN + column * (fw + fgap), y, fw, fh)
         cw, ch = CONTACT_SIZE
         cx = MARGIN + screen_w + 3 * GAP
-        contacts = tuple(
-            box(cx, MARGIN + i * (ch + GAP), cw, ch) for i in range(contact_buttons)
-        )
-        leds = tuple(
-            (round(ox + (cx + LED_INSET) * scale), b.center[1]) for b in contacts
-        )
+        contacts = tuple(box(cx, MARGIN + i * (ch + GAP), cw, ch) for i in range(contact_buttons))
+        leds = tuple((round(ox + (cx + LED_INSET) * scale), b.center[1]) for b in contacts)
         return cls(
             size=size,
             scale=scale,

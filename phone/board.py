@@ -205,7 +205,7 @@ class Board(ABC):
     def label(self, button: str) -> str:
         return self._labels[button]
 
-    def _show_label(self, button: str, text: str) -> None:
+    def _show_label(self, button: str, text: str) -> None:  # noqa: B027 - optional hook
         """Put a new label on the front (called only when it changes)."""
 
     @abstractmethod

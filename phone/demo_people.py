@@ -113,7 +113,12 @@ class DemoPeople:
                 settings["mic"] = str(self.workdir / "bob-mic.wav")
             config = phone_config(name, person.port, [alice], self.workdir, "virtual", settings)
             person.phone = RemotePhone(name, config, self.workdir, log_level="WARNING").start()
-        log.info("demo people up: Bob (%s, talks with %s), Carol (%s)", self.bob.uri, voice, self.carol.uri)
+        log.info(
+            "demo people up: Bob (%s, talks with %s), Carol (%s)",
+            self.bob.uri,
+            voice,
+            self.carol.uri,
+        )
         self._thread = threading.Thread(target=self._live, name="demo people", daemon=True)
         self._thread.start()
 

@@ -238,7 +238,12 @@ class Phone:
 
     def _no_answer(self, ref: weakref.ref[SipCall]) -> None:
         call = ref()
-        if call is not None and call in self.calls and call.info.state is CallState.RINGING and not call.rejected:
+        if (
+            call is not None
+            and call in self.calls
+            and call.info.state is CallState.RINGING
+            and not call.rejected
+        ):
             log.info("no answer from the user in %ss: 480", self.config.calls.no_answer_timeout_s)
             call.reject(480)
 

@@ -56,7 +56,10 @@ class EmulatorPhone(RemotePhone):
 
 
 def nearest(colour: tuple[int, int, int], palette: dict[str, tuple[int, int, int]]) -> str:
-    return min(palette, key=lambda name: sum((a - b) ** 2 for a, b in zip(colour, palette[name], strict=True)))
+    return min(
+        palette,
+        key=lambda name: sum((a - b) ** 2 for a, b in zip(colour, palette[name], strict=True)),
+    )
 
 
 LED_PALETTE = {"off": LED_DARK, **{c.value: rgb for c, rgb in LED_RGB.items()}}

@@ -84,7 +84,9 @@ class Window:
         """Press and release the left button at `pos` (window pixels)."""
         at = ("mousemove", "--window", str(self.id), str(pos[0]), str(pos[1]))
         if hold_ms:
-            self.x.run("xdotool", *at, "mousedown", "1", "sleep", str(hold_ms / 1000), "mouseup", "1")
+            self.x.run(
+                "xdotool", *at, "mousedown", "1", "sleep", str(hold_ms / 1000), "mouseup", "1"
+            )
         else:
             self.x.run("xdotool", *at, "click", "1")
 
