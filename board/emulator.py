@@ -10,12 +10,13 @@ Closing the window calls `on_close`, which stops the phone cleanly.
 Threads: SDL wants its events read on the thread that opened the window, and
 the phone's state lives on the asyncio loop's thread. `phone run` and
 `phone emulator` run the loop on the main thread, so the board opens the
-window there and a loop task pumps SDL's events every PUMP_S: one thread, no
-locks, every edge delivered on the loop thread like the other boards'. The
-pump costs a few hundred microseconds a second; nothing is drawn unless a LED,
-a label, the display or the window changed (and a blinking LED only at its
-edges, with BLINK_MS's timing), so an idle window costs well under 1 % of a
-core (bench/emulator.py).
+window there and a loop task pumps SDL's events: one thread, no locks, every
+edge delivered on the loop thread like the other boards'. The pump runs every
+20 ms while the window is in use (pointer over it, a button held or pressed in
+the last few seconds) and every 100 ms otherwise. Nothing is drawn unless a LED, a label, the
+display or the window changed (a blinking LED only at its edges, with
+BLINK_MS's timing), so an idle window costs a fraction of a percent of a core
+(bench/emulator.py).
 
 Settings (`[board.emulator]`, all optional)::
 
@@ -63,7 +64,13 @@ log = logging.getLogger(__name__)
 SECTION = "board.emulator"
 TITLE = "simplephone"
 HEADLESS_DRIVERS = ("offscreen", "dummy")
-PUMP_S = 0.03  # SDL events are read this often; a click waits 15 ms on average
+# SDL's events are read every PUMP_ACTIVE_S while the pointer is over the window,
+# a button is held or was pressed in the last IN_USE_S (a click waits 10 ms on
+# average), else every PUMP_IDLE_S: the first key after a quiet spell waits that
+# long at most.
+PUMP_ACTIVE_S = 0.02
+PUMP_IDLE_S = 0.1
+IN_USE_S = 5.0  # after a key or a click, the window stays "in use" this long
 
 # The window's layout at scale 1, in pixels; a resized window scales all of it.
 MARGIN = 16
@@ -271,6 +278,8 @@ class EmulatorBoard(Board):
         self._fonts: tuple[Any, Any] | None = None
         self._keys: dict[int, str] = {}
         self._held: dict[str, str] = {}  # button -> what holds it ("mouse" or "key")
+        self._pointer_over = False
+        self._last_input = 0.0
         self._dirty: set[str] = set()
         self._draw_pending = False
         self._blink_timer: asyncio.TimerHandle | None = None
@@ -323,6 +332,8 @@ class EmulatorBoard(Board):
                 pg.MOUSEBUTTONUP,
                 pg.WINDOWSIZECHANGED,
                 pg.WINDOWEXPOSED,
+                pg.WINDOWENTER,
+                pg.WINDOWLEAVE,
                 pg.WINDOWFOCUSLOST,
             ]
         )
@@ -352,7 +363,9 @@ class EmulatorBoard(Board):
         while True:
             for event in self._pg.event.get():
                 self._on_event(event)
-            await asyncio.sleep(PUMP_S)
+            recent = time.monotonic() - self._last_input < IN_USE_S
+            in_use = self._pointer_over or self._held or recent
+            await asyncio.sleep(PUMP_ACTIVE_S if in_use else PUMP_IDLE_S)
 
     def _on_event(self, event: Any) -> None:
         pg = self._pg
@@ -369,6 +382,8 @@ class EmulatorBoard(Board):
                 self._edge(button, False, "mouse")
         elif event.type in (pg.KEYDOWN, pg.KEYUP) and event.key in self._keys:
             self._edge(self._keys[event.key], event.type == pg.KEYDOWN, "key")
+        elif event.type in (pg.WINDOWENTER, pg.WINDOWLEAVE):
+            self._pointer_over = event.type == pg.WINDOWENTER
         elif event.type == pg.WINDOWFOCUSLOST:
             for button in list(self._held):  # a release we will never see
                 self._edge(button, False, self._held[button])
@@ -379,6 +394,7 @@ class EmulatorBoard(Board):
             self._invalidate("all")
 
     def _edge(self, button: str, down: bool, by: str) -> None:
+        self._last_input = time.monotonic()
         if down == (button in self._held):
             return  # a second press of a held button (mouse and key at once)
         if down:

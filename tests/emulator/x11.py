@@ -30,12 +30,23 @@ def missing_tools() -> list[str]:
 
 class Xvfb:
     """An X server on a display number it picks itself (-displayfd): no races
-    with other servers on the machine."""
+    with other servers on the machine. -noreset: by default Xvfb resets when
+    its last client leaves, and a client connecting meanwhile is refused."""
 
     def __init__(self, size: str = "1024x768x24") -> None:
         read, write = os.pipe()
         self.process = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write), "-screen", "0", size, "-nolisten", "tcp"],
+            [
+                "Xvfb",
+                "-displayfd",
+                str(write),
+                "-screen",
+                "0",
+                size,
+                "-nolisten",
+                "tcp",
+                "-noreset",
+            ],
             pass_fds=(write,),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -52,7 +63,10 @@ class Xvfb:
             args, env={**os.environ, "DISPLAY": self.display}, capture_output=True, timeout=20
         )
         if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(args)}: {done.stderr.decode(errors='replace')}")
+            alive = (
+                "" if self.process.poll() is None else f" (Xvfb exited {self.process.returncode})"
+            )
+            raise RuntimeError(f"{' '.join(args)}: {done.stderr.decode(errors='replace')}{alive}")
         return done.stdout.decode()
 
     def stop(self) -> None:
