@@ -1,7 +1,7 @@
 """The board seam: everything the core needs from the hardware, and nothing more.
 
 The core drives one `Board`; `board/` holds the implementations (a Raspberry Pi,
-an in-memory virtual board), found through the `simplephone.boards` entry-point
+an in-memory virtual board, a desktop window), found through the `simplephone.boards` entry-point
 group, so `phone/` never imports a concrete board. This follows luma.core's layering: the panel (a luma device) is handed to
 the core, which draws on it with `luma.core.render.canvas`, whatever the panel.
 
