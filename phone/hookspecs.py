@@ -1,9 +1,10 @@
-"""The whole plugin API of simplephone, in one file.
+"""The hooks of simplephone's plugin API, in one file.
 
 A plugin is a module found through the `simplephone.plugins` entry-point group
-(see the `plugins` package docstring for how to ship one). It implements some of
-the hooks below with functions marked `@hookimpl`, named like the hook and
-taking any subset of the hook's arguments, by name.
+(the guide, plugins/README.md, says how to write, ship and test one). It
+implements some of the hooks below with functions marked `@hookimpl`, named
+like the hook and taking any subset of the hook's arguments, by name. Every
+hook's `phone` is a `phone.api.PhoneApi`: what a plugin may do with the phone.
 
 Settings: a plugin's `[plugins.<name>]` config table (minus `enabled`) is its
 own. A plugin that takes settings defines, at module level::
@@ -24,7 +25,7 @@ run on this machine (a missing library, absent hardware) raises
 disabled, not fatal. A plugin without `create_plugin` takes no settings.
 
 Every hook is called on the event loop thread, never from pjsua2's or a board's
-threads, so hooks may use the phone's objects freely but must not block: do I/O
+threads, so hooks may use `phone` freely but must not block: do I/O
 by returning an awaitable (a coroutine), which the host runs as a task. A hook
 that raises, or whose awaitable raises, gets its plugin disabled (logged once
 with the traceback) and the phone and the other plugins carry on.
@@ -35,18 +36,22 @@ Implementations run in pluggy's order: the most recently registered first,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from phone.config import ConfigError
 
 if TYPE_CHECKING:
-    from phone.calls import CallInfo
-    from phone.phone import Phone
+    from phone.api import CallInfo, Contact, PhoneApi
 
 PROJECT = "simplephone"
+
+# The keys of the control interface's `state` answer that are the core's (README).
+CORE_STATE_KEYS = frozenset(
+    {"ok", "registered", "buttons", "screen", "calls", "dnd", "muted", "volume", "sound"}
+)
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -60,7 +65,7 @@ class PluginUnavailable(Exception):
 
 
 @hookspec
-def phone_started(phone: Phone) -> Any:
+def phone_started(phone: PhoneApi) -> Awaitable[None] | None:
     """The phone is up: the board is started and the SIP stack runs
     (registration may still be pending; see `registration_changed`).
 
@@ -69,7 +74,7 @@ def phone_started(phone: Phone) -> Any:
 
 
 @hookspec
-def phone_stopping(phone: Phone) -> Any:
+def phone_stopping(phone: PhoneApi) -> Awaitable[None] | None:
     """The phone is about to stop, before it unregisters.
 
     Called once. May return an awaitable: the core waits for all of them, up to
@@ -78,7 +83,9 @@ def phone_stopping(phone: Phone) -> Any:
 
 
 @hookspec
-def registration_changed(phone: Phone, registered: bool, code: int, reason: str) -> Any:
+def registration_changed(
+    phone: PhoneApi, registered: bool, code: int, reason: str
+) -> Awaitable[None] | None:
     """A REGISTER transaction ended (RFC 3261 §10): `registered` tells whether
     the account is now registered, `code` and `reason` are the final response
     (200 OK, 401/403 on bad credentials, 408 when the registrar is unreachable).
@@ -88,8 +95,8 @@ def registration_changed(phone: Phone, registered: bool, code: int, reason: str)
 
 
 @hookspec
-def call_changed(phone: Phone, call: CallInfo) -> Any:
-    """A call changed state. `call` is a snapshot (phone.calls.CallInfo) with
+def call_changed(phone: PhoneApi, call: CallInfo) -> Awaitable[None] | None:
+    """A call changed state. `call` is a snapshot (phone.api.CallInfo) with
     `id`, `remote_uri`, `remote_name`, `direction` ('in' or 'out'), `state`
     ('calling', 'ringing', 'early', 'confirmed', 'disconnected'), `started_at`,
     `connected_at`, `ended_at` (time.time() or None), and `code`, `reason` of
@@ -100,7 +107,7 @@ def call_changed(phone: Phone, call: CallInfo) -> Any:
 
 
 @hookspec(firstresult=True)
-def incoming_call(phone: Phone, call: CallInfo) -> int | None:
+def incoming_call(phone: PhoneApi, call: CallInfo) -> int | None:
     """A call arrives, before it rings.
 
     Return a SIP status code from 400 to 699 (e.g. 486 Busy Here for
@@ -111,7 +118,7 @@ def incoming_call(phone: Phone, call: CallInfo) -> int | None:
 
 
 @hookspec(firstresult=True)
-def button_pressed(phone: Phone, button: str, long_press: bool) -> bool | None:
+def button_pressed(phone: PhoneApi, button: str, long_press: bool) -> bool | None:
     """A button was pressed and released. `button` is `contact-N` (1-based) or a
     function button (`end`, `answer`, `page`, ...; see phone.board), `long_press`
     whether it was held past `calls.long_press_ms`.
@@ -123,16 +130,26 @@ def button_pressed(phone: Phone, button: str, long_press: bool) -> bool | None:
 
 
 @hookspec
-def contacts_changed(phone: Phone, contacts: Sequence[Any]) -> Any:
+def contacts_changed(phone: PhoneApi, contacts: Sequence[Contact]) -> Awaitable[None] | None:
     """The contact list changed (config loaded, XCAP update). `contacts` is the
-    new list in button order; each has at least `name` and `uri`.
+    new list in button order (`phone.api.Contact`: `name`, `uri`, `blf`).
 
     May return an awaitable."""
 
 
 @hookspec
-def dnd_changed(phone: Phone, on: bool) -> Any:
+def dnd_changed(phone: PhoneApi, on: bool) -> Awaitable[None] | None:
     """Do-not-disturb was switched on or off (the `dnd` button, or a plugin calling
     `phone.set_dnd`). While it is on the core refuses incoming calls with
     `calls.reject_code`; a presence plugin publishes it. May return an awaitable.
+    """
+
+
+@hookspec
+def control_state(phone: PhoneApi) -> Mapping[str, object] | None:
+    """The control interface is answering `state`: return this plugin's keys to
+    add to it (JSON values, e.g. `{"watchers": [...]}`), or None. A key the
+    core answers (`CORE_STATE_KEYS`) disables the plugin; between plugins the
+    one called first keeps a key, so name keys after what they hold. Must
+    answer at once: an awaitable disables the plugin.
     """

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
+from dataclasses import replace
 from typing import Any
 
+from phone.api import PhoneApi
 from phone.board import Board, Led, LedColor, LedPattern, contact_index
 from phone.buttons import CALL_LAYER, Contact, ContactButtons, PressTracker
 from phone.calls import CallInfo, CallState, Direction
@@ -22,6 +23,7 @@ from phone.config import Config, SecondCall
 from phone.media import PhoneAudio
 from phone.plugins import PluginHost
 from phone.screen import Screen
+from phone.sip.admission import NoMediaRoom
 from phone.sip.call import SipCall
 from phone.sip.endpoint import SipStack
 from phone.store import Store
@@ -55,6 +57,7 @@ class Phone:
         self.screen = Screen(board.display)
         self.buttons = ContactButtons(board)
         self.plugins = plugins if plugins is not None else PluginHost(config.plugins)
+        self.api = PhoneApi(self)  # what plugins get as `phone`
         self.sip = SipStack(config.account, config.calls, self)
         self.audio = PhoneAudio(self.sip.pj, board.audio, config.audio, self._audio_problem)
         self.audio_problem: str | None = None
@@ -67,6 +70,8 @@ class Phone:
         self._tasks: list[asyncio.Task[Any]] = []
         self._disabled_shown = 0
         self._tone: str | None = None
+        # A pending timer holds its call: it must not outlive the call (nor libDestroy).
+        self._no_answer_timers: dict[SipCall, asyncio.TimerHandle] = {}
 
     # -- lifecycle ------------------------------------------------------
     async def stopped(self) -> None:
@@ -74,9 +79,12 @@ class Phone:
         await self._stop.wait()
 
     async def start(self) -> None:
-        self.store.replace_contacts("config", [(c.name, c.uri) for c in self.config.contacts])
-        blf = {c.uri for c in self.config.contacts if c.blf}
-        self.set_contacts([Contact(c.name, c.uri, c.uri in blf) for c in self.store.contacts()])
+        self.store.replace_contacts(
+            "config",
+            [(c.name, c.uri) for c in self.config.contacts],
+            blf={c.uri for c in self.config.contacts if c.blf},
+        )
+        self.load_contacts()
         await self.board.start(self._presses.edge)
         self.sip.start()
         self.audio.open(self.sip.ep)
@@ -90,7 +98,7 @@ class Phone:
             len(self.buttons.contacts),
             self.buttons.size,
         )
-        self.plugins.call("phone_started", phone=self)
+        self.plugins.call("phone_started", phone=self.api)
 
     def stop(self) -> None:
         """Ask the phone to shut down (signal handlers call this)."""
@@ -98,11 +106,14 @@ class Phone:
 
     async def shutdown(self) -> None:
         log.info("shutting down")
-        await self.plugins.stop(phone=self)
+        await self.plugins.stop(phone=self.api)
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for timer in self._no_answer_timers.values():
+            timer.cancel()
+        self._no_answer_timers.clear()
         await self.sip.stop(before_destroy=self.audio.close)
         self.calls.clear()
         await self.board.close()
@@ -114,17 +125,21 @@ class Phone:
             self.redraw()
 
     # -- contacts -------------------------------------------------------
+    def load_contacts(self) -> None:
+        """Put every source's stored contacts on the buttons (by source, then position)."""
+        self.set_contacts([Contact(c.name, c.uri, c.blf) for c in self.store.contacts()])
+
     def set_contacts(self, contacts: list[Contact]) -> None:
         self.buttons.set_contacts(contacts)
         for call in self.calls:
             self._show_call_led(call.info)
-        self.plugins.call("contacts_changed", phone=self, contacts=self.buttons.contacts)
+        self.plugins.call("contacts_changed", phone=self.api, contacts=self.buttons.contacts)
 
     # -- buttons --------------------------------------------------------
     def press(self, button: str, long_press: bool) -> None:
         log.debug("%s press on %s", "long" if long_press else "short", button)
         if self.plugins.call_first(
-            "button_pressed", phone=self, button=button, long_press=long_press
+            "button_pressed", phone=self.api, button=button, long_press=long_press
         ):
             return
         if contact_index(button) is not None:
@@ -168,31 +183,38 @@ class Phone:
             return
         self.dial(contact.uri, contact.name)
 
-    def dial(self, uri: str, name: str | None = None) -> None:
+    def dial(self, uri: str, name: str | None = None) -> SipCall | None:
+        """Call `uri`; None when pjsua refused to place the call (shown and logged)."""
         account = self.sip.account
         assert account is not None
         try:
             call = account.make_call(uri, name)
-        except self.sip.pj.Error as exc:
+        except (self.sip.pj.Error, NoMediaRoom) as exc:
             log.warning("call to %s not placed: %s", uri, exc.reason)
             self.screen.message(["Call failed", exc.reason[:21]], RESULT_SECONDS)
-            return
+            return None
         if call not in self.calls:
             self.call_changed(call)
+        return call
 
     def _end(self) -> None:
-        ringing = self._ringing_call()
-        if ringing is not None:
-            ringing.reject(self.config.calls.reject_code)
-            return
-        active = self._active_call()
-        if active is not None:
-            active.end()
+        call = self._ringing_call()
+        if call is None:
+            call = self._active_call()
+        if call is not None:
+            self.end_call(call)
+
+    def end_call(self, call: SipCall) -> None:
+        """Refuse a call ringing here (`calls.reject_code`), hang up any other."""
+        if call.info.direction is Direction.IN and call.info.state is CallState.RINGING:
+            call.reject(self.config.calls.reject_code)
+        else:
+            call.end()
 
     def set_dnd(self, on: bool) -> None:
         self.dnd = on
         log.info("do not disturb %s", "on" if on else "off")
-        self.plugins.call("dnd_changed", phone=self, on=on)
+        self.plugins.call("dnd_changed", phone=self.api, on=on)
 
     # -- SIP events (SipEvents) -----------------------------------------
     def registration_changed(self, registered: bool, code: int, reason: str) -> None:
@@ -202,7 +224,7 @@ class Phone:
         )
         self.redraw()
         self.plugins.call(
-            "registration_changed", phone=self, registered=registered, code=code, reason=reason
+            "registration_changed", phone=self.api, registered=registered, code=code, reason=reason
         )
 
     def incoming_call(self, call: SipCall) -> None:
@@ -218,7 +240,7 @@ class Phone:
         elif busy and self.config.calls.second_call is SecondCall.BUSY:
             code = 486
         else:
-            code = self.plugins.call_first("incoming_call", phone=self, call=info)
+            code = self.plugins.call_first("incoming_call", phone=self.api, call=replace(info))
         if code:
             log.info("incoming call from %s refused with %d", info.remote_uri, code)
             call.reject(code)
@@ -227,23 +249,16 @@ class Phone:
             if contact is not None:
                 self.buttons.show(contact.uri)
             self._show_call_led(info)
-            # A weak reference: the timer must not keep a pjsua2 Call alive past
-            # libDestroy (its destructor would then abort the process at exit).
-            asyncio.get_running_loop().call_later(
-                self.config.calls.no_answer_timeout_s, self._no_answer, weakref.ref(call)
+            self._no_answer_timers[call] = asyncio.get_running_loop().call_later(
+                self.config.calls.no_answer_timeout_s, self._no_answer, call
             )
         self._update_tone()
         self.redraw()
-        self.plugins.call("call_changed", phone=self, call=info)
+        self.plugins.call("call_changed", phone=self.api, call=replace(info))
 
-    def _no_answer(self, ref: weakref.ref[SipCall]) -> None:
-        call = ref()
-        if (
-            call is not None
-            and call in self.calls
-            and call.info.state is CallState.RINGING
-            and not call.rejected
-        ):
+    def _no_answer(self, call: SipCall) -> None:
+        self._no_answer_timers.pop(call, None)
+        if call in self.calls and call.info.state is CallState.RINGING and not call.rejected:
             log.info("no answer from the user in %ss: 480", self.config.calls.no_answer_timeout_s)
             call.reject(480)
 
@@ -254,12 +269,15 @@ class Phone:
         self._show_call_led(info)
         if info.state is CallState.DISCONNECTED:
             self.calls.remove(call)
+            timer = self._no_answer_timers.pop(call, None)
+            if timer is not None:
+                timer.cancel()
             for port in call.audio_ports:
                 self.audio.forget(port)
             self._show_result(info)
         self._update_tone(info)
         self.redraw()
-        self.plugins.call("call_changed", phone=self, call=info)
+        self.plugins.call("call_changed", phone=self.api, call=replace(info))
 
     def _update_tone(self, ended: CallInfo | None = None) -> None:
         """Ring while a call waits for us, ringback while we wait, busy when refused."""
@@ -396,8 +414,8 @@ class Phone:
         return None
 
     def describe(self) -> dict[str, Any]:
-        """The control interface's `state` answer."""
-        return {
+        """The control interface's `state` answer: the core's keys, then the plugins'."""
+        state = {
             "registered": self.registered,
             "buttons": self.buttons.describe(),
             "screen": self.screen.lines(),
@@ -407,3 +425,7 @@ class Phone:
             "volume": self.audio.volume,
             "sound": self.audio.stats(),
         }
+        for keys in self.plugins.collect("control_state", phone=self.api):
+            for key, value in keys.items():
+                state.setdefault(key, value)
+        return state

@@ -20,11 +20,12 @@ import asyncio
 import functools
 import importlib.metadata
 import inspect
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -33,12 +34,29 @@ from phone.config import ConfigError, PluginConfig
 from phone.hookspecs import PluginUnavailable
 from phone.settings import Table
 
+if TYPE_CHECKING:
+    from phone.api import PhoneApi
+
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "simplephone.plugins"
 STOP_TIMEOUT_S = 5.0
 
-# What each firstresult hook may answer besides None (phone.hookspecs), and how
+
+def _state_keys(answer: object) -> bool:
+    """Keys a plugin may add to the control interface's `state` (hook control_state)."""
+    if not isinstance(answer, Mapping) or not all(
+        isinstance(key, str) and key not in hookspecs.CORE_STATE_KEYS for key in answer
+    ):
+        return False
+    try:
+        json.dumps(dict(answer))
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# What each hook that must answer at once may answer besides None (phone.hookspecs), and how
 # to say it in a log line.
 ANSWERS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "incoming_call": (
@@ -46,6 +64,10 @@ ANSWERS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a SIP status from 400 to 699",
     ),
     "button_pressed": (lambda handled: handled is True, "True"),
+    "control_state": (
+        _state_keys,
+        "a mapping of new key names (not the core's) to JSON values",
+    ),
 }
 
 
@@ -170,23 +192,37 @@ class PluginHost:
         hook does not allow (see `ANSWERS`) disables the plugin that gave it,
         so the core only ever sees a valid one.
         """
-        allowed = ANSWERS.get(hook_name)
         for impl in self._implementations(hook_name, kwargs):
             ok, result = self._run(impl, hook_name, kwargs)
-            if not ok or result is None or result is False:
-                continue
-            if inspect.isawaitable(result):
-                if inspect.iscoroutine(result):
-                    result.close()
-                self._disable(impl, f"{hook_name} must answer at once, it returned an awaitable")
-                continue
-            if allowed is not None and not allowed[0](result):
-                self._disable(impl, f"{hook_name} answered {result!r}, not {allowed[1]}")
-                continue
-            return result
+            answered = ok and result is not None and result is not False
+            if answered and self._allowed(impl, hook_name, result):
+                return result
         return None
 
-    async def stop(self, phone: Any, timeout: float = STOP_TIMEOUT_S) -> None:
+    def collect(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call every implementation of a hook that must answer at once; their
+        answers (None is no answer). An answer the hook does not allow (see
+        `ANSWERS`), or an awaitable, disables the plugin that gave it."""
+        answers = []
+        for impl in self._implementations(hook_name, kwargs):
+            ok, result = self._run(impl, hook_name, kwargs)
+            if ok and result is not None and self._allowed(impl, hook_name, result):
+                answers.append(result)
+        return answers
+
+    def _allowed(self, impl: pluggy.HookImpl, hook_name: str, result: object) -> bool:
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()
+            self._disable(impl, f"{hook_name} must answer at once, it returned an awaitable")
+            return False
+        allowed = ANSWERS.get(hook_name)
+        if allowed is not None and not allowed[0](result):
+            self._disable(impl, f"{hook_name} answered {result!r}, not {allowed[1]}")
+            return False
+        return True
+
+    async def stop(self, phone: PhoneApi, timeout: float = STOP_TIMEOUT_S) -> None:
         """Call `phone_stopping`, wait up to `timeout` seconds for the plugins'
         tasks, then cancel what is still running."""
         self.call("phone_stopping", phone=phone)

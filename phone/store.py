@@ -20,8 +20,8 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             version INTEGER NOT NULL
         )""",
     ),
+    # A contact's busy-lamp field (RFC 4235 dialog subscription), for every source.
+    ("ALTER TABLE contacts ADD COLUMN blf INTEGER NOT NULL DEFAULT 0",),
 )
 
 
@@ -58,6 +60,7 @@ class StoredContact:
     name: str
     uri: str
     source: str
+    blf: bool = False
 
 
 class Store:
@@ -123,21 +126,27 @@ class Store:
     # -- contacts -------------------------------------------------------
     def contacts(self, source: str | None = None) -> list[StoredContact]:
         """The stored contacts, of one source or of all (by source, then position)."""
-        sql = "SELECT position, name, uri, source FROM contacts"
+        sql = "SELECT position, name, uri, source, blf FROM contacts"
         params: tuple[str, ...] = ()
         if source is not None:
             sql += " WHERE source = ?"
             params = (source,)
         rows = self._db.execute(sql + " ORDER BY source, position", params).fetchall()
-        return [StoredContact(row[0], row[1], row[2], row[3]) for row in rows]
+        return [StoredContact(row[0], row[1], row[2], row[3], bool(row[4])) for row in rows]
 
-    def replace_contacts(self, source: str, contacts: Sequence[tuple[str, str]]) -> None:
-        """Make `contacts` (name, uri pairs, in order) the whole of `source`'s contacts."""
+    def replace_contacts(
+        self, source: str, contacts: Sequence[tuple[str, str]], blf: Collection[str] = ()
+    ) -> None:
+        """Make `contacts` (name, uri pairs, in order) the whole of `source`'s contacts;
+        those whose URI is in `blf` get a busy-lamp field."""
         with self.transaction():
             self._db.execute("DELETE FROM contacts WHERE source = ?", (source,))
             self._db.executemany(
-                "INSERT INTO contacts (source, position, name, uri) VALUES (?, ?, ?, ?)",
-                [(source, position, name, uri) for position, (name, uri) in enumerate(contacts)],
+                "INSERT INTO contacts (source, position, name, uri, blf) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (source, position, name, uri, uri in blf)
+                    for position, (name, uri) in enumerate(contacts)
+                ],
             )
         log.info("store: %d contacts from %s", len(contacts), source)
 
@@ -197,3 +206,30 @@ class Store:
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         """Run one SELECT with bound parameters; rows can be indexed by column name."""
         return self._db.execute(sql, params).fetchall()
+
+
+class PluginTables:
+    """One plugin's share of the store: its `<plugin>_...` tables, brought up to
+    date at construction (`Store.plugin_schema`), and statements to use them.
+
+    This is what plugins get (`PhoneApi.tables`), not the `Store`: the contacts
+    and the other plugins' tables stay out of their reach by name, and the SQL
+    they run is their own.
+    """
+
+    def __init__(self, store: Store, plugin: str, migrations: Sequence[Sequence[str]]) -> None:
+        self._store = store
+        self.plugin = plugin
+        self.version = store.plugin_schema(plugin, migrations)
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One write transaction; rolled back if the block raises (see `Store.transaction`)."""
+        return self._store.transaction()
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """One statement with bound parameters; the number of rows changed."""
+        return self._store.execute(sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        """One SELECT with bound parameters; rows can be indexed by column name."""
+        return self._store.query(sql, params)

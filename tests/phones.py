@@ -79,6 +79,18 @@ def strongest_frequency(samples: np.ndarray, rate: int, min_s: float) -> float:
     return float(np.fft.rfftfreq(sounding.size, 1 / rate)[int(np.argmax(spectrum))])
 
 
+def install_plugin(site: Path, entry_point: str, module: str, source: str) -> None:
+    """A plugin as its own distribution on `site` (to go on the phone's
+    PYTHONPATH), found through its `simplephone.plugins` entry point as a
+    pip-installed one is."""
+    (site / f"{module}.py").write_text(source)
+    meta = site / f"{module}-1.0.dist-info"
+    meta.mkdir()
+    dist = module.replace("_", "-")
+    (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (meta / "entry_points.txt").write_text(f"[simplephone.plugins]\n{entry_point} = {module}\n")
+
+
 class PhoneFactory:
     """Starts phones in child processes and stops them all at the end."""
 

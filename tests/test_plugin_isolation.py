@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from phone.demo import free_port
-from tests.phones import PhoneFactory, has_call, phones
+from tests.phones import PhoneFactory, has_call, install_plugin, phones
 
 __all__ = ["phones"]
 
@@ -21,21 +21,12 @@ def button_pressed(button, long_press):
 """
 
 
-def install_faulty_plugin(site: Path) -> None:
-    """A real distribution on the path, found through its entry point."""
-    (site / "faulty_plugin.py").write_text(FAULTY)
-    meta = site / "faulty_plugin-1.0.dist-info"
-    meta.mkdir()
-    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: faulty-plugin\nVersion: 1.0\n")
-    (meta / "entry_points.txt").write_text("[simplephone.plugins]\nfaulty = faulty_plugin\n")
-
-
 def test_raising_plugin_is_disabled_and_the_call_still_goes_out(
     phones: PhoneFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     site = tmp_path / "site"
     site.mkdir()
-    install_faulty_plugin(site)
+    install_plugin(site, "faulty", "faulty_plugin", FAULTY)
     monkeypatch.setenv("PYTHONPATH", str(site))
     b_port = free_port()
     alice, _ = phones.direct("alice", [("Bob", f"sip:bob@127.0.0.1:{b_port}")])

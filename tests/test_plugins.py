@@ -12,7 +12,7 @@ import importlib.metadata
 import logging
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -24,7 +24,7 @@ import plugins.call_log as call_log
 from phone.calls import CallInfo, CallState, Direction
 from phone.config import ConfigError, PluginConfig
 from phone.plugins import ENTRY_POINT_GROUP, DisableCause, PluginHost
-from phone.store import Store
+from phone.store import PluginTables, Store
 
 HEADER = "from phone.hookspecs import hookimpl\nCALLS = []\n"
 
@@ -430,6 +430,37 @@ def test_awaitable_outside_the_event_loop_is_the_callers_mistake(site: Site) -> 
     assert "eager" in host.names
 
 
+STATE = """
+@hookimpl
+def control_state():
+    return STATE_ANSWER
+
+STATE_ANSWER = None
+"""
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ({"calls": []}, "control_state answered {'calls': []}, not a mapping of new key names"),
+        ({"when": object()}, "control_state answered {'when': <object object"),
+        ([("watchers", 1)], "control_state answered [('watchers', 1)], not a mapping"),
+    ],
+)
+def test_control_state_answers_are_new_json_keys_or_the_plugin_goes(
+    site: Site, answer: object, reason: str
+) -> None:
+    site.install({"good": STATE, "bad": STATE})
+    host = site.host({})
+    plugin_module("good").STATE_ANSWER = {"watchers": [{"uri": "sip:carol@x.org"}]}
+    plugin_module("bad").STATE_ANSWER = answer
+    good = [{"watchers": [{"uri": "sip:carol@x.org"}]}]
+    assert host.collect("control_state", phone=None) == good
+    [disabled] = host.disabled
+    assert disabled.name == "bad" and disabled.reason.startswith(reason)
+    assert host.collect("control_state", phone=None) == good
+
+
 def test_trace_logs_each_hook_call(site: Site, caplog: pytest.LogCaptureFixture) -> None:
     site.install({"recorder": RECORDER})
     host = site.host({}, trace=True)
@@ -453,7 +484,16 @@ def call_log_host(settings: dict[str, Any]) -> PluginHost:
 
 @dataclass
 class StandInPhone:
+    """The one `PhoneApi` member the call log uses, over a real store."""
+
     store: Store
+
+    def tables(self, plugin: str, migrations: Sequence[Sequence[str]]) -> PluginTables:
+        return PluginTables(self.store, plugin, migrations)
+
+    @property
+    def log(self) -> PluginTables:
+        return self.tables(call_log.PLUGIN, call_log.MIGRATIONS)
 
 
 @pytest.fixture
@@ -486,7 +526,7 @@ def test_call_log_records_finished_calls_through_the_host(phone: StandInPhone) -
     host = call_log_host({})
     ringing = finished(1, state=CallState.RINGING, connected_at=None, ended_at=None)
     host.call("call_changed", phone=phone, call=ringing)
-    assert call_log.recent(phone.store, 10) == []
+    assert call_log.recent(phone.log, 10) == []
     host.call("call_changed", phone=phone, call=finished(1))
     host.call(
         "call_changed",
@@ -496,7 +536,7 @@ def test_call_log_records_finished_calls_through_the_host(phone: StandInPhone) -
     outgoing = finished(3, direction=Direction.OUT, connected_at=None)
     host.call("call_changed", phone=phone, call=outgoing)
     host.call("call_changed", phone=phone, call=finished(1))  # reported twice: logged once
-    records = call_log.recent(phone.store, 10)
+    records = call_log.recent(phone.log, 10)
     assert [(r.remote_uri, r.outcome) for r in records] == [
         ("sip:peer3@example.com", call_log.CallOutcome.UNANSWERED),
         ("sip:peer2@example.com", call_log.CallOutcome.MISSED),
@@ -523,7 +563,7 @@ def test_call_log_prunes_to_max_entries(phone: StandInPhone) -> None:
     host = call_log_host({"max_entries": 3})
     for n in range(6):
         host.call("call_changed", phone=phone, call=finished(n))
-    assert [r.remote_uri for r in call_log.recent(phone.store, 10)] == [
+    assert [r.remote_uri for r in call_log.recent(phone.log, 10)] == [
         f"sip:peer{n}@example.com" for n in (5, 4, 3)
     ]
 

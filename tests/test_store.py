@@ -40,6 +40,33 @@ def test_replace_contacts_per_source_survives_reopening(tmp_path: Path) -> None:
         assert store.contacts("xcap") == []
 
 
+def test_busy_lamp_fields_are_kept_per_contact(tmp_path: Path) -> None:
+    path = tmp_path / "phone.db"
+    with Store(path) as store:
+        store.replace_contacts(
+            "xcap", [("Bob", "sip:bob@x.org"), ("Carol", "sip:carol@x.org")], blf={"sip:bob@x.org"}
+        )
+    with Store(path) as store:
+        assert [(c.name, c.blf) for c in store.contacts("xcap")] == [
+            ("Bob", True),
+            ("Carol", False),
+        ]
+
+
+def test_a_first_version_store_gets_the_busy_lamp_column(tmp_path: Path) -> None:
+    """A store written by the previous firmware (schema 1) keeps its contacts, without BLF."""
+    path = tmp_path / "phone.db"
+    db = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:
+        db.execute(statement)
+    db.execute("INSERT INTO contacts VALUES ('config', 0, 'Bob', 'sip:bob@x.org')")
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.contacts() == [StoredContact(0, "Bob", "sip:bob@x.org", "config", False)]
+
+
 def test_replace_contacts_is_atomic(tmp_path: Path) -> None:
     with Store(tmp_path / "phone.db") as store:
         store.replace_contacts("config", [("Bob", "sip:bob@x.org")])

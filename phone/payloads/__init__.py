@@ -8,9 +8,10 @@
 - `xcapdiff` (RFC 5874): which XCAP documents changed.
 - `iscomposing` (RFC 3994): typing indications.
 - `cpim` (RFC 3862): the Message/CPIM envelope of chat messages.
+- `sipfrag` (RFC 3420): the status line a REFER's progress NOTIFY carries (RFC 3515).
 
 Each module parses network bytes into frozen dataclasses and enums (`parse`)
-and builds the documents we send (`build`). Shared pieces: `xml` is the one
+and builds the documents we send (`build`; sipfrag is only read). Shared pieces: `xml` is the one
 hardened lxml parser (no entities, no DTD, no network, no DOCTYPE, size caps),
 `error.PayloadError` is the only exception a parser raises, and `sequence`
 holds the version rules of the documents that send deltas.

@@ -11,5 +11,7 @@ pjsua2 runs accounts, registration and audio calls (`endpoint`, `account`,
   once by `phone.payloads` (`packages`).
 - `sdp`, `message_stream`: the m=message line of MSRP sessions inside audio
   calls; `chat_session`: chat-only INVITEs, answered and offered.
+- `request`: MESSAGE and REFER outside a dialog (with the REFER's progress);
+  `pager`: incoming MESSAGEs to one receiver.
 - `identity`, `message`, `digest`: who sends, SIP message text, digest authentication.
 """

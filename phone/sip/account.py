@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pjsua2 as pj
 
 from phone.config import Transport
+from phone.sip.admission import KEYS_PER_LINE, NoMediaRoom
 from phone.sip.call import SipCall
 
 if TYPE_CHECKING:
@@ -131,16 +132,26 @@ class SipAccount(pj.Account):
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         call = SipCall.incoming(self, prm.callId, prm.rdata.wholeMsg)
         self.calls[call.info.id] = call
+        self.stack.media_slots.claim(call.sip_call_id)
         self.stack.events.incoming_call(call)
 
     def make_call(self, uri: str, remote_name: str | None) -> SipCall:
+        """Place a call (pjsua offers one audio line); NoMediaRoom while a burst of
+        incoming calls holds the media sockets."""
+        slots = self.stack.media_slots
+        if not slots.room_for(KEYS_PER_LINE):
+            raise NoMediaRoom("no free media sockets")
         call = SipCall.outgoing(self, uri, remote_name)
+        slots.hold(call.sip_call_id, KEYS_PER_LINE)
+        slots.claim(call.sip_call_id)
         self.calls[call.info.id] = call
         self.stack.wake()
         return call
 
     def forget(self, call: SipCall) -> None:
+        """The call has ended (or the phone stops): pjsua has closed its media."""
         self.calls.pop(call.info.id, None)
+        self.stack.media_slots.release(call.sip_call_id)
 
     # -- shutdown -------------------------------------------------------
     async def unregister(self) -> None:

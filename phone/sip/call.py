@@ -38,6 +38,7 @@ class SipCall(pj.Call):
         self.info = info
         self.audio_ports: list[int] = []  # bridge ports the phone connected
         self.rejected = False  # a final answer >= 300 is on its way
+        self.sip_call_id = ""  # the Call-ID header
 
     @classmethod
     def incoming(cls, account: SipAccount, call_id: int, request: str) -> SipCall:
@@ -50,6 +51,7 @@ class SipCall(pj.Call):
         )
         call = cls(account, info, call_id)
         ci = call.getInfo()
+        call.sip_call_id = str(ci.callIdString)
         log.debug("remote %r contact %r", ci.remoteUri, ci.remoteContact)
         info.remote_name, info.remote_uri = _remote_identity(ci.remoteUri)
         log.info("incoming call from %s", info.remote_uri)
@@ -69,6 +71,7 @@ class SipCall(pj.Call):
         log.info("calling %s", uri)
         call.makeCall(uri, prm)
         info.id = call.getId()
+        call.sip_call_id = str(call.getInfo().callIdString)
         return call
 
     # -- actions (loop thread) -------------------------------------------

@@ -16,20 +16,18 @@ import contextlib
 import ctypes
 import logging
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from phone.config import AccountConfig, CallsConfig, Transport
+from phone.sip.admission import CallAdmission, MediaSlots
 from phone.sip.chat_session import ChatSession, ChatSessions
 from phone.sip.digest import Credentials
 from phone.sip.packages import EventPackage
 from phone.sip.publication import Publication
 from phone.sip.rawsip import LayoutError, RawSip
 from phone.sip.subscription import (
-    EndCallback,
-    NotificationCallback,
     Subscriber,
-    Subscription,
 )
 from phone.uri import parse_sip_uri
 
@@ -108,6 +106,8 @@ class SipStack:
         self._busy_until = 0.0
         self._transport_id = -1
         self.raw: RawSip | None = None
+        self.media_slots = MediaSlots()
+        self.admission: CallAdmission | None = None
         self.subscriber: Subscriber | None = None
         self._chats: ChatSessions | None = None
         self._publications: list[Publication] = []
@@ -141,11 +141,12 @@ class SipStack:
             self.raw.self_test()
         except LayoutError as exc:
             raise SipStartError(f"the pjsip request hook failed its self-test: {exc}") from exc
+        loop = asyncio.get_running_loop()
+        self.admission = CallAdmission(self.raw, self.media_slots, loop)
         from phone.sip.account import SipAccount  # needs pjsua2, imported above
 
         self.account = SipAccount(self)
         self.account.start()
-        loop = asyncio.get_running_loop()
         self.subscriber = Subscriber.for_account(
             self.raw, self.account, loop, self._credentials(), self._route()
         )
@@ -228,35 +229,7 @@ class SipStack:
         if self.subscriber is not None:
             self.subscriber.resubscribe_all("registration recovered")
 
-    # -- what plugins use ---------------------------------------------------
-    def subscribe(
-        self,
-        event: EventPackage | str,
-        target: str,
-        on_notification: NotificationCallback,
-        *,
-        accept: Sequence[str] | None = None,
-        eventlist: bool = False,
-        expires: int = 600,
-        on_end: EndCallback | None = None,
-    ) -> Subscription:
-        """Subscribe to an event package (RFC 6665); typed notifications arrive on the loop.
-
-        Packages: presence (with `eventlist=True` for an RLS list), presence.winfo,
-        dialog, conference, xcap-diff. The subscription refreshes itself, recovers
-        from a restarted server and ends with the phone.
-        """
-        assert self.subscriber is not None, "subscribe() before the SIP stack started"
-        return self.subscriber.subscribe(
-            event,
-            target,
-            on_notification,
-            accept=accept,
-            eventlist=eventlist,
-            expires=expires,
-            on_end=on_end,
-        )
-
+    # -- what plugins use (through phone.api.PhoneApi) -------------------------
     def publish(
         self, event: EventPackage | str, content_type: str, *, expires: int = 600
     ) -> Publication:
@@ -366,6 +339,8 @@ class SipStack:
             self.account = None
         if before_destroy is not None:
             before_destroy()
+        if self.admission is not None:
+            self.admission.close()
         if self.raw is not None:
             self.raw.close()
         self.ep.libDestroy()

@@ -78,6 +78,7 @@ _MSG_HDR_OFFSET = 40  # pjsip_msg.hdr: type(4)+pad(4)+request line(32)
 _MSG_BODY_OFFSET = 104  # pjsip_msg.body: after hdr, a pjsip_hdr of 64 bytes
 _TDATA_POOL_OFFSET = 16  # pjsip_tx_data.pool after PJ_DECL_LIST_MEMBER
 _POOL_NAME_OFFSET = 16  # pj_pool_t.obj_name after PJ_DECL_LIST_MEMBER
+_HDR_SIZE = 64  # pjsip_hdr: prev, next, type, name, sname, vptr
 _RDATA_SCAN = 65536
 _TDATA_SCAN = 2048
 
@@ -250,12 +251,9 @@ class Responder:
         self._raw = raw
         self.rdata = rdata
 
-    def __call__(self, code: int) -> None:
-        status = self._raw._c.respond_stateless(
-            self._raw._endpt, self.rdata, code, None, None, None
-        )
-        if status != 0:
-            log.warning("responding %d failed: %s", code, self._raw._c.error_text(status))
+    def __call__(self, code: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        """Send the final response `code`, with `headers` (e.g. Retry-After) added."""
+        self._raw._respond(self.rdata, code, headers)
 
 
 RequestHandler = Callable[[SipMessage, Responder], bool]
@@ -560,7 +558,7 @@ class RawSip:
                 message = SipMessage.parse(text)
             except MessageError as exc:
                 log.warning("unreadable %s request: %s", method, exc)
-                self._c.respond_stateless(self._endpt, rdata, 400, None, None, None)
+                self._respond(rdata, 400, ())
                 return 1
 
             respond = Responder(self, rdata)
@@ -580,7 +578,7 @@ class RawSip:
             )
         except LayoutError as exc:
             self._probe["result"] = exc
-        self._c.respond_stateless(self._endpt, rdata, 200, None, None, None)
+        self._respond(rdata, 200, ())
         return 1
 
     # ------------------------------------------------------------------ outgoing
@@ -664,11 +662,14 @@ class RawSip:
         offset = self._tx_msg_offset
         assert offset is not None
         pool = self._memory.pointer(tdata + _TDATA_POOL_OFFSET)
-        msg = self._memory.pointer(tdata + offset)
+        self._append_headers(pool, self._memory.pointer(tdata + offset) + _MSG_HDR_OFFSET, headers)
+
+    def _append_headers(self, pool: int, head: int, headers: tuple[tuple[str, str], ...]) -> None:
+        """Parse `headers` into `pool` and append them to the pjsip header list at `head`."""
         keep: list[Any] = []
         for name, value in headers:
             data = value.encode()
-            # The parsed header points into its text: both must live in the tdata pool.
+            # The parsed header points into its text: both must live in the pool.
             text = self._c.pool_alloc(pool, len(data) + 1)
             ctypes.memmove(text, data + b"\0", len(data) + 1)
             header = self._c.parse_hdr(
@@ -676,7 +677,24 @@ class RawSip:
             )
             if not header:
                 raise SendError(f"pjsip cannot parse {name}: {value!r}")
-            self._c.list_insert_before(msg + _MSG_HDR_OFFSET, header)
+            self._c.list_insert_before(head, header)
+
+    def _respond(self, rdata: int, code: int, headers: tuple[tuple[str, str], ...]) -> None:
+        """`pjsip_endpt_respond_stateless`; it copies the headers of a list we build."""
+        head = None
+        pool = self._c.pool_create(b"rawsip-response", 512, 512) if headers else None
+        try:
+            if pool:
+                head = ctypes.create_string_buffer(_HDR_SIZE)  # a pjsip_hdr: the list head
+                address = ctypes.addressof(head)
+                ctypes.memmove(address, struct.pack("<QQ", address, address), 16)  # pj_list_init
+                self._append_headers(pool, address, headers)
+            status = self._c.respond_stateless(self._endpt, rdata, code, None, head, None)
+            if status != 0:
+                log.warning("responding %d failed: %s", code, self._c.error_text(status))
+        finally:
+            if pool:
+                self._c.pool_release(pool)
 
     def _set_body(self, tdata: int, content_type: str, body: bytes) -> None:
         main, slash, sub = content_type.partition("/")

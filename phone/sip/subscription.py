@@ -17,7 +17,7 @@ Behaviour, by RFC 6665 section:
   423 takes Min-Expires; refreshes go out in the dialog before expiry, at the
   expiry of the 2xx or of the last NOTIFY's `expires`, whichever is shorter.
 * 4.1.3: every NOTIFY of a live subscription gets 200, one matching none 481
-  (`Subscriber`), an old CSeq 500, a wrong Event 489. On
+  (`Subscriber`; a REFER's implicit subscription is `follow`ed by its sender), an old CSeq 500, a wrong Event 489. On
   `Subscription-State: terminated`, `deactivated`/`timeout` re-subscribe now,
   `probation`/`giveup` after `retry-after` (else back-off), `rejected`/
   `noresource` stop and report.
@@ -424,6 +424,10 @@ class Subscription:
             )
 
 
+NotifyHandler = Callable[[SipMessage, Callable[[int], None]], None]
+"""Gets a NOTIFY of a followed dialog and answers it (`respond(code)`) at once."""
+
+
 class Subscriber:
     """All subscriptions of the phone; owns the NOTIFY side of the request hook.
 
@@ -438,6 +442,7 @@ class Subscriber:
         self.loop = loop
         self._dialogs: dict[tuple[str, str], Subscription] = {}
         self._all: set[Subscription] = set()
+        self._followed: dict[tuple[str, str], NotifyHandler] = {}
         self._flow_proxy: str | None = None
         self._flow_interval = 5.0
         self._flow: str | None = None  # received:rport of the last answered probe
@@ -554,6 +559,14 @@ class Subscriber:
         if self._flow_proxy is not None:
             self._flow_timer = self.loop.call_later(self._flow_interval, self._probe_flow)
 
+    def follow(self, call_id: str, local_tag: str, handler: NotifyHandler) -> None:
+        """Hand the NOTIFYs of a dialog we did not SUBSCRIBE for to `handler`: the
+        implicit subscription of a REFER (RFC 3515 section 2.4.4)."""
+        self._followed[(call_id, local_tag)] = handler
+
+    def unfollow(self, call_id: str, local_tag: str) -> None:
+        self._followed.pop((call_id, local_tag), None)
+
     def track(self, subscription: Subscription) -> None:
         self._dialogs[subscription.dialog_key] = subscription
 
@@ -592,6 +605,10 @@ class Subscriber:
             subscription = self._dialogs.get((message.call_id, to_tag))
             if subscription is not None:
                 subscription.handle_notify(message, respond, received_ns)
+                return True
+            followed = self._followed.get((message.call_id, to_tag))
+            if followed is not None:
+                followed(message, respond)
                 return True
         except MessageError as exc:
             log.warning("bad NOTIFY: %s", exc)

@@ -2,8 +2,9 @@
 
 A call is logged when `call_changed` reports it 'disconnected', the last state
 of every call. Settings (`[plugins.call_log]`): `max_entries` (default 500);
-older rows are pruned as new ones arrive. `recent(store, n)` reads the log,
-for the screen or the control interface.
+older rows are pruned as new ones arrive. The rows live in the plugin's own
+table (`PhoneApi.tables`); `recent(tables, n)` reads the log, for the screen
+or the control interface.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from phone.api import CallInfo, Direction, PhoneApi, PluginTables
 from phone.hookspecs import hookimpl
 from phone.settings import Table
-from phone.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ PLUGIN = "call_log"
 DEFAULT_MAX_ENTRIES = 500
 MAX_ENTRIES_LIMIT = 100_000
 
-# MIGRATIONS[i] takes this plugin's tables from version i to i + 1 (Store.plugin_schema).
+# MIGRATIONS[i] takes this plugin's tables from version i to i + 1 (PhoneApi.tables).
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE call_log_calls (
@@ -71,11 +72,14 @@ class CallLog:
 
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self.max_entries = max_entries
+        self._tables: PluginTables | None = None
 
     @hookimpl
-    def call_changed(self, phone: Any, call: Any) -> None:
+    def call_changed(self, phone: PhoneApi, call: CallInfo) -> None:
         if call.state == "disconnected":
-            record(phone.store, call, self.max_entries)
+            if self._tables is None:
+                self._tables = phone.tables(PLUGIN, MIGRATIONS)
+            record(self._tables, call, self.max_entries)
 
 
 def create_plugin(settings: Table) -> CallLog:
@@ -83,24 +87,23 @@ def create_plugin(settings: Table) -> CallLog:
     return CallLog(settings.integer("max_entries", 1, MAX_ENTRIES_LIMIT, DEFAULT_MAX_ENTRIES))
 
 
-def record(store: Store, call: Any, max_entries: int) -> bool:
-    """Store one finished call (a phone.calls.CallInfo) and prune the oldest rows.
+def record(tables: PluginTables, call: CallInfo, max_entries: int) -> bool:
+    """Store one finished call and prune the oldest rows.
 
     Returns False when this call was logged already (same id and start time).
     """
-    store.plugin_schema(PLUGIN, MIGRATIONS)
     ended_at = call.ended_at if call.ended_at is not None else time.time()
     connected_at = call.connected_at
     duration = 0.0 if connected_at is None else max(0.0, ended_at - connected_at)
     direction = str(call.direction)
     if connected_at is not None:
         outcome = CallOutcome.ANSWERED
-    elif direction == "in":
+    elif call.direction is Direction.IN:
         outcome = CallOutcome.MISSED
     else:
         outcome = CallOutcome.UNANSWERED
-    with store.transaction():
-        added = store.execute(
+    with tables.transaction():
+        added = tables.execute(
             "INSERT OR IGNORE INTO call_log_calls (call_id, remote_uri, remote_name, direction,"
             " started_at, connected_at, ended_at, duration, code, reason, outcome)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -118,7 +121,7 @@ def record(store: Store, call: Any, max_entries: int) -> bool:
                 outcome.value,
             ),
         )
-        store.execute(
+        tables.execute(
             "DELETE FROM call_log_calls WHERE rowid NOT IN"
             " (SELECT rowid FROM call_log_calls ORDER BY started_at DESC, rowid DESC LIMIT ?)",
             (max_entries,),
@@ -128,10 +131,9 @@ def record(store: Store, call: Any, max_entries: int) -> bool:
     return bool(added)
 
 
-def recent(store: Store, n: int) -> list[CallRecord]:
+def recent(tables: PluginTables, n: int) -> list[CallRecord]:
     """The `n` latest calls, newest first."""
-    store.plugin_schema(PLUGIN, MIGRATIONS)
-    rows = store.query(
+    rows = tables.query(
         "SELECT remote_uri, remote_name, direction, started_at, connected_at, ended_at,"
         " duration, code, reason, outcome FROM call_log_calls"
         " ORDER BY started_at DESC, rowid DESC LIMIT ?",

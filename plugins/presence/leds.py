@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from phone.board import LED_OFF, Led, LedColor, LedPattern
+from phone.api import LED_OFF, Led, LedColor, LedPattern
 from phone.settings import ConfigError, Table, describe_value
 from plugins.presence.state import ContactState
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-from phone.calls import CallInfo, CallState, Direction
+from phone.api import CallInfo, CallState, Direction
 from phone.payloads import dialoginfo, pidf
 from phone.payloads.rpid import Activity
 from phone.payloads.sequence import DocumentState

@@ -3,14 +3,14 @@
 Watching (RFC 3856, RFC 6665): with `rls_uri` set, one SUBSCRIBE with
 `Supported: eventlist` to the list (RFC 4662) and its full and partial state
 folded by `rlmi.ListView`; otherwise one presence subscription per contact.
-Both go through `phone.sip.subscribe` rather than pjsua2's `Buddy`, so that
+Both go through `PhoneApi.subscribe` rather than pjsua2's `Buddy`, so that
 every NOTIFY arrives parsed once, with its subscription state (pending shows
 as such), and subscriptions recover from a restarted server. Contacts marked
 `blf` also get a `dialog` subscription (RFC 4235). Everything is shown on the
 `presence` LED layer, under the core's call layer, so a call with a contact
 takes its LED and the LED returns to presence when the call ends.
 
-Publishing (RFC 3903, `phone.sip.publish`): our presence (see `own`), and
+Publishing (RFC 3903, `PhoneApi.publish`): our presence (see `own`), and
 our calls as dialog state for busy-lamp watchers. The count of watchers
 waiting for our authorization (RFC 3857 watcher info) is a footer indicator.
 
@@ -28,24 +28,29 @@ about five contacts needs a server that splits its NOTIFYs (Kamailio:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from phone.board import Led, contact_index
-from phone.buttons import address_key
+from phone.api import (
+    CallInfo,
+    Contact,
+    Led,
+    Notification,
+    PhoneApi,
+    Publication,
+    Subscription,
+    SubscriptionEnded,
+    SubscriptionState,
+    address_key,
+    contact_index,
+)
 from phone.hookspecs import hookimpl
 from phone.payloads import dialoginfo, pidf
 from phone.payloads.rlmi import InstanceState, ListView
 from phone.payloads.watcherinfo import WatcherInfo
-from phone.sip.publication import Publication
-from phone.sip.subscription import (
-    Notification,
-    Subscription,
-    SubscriptionEnded,
-    SubscriptionState,
-)
 from plugins.presence import own
 from plugins.presence.state import (
     LABELS,
@@ -93,7 +98,7 @@ class PresencePlugin:
 
     def __init__(self, settings: PresenceSettings) -> None:
         self.settings = settings
-        self.phone: Any = None
+        self.phone: PhoneApi | None = None  # set once there is a presence server
         self.watched: dict[str, Watched] = {}
         self._list: Subscription | None = None  # the RLS subscription
         self._winfo: Subscription | None = None
@@ -104,56 +109,63 @@ class PresencePlugin:
         self._not_listed: set[str] = set()
         self.pending_watchers = 0
 
+    @property
+    def _api(self) -> PhoneApi:
+        """The phone, for the subscriptions' callbacks: they exist only once
+        `phone_started` found a presence server and set it."""
+        assert self.phone is not None, "presence callback before phone_started"
+        return self.phone
+
     # -- hooks ------------------------------------------------------------
     @hookimpl
-    def phone_started(self, phone: Any) -> None:
-        if phone.config.account.registrar is None:
+    def phone_started(self, phone: PhoneApi) -> None:
+        if phone.account.direct:
             log.info("presence: no registrar (direct mode), nothing to watch or publish")
             return
         self.phone = phone
-        aor = phone.config.account.uri
+        aor = phone.account.aor
         if self.settings.rls_uri is not None:
-            self._list = phone.sip.subscribe(
+            self._list = phone.subscribe(
                 "presence", self.settings.rls_uri, self._on_list, eventlist=True
             )
         if self.settings.watchers:
-            self._winfo = phone.sip.subscribe("presence.winfo", aor, self._on_winfo)
+            self._winfo = phone.subscribe("presence.winfo", aor, self._on_winfo)
         if self.settings.publish:
-            self._presence_pub = phone.sip.publish("presence", pidf.CONTENT_TYPE)
-            self._dialog_pub = phone.sip.publish("dialog", dialoginfo.CONTENT_TYPE)
-        self._sync(phone.buttons.contacts)
+            self._presence_pub = phone.publish("presence", pidf.CONTENT_TYPE)
+            self._dialog_pub = phone.publish("dialog", dialoginfo.CONTENT_TYPE)
+        self._sync(phone.contacts())
 
     @hookimpl
-    def contacts_changed(self, phone: Any, contacts: Any) -> None:
+    def contacts_changed(self, contacts: Sequence[Contact]) -> None:
         if self.phone is not None:
             self._sync(contacts)
 
     @hookimpl
-    def registration_changed(self, phone: Any, registered: bool) -> None:
+    def registration_changed(self, registered: bool) -> None:
         if self.phone is not None and registered and not self._registered:
             self._registered = True
-            self._publish_presence()
+            self._publish_presence(self.phone)
 
     @hookimpl
-    def dnd_changed(self, phone: Any, on: bool) -> None:
-        self._publish_presence()
+    def dnd_changed(self, phone: PhoneApi) -> None:
+        self._publish_presence(phone)
 
     @hookimpl
-    def call_changed(self, phone: Any, call: Any) -> None:
+    def call_changed(self, phone: PhoneApi, call: CallInfo) -> None:
         if self.phone is None or self._dialog_pub is None:
             return
-        self._publish_presence()
-        calls = [c.info for c in phone.calls if c.info.active and c.info.id != call.id]
+        self._publish_presence(phone)
+        calls = [c for c in phone.calls() if c.id != call.id]
         self._dialog_version += 1
         self._dialog_pub.publish(
-            own.dialog_body(phone.config.account.uri, self._dialog_version, [*calls, call])
+            own.dialog_body(phone.account.aor, self._dialog_version, [*calls, call])
         )
 
     @hookimpl
-    def button_pressed(self, phone: Any, button: str, long_press: bool) -> bool | None:
+    def button_pressed(self, phone: PhoneApi, button: str, long_press: bool) -> bool | None:
         if not long_press or contact_index(button) is None:
             return None
-        contact = phone.buttons.contact_for(button)
+        contact = phone.contact_on(button)
         watched = None if contact is None else self.watched.get(address_key(contact.uri))
         if watched is None:
             return None
@@ -161,20 +173,18 @@ class PresencePlugin:
         lines = [watched.name, LABELS[view.state]]
         if view.note:
             lines.append(view.note)
-        phone.screen.message(lines, LONG_PRESS_SECONDS)
+        phone.show_message(lines, LONG_PRESS_SECONDS)
         return True
 
     @hookimpl
-    def phone_stopping(self, phone: Any) -> Any:
+    def phone_stopping(self, phone: PhoneApi) -> Awaitable[None] | None:
         if self._presence_pub is None or not self._registered:
             return None
-        self._presence_pub.publish(
-            own.presence_body(phone.config.account.uri, own.OwnStatus.CLOSED)
-        )
+        self._presence_pub.publish(own.presence_body(phone.account.aor, own.OwnStatus.CLOSED))
         return self._settled(self._presence_pub)
 
     # -- watching ----------------------------------------------------------
-    def _sync(self, contacts: Any) -> None:
+    def _sync(self, contacts: Sequence[Contact]) -> None:
         """Subscribe for new contacts, end the subscriptions of removed ones."""
         wanted = {address_key(c.uri): c for c in contacts}
         for key in list(self.watched):
@@ -194,17 +204,17 @@ class PresencePlugin:
             self.watched[key] = watched
             if self._list is None:
                 watched.subscriptions.append(
-                    self.phone.sip.subscribe(
+                    self._api.subscribe(
                         "presence",
                         contact.uri,
-                        lambda n, k=key: self._on_presence(k, n),
-                        on_end=lambda e, k=key: self._on_end(k, e),
+                        functools.partial(self._on_presence, key),
+                        on_end=functools.partial(self._on_end, key),
                     )
                 )
             if contact.blf:
                 watched.subscriptions.append(
-                    self.phone.sip.subscribe(
-                        "dialog", contact.uri, lambda n, k=key: self._on_dialog(k, n)
+                    self._api.subscribe(
+                        "dialog", contact.uri, functools.partial(self._on_dialog, key)
                     )
                 )
             self._show(watched, None)
@@ -295,14 +305,14 @@ class PresencePlugin:
         if count != self.pending_watchers:
             log.info("presence: %d watchers wait for authorization", count)
         self.pending_watchers = count
-        self.phone.screen.indicators[INDICATOR] = f"W:{count}" if count else ""
-        self.phone.redraw()
+        self._api.set_indicator(INDICATOR, f"W:{count}" if count else "")
+        self._api.redraw()
 
     def _show(self, watched: Watched, received_ns: int | None) -> None:
         view = watched.view
         led = self.settings.leds[view.state]
-        before = self.phone.buttons.led_for(watched.uri)
-        self.phone.buttons.set_led(watched.uri, led, LAYER)
+        before = self._api.led_for(watched.uri)
+        self._api.set_led(watched.uri, led, LAYER)
         if received_ns is not None:
             # The NOTIFY's arrival (perf_counter_ns, CLOCK_MONOTONIC) is kept so
             # bench/presence.py can split the server's time from ours.
@@ -315,16 +325,15 @@ class PresencePlugin:
                 received_ns,
                 (time.perf_counter_ns() - received_ns) / 1e6,
             )
-        if before != self.phone.buttons.led_for(watched.uri):
+        if before != self._api.led_for(watched.uri):
             log.info("presence: %s is %s", watched.name, view.state)
 
     # -- publishing --------------------------------------------------------
-    def _publish_presence(self) -> None:
+    def _publish_presence(self, phone: PhoneApi) -> None:
         if self._presence_pub is None or not self._registered:
             return
-        phone = self.phone
-        status = own.own_status(phone.dnd, (c.info for c in phone.calls))
-        self._presence_pub.publish(own.presence_body(phone.config.account.uri, status))
+        status = own.own_status(phone.dnd, phone.calls())
+        self._presence_pub.publish(own.presence_body(phone.account.aor, status))
         log.info("presence: publishing %s", status)
 
     @staticmethod

@@ -54,7 +54,7 @@ def test_claimed_request_and_sent_request(
         if message.header("x-test") != "claim-me":
             return False
         seen.append(message)
-        respond(202)
+        respond(202, (("Retry-After", "7"), ("Warning", '399 phone "test"')))
         return True
 
     raw_sip.on_request("MESSAGE", claim)
@@ -78,6 +78,8 @@ def test_claimed_request_and_sent_request(
             lambda: pj_endpoint.libHandleEvents(5), match=lambda m: not m.is_request
         )
         assert answer.status == 202
+        assert answer.header("retry-after") == "7"  # headers of a stateless answer,
+        assert answer.header("warning") == '399 phone "test"'  # as pjsip parsed and printed them
         assert seen and seen[0].body == b"hi"
 
         responses: list[SipMessage | None] = []

@@ -62,10 +62,13 @@ class UdpSipPeer:
         headers: tuple[tuple[str, str], ...] = (),
         body: bytes = b"",
         content_type: str | None = None,
+        branch: str | None = None,
     ) -> bytes:
+        """A request; `branch` is for a CANCEL or a non-2xx ACK, which reuse the INVITE's."""
+        branch = branch or f"z9hG4bK{secrets.token_hex(8)}"
         lines = [
             f"{method} {ruri} SIP/2.0",
-            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};rport;branch=z9hG4bK{secrets.token_hex(8)}",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};rport;branch={branch}",
             "Max-Forwards: 70",
             f"From: <{self.uri}>;tag={from_tag}",
             f"To: {to}",
