@@ -223,7 +223,7 @@ def next_blink_edge(led: Led, since: float, now: float) -> float | None:
     return now + (edge - phase)
 
 
-class WindowDisplay(dummy):  # type: ignore[misc]
+class WindowDisplay(dummy):
     """luma.core's in-memory device that also says when a new frame arrived."""
 
     def __init__(self, on_frame: Callable[[], None]) -> None:

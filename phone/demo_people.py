@@ -7,11 +7,14 @@ one pjsua endpoint per process), like `phone demo`'s. One thread of the
 emulator's process plays the people by driving their control interfaces; it
 touches nothing of alice's phone, whose state stays on its loop thread.
 
-- Bob answers a call after ANSWER_AFTER_S of ringing and talks (espeak-ng
-  into his microphone where it is installed, else a pattern of tones); he hangs
-  up after TALK_S. Every BOB_MOOD_S he turns DND on or off.
-- Carol is often away: her DND is on most of the time, off for CAROL_BACK_S
-  every CAROL_MOOD_S.
+- Both answer a call after ANSWER_AFTER_S of ringing and hang up after
+  TALK_S. Bob talks (espeak-ng into his microphone where it is installed, else
+  a pattern of tones). For the last quarter of every minute he has DND on.
+- Carol is often away: DND on for 35 s of every 50 s.
+
+Direct mode has no presence server: each phone is its own presence agent
+(plugins/presence), so alice's LEDs follow their DND (red) and availability
+(green) through SUBSCRIBEs sent straight to them.
 
 Their configs, logs and control sockets (`bob.sock`, `carol.sock`) are in
 `workdir`, so a developer or a test can drive them too.
@@ -35,9 +38,6 @@ log = logging.getLogger(__name__)
 
 ANSWER_AFTER_S = 2.0
 TALK_S = 45.0
-BOB_MOOD_S = 60.0
-CAROL_MOOD_S = 50.0
-CAROL_BACK_S = 15.0
 POLL_S = 0.25
 BOB_SAYS = (
     "Hello, this is Bob, on the simplephone demo. "
@@ -48,10 +48,24 @@ BOB_SAYS = (
 BOB_NOTES = ((523.0, 0.2), (659.0, 0.2), (784.0, 0.3), (0.0, 0.8))
 
 
+@dataclass(frozen=True)
+class Rhythm:
+    """DND on for `dnd_s` of every `period_s`, at the start of each period or at its end."""
+
+    period_s: float
+    dnd_s: float
+    dnd_first: bool
+
+    def dnd(self, elapsed: float) -> bool:
+        phase = elapsed % self.period_s
+        return phase < self.dnd_s if self.dnd_first else phase >= self.period_s - self.dnd_s
+
+
 @dataclass
 class Person:
     name: str
     port: int
+    rhythm: Rhythm
     phone: RemotePhone | None = None
 
     @property
@@ -83,8 +97,8 @@ class DemoPeople:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.alice_port = free_port()
-        self.bob = Person("Bob", free_port())
-        self.carol = Person("Carol", free_port())
+        self.bob = Person("Bob", free_port(), Rhythm(60.0, 15.0, dnd_first=False))
+        self.carol = Person("Carol", free_port(), Rhythm(50.0, 35.0, dnd_first=True))
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -131,23 +145,14 @@ class DemoPeople:
 
     # -- the people's behaviour (their own thread) -----------------------
     def _live(self) -> None:
-        bob = Behaviour(self.bob, self._stopping)
-        carol = Behaviour(self.carol, self._stopping)
+        people = [Behaviour(p, self._stopping) for p in (self.bob, self.carol)]
         start = time.monotonic()
-        bob_moods = 0
-        carol_away = False
         try:
             while not self._stopping.wait(POLL_S):
-                bob.answer_and_talk()
                 elapsed = time.monotonic() - start
-                if elapsed >= (bob_moods + 1) * BOB_MOOD_S:
-                    bob_moods += 1
-                    bob.press("dnd")
-                # Away but for the last CAROL_BACK_S of every CAROL_MOOD_S.
-                away = elapsed % CAROL_MOOD_S < CAROL_MOOD_S - CAROL_BACK_S
-                if away != carol_away:
-                    carol_away = away
-                    carol.press("dnd")
+                for person in people:
+                    person.answer_and_talk()
+                    person.keep_rhythm(elapsed)
         except (OSError, ValueError) as exc:  # a person's phone went away
             if not self._stopping.is_set():
                 log.error("demo people stopped: %s", exc)
@@ -161,6 +166,7 @@ class Behaviour:
         self.stopping = stopping
         self.ringing_since: float | None = None
         self.talking_since: float | None = None
+        self.dnd = False
 
     def press(self, button: str) -> None:
         if self.person.phone is not None and not self.stopping.is_set():
@@ -170,6 +176,11 @@ class Behaviour:
         assert self.person.phone is not None
         state: dict[str, Any] = self.person.phone.state()
         return state
+
+    def keep_rhythm(self, elapsed: float) -> None:
+        if self.person.rhythm.dnd(elapsed) != self.dnd:
+            self.dnd = not self.dnd
+            self.press("dnd")
 
     def answer_and_talk(self) -> None:
         calls = self.state()["calls"]

@@ -13,7 +13,6 @@ import logging
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from phone.api import CallInfo, Direction, PhoneApi, PluginTables
 from phone.hookspecs import hookimpl

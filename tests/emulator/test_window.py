@@ -73,7 +73,18 @@ def test_demo_click_bob_answer_with_enter_and_close(xvfb: Xvfb, tmp_path: Path) 
     try:
         state = alice.wait_for(screen_shows("Ready"), what="alice ready")
         assert [b["label"] for b in state["buttons"].values()] == ["Bob", "Carol", None, None]
+        # Presence straight from their phones: Bob available, Carol with DND on.
+        alice.wait_for(
+            lambda s: (
+                [s["buttons"][b]["led"]["color"] for b in ("contact-1", "contact-2")]
+                == ["green", "red"]
+            ),
+            timeout=30,
+            what="Bob green, Carol red",
+        )
         assert_window_shows_state(alice, tmp_path)
+        assert alice.window is not None
+        assert_like_golden(alice.window.screenshot(), SCREENSHOTS / "idle.png")
 
         alice.click("contact-1")  # a real pointer event on Bob's button
         state = alice.wait_for(lambda s: bool(s["calls"]), what="a call out")
@@ -83,7 +94,6 @@ def test_demo_click_bob_answer_with_enter_and_close(xvfb: Xvfb, tmp_path: Path) 
         alice.wait_for(has_call("confirmed"), what="Bob answers")
         alice.wait_for(screen_shows("In call"), what="the call on screen")
         assert_window_shows_state(alice, tmp_path)
-        assert alice.window is not None
         alice.window.key("Escape")
         alice.wait_for(no_calls, what="Escape hangs up")
 
