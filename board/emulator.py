@@ -21,6 +21,8 @@ BLINK_MS's timing), so an idle window costs a fraction of a percent of a core
 Settings (`[board.emulator]`, all optional)::
 
     sound = "default"        # the ALSA PCM for microphone and speaker, or "none"
+    capture_pcm = "..."      # a microphone elsewhere than `sound` (a headset, test sinks)
+    playback_pcm = "..."     # a speaker elsewhere than `sound`
     mixer = "Master"         # a volume control to move; absent: the call's level
     mixer_device = "default" # the ALSA control device that has it
 
@@ -293,9 +295,10 @@ class EmulatorBoard(Board):
             "sound": section.text("sound", "default"),
             "mixer_device": section.text("mixer_device", "default"),
         }
-        mixer = section.text("mixer")
-        if mixer is not None:
-            normalised["mixer"] = mixer
+        for name in ("capture_pcm", "playback_pcm", "mixer"):
+            value = section.text(name)
+            if value is not None:
+                normalised[name] = value
         section.finish()
         return normalised
 
@@ -418,10 +421,12 @@ class EmulatorBoard(Board):
 
     @property
     def audio(self) -> AudioEndpoints:
-        sound = None if self.settings["sound"] == "none" else self.settings["sound"]
+        if self.settings["sound"] == "none":
+            return AudioEndpoints()
+        sound = self.settings["sound"]
         return AudioEndpoints(
-            capture_pcm=sound,
-            playback_pcm=sound,
+            capture_pcm=self.settings.get("capture_pcm", sound),
+            playback_pcm=self.settings.get("playback_pcm", sound),
             mixer=self.settings.get("mixer"),
             mixer_device=self.settings["mixer_device"],
         )

@@ -94,3 +94,12 @@ def test_steady_and_dark_leds_never_need_a_redraw() -> None:
     assert next_blink_edge(Led(), 0.0, 5.0) is None
     assert led_lit(Led(LedColor.AMBER, LedPattern.STEADY), 0.0, 5.0)
     assert not led_lit(Led(), 0.0, 5.0)
+
+
+def test_a_headset_can_have_its_own_microphone_and_speaker() -> None:
+    settings = {"capture_pcm": "headset_mic", "playback_pcm": "headset", "mixer": "PCM"}
+    board = EmulatorBoard(4, EmulatorBoard.validate_settings(settings))
+    assert (board.audio.capture_pcm, board.audio.playback_pcm) == ("headset_mic", "headset")
+    assert board.audio.mixer == "PCM"
+    quiet = EmulatorBoard(4, EmulatorBoard.validate_settings({**settings, "sound": "none"}))
+    assert quiet.audio.capture_pcm is None and quiet.audio.playback_pcm is None
