@@ -17,18 +17,21 @@ from tests.emulator.x11 import Window, Xvfb
 
 
 class EmulatorPhone(RemotePhone):
-    """`phone emulator ARGS --control unix:...` on `x`'s display."""
+    """`phone emulator ARGS --control unix:...` (or another `phone` command) on
+    `x`'s display."""
 
-    def __init__(self, x: Xvfb, workdir: Path, args: list[str], buttons: int) -> None:
+    def __init__(
+        self, x: Xvfb, workdir: Path, args: list[str], buttons: int, command: str = "emulator"
+    ) -> None:
         super().__init__("alice", workdir / "alice.toml", workdir, log_level="DEBUG")
-        self.args = args
+        self.args = [command, *args]
         self.buttons = buttons
         self.env = {"DISPLAY": x.display}
         self.x = x
         self.window: Window | None = None
 
     def command(self) -> list[str]:
-        return ["emulator", *self.args, "--control", f"unix:{self.socket}"]
+        return [*self.args, "--control", f"unix:{self.socket}"]
 
     def start(self, timeout: float = 30.0) -> EmulatorPhone:
         super().start(timeout)

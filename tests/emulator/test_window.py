@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from phone.control import ControlClient
-from phone.demo import free_port
+from phone.demo import free_port, phone_config
 from tests.emulator.phone_window import (
     EmulatorPhone,
     control_bitmap,
@@ -216,3 +216,18 @@ def test_no_display_is_a_clear_error(tmp_path: Path, mode: str) -> None:
     assert "the emulator needs a display and found none" in done.stderr
     assert "Traceback" not in done.stderr
     assert "exited with status" not in done.stderr
+
+
+def test_phone_run_opens_the_window_for_kind_emulator(xvfb: Xvfb, tmp_path: Path) -> None:
+    port = free_port()
+    contact = ("Bob", f"sip:bob@127.0.0.1:{free_port()}")
+    config = phone_config("alice", port, [contact], tmp_path, "emulator", {"sound": "none"})
+    alice = EmulatorPhone(xvfb, tmp_path, ["--config", str(config)], 4, command="run").start()
+    try:
+        alice.wait_for(screen_shows("Ready"), what="ready")
+        assert_window_shows_state(alice, tmp_path)
+        assert alice.window is not None
+        alice.window.close()
+        assert alice.wait_exit() == 0
+    finally:
+        alice.stop()
