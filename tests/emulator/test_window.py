@@ -15,6 +15,7 @@ from PIL import Image
 
 from phone.control import ControlClient
 from phone.demo import free_port, phone_config
+from tests.emulator.conftest import require_pygame
 from tests.emulator.phone_window import (
     EmulatorPhone,
     control_bitmap,
@@ -201,7 +202,7 @@ def test_keys_resize_and_long_press(xvfb: Xvfb, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["demo", "config"])
 def test_no_display_is_a_clear_error(tmp_path: Path, mode: str) -> None:
-    pytest.importorskip("pygame")
+    require_pygame()
     config = render_config({"uri": f"sip:alice@127.0.0.1:{free_port()}"}, [], tmp_path, "alice")
     args = ["--demo-dir", str(tmp_path)] if mode == "demo" else ["--config", str(config)]
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
