@@ -98,7 +98,9 @@ class AudioConfig:
     """The board's ALSA names and the bridge's timing.
 
     `playback_prefill_frames` is the playback queue the duplex loop keeps
-    (latency against underruns); `ring_frames` sizes the rings between the
+    (latency against underruns: with two 20 ms frames a loaded machine
+    underran once in a few calls, and each underrun moves the echo under the
+    canceller for seconds); `ring_frames` sizes the rings between the
     ALSA and pjmedia clocks, which aim to hold `ring_target_frames`.
     `realtime_priority` (1-99) runs the audio thread SCHED_FIFO, as audio
     threads usually are; it needs CAP_SYS_NICE or an rtprio limit, and
@@ -111,7 +113,7 @@ class AudioConfig:
     playback_pcm: str
     frame_ms: int = 20
     periods: int = 4
-    playback_prefill_frames: int = 2
+    playback_prefill_frames: int = 3
     ring_frames: int = 10
     ring_target_frames: float = 2.0
     echo: EchoConfig = field(default_factory=EchoConfig)

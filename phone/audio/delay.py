@@ -14,7 +14,7 @@ ends but not where it starts: on the envelopes themselves the peak came
 correlated almost as well as a voice and its echo.
 
 Cheap enough for the audio thread in pure Python: one multiply-add per lag
-per block, about 80 us per 20 ms frame for 400 ms of lags.
+per rising block: 0.8 % of a core here (x86, loaded) for 400 ms of lags.
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ class DelayEstimator:
                 continue  # playback not known that far back (start) or yet
             if self._first is None:
                 self._first = k
-            self._acc = [a + c * r for a, r in zip(self._acc, self._ref[lo:hi], strict=True)]
+            if c:  # about half the blocks do not rise, and add nothing
+                self._acc = [a + c * r for a, r in zip(self._acc, self._ref[lo:hi], strict=True)]
             self._last = k
             self._sum_c += c
             self._sum_cc += c * c

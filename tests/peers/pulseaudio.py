@@ -200,8 +200,10 @@ class PulseAudioServer:
         server = f"unix:{self.socket}"
         blocks = []
         for sink in self.sinks:
+            # handle_underrun: an underrun in PulseAudio is an xrun in ALSA, as on a card.
             blocks.append(
-                f'pcm.{self.playback_pcm(sink)} {{ type pulse server "{server}" device "{sink}" }}\n'
+                f'pcm.{self.playback_pcm(sink)} {{ type pulse server "{server}" device "{sink}"'
+                f" handle_underrun true }}\n"
                 f'pcm.{self.capture_pcm(sink)} {{ type pulse server "{server}"'
                 f' device "{sink}.monitor" }}\n'
                 f'ctl.{self.control(sink)} {{ type pulse server "{server}" device "{sink}" }}\n'
