@@ -71,9 +71,11 @@ MAX_ECHO_LAG_MS = 400
 # echo about 25 dB.
 ECHO_LEAD_MS = 16
 # A new lag is taken (after two estimates agree on it) only when it is this
-# much later than the one in use (the echo would start before the lead is
-# used up), or this much earlier (the lead would eat a tail's worth of filter).
-LATER_TOLERANCE_MS = 10
+# much later than the one in use (the echo would start before the reference:
+# estimates come 8-12 ms late at times, a pitch period, which is no move),
+# or this much earlier (the lead would eat a tail's worth of filter). Each
+# move costs the canceller about 3 s of adapting.
+LATER_TOLERANCE_MS = ECHO_LEAD_MS - 2
 EARLIER_TOLERANCE_MS = 16
 REFERENCE_HISTORY_MS = 600
 
