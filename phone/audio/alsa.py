@@ -25,8 +25,8 @@ buffering a driver hides (ALSA's `pulse` plugin hides PulseAudio's server
 side), and pjmedia's WebRTC canceller only covers 48 ms. So the bridge also
 measures the whole lag from the sound itself while the far end talks
 (`phone.audio.delay`) and hands the canceller the reference `ECHO_LEAD_MS`
-before the echo, on every call. A lag is taken only when two estimates in a
-row agree on it. What the measurement
+before the echo, from the first estimate on, on every call. A changed lag
+is taken only when two estimates in a row agree on it. What the measurement
 adds to ALSA's offset is kept across xruns and device reopenings. The two
 rings then carry the frames across to pjmedia's clock, which runs on system
 time and drifts; `PcmRing` absorbs that.
@@ -245,24 +245,20 @@ class _Alignment:
         return known - self._lead if known is not None else self._alsa_offset()
 
     def measured(self, estimate: DelayEstimate) -> bool:
-        """Take in an estimate; True when it moved the reference.
-
-        A lag is taken when two estimates in a row agree on it, the earlier
-        of the two: the first of a call came up to 20 ms late, and a move
-        back costs seconds. After an xrun, with a lag carried over, the first
-        estimate is taken at once: PulseAudio moved the echo by up to 300 ms.
-        """
+        """Take in an estimate; True when it moved the reference."""
         known = self._known_lag()
         if known is not None and _same_lag(estimate.lag, known):
             self.lag, self._candidate = known, None
             return False
-        carried = self.lag is None and self.residual is not None
-        candidate = self._candidate
-        if not carried and (candidate is None or not _same_lag(estimate.lag, candidate)):
+        if self.lag is not None and (
+            self._candidate is None or not _same_lag(estimate.lag, self._candidate)
+        ):
+            # Measured on this stream already: wait for a second estimate to agree.
+            # (The first on a stream is taken at once: after an xrun the lag
+            # carried over is a guess, and PulseAudio moves it by 300 ms.)
             self._candidate = estimate.lag
             return False
-        self.lag = estimate.lag if candidate is None else min(estimate.lag, candidate)
-        self._candidate = None
+        self.lag, self._candidate = estimate.lag, None
         self.residual = self.lag - self._alsa_offset()
         return True
 
