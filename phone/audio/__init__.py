@@ -20,6 +20,8 @@ The contract, for the core (one object of each per phone):
 - `echo.EchoCanceller(EchoConfig(algorithm="webrtc"|"speex"|"none", ...))` —
   pjmedia's canceller through ctypes; passes audio through, with a warning,
   when the symbols or its self-test fail.
+- `delay.DelayEstimator` — the lag from speaker to microphone, measured from
+  the sound, which places the canceller's reference (used by `AlsaSound`).
 - `ring.PcmRing` — the bounded SPSC ring between ALSA's clock and pjmedia's,
   with sample-level drift correction.
 - `volume.Volume(mixer_device, control, step, sound)` — speaker level 0-100 on
