@@ -14,8 +14,10 @@ Publishing (RFC 3903, `PhoneApi.publish`): our presence (see `own`), and
 our calls as dialog state for busy-lamp watchers. The count of watchers
 waiting for our authorization (RFC 3857 watcher info) is a footer indicator.
 
-Without a registrar (direct mode) there is no presence server: the plugin
-stays idle.
+Without a registrar (direct mode) there is no presence server, so each phone
+is its own presence agent (RFC 3856 section 3): the plugin subscribes to each
+contact at the contact's own address, and serves our presence to those who
+subscribe to ours (`PhoneApi.serve_presence`) instead of publishing it.
 
 Size: pjsip drops any SIP message longer than PJSIP_MAX_PKT_LEN, 4000 bytes in
 the x86_64 pjsua2 wheel (the SD image sets its own), before any of our code
@@ -23,12 +25,14 @@ sees it; pjsip logs "Rx buffer overflow". A full-state RLS NOTIFY takes about
 600 bytes per contact with presence, so with the wheel a list of more than
 about five contacts needs a server that splits its NOTIFYs (Kamailio:
 `modparam("rls", "max_notify_body_length", 3000)`; see bench/presence.py).
-Against a server that does not split, the list's SUBSCRIBE is answered 2xx
-and then nothing comes: after `LIST_NOTIFY_WAIT_S` without a NOTIFY the plugin
-ends the list subscription, watches each contact on its own (small NOTIFYs),
-says so once in the log and with `RLS!` in the footer, and tries the list
-again every `rls_retry` seconds; the per-contact subscriptions end once the
-list delivers.
+Against a server that does not split, the list's long NOTIFY is lost: over
+TCP pjsip drops it (`phone.sip.oversize` tells its subscription), over UDP it
+arrives cut short and unreadable, or the SUBSCRIBE is answered 2xx and no
+NOTIFY comes within `LIST_NOTIFY_WAIT_S`. Then the plugin ends the list
+subscription, watches each contact on its own (small NOTIFYs), says so once
+in the log and with `RLS!` in the footer, and tries the list again every
+`rls_retry` seconds; the per-contact subscriptions end once a retried list
+has delivered readable NOTIFYs for `LIST_NOTIFY_WAIT_S`.
 """
 
 from __future__ import annotations
@@ -108,9 +112,10 @@ class PresencePlugin:
 
     def __init__(self, settings: PresenceSettings) -> None:
         self.settings = settings
-        self.phone: PhoneApi | None = None  # set once there is a presence server
+        self.phone: PhoneApi | None = None  # set at phone_started
         self.watched: dict[str, Watched] = {}
         self._list: Subscription | None = None  # the RLS subscription
+        self._by_list = False  # registered with `rls_uri`: the list watches the contacts
         self._list_timer: asyncio.TimerHandle | None = None
         self._list_failures = 0  # lists that answered 2xx and never notified, in a row
         self._list_generation = 0  # the NOTIFYs of a list we gave up on are ignored
@@ -126,19 +131,22 @@ class PresencePlugin:
     @property
     def _api(self) -> PhoneApi:
         """The phone, for the subscriptions' callbacks: they exist only once
-        `phone_started` found a presence server and set it."""
+        `phone_started` set it."""
         assert self.phone is not None, "presence callback before phone_started"
         return self.phone
 
     # -- hooks ------------------------------------------------------------
     @hookimpl
     def phone_started(self, phone: PhoneApi) -> None:
-        if phone.account.direct:
-            log.info("presence: no registrar (direct mode), nothing to watch or publish")
-            return
         self.phone = phone
+        if phone.account.direct:
+            log.info("presence: direct mode, watching each contact at its own address")
+            self._publish_presence(phone)
+            self._sync(phone.contacts())
+            return
         aor = phone.account.aor
         if self.settings.rls_uri is not None:
+            self._by_list = True
             self._subscribe_list(phone, self.settings.rls_uri)
         if self.settings.watchers:
             self._winfo = phone.subscribe("presence.winfo", aor, self._on_winfo)
@@ -164,9 +172,11 @@ class PresencePlugin:
 
     @hookimpl
     def call_changed(self, phone: PhoneApi, call: CallInfo) -> None:
-        if self.phone is None or self._dialog_pub is None:
+        if self.phone is None:
             return
         self._publish_presence(phone)
+        if self._dialog_pub is None:
+            return
         calls = [c for c in phone.calls() if c.id != call.id]
         self._dialog_version += 1
         self._dialog_pub.publish(
@@ -193,6 +203,9 @@ class PresencePlugin:
         if self._list_timer is not None:
             self._list_timer.cancel()
             self._list_timer = None
+        if phone.account.direct and self.settings.publish:
+            self._serve(phone, own.OwnStatus.CLOSED)
+            return None
         if self._presence_pub is None or not self._registered:
             return None
         self._presence_pub.publish(own.presence_body(phone.account.aor, own.OwnStatus.CLOSED))
@@ -202,8 +215,8 @@ class PresencePlugin:
     @property
     def _each(self) -> bool:
         """Whether every contact has its own presence subscription: without a
-        list, or while the list is in fallback."""
-        return self.settings.rls_uri is None or self._list_failures > 0
+        list (none configured, or direct mode), or while the list is in fallback."""
+        return not self._by_list or self._list_failures > 0
 
     def _subscribe_list(self, phone: PhoneApi, uri: str) -> None:
         self._list_generation += 1
@@ -430,11 +443,22 @@ class PresencePlugin:
 
     # -- publishing --------------------------------------------------------
     def _publish_presence(self, phone: PhoneApi) -> None:
+        if phone.account.direct and self.settings.publish:
+            self._serve(phone, own.own_status(phone.dnd, phone.calls()))
+            return
         if self._presence_pub is None or not self._registered:
             return
         status = own.own_status(phone.dnd, phone.calls())
         self._presence_pub.publish(own.presence_body(phone.account.aor, status))
         log.info("presence: publishing %s", status)
+
+    @staticmethod
+    def _serve(phone: PhoneApi, status: own.OwnStatus) -> None:
+        """Direct mode: tell those who watch us directly."""
+        terms = own.TERMS[status]
+        activity = terms.activities[0] if terms.activities else None
+        phone.serve_presence(terms.basic is pidf.BasicStatus.OPEN, activity, terms.note)
+        log.info("presence: serving %s to direct watchers", status)
 
     @staticmethod
     async def _settled(publication: Publication) -> None:
