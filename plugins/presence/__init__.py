@@ -3,7 +3,8 @@
 Settings (`[plugins.presence]`):
 
 * `rls_uri`: a resource list URI (RFC 4662) to watch all contacts with one
-  subscription; without it each contact gets its own.
+  subscription; without it each contact gets its own. The XCAP plugin
+  replaces it with the user's rls-services URI (`presence_list_changed`).
 * `publish` (default true): publish our presence and dialog state.
 * `watchers` (default true): watch our watcher info and show the count of
   watchers waiting for authorization in the footer (`W:<n>`).

@@ -1,6 +1,7 @@
 """The presence plugin object: subscriptions in, LEDs and publications out.
 
-Watching (RFC 3856, RFC 6665): with `rls_uri` set, one SUBSCRIBE with
+Watching (RFC 3856, RFC 6665): with an RLS URI (`rls_uri`, or the one another
+plugin found on the server, `presence_list_changed`), one SUBSCRIBE with
 `Supported: eventlist` to the list (RFC 4662) and its full and partial state
 folded by `rlmi.ListView`; otherwise one presence subscription per contact.
 Both go through `PhoneApi.subscribe` rather than pjsua2's `Buddy`, so that
@@ -107,6 +108,7 @@ class PresencePlugin:
         self._dialog_version = 0
         self._registered = False
         self._not_listed: set[str] = set()
+        self._rls_uri = settings.rls_uri  # the config's, until a plugin shares another
         self.pending_watchers = 0
 
     @property
@@ -124,10 +126,8 @@ class PresencePlugin:
             return
         self.phone = phone
         aor = phone.account.aor
-        if self.settings.rls_uri is not None:
-            self._list = phone.subscribe(
-                "presence", self.settings.rls_uri, self._on_list, eventlist=True
-            )
+        if self._rls_uri is not None:
+            self._list = phone.subscribe("presence", self._rls_uri, self._on_list, eventlist=True)
         if self.settings.watchers:
             self._winfo = phone.subscribe("presence.winfo", aor, self._on_winfo)
         if self.settings.publish:
@@ -139,6 +139,25 @@ class PresencePlugin:
     def contacts_changed(self, contacts: Sequence[Contact]) -> None:
         if self.phone is not None:
             self._sync(contacts)
+
+    @hookimpl
+    def presence_list_changed(self, uri: str | None) -> None:
+        """Watch through the RLS list found on the server (see `PhoneApi.set_presence_list`)."""
+        if uri is None or uri == self._rls_uri:
+            return
+        self._rls_uri = uri
+        if self.phone is None:
+            return
+        log.info("presence: watching the contacts through list %s", uri)
+        if self._list is not None:
+            self._list.end()
+        for watched in self.watched.values():
+            for subscription in watched.subscriptions:
+                subscription.end()
+        self.watched.clear()
+        self._not_listed.clear()
+        self._list = self.phone.subscribe("presence", uri, self._on_list, eventlist=True)
+        self._sync(self.phone.contacts())
 
     @hookimpl
     def registration_changed(self, registered: bool) -> None:

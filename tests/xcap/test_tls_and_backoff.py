@@ -74,5 +74,3 @@ def test_an_unknown_certificate_is_refused_by_default(certificate: tuple[Path, P
 def test_a_trusted_certificate_works(certificate: tuple[Path, Path]) -> None:
     context = ssl.create_default_context(cafile=str(certificate[1]))
     assert fetch_over_tls(certificate, context) == DOCUMENT
-
-

@@ -1,0 +1,126 @@
+"""The XCAP plugin in whole phones against Kamailio (xcap_server, presence, RLS).
+
+Contacts: the buttons come from alice's resource-lists document, after the
+config's own contacts (the rule in plugins/xcap/README.md); a change made by
+another client shows by refresh; with the server gone the buttons come from
+the cache at once and the footer says "offline". Authorization: a watcher
+pending at the presence server is answered on the phone, and the watcher's
+phone then sees ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from phone.remote import RemotePhone
+from tests.peers.kamailio import Kamailio
+from tests.phones import PhoneFactory, account, phones
+from tests.test_registration import registered
+
+__all__ = ["phones"]
+
+pytestmark = [pytest.mark.kamailio, pytest.mark.slow]
+
+GREEN = {"color": "green", "pattern": "steady"}
+
+
+def lists(*entries: tuple[str, str], name: str = "friends") -> bytes:
+    items = "".join(
+        f'<entry uri="{uri}"><display-name>{label}</display-name></entry>' for label, uri in entries
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<resource-lists xmlns="urn:ietf:params:xml:ns:resource-lists">'
+        f'<list name="{name}">{items}</list></resource-lists>'
+    ).encode()
+
+
+def labels(state: dict[str, Any]) -> list[str | None]:
+    return [b["label"] for b in state["buttons"].values()]
+
+
+def has_labels(*wanted: str | None) -> Callable[[dict[str, Any]], bool]:
+    return lambda s: labels(s)[: len(wanted)] == list(wanted)
+
+
+def source_is(kind: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda s: s.get("contacts_source", {}).get("state") == kind
+
+
+def xcap_phone(
+    phones: PhoneFactory,
+    server: Kamailio,
+    user: str,
+    contacts: list[tuple[str, str]],
+    **settings: Any,
+) -> RemotePhone:
+    return phones.start(
+        user,
+        account(server, user),
+        contacts,
+        plugins={"xcap": {"root": server.xcap_root, "refresh_s": 5, **settings}},
+    )
+
+
+@pytest.fixture
+def server(make_kamailio: Callable[..., Kamailio]) -> Kamailio:
+    return make_kamailio(extra_users={"dave": "davepw"})
+
+
+def test_contacts_sync_refresh_and_cache(server: Kamailio, phones: PhoneFactory) -> None:
+    bob, carol, dave = server.uri("bob"), server.uri("carol"), server.uri("dave")
+    first_etag = server.xcap_put("alice", "resource-lists", lists(("Bobby", bob), ("Carol", carol)))
+    alice = xcap_phone(phones, server, "alice", [("Bob", bob)])
+    state = alice.wait_for(has_labels("Bob", "Carol", None), what="config, then XCAP")
+    assert state["contacts_source"] == {"kind": "xcap", "state": "synced", "etag": first_etag}
+
+    server.xcap_put("alice", "resource-lists", lists(("Dave", dave), ("Carol", carol)))
+    alice.wait_for(has_labels("Bob", "Dave", "Carol"), timeout=15, what="the change, by refresh")
+    assert alice.stop() == 0
+
+    server.stop()
+    again = xcap_phone(phones, server, "alice", [("Bob", bob)])
+    state = again.wait_for(has_labels("Bob", "Dave", "Carol"), timeout=3, what="from the cache")
+    assert state["contacts_source"]["state"] == "offline"
+    assert "offline" in state["screen"][-1]
+
+    server.start()
+    state = again.wait_for(source_is("synced"), timeout=40, what="the server back")
+    assert labels(state)[:3] == ["Bob", "Dave", "Carol"]
+    assert "offline" not in state["screen"][-1]
+
+
+def prompted(text: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda s: any(text in line for line in s["screen"])
+
+
+def watcher(uri: str, status: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda s: {"uri": uri, "status": status} in s.get("watchers", [])
+
+
+def test_a_pending_watcher_allowed_and_another_blocked(
+    server: Kamailio, phones: PhoneFactory
+) -> None:
+    server.allow_watchers("carol", "dave")
+    alice = xcap_phone(phones, server, "alice", [("Bob", server.uri("bob"))])
+    alice.wait_for(registered, what="alice registered")
+    alice.wait_for(source_is("synced"), what="alice's XCAP")
+    carol = phones.start("carol", account(server, "carol"), [("Alice", server.uri("alice"))])
+    carol.wait_for(registered, what="carol registered")
+    alice.wait_for(prompted("carol wants to"), what="the prompt for carol")
+    assert watcher(server.uri("carol"), "pending")(alice.state())
+    alice.press("answer")
+    alice.wait_for(watcher(server.uri("carol"), "active"), what="carol allowed")
+    carol.wait_for(
+        lambda s: s["buttons"]["contact-1"]["led"] == GREEN, timeout=5, what="alice on carol's LED"
+    )
+
+    dave = phones.start("dave", account(server, "dave"), [("Alice", server.uri("alice"))])
+    dave.wait_for(registered, what="dave registered")
+    alice.wait_for(prompted("dave wants to"), what="the prompt for dave")
+    alice.press("end")
+    alice.wait_for(watcher(server.uri("dave"), "terminated"), what="dave blocked")
+    assert dave.state()["buttons"]["contact-1"]["led"] != GREEN
