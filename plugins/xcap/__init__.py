@@ -41,7 +41,7 @@ def create_plugin(settings: Table) -> XcapPlugin:
             password=settings.text("password"),
             document=settings.text("document", "index"),
             list_name=settings.text("list"),
-            refresh_s=settings.integer("refresh_s", 5, 86_400, 300),
+            refresh_s=settings.integer("refresh_s", 1, 86_400, 300),
             deny=SubHandling(deny),
             allow_contacts=settings.boolean("allow_contacts", True),
         )

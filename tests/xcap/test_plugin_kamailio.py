@@ -10,7 +10,10 @@ phone then sees ours.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -124,3 +127,95 @@ def test_a_pending_watcher_allowed_and_another_blocked(
     alice.press("end")
     alice.wait_for(watcher(server.uri("dave"), "terminated"), what="dave blocked")
     assert dave.state()["buttons"]["contact-1"]["led"] != GREEN
+
+
+def test_rls_services_switch_the_presence_plugin_to_the_list(
+    server: Kamailio, phones: PhoneFactory
+) -> None:
+    server.allow_watchers("bob")
+    list_uri = server.put_buddy_list(["bob"])
+    alice = xcap_phone(phones, server, "alice", [])
+    bob = phones.start("bob", account(server, "bob"), [])
+    bob.wait_for(registered, what="bob registered")
+    state = alice.wait_for(
+        lambda s: s["buttons"]["contact-1"]["led"] == GREEN, timeout=10, what="bob through RLS"
+    )
+    watched = {(s["event"], s["target"]) for s in state["subscriptions"]}
+    assert ("presence", list_uri) in watched
+    assert ("presence", server.uri("bob")) not in watched  # no per-contact subscription left
+
+
+class Hostile(BaseHTTPRequestHandler):
+    """An XCAP root that answers a good resource-lists, then whatever `mode` says."""
+
+    mode = "good"
+    served: dict[str, int] = {}
+    document = lists(("Bob", "sip:bob@example.test"), ("Carol", "sip:carol@example.test"))
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        mode = type(self).mode
+        type(self).served[mode] = type(self).served.get(mode, 0) + 1
+        if "resource-lists" not in self.path:
+            self._answer(404, b"", "text/plain")
+        elif mode == "good":
+            self._answer(200, self.document, "application/resource-lists+xml")
+        elif mode == "bad xml":
+            self._answer(200, b"<resource-lists><list>", "application/resource-lists+xml")
+        elif mode == "html":
+            self._answer(200, b"<html>login</html>", "text/html")
+        elif mode == "redirect loop":
+            self.send_response(302)
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:  # 50 MB
+            self.send_response(200)
+            self.send_header("Content-Type", "application/resource-lists+xml")
+            self.send_header("Content-Length", str(50_000_000))
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for _ in range(50):
+                    self.wfile.write(b" " * 1_000_000)
+
+    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", f'"{type(self).mode}"')
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_hostile_answers_leave_cache_and_buttons(server: Kamailio, phones: PhoneFactory) -> None:
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    root = f"http://127.0.0.1:{http.server_address[1]}/xcap-root"
+    try:
+        alice = phones.start(
+            "alice",
+            account(server, "alice"),
+            [],
+            plugins={"xcap": {"root": root, "refresh_s": 1}},
+        )
+        alice.wait_for(has_labels("Bob", "Carol"), what="the good list")
+        for mode in ("bad xml", "html", "redirect loop", "50 MB"):
+            Hostile.mode = mode
+            state = alice.wait_for(
+                lambda s, mode=mode: Hostile.served.get(mode, 0) >= 2 and source_is("error")(s),
+                timeout=20,
+                what=f"{mode} refused",
+            )
+            assert labels(state)[:2] == ["Bob", "Carol"], mode
+            assert state["contacts_source"]["etag"] == '"good"', mode
+        Hostile.mode = "good"
+        alice.wait_for(source_is("synced"), what="a good answer again")
+        log = alice.log_path.read_text().splitlines()
+        # one line for each refused answer (no retry for a wrong type), none from the plugin
+        assert sum("text/html, not XML" in line for line in log) == Hostile.served["html"]
+        assert sum("xcap: contacts error" in line for line in log) == 1
+    finally:
+        Hostile.mode = "good"
+        http.shutdown()
