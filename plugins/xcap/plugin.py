@@ -122,11 +122,6 @@ class XcapPlugin:
         self.cache = DocumentCache(phone.tables("xcap", MIGRATIONS))
         if self.settings.root is not None:
             self._connect(self.settings.root)
-        phone.set_indicator(INDICATOR, "offline")
-        self._diff = phone.subscribe(
-            "xcap-diff", phone.account.aor, self._on_diff, on_end=self._on_diff_end
-        )
-        self._winfo = phone.subscribe("presence.winfo", phone.account.aor, self._on_winfo)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     @hookimpl
@@ -156,19 +151,26 @@ class XcapPlugin:
 
     @hookimpl
     def control_state(self) -> Mapping[str, object]:
-        etag = None if self.lists is None else self.lists.resource.etag
-        return {
-            "watchers": self.watchers.state(),
-            "contacts_source": {"kind": SOURCE, "state": self.state, "etag": etag},
-        }
+        if self.client is None:  # no XCAP server (yet): the config's contacts only
+            source = {"kind": "config", "state": "synced", "etag": None}
+        else:
+            etag = None if self.lists is None else self.lists.resource.etag
+            source = {"kind": SOURCE, "state": self.state, "etag": etag}
+        return {"watchers": self.watchers.state(), "contacts_source": source}
 
     # -- contacts -----------------------------------------------------------
     def _connect(self, root: str) -> None:
-        """The client for `root`, and the cached list (for a conditional first read)."""
+        """The client for `root`, the subscriptions that follow the server, and the
+        cached list (for a conditional first read)."""
         phone = self._api
         assert self.cache is not None
         username, password = self._login()
         self.client = XcapClient(root, phone.account.aor, username=username, password=password)
+        phone.set_indicator(INDICATOR, self.state)
+        self._diff = phone.subscribe(
+            "xcap-diff", phone.account.aor, self._on_diff, on_end=self._on_diff_end
+        )
+        self._winfo = phone.subscribe("presence.winfo", phone.account.aor, self._on_winfo)
         cached = self.cache.load(self.settings.document)
         if cached is None:
             return
@@ -196,16 +198,15 @@ class XcapPlugin:
         subscriptions but sends no NOTIFY when a document changes, so the
         subscription alone cannot be trusted. After a failure, sooner."""
         retry = min(RETRY_S, self.settings.refresh_s)
-        while self.client is None:
+        if self.client is None:
             username, password = self._login()
             account = self._api.account
             root = await discover_root(
                 account.domain, account.aor, username=username, password=password
             )
-            if root is not None:
-                self._connect(root)
-            else:
-                await asyncio.sleep(retry)
+            if root is None:
+                return  # logged; the contacts stay the config's
+            self._connect(root)
         first = True
         while True:
             if await self._refresh():
