@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from phone.api import (
@@ -106,6 +106,7 @@ class XcapPlugin:
         self._task: asyncio.Task[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
         self._rls_uri: str | None = None
+        self._names: dict[str, str] = {}  # address key -> contact name, for the prompts
 
     @property
     def _api(self) -> PhoneApi:
@@ -123,6 +124,10 @@ class XcapPlugin:
         if self.settings.root is not None:
             self._connect(self.settings.root)
         self._task = asyncio.get_running_loop().create_task(self._run())
+
+    @hookimpl
+    def contacts_changed(self, contacts: Sequence[Contact]) -> None:
+        self._names = {address_key(c.uri): c.name for c in contacts}
 
     @hookimpl
     def phone_stopping(self) -> None:
@@ -195,8 +200,9 @@ class XcapPlugin:
     async def _run(self) -> None:
         """Read the contacts now, then whenever xcap-diff says so and every
         `refresh_s` (a 304 when nothing changed): Kamailio takes xcap-diff
-        subscriptions but sends no NOTIFY when a document changes, so the
-        subscription alone cannot be trusted. After a failure, sooner."""
+        subscriptions but sends a NOTIFY on a change only when its config asks
+        (`pres_refresh_watchers`), so the subscription alone cannot be
+        trusted. After a failure, sooner."""
         retry = min(RETRY_S, self.settings.refresh_s)
         if self.client is None:
             username, password = self._login()
@@ -358,8 +364,7 @@ class XcapPlugin:
     def _ask(self, record: WatcherRecord, received_ns: int | None = None) -> None:
         self.prompt = record
         self._prompt_until = time.monotonic() + PROMPT_S
-        contact = self._api.find_contact(record.uri)
-        name = contact.name if contact is not None else _label(record.uri, record.name)
+        name = self._names.get(address_key(record.uri)) or _label(record.uri, record.name)
         self._api.show_message(
             [f"{name} wants to", "see your presence", "answer=yes end=no"], PROMPT_S
         )

@@ -16,8 +16,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 
+from phone.payloads import presrules
 from phone.remote import RemotePhone
 from tests.peers.kamailio import Kamailio
 from tests.phones import PhoneFactory, account, phones
@@ -219,3 +221,96 @@ def test_hostile_answers_leave_cache_and_buttons(server: Kamailio, phones: Phone
     finally:
         Hostile.mode = "good"
         http.shutdown()
+
+
+class RacingProxy(BaseHTTPRequestHandler):
+    """Forwards to Kamailio's XCAP; once `race` is set, the next pres-rules PUT
+    is preceded by another client's write, so the plugin's If-Match fails."""
+
+    upstream = ""
+    race: Callable[[], None] | None = None
+    statuses: list[tuple[str, int]] = []
+
+    def _forward(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.command == "PUT" and "pres-rules" in self.path and type(self).race is not None:
+            race, type(self).race = type(self).race, None
+            race()
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        answer = httpx.request(
+            self.command, self.upstream + self.path, headers=headers, content=body, timeout=5
+        )
+        type(self).statuses.append((self.command, answer.status_code))
+        self.send_response(answer.status_code)
+        for name, value in answer.headers.items():
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    do_GET = do_PUT = do_DELETE = _forward  # noqa: N815 - http.server's names
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_412_race_is_read_again_and_both_changes_kept(
+    server: Kamailio, phones: PhoneFactory
+) -> None:
+    server.allow_watchers("carol")
+    RacingProxy.upstream = server.xcap_root.removesuffix("/xcap-root")
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), RacingProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    dave = server.uri("dave")
+    portal = presrules.PresRules(
+        rules=(
+            presrules.Rule(
+                "portal",
+                presrules.Conditions(identity=(presrules.One(dave),)),
+                presrules.SubHandling.ALLOW,
+                presrules.FULL_PRESENCE,
+            ),
+        )
+    )
+    try:
+        root = f"http://127.0.0.1:{proxy.server_address[1]}/xcap-root"
+        alice = phones.start(
+            "alice", account(server, "alice"), [], plugins={"xcap": {"root": root}}
+        )
+        alice.wait_for(source_is("synced"), what="alice's XCAP")
+        carol = phones.start("carol", account(server, "carol"), [("Alice", server.uri("alice"))])
+        alice.wait_for(prompted("carol wants to"), what="the prompt for carol")
+        RacingProxy.race = lambda: server.xcap_put("alice", "pres-rules", presrules.build(portal))
+        alice.press("answer")
+        carol.wait_for(
+            lambda s: s["buttons"]["contact-1"]["led"] == GREEN,
+            timeout=5,
+            what="alice on carol's LED",
+        )
+        assert ("PUT", 412) in RacingProxy.statuses
+        written = httpx.get(
+            server.xcap_url("alice", "pres-rules"), auth=httpx.DigestAuth("alice", "alicepw")
+        )
+        rules = presrules.parse(written.content)
+        assert rules.rule("portal") is not None  # the other client's change is kept
+        assert rules.sub_handling(server.uri("carol")) is presrules.SubHandling.ALLOW
+    finally:
+        proxy.shutdown()
+
+
+def test_a_change_pushed_by_xcap_diff_shows_at_once(server: Kamailio, phones: PhoneFactory) -> None:
+    bob, carol = server.uri("bob"), server.uri("carol")
+    server.xcap_put("alice", "resource-lists", lists(("Bob", bob)))
+    alice = xcap_phone(phones, server, "alice", [], refresh_s=3600)
+    alice.wait_for(has_labels("Bob", None), what="the list")
+    alice.wait_for(
+        lambda s: (
+            {"event": "xcap-diff", "target": server.uri("alice"), "state": "active"}
+            in s["subscriptions"]
+        ),
+        what="xcap-diff subscribed",
+    )
+    server.xcap_put("alice", "resource-lists", lists(("Bob", bob), ("Carol", carol)))
+    alice.wait_for(has_labels("Bob", "Carol"), timeout=2, what="the change, pushed")
