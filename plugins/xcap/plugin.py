@@ -85,6 +85,12 @@ def _label(uri: str, name: str | None) -> str:
         return uri
 
 
+def _report(task: asyncio.Task[None]) -> None:
+    """A bug in the plugin's task ends it with one logged traceback; the phone goes on."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("xcap: stopped following the server", exc_info=task.exception())
+
+
 class XcapPlugin:
     """Registered with the plugin host by `create_plugin`."""
 
@@ -123,7 +129,8 @@ class XcapPlugin:
         self.cache = DocumentCache(phone.tables("xcap", MIGRATIONS))
         if self.settings.root is not None:
             self._connect(self.settings.root)
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="xcap")
+        self._task.add_done_callback(_report)
 
     @hookimpl
     def contacts_changed(self, contacts: Sequence[Contact]) -> None:

@@ -106,29 +106,63 @@ def watcher(uri: str, status: str) -> Callable[[dict[str, Any]], bool]:
     return lambda s: {"uri": uri, "status": status} in s.get("watchers", [])
 
 
-def test_a_pending_watcher_allowed_and_another_blocked(
-    server: Kamailio, phones: PhoneFactory
-) -> None:
-    server.allow_watchers("carol", "dave")
-    alice = xcap_phone(phones, server, "alice", [("Bob", server.uri("bob"))])
-    alice.wait_for(registered, what="alice registered")
-    alice.wait_for(source_is("synced"), what="alice's XCAP")
-    carol = phones.start("carol", account(server, "carol"), [("Alice", server.uri("alice"))])
-    carol.wait_for(registered, what="carol registered")
-    alice.wait_for(prompted("carol wants to"), what="the prompt for carol")
-    assert watcher(server.uri("carol"), "pending")(alice.state())
-    alice.press("answer")
-    alice.wait_for(watcher(server.uri("carol"), "active"), what="carol allowed")
-    carol.wait_for(
-        lambda s: s["buttons"]["contact-1"]["led"] == GREEN, timeout=5, what="alice on carol's LED"
+def alice_on_led(phone: RemotePhone, wanted: bool) -> None:
+    phone.wait_for(
+        lambda s: (s["buttons"]["contact-1"]["led"] == GREEN) == wanted,
+        timeout=5,
+        what=f"alice {'on' if wanted else 'not on'} {phone.name}'s LED",
     )
 
-    dave = phones.start("dave", account(server, "dave"), [("Alice", server.uri("alice"))])
-    dave.wait_for(registered, what="dave registered")
+
+def pres_rules(server: Kamailio) -> presrules.PresRules:
+    written = httpx.get(
+        server.xcap_url("alice", "pres-rules"), auth=httpx.DigestAuth("alice", "alicepw")
+    )
+    return presrules.parse(written.content)
+
+
+def test_watchers_first_rules_allow_block_and_a_change_of_mind(
+    server: Kamailio, phones: PhoneFactory
+) -> None:
+    bob, carol, dave = server.uri("bob"), server.uri("carol"), server.uri("dave")
+    server.allow_watchers("bob", "carol", "dave")
+    server.xcap_put("alice", "resource-lists", lists(("Bob", bob)))
+    alice = xcap_phone(phones, server, "alice", [], deny="polite-block")
+    alice.wait_for(registered, what="alice registered")
+    alice.wait_for(source_is("synced"), what="alice's XCAP")
+
+    # The first pres-rules allow the contacts: bob sees alice without a question.
+    bob_phone = phones.start("bob", account(server, "bob"), [("Alice", server.uri("alice"))])
+    alice_on_led(bob_phone, True)
+
+    carol_phone = phones.start("carol", account(server, "carol"), [("Alice", server.uri("alice"))])
+    alice.wait_for(prompted("carol wants to"), what="the prompt for carol")
+    assert watcher(carol, "pending")(alice.state())
+    alice.press("answer")
+    alice.wait_for(watcher(carol, "active"), what="carol allowed")
+    alice_on_led(carol_phone, True)
+
+    dave_phone = phones.start("dave", account(server, "dave"), [("Alice", server.uri("alice"))])
     alice.wait_for(prompted("dave wants to"), what="the prompt for dave")
     alice.press("end")
-    alice.wait_for(watcher(server.uri("dave"), "terminated"), what="dave blocked")
-    assert dave.state()["buttons"]["contact-1"]["led"] != GREEN
+    alice.wait_for(watcher(dave, "terminated"), what="dave blocked")
+    alice.wait_for(
+        lambda s: pres_rules(server).sub_handling(dave) is presrules.SubHandling.POLITE_BLOCK,
+        what="polite-block written",
+    )
+    alice_on_led(dave_phone, False)
+
+    # Dave becomes a contact; a long press on his button asks again.
+    server.xcap_put("alice", "resource-lists", lists(("Bob", bob), ("Dave", dave)))
+    alice.wait_for(has_labels("Bob", "Dave"), timeout=2, what="dave on a button")
+    alice.press("contact-2", hold_ms=1200)
+    alice.wait_for(prompted("Dave wants to"), what="the question again")
+    alice.press("answer")
+    alice.wait_for(watcher(dave, "active"), what="dave allowed")
+    alice.wait_for(
+        lambda s: pres_rules(server).sub_handling(dave) is presrules.SubHandling.ALLOW,
+        what="allow written",
+    )
 
 
 def test_rls_services_switch_the_presence_plugin_to_the_list(
@@ -290,10 +324,7 @@ def test_a_412_race_is_read_again_and_both_changes_kept(
             what="alice on carol's LED",
         )
         assert ("PUT", 412) in RacingProxy.statuses
-        written = httpx.get(
-            server.xcap_url("alice", "pres-rules"), auth=httpx.DigestAuth("alice", "alicepw")
-        )
-        rules = presrules.parse(written.content)
+        rules = pres_rules(server)
         assert rules.rule("portal") is not None  # the other client's change is kept
         assert rules.sub_handling(server.uri("carol")) is presrules.SubHandling.ALLOW
     finally:
