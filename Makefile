@@ -24,7 +24,7 @@ APT_PACKAGES := $(BASE_PACKAGES) kamailio kamailio-presence-modules kamailio-sql
 # Refresh the package lists once: not when they are less than an hour old.
 APT_LISTS_FRESH = find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 | grep -q .
 
-.PHONY: install install-base install-peers demo test lint bench stress clean
+.PHONY: install install-base install-peers demo emulator test lint bench stress clean
 
 # apt_install PACKAGES: install what is missing (as root), else say the apt line and fail.
 define apt_install
@@ -61,6 +61,12 @@ install: install-base $(VENV)/bin/python
 
 demo: install
 	$(VENV)/bin/phone demo
+
+# The phone in a window with Bob and Carol to call (pygame from PyPI, in the
+# dev extra); sound through the desktop's ALSA default (SOUND=none: without).
+SOUND ?= default
+emulator: install
+	$(VENV)/bin/phone emulator --demo --sound $(SOUND)
 
 # Sub-makes keep the order (peers, then the package, then pytest) under -j.
 test:

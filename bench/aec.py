@@ -57,7 +57,12 @@ from phone.remote import RemotePhone  # noqa: E402
 from tests.audio.rig import ACTIVE_DB, WINDOW_S, EchoFigures, RigRun, analyse, run_rig  # noqa: E402
 from tests.audio.room import EchoPath, level_db, read_wav, room_command, speech, write_wav  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
-from tests.peers.pulseaudio import PulseAudioServer, available, client_env  # noqa: E402
+from tests.peers.pulseaudio import (  # noqa: E402
+    LATENCY_ENV,
+    PulseAudioServer,
+    available,
+    client_env,
+)
 from tests.phones import account, has_call, no_calls, render_config  # noqa: E402
 from tests.sip.stack import poll_endpoint  # noqa: E402
 
@@ -504,6 +509,7 @@ def main() -> None:
     call = PulseAudioServer(["alice_spk", "alice_mic", "bob_spk", "bob_mic"])
     # ALSA reads its configuration once per process: name every PCM now.
     os.environ.update(client_env(local, call))
+    os.environ.pop(LATENCY_ENV, None)
     print(f"machine: {machine()}")
     print(
         f"room: echo {path.delay_ms:.0f} ms delay, {path.decay_ms:.0f} ms decay, "

@@ -11,6 +11,8 @@ button edges; it never knows which board it drives.
   interface); WAV files for sound.
 - `rpi.py`: `RpiBoard`, a Raspberry Pi: evdev buttons, kernel LED class,
   an SSD1306/SH1106 panel through luma.oled, ALSA names for sound.
+- `emulator.py`: `EmulatorBoard`, the phone's front in a pygame window on a
+  desktop (`phone emulator`); the desktop's ALSA default for sound.
 
 Boards are found by name through the `simplephone.boards` entry-point group;
 the installed ones are the choices of `[board] kind`. Each takes
@@ -18,6 +20,6 @@ the installed ones are the choices of `[board] kind`. Each takes
 reads its `[board.<kind>]` section with `phone.settings.Table`, so every
 problem names its full key (`board.rpi.display.driver`).
 
-Nothing outside `board/` imports evdev, gpiozero or luma.oled, so the core runs
+Nothing outside `board/` imports evdev, gpiozero, luma.oled or pygame, so the core runs
 wherever luma.core and Pillow do.
 """

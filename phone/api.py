@@ -33,6 +33,7 @@ from PIL import Image
 from phone.board import LED_OFF, Led, LedColor, LedPattern, contact_index
 from phone.buttons import CALL_LAYER, Contact, address_key
 from phone.calls import CallInfo, CallState, Direction
+from phone.payloads.rpid import Activity
 from phone.sip.chat_session import (
     AnswerLines,
     ChatSession,
@@ -261,6 +262,18 @@ class PhoneApi:
         sends or modifies, `remove()` withdraws; it refreshes itself and is
         removed when the phone stops."""
         return self._services().publish(event, content_type, expires=expires)
+
+    def serve_presence(
+        self, is_open: bool, activity: Activity | None = None, note: str | None = None
+    ) -> None:
+        """What the phone answers, as its own presence agent (RFC 3856), to
+        presence SUBSCRIBEs sent straight to it: in direct mode, where no server
+        does. Every watcher is NOTIFYed of the change (PIDF with RPID; the
+        activities carried are away and busy, on-the-phone goes as busy)."""
+        account = self._phone.sip.account
+        if account is None:
+            raise RuntimeError(NOT_STARTED)
+        account.serve_presence(is_open, activity, note)
 
     async def send_message(
         self, target: str, body: bytes, content_type: str = "text/plain"

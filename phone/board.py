@@ -1,7 +1,7 @@
 """The board seam: everything the core needs from the hardware, and nothing more.
 
 The core drives one `Board`; `board/` holds the implementations (a Raspberry Pi,
-an in-memory virtual board), found through the `simplephone.boards` entry-point
+an in-memory virtual board, a desktop window), found through the `simplephone.boards` entry-point
 group, so `phone/` never imports a concrete board. This follows luma.core's layering: the panel (a luma device) is handed to
 the core, which draws on it with `luma.core.render.canvas`, whatever the panel.
 
@@ -24,6 +24,7 @@ from phone.settings import Table
 SCREEN_WIDTH = 128
 SCREEN_HEIGHT = 64
 
+# `conference` is for the conference plugin (`button_pressed`); the core ignores it.
 FUNCTION_BUTTONS = (
     "end",
     "answer",
@@ -120,12 +121,19 @@ class AudioEndpoints:
 ButtonHandler = Callable[[ButtonEvent], None]
 
 
+class BoardUnavailable(RuntimeError):
+    """The board's front cannot be reached at start (the emulator without a
+    display or without pygame); the text says what to do, for a one-line error."""
+
+
 class Board(ABC):
     """One phone front: contact buttons with LEDs, function buttons, a 128x64 screen.
 
     Lifecycle: construct from the parsed config, `await start(handler)`, then
     the core calls `set_led` and draws on `display`; `await close()` at the end.
     The handler is called on the event loop thread, once per button edge.
+    A front the person can close (the emulator's window) calls `on_close`,
+    which the runner sets to stop the phone.
     """
 
     kind: str = "abstract"
@@ -135,6 +143,8 @@ class Board(ABC):
         self.settings = settings or {}
         self._handler: ButtonHandler | None = None
         self._leds: dict[str, Led] = {contact_button(i): LED_OFF for i in range(contact_buttons)}
+        self._labels: dict[str, str] = dict.fromkeys(self._leds, "")
+        self.on_close: Callable[[], None] | None = None
 
     @classmethod
     def validate_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
@@ -181,6 +191,22 @@ class Board(ABC):
 
     def led(self, button: str) -> Led:
         return self._leds[button]
+
+    def set_label(self, button: str, text: str) -> None:
+        """Name the contact on a button ("" for none). A board that prints labels
+        (the emulator's window) shows it; a paper label needs nothing."""
+        if button not in self._labels:
+            raise ValueError(f"no label on button {button!r}")
+        if self._labels[button] == text:
+            return
+        self._labels[button] = text
+        self._show_label(button, text)
+
+    def label(self, button: str) -> str:
+        return self._labels[button]
+
+    def _show_label(self, button: str, text: str) -> None:  # noqa: B027 - optional hook
+        """Put a new label on the front (called only when it changes)."""
 
     @abstractmethod
     def _drive_led(self, button: str, led: Led) -> None:

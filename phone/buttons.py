@@ -133,6 +133,7 @@ class ContactButtons:
             button = contact_button(index)
             contact = self.contact_for(button)
             self.board.set_led(button, self.led_for(contact.uri) if contact else LED_OFF)
+            self.board.set_label(button, contact.name if contact else "")
 
     def describe(self) -> dict[str, dict[str, object]]:
         """The control interface's view of the visible page."""

@@ -1,4 +1,4 @@
-"""`phone run | check-config | status | demo`: the firmware's command line."""
+"""`phone run | check-config | status | demo | emulator`: the firmware's command line."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
-from phone.board import Board, board_kinds
+from phone.board import Board, BoardUnavailable, board_kinds
 from phone.config import Config, ConfigError, load_config
 
 log = logging.getLogger("phone")
@@ -20,13 +22,13 @@ CONTROL_ENV = "SIMPLEPHONE_CONTROL"  # `phone status`: the control address
 TOKEN_ENV = "SIMPLEPHONE_CONTROL_TOKEN"  # `phone status`: the token, when not in --config
 
 
-def _board(config: Config, kind: str | None) -> Board:
+def _board(config: Config, kind: str | None, overrides: dict[str, Any] | None = None) -> Board:
     from phone.board import board_class
 
     kind = kind or config.board.kind
     cls = board_class(kind)
     settings = config.board.settings if kind == config.board.kind else {}
-    return cls(config.board.buttons, cls.validate_settings(settings))
+    return cls(config.board.buttons, cls.validate_settings({**settings, **(overrides or {})}))
 
 
 def check_config(path: str) -> Config:
@@ -43,10 +45,12 @@ def check_config(path: str) -> Config:
     return config
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(
+    config: Config, board: Board, control_address: str | None, sip_trace: bool = False
+) -> int:
+    """Run one phone until a signal or its board (the emulator's window) stops it."""
     from phone.sip.endpoint import PjsuaMissing, SipStartError, import_pjsua2
 
-    config = load_config(args.config)
     try:
         import_pjsua2()  # before anything that needs it, to say what to install
     except PjsuaMissing as exc:
@@ -55,20 +59,24 @@ async def _run(args: argparse.Namespace) -> int:
     from phone.control import ControlRefused, ControlServer
     from phone.phone import Phone
 
-    phone = Phone(config, _board(config, args.board), sip_trace=args.sip_trace)
+    phone = Phone(config, board, sip_trace=sip_trace)
     try:
-        control = ControlServer(phone, args.control, config.control) if args.control else None
+        control = ControlServer(phone, control_address, config.control) if control_address else None
     except ControlRefused as exc:
         log.error("%s", exc)
         return 2
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, phone.stop)
+    board.on_close = phone.stop
     try:
         await phone.start()
     except SipStartError as exc:
         log.error("%s", exc)
         return 2
+    except BoardUnavailable as exc:
+        log.error("%s", exc)
+        return 1
     # The control interface opens once the phone can act on what it is told.
     try:
         if control is not None:
@@ -103,6 +111,34 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emulator(args: argparse.Namespace) -> int:
+    """`phone emulator`: a config's phone in a window, or the demo (alice, Bob and
+    Carol on loopback) without one."""
+    sound = {"sound": args.sound} if args.sound else {}
+    if args.config is not None:
+        config = load_config(args.config)
+        if args.log_level is None:
+            logging.getLogger().setLevel(config.log_level.upper())
+        return asyncio.run(_run(config, _board(config, "emulator", sound), args.control))
+    from phone.demo_people import DemoPeople
+
+    with tempfile.TemporaryDirectory(prefix="simplephone-emulator-") as tmp:
+        workdir = Path(args.demo_dir or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        people = DemoPeople(workdir)
+        config = load_config(people.alice_config(args.sound or "default"))
+        people.start()
+        try:
+            status = asyncio.run(_run(config, _board(config, None), args.control))
+        finally:
+            stopped = people.stop()
+        for name, code in stopped.items():
+            if code != 0:
+                log.error("demo: %s's phone exited with status %s", name, code)
+                status = status or 1
+        return status
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="phone", description=__doc__)
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: config)")
@@ -128,6 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument(
         "--config", help=f"read [control] token from this file (else ${TOKEN_ENV}, if set)"
     )
+    emulator = sub.add_parser(
+        "emulator", help="the phone in a window; without --config, the demo (alice, Bob, Carol)"
+    )
+    emulator.add_argument("--config", help="the phone's TOML file (its [board] kind is ignored)")
+    emulator.add_argument("--demo", action="store_true", help="the demo (the default)")
+    emulator.add_argument(
+        "--sound", help="ALSA PCM for the microphone and speaker, or none (default: default)"
+    )
+    emulator.add_argument("--control", help="control interface: tcp:HOST:PORT or unix:PATH")
+    emulator.add_argument("--demo-dir", help="keep the demo people's files and sockets here")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -140,19 +186,26 @@ def main(argv: list[str] | None = None) -> int:
         return demo()
     if args.command == "status":
         return _status(args)
+    if args.command == "emulator" and args.demo and args.config:
+        parser.error("emulator: --demo runs without a config; give one or the other")
     try:
         if args.command == "check-config":
             check_config(args.file)
             print(f"{args.file}: OK")
             return 0
-        if args.log_level is None:
-            logging.getLogger().setLevel(load_config(args.config).log_level.upper())
         # A crash in the field (a segfault, a pjlib assertion's abort) then leaves
         # every thread's Python stack on stderr, which the journal keeps.
         faulthandler.enable()
-        return asyncio.run(_run(args))
+        if args.command == "emulator":
+            return _emulator(args)
+        config = load_config(args.config)
+        if args.log_level is None:
+            logging.getLogger().setLevel(config.log_level.upper())
+        return asyncio.run(
+            _run(config, _board(config, args.board), args.control, sip_trace=args.sip_trace)
+        )
     except ConfigError as exc:
-        where = args.file if args.command == "check-config" else args.config
+        where = args.file if args.command == "check-config" else args.config or "demo"
         print(f"{Path(where)}: {exc}", file=sys.stderr)
         return 1
 

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import wave
+from collections.abc import Sequence
 from pathlib import Path
 
 from phone.remote import RemotePhone, stop_all
@@ -30,16 +31,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_tone(path: Path, freq: float, seconds: float = 2.0, amplitude: float = 0.3) -> None:
-    frames = (
+def tone_frames(freq: float, seconds: float, amplitude: float = 0.3) -> bytes:
+    """16-bit mono samples at RATE of a sine at `freq` (0 Hz: silence)."""
+    return b"".join(
         struct.pack("<h", int(amplitude * 32767 * math.sin(2 * math.pi * freq * n / RATE)))
         for n in range(int(RATE * seconds))
     )
+
+
+def write_wav(path: Path, frames: bytes) -> None:
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(RATE)
-        w.writeframes(b"".join(frames))
+        w.writeframes(frames)
+
+
+def write_tone(path: Path, freq: float, seconds: float = 2.0, amplitude: float = 0.3) -> None:
+    write_wav(path, tone_frames(freq, seconds, amplitude))
 
 
 def tone_power(path: Path, freq: float) -> float:
@@ -59,30 +68,35 @@ def tone_power(path: Path, freq: float) -> float:
     return power / total if total else 0.0
 
 
-def phone_config(me: str, port: int, peer: str, peer_port: int, workdir: Path) -> Path:
+def phone_config(
+    me: str,
+    port: int,
+    contacts: Sequence[tuple[str, str]],
+    workdir: Path,
+    board: str = "virtual",
+    board_settings: dict[str, str] | None = None,
+) -> Path:
+    """A direct-mode phone's TOML in `workdir`: `me` on 127.0.0.1:`port`, calling
+    `contacts` (name, URI) from a `board`. The virtual board's microphone and
+    speaker are WAV files named after `me` unless `board_settings` says otherwise."""
+    if board_settings is None and board == "virtual":
+        board_settings = {
+            "mic": str(workdir / f"{me}-mic.wav"),
+            "speaker": str(workdir / f"{me}-speaker.wav"),
+        }
+    lines = ["[account]", f'uri = "{loopback_uri(me, port)}"', 'transport = "udp"', ""]
+    for name, uri in contacts:
+        lines += ["[[contacts]]", f'name = "{name}"', f'uri = "{uri}"', ""]
+    lines += ["[board]", f'kind = "{board}"', f"buttons = {max(4, len(contacts))}", ""]
+    lines += [f"[board.{board}]", *(f'{k} = "{v}"' for k, v in (board_settings or {}).items())]
+    lines += ["", "[storage]", f'path = "{workdir / f"{me}.db"}"', ""]
     path = workdir / f"{me}.toml"
-    path.write_text(
-        f"""[account]
-uri = "sip:{me}@127.0.0.1:{port}"
-transport = "udp"
-
-[[contacts]]
-name = "{peer.capitalize()}"
-uri = "sip:{peer}@127.0.0.1:{peer_port}"
-
-[board]
-kind = "virtual"
-buttons = 4
-
-[board.virtual]
-mic = "{workdir / f"{me}-mic.wav"}"
-speaker = "{workdir / f"{me}-speaker.wav"}"
-
-[storage]
-path = "{workdir / f"{me}.db"}"
-"""
-    )
+    path.write_text("\n".join(lines))
     return path
+
+
+def loopback_uri(user: str, port: int) -> str:
+    return f"sip:{user}@127.0.0.1:{port}"
 
 
 def show(phone: RemotePhone, step: str) -> None:
@@ -104,7 +118,8 @@ def demo() -> int:
         try:
             for me, peer in (("alice", "bob"), ("bob", "alice")):
                 write_tone(workdir / f"{me}-mic.wav", TONES[me])
-                config = phone_config(me, ports[me], peer, ports[peer], workdir)
+                contact = (peer.capitalize(), loopback_uri(peer, ports[peer]))
+                config = phone_config(me, ports[me], [contact], workdir)
                 phones[me] = RemotePhone(me, config, workdir, log_level="WARNING").start()
             alice, bob = phones["alice"], phones["bob"]
 

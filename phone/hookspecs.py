@@ -122,7 +122,8 @@ def incoming_call(phone: PhoneApi, call: CallInfo) -> int | None:
 def button_pressed(phone: PhoneApi, button: str, long_press: bool) -> bool | None:
     """A button was pressed and released. `button` is `contact-N` (1-based) or a
     function button (`end`, `answer`, `page`, ...; see phone.board), `long_press`
-    whether it was held past `calls.long_press_ms`.
+    whether it was held past `calls.long_press_ms`. `conference` is there for a
+    conference plugin: the core does nothing with it.
 
     Return True when the plugin handled the press: the core then does nothing
     more with it. None (or False) lets the next plugin, then the core, act.

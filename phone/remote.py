@@ -70,28 +70,18 @@ class RemotePhone:
         self.client: ControlClient | None = None
         self._log: IO[bytes] | None = None
         self._exit_checked = False
+        self.env: dict[str, str] = {}  # added to the child's environment
 
     def start(self, timeout: float = 15.0) -> RemotePhone:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the child
+        # Its own session: a Ctrl-C meant for the parent (the demo) does not reach
+        # the child, which the parent stops itself.
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "phone",
-                "--log-level",
-                self.log_level,
-                "run",
-                "--config",
-                str(self.config_path),
-                "--board",
-                "virtual",
-                "--control",
-                f"unix:{self.socket}",
-                *self.run_args,
-            ],
+            [sys.executable, "-m", "phone", "--log-level", self.log_level, *self.command()],
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while True:
@@ -108,6 +98,19 @@ class RemotePhone:
                 self.process.wait()
                 raise TimeoutError(f"phone {self.name} did not start:\n{self.log_tail()}")
             time.sleep(0.02)
+
+    def command(self) -> list[str]:
+        """The child's `phone` command, after the log level."""
+        return [
+            "run",
+            "--config",
+            str(self.config_path),
+            "--board",
+            "virtual",
+            "--control",
+            f"unix:{self.socket}",
+            *self.run_args,
+        ]
 
     def __getattr__(self, name: str) -> Any:
         """Control commands (`press`, `state`, `wait_for`, ...) go to the client."""

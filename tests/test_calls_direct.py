@@ -38,8 +38,12 @@ def test_press_calls_answer_talk_and_end(pair, phones: PhoneFactory) -> None:
     bob.press("end")
     for phone in (alice, bob):
         state = phone.wait_for(no_calls, what="hung up")
-        assert state["buttons"]["contact-1"]["led"]["color"] == "off"
         assert state["screen"][1] == "Call ended"
+        # The LED goes back to presence, straight from the other phone (direct mode).
+        phone.wait_for(
+            lambda s: s["buttons"]["contact-1"]["led"] == {"color": "green", "pattern": "steady"},
+            what="the other phone available again",
+        )
     alice.stop()
     bob.stop()
     assert dominant_frequency(phones.workdir / "bob-speaker.wav") == pytest.approx(440, rel=0.01)

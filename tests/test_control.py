@@ -62,7 +62,10 @@ def test_state_shape(phone: RemotePhone) -> None:
         "code": 0,
         "reason": "",
     }
-    assert state["subscriptions"] == []
+    # Direct mode: the presence plugin watches each contact at its own address.
+    assert sorted((s["event"], s["target"]) for s in state["subscriptions"]) == sorted(
+        ("presence", uri) for _, uri in CONTACTS
+    )
     assert {"name": "presence", "state": "loaded"} in state["plugins"]
     assert state["refused"] == {"not_from_proxy": 0, "no_media_room": 0}
     assert state["uptime_s"] >= 0
@@ -80,7 +83,8 @@ def test_state_shape(phone: RemotePhone) -> None:
 def test_long_press_shows_the_label_and_does_not_call(phone: RemotePhone) -> None:
     assert phone.press("contact-3", hold_ms=1000) == {"ok": True}
     state = phone.state()
-    assert state["screen"][1:3] == ["Person 3", "p3@127.0.0.1:40003"]
+    # The name, then what the presence plugin knows (these contacts never answer).
+    assert state["screen"][1:3] == ["Person 3", "Unknown"]
     assert state["calls"] == []
 
 

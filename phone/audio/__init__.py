@@ -25,6 +25,8 @@ The contract, for the core (one object of each per phone):
 - `bridge_port.BridgePort` — a Python port in pjsua's conference bridge; its
   owner ends it with `destroy()` before `libDestroy` (dropping it to the
   garbage collector while pjmedia's clock calls it crashed the process).
+- `delay.DelayEstimator` — the lag from speaker to microphone, measured from
+  the sound, which places the canceller's reference (used by `AlsaSound`).
 - `ring.PcmRing` — the bounded SPSC ring between ALSA's clock and pjmedia's,
   with sample-level drift correction.
 - `volume.Volume(mixer_device, control, step, sound)` — speaker level 0-100 on

@@ -15,12 +15,21 @@ thread with a reference aligned from what ALSA itself reports: the samples
 still queued for playback and the samples captured but not yet read give the
 offset between the capture and playback streams, so the reference handed to
 `pjmedia_echo_cancel` is the playback that was at the speaker when the
-captured frame was at the microphone. Only the acoustic delay is left to the
-canceller. (Buffering a driver does not report is not seen: ALSA's `pulse`
-plugin hides PulseAudio's server-side latency, which the test peer bounds
-with PULSE_LATENCY_MSEC.) The alignment is re-measured after every xrun. The
-two rings then carry the frames across to pjmedia's clock, which runs on
-system time and drifts; `PcmRing` absorbs that.
+captured frame was at the microphone. That offset is the median of a second
+of readings, then held: the readings jitter by a period (PulseAudio's by
+more), and following them made the reference jump under the canceller. It
+is measured afresh after every xrun.
+
+What ALSA reports leaves out the air between speaker and microphone and any
+buffering a driver hides (ALSA's `pulse` plugin hides PulseAudio's server
+side), and pjmedia's WebRTC canceller only covers 48 ms. So the bridge also
+measures the whole lag from the sound itself while the far end talks
+(`phone.audio.delay`) and hands the canceller the reference `ECHO_LEAD_MS`
+before the echo, from the first estimate on, on every call. A changed lag
+is taken only when two estimates in a row agree on it. What the measurement
+adds to ALSA's offset is kept across xruns and device reopenings. The two
+rings then carry the frames across to pjmedia's clock, which runs on system
+time and drifts; `PcmRing` absorbs that.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ import alsaaudio
 import pjsua2 as pj
 
 from phone.audio.bridge_port import BridgePort
+from phone.audio.delay import DelayEstimate, DelayEstimator
 from phone.audio.echo import EchoCanceller, EchoConfig
 from phone.audio.ring import PcmRing, RingStats
 
@@ -50,11 +60,25 @@ log = logging.getLogger(__name__)
 
 RATE = 16000
 SAMPLE_BYTES = 2
-ALIGN_WINDOW = 50  # cycles of offset readings whose median sets the alignment
-# The positions ALSA reports jitter by up to a period (PulseAudio more than a
-# card); realign only when the median moves further, e.g. after an xrun.
-ALIGN_HYSTERESIS_MS = 12
-REFERENCE_HISTORY_MS = 500
+ALIGN_WINDOW = 50  # cycles of ALSA offset readings whose median sets the offset
+# The longest lag from speaker to microphone the bridge measures: device
+# buffers (up to ~200 ms) plus a room's delay.
+MAX_ECHO_LAG_MS = 400
+# Where the measured echo is put in the canceller's 48 ms filter: late enough
+# that the reference comes first even when an estimate is 10 ms late (2 ms
+# resolution, a tail dragging the peak), early enough to leave the tail room.
+# Measured on speech in rooms of 20-120 ms: a lead of 4-16 ms gives 50-56 dB
+# (16 ms converges fastest), 0 ms about 40 dB, a reference 8 ms after the
+# echo about 25 dB.
+ECHO_LEAD_MS = 16
+# A new lag is taken (after two estimates agree on it) only when it is this
+# much later than the one in use (the echo would start before the reference:
+# estimates come 8-12 ms late at times, a pitch period, which is no move),
+# or this much earlier (the lead would eat a tail's worth of filter). Each
+# move costs the canceller about 3 s of adapting.
+LATER_TOLERANCE_MS = ECHO_LEAD_MS - 2
+EARLIER_TOLERANCE_MS = 16
+REFERENCE_HISTORY_MS = 600
 STOP_TIMEOUT_S = 5.0  # how long close() waits for the audio thread
 
 
@@ -78,22 +102,27 @@ class AudioConfig:
     """The board's ALSA names and the bridge's timing.
 
     `playback_prefill_frames` is the playback queue the duplex loop keeps
-    (latency against underruns); `ring_frames` sizes the rings between the
+    (latency against underruns: with two 20 ms frames a loaded machine
+    underran once in a few calls, and each underrun moves the echo under the
+    canceller for seconds); `ring_frames` sizes the rings between the
     ALSA and pjmedia clocks, which aim to hold `ring_target_frames`.
     `realtime_priority` (1-99) runs the audio thread SCHED_FIFO, as audio
-    threads usually are; it needs CAP_SYS_NICE or an rtprio limit.
+    threads usually are; it needs CAP_SYS_NICE or an rtprio limit, and
+    without them the thread runs at normal priority (logged once). Under
+    load a normal-priority thread came late enough for PulseAudio to
+    underrun, which moves the echo under the canceller. None: never ask.
     """
 
     capture_pcm: str
     playback_pcm: str
     frame_ms: int = 20
     periods: int = 4
-    playback_prefill_frames: int = 2
+    playback_prefill_frames: int = 3
     ring_frames: int = 10
     ring_target_frames: float = 2.0
     echo: EchoConfig = field(default_factory=EchoConfig)
     retry_s: float = 2.0
-    realtime_priority: int | None = None
+    realtime_priority: int | None = 10
 
     def __post_init__(self) -> None:
         if self.frame_ms not in (10, 20):
@@ -175,6 +204,71 @@ class _ReferenceHistory:
             size = (hi - lo) * SAMPLE_BYTES
             out[dst : dst + size] = self._buf[src : src + size]
         return bytes(out)
+
+
+class _Alignment:
+    """Where one stream's echo reference comes from: ALSA's offset, then the measured lag.
+
+    All in samples, capture position minus playback position. `residual` is
+    what the measured lag adds to ALSA's offset (the air, hidden buffers);
+    it outlives the stream, so a stream after an xrun starts where the last
+    one ended.
+    """
+
+    def __init__(self, residual: int | None) -> None:
+        self.readings: deque[int] = deque(maxlen=ALIGN_WINDOW)
+        self.alsa: int | None = None  # held once a window of readings is in
+        self.residual = residual
+        self.lag: int | None = None  # measured on this stream
+        self._candidate: int | None = None
+        self._lead = RATE * ECHO_LEAD_MS // 1000
+
+    def reading(self, offset: int) -> None:
+        if self.alsa is None:
+            self.readings.append(offset)
+            if len(self.readings) == ALIGN_WINDOW:
+                self.alsa = int(median(self.readings))
+                if self.lag is not None:
+                    self.residual = self.lag - self.alsa
+
+    def _alsa_offset(self) -> int:
+        return self.alsa if self.alsa is not None else int(median(self.readings))
+
+    def _known_lag(self) -> int | None:
+        if self.lag is not None:
+            return self.lag
+        if self.residual is not None and self.readings:
+            return self._alsa_offset() + self.residual
+        return None
+
+    def offset(self) -> int:
+        """Samples back from a captured sample to its reference in the playback history."""
+        known = self._known_lag()
+        return known - self._lead if known is not None else self._alsa_offset()
+
+    def measured(self, estimate: DelayEstimate) -> bool:
+        """Take in an estimate; True when it moved the reference."""
+        known = self._known_lag()
+        if known is not None and _same_lag(estimate.lag, known):
+            self.lag, self._candidate = known, None
+            return False
+        if self.lag is not None and (
+            self._candidate is None or not _same_lag(estimate.lag, self._candidate)
+        ):
+            # Measured on this stream already: wait for a second estimate to agree.
+            # (The first on a stream is taken at once: after an xrun the lag
+            # carried over is a guess, and PulseAudio moves it by 300 ms.)
+            self._candidate = estimate.lag
+            return False
+        self.lag, self._candidate = estimate.lag, None
+        self.residual = self.lag - self._alsa_offset()
+        return True
+
+
+def _same_lag(measured: int, known: int) -> bool:
+    """Whether a measured lag leaves the echo well placed with the reference of `known`."""
+    later, earlier = LATER_TOLERANCE_MS * RATE // 1000, EARLIER_TOLERANCE_MS * RATE // 1000
+    return -earlier <= measured - known <= later
 
 
 class _Duplex:
@@ -273,6 +367,7 @@ class AlsaSound:
         self._underruns = 0
         self._realignments = 0
         self._alignment: int | None = None
+        self._residual: int | None = None  # measured lag minus ALSA's offset
         self._cpu = 0.0
         self._port: _AlsaPort | None = _AlsaPort(self)
 
@@ -456,7 +551,8 @@ class AlsaSound:
         silence: bytes,
     ) -> None:
         samples, period = self.samples, self.config.frame_ms / 1000
-        offsets: deque[int] = deque(maxlen=ALIGN_WINDOW)
+        alignment = _Alignment(self._residual)
+        estimator = DelayEstimator(RATE, MAX_ECHO_LAG_MS) if self.echo.active else None
         read_total = 0
         xruns = self._overruns + self._underruns
         while True:
@@ -478,10 +574,17 @@ class AlsaSound:
             if self._overruns + self._underruns != xruns:
                 # An xrun moved one stream against the other: measure afresh.
                 xruns = self._overruns + self._underruns
-                offsets.clear()
-            offsets.append(self._stream_offset(duplex, read_total, history.end, len(pending)))
-            align = self._align(offsets)
-            reference = history.slice(captured_at - align, samples)
+                alignment = _Alignment(alignment.residual)
+                if estimator is not None:
+                    estimator.restart()
+            alignment.reading(self._stream_offset(duplex, read_total, history.end, len(pending)))
+            if estimator is not None:
+                estimator.playback(history.end - samples, playback)
+                estimate = estimator.capture(captured_at, frame)
+                if estimate is not None:
+                    self._measured(alignment, estimate)
+            self._alignment, self._residual = alignment.offset(), alignment.residual
+            reference = history.slice(captured_at - self._alignment, samples)
             out = self.echo.cancel(frame, reference)
             self.capture_ring.write(silence if self.muted else out)
             # Time spent working, not blocked in ALSA: over a period means the
@@ -495,6 +598,33 @@ class AlsaSound:
             if self._stop.is_set():
                 return
             frame = self._read(duplex, pending)
+
+    def _measured(self, alignment: _Alignment, estimate: DelayEstimate) -> None:
+        first = alignment.residual is None
+        before = alignment.offset()
+        log.debug(
+            "echo delay estimate: %.1f ms (correlation %.2f)",
+            estimate.lag * 1000 / RATE,
+            estimate.correlation,
+        )
+        if not alignment.measured(estimate):
+            return
+        # No canceller reset: on speech a reset here cost 15-20 dB over the
+        # next seconds; the filter adapts to the moved reference on its own.
+        if first:
+            log.info(
+                "echo delay measured: %.1f ms speaker to microphone (correlation %.2f)",
+                estimate.lag * 1000 / RATE,
+                estimate.correlation,
+            )
+            return
+        log.info(
+            "echo reference realigned: %.1f ms -> %.1f ms",
+            before * 1000 / RATE,
+            alignment.offset() * 1000 / RATE,
+        )
+        with self._counters_lock:
+            self._realignments += 1
 
     def _drain_backlog(self, duplex: _Duplex, pending: bytearray, frame: bytes) -> bytes:
         """Skip capture periods queued while the stream started; keep the newest."""
@@ -552,26 +682,6 @@ class AlsaSound:
         queued = max(0, min(queued, duplex.buffer_samples))
         waiting = max(0, waiting)
         return (read_total + unread // SAMPLE_BYTES + waiting) - (written_total - queued)
-
-    def _align(self, offsets: deque[int]) -> int:
-        measured = int(median(offsets))
-        current = self._alignment
-        hysteresis = RATE * ALIGN_HYSTERESIS_MS // 1000
-        if current is None or abs(measured - current) > hysteresis:
-            if len(offsets) < ALIGN_WINDOW:
-                # Still settling (stream start, or just after an xrun).
-                log.debug("echo reference at %.1f ms", measured * 1000 / RATE)
-            else:
-                log.info(
-                    "echo reference realigned: %.1f ms -> %.1f ms",
-                    (current or 0) * 1000 / RATE,
-                    measured * 1000 / RATE,
-                )
-                with self._counters_lock:
-                    self._realignments += 1
-            self._alignment = measured
-            return measured
-        return current
 
     def _set_state(self, state: AudioState, error: AudioDeviceError | None) -> None:
         changed = state is not self._state or (error is not None and error != self._last_error)

@@ -1,4 +1,5 @@
-"""The phone's one SIP account: registration with back-off, and incoming calls.
+"""The phone's one SIP account: registration with back-off, incoming calls, and
+the presence it serves to watchers that subscribe to it directly.
 
 pjsua re-registers before expiry by itself. Its own retry after a failure is a
 fixed interval, so it is switched off and replaced by exponential back-off
@@ -24,6 +25,7 @@ from typing import Protocol
 import pjsua2 as pj
 
 from phone.config import AccountConfig, Transport
+from phone.payloads.rpid import Activity
 from phone.retry import Backoff
 from phone.sip.admission import KEYS_PER_LINE, MediaSlots, NoMediaRoom
 from phone.sip.call import CallEvents, SipCall
@@ -34,6 +36,11 @@ BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
 BACKOFF_JITTER = 0.2
 UNREGISTER_WAIT_S = 2.0
+PJSUA_ACTIVITIES = {
+    Activity.AWAY: pj.PJRPID_ACTIVITY_AWAY,
+    Activity.BUSY: pj.PJRPID_ACTIVITY_BUSY,
+    Activity.ON_THE_PHONE: pj.PJRPID_ACTIVITY_BUSY,
+}
 
 
 class SipEvents(CallEvents, Protocol):
@@ -129,6 +136,22 @@ class SipAccount(pj.Account):
             log.info("direct mode: %s, no registrar", cfg.uri)
         else:
             log.info("registering %s at %s", cfg.uri, cfg.registrar)
+
+    # -- our own presence agent ------------------------------------------
+    def serve_presence(self, basic_open: bool, activity: Activity | None, note: str | None) -> None:
+        """What a SUBSCRIBE to our own address is told (RFC 3856 section 3: the
+        phone is its own presence agent when no server is one). pjsua's presence
+        server accepts such subscriptions and NOTIFYs every watcher when this
+        changes, as PIDF with RPID (RFC 4480); pjsua knows only the `away` and
+        `busy` activities, so on-the-phone is sent as busy with its note."""
+        status = pj.PresenceStatus()
+        status.status = (
+            pj.PJSUA_BUDDY_STATUS_ONLINE if basic_open else pj.PJSUA_BUDDY_STATUS_OFFLINE
+        )
+        unknown = pj.PJRPID_ACTIVITY_UNKNOWN
+        status.activity = unknown if activity is None else PJSUA_ACTIVITIES.get(activity, unknown)
+        status.note = note or ""
+        self.setOnlineStatus(status)
 
     # -- registration ---------------------------------------------------
     def onRegState(self, prm: pj.OnRegStateParam) -> None:

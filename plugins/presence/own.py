@@ -10,6 +10,7 @@ available: one `<dialog>` per call, full state, the version counting up.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from phone.api import CallInfo, CallState, Direction
@@ -36,18 +37,28 @@ def own_status(dnd: bool, calls: Iterable[CallInfo]) -> OwnStatus:
     return OwnStatus.AVAILABLE
 
 
+@dataclass(frozen=True)
+class PresenceTerms:
+    """A status in PIDF's terms: basic open or closed, RPID activities, a note."""
+
+    basic: pidf.BasicStatus
+    activities: tuple[Activity, ...] = ()
+    note: str | None = None
+
+
+TERMS = {
+    OwnStatus.AVAILABLE: PresenceTerms(pidf.BasicStatus.OPEN),
+    OwnStatus.DND: PresenceTerms(pidf.BasicStatus.OPEN, (Activity.BUSY,), DND_NOTE),
+    OwnStatus.ON_THE_PHONE: PresenceTerms(
+        pidf.BasicStatus.OPEN, (Activity.ON_THE_PHONE,), "On the phone"
+    ),
+    OwnStatus.CLOSED: PresenceTerms(pidf.BasicStatus.CLOSED),
+}
+
+
 def presence_body(aor: str, status: OwnStatus) -> bytes:
-    if status is OwnStatus.CLOSED:
-        return pidf.build_user_presence(aor, pidf.BasicStatus.CLOSED)
-    if status is OwnStatus.DND:
-        return pidf.build_user_presence(
-            aor, pidf.BasicStatus.OPEN, activities=(Activity.BUSY,), note=DND_NOTE
-        )
-    if status is OwnStatus.ON_THE_PHONE:
-        return pidf.build_user_presence(
-            aor, pidf.BasicStatus.OPEN, activities=(Activity.ON_THE_PHONE,), note="On the phone"
-        )
-    return pidf.build_user_presence(aor, pidf.BasicStatus.OPEN)
+    terms = TERMS[status]
+    return pidf.build_user_presence(aor, terms.basic, activities=terms.activities, note=terms.note)
 
 
 _DIALOG_STATES = {

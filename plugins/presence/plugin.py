@@ -15,8 +15,10 @@ Publishing (RFC 3903, `PhoneApi.publish`): our presence (see `own`), and
 our calls as dialog state for busy-lamp watchers. The count of watchers
 waiting for our authorization (RFC 3857 watcher info) is a footer indicator.
 
-Without a registrar (direct mode) there is no presence server: the plugin
-stays idle.
+Without a registrar (direct mode) there is no presence server, so each phone
+is its own presence agent (RFC 3856 section 3): the plugin subscribes to each
+contact at the contact's own address, and serves our presence to those who
+subscribe to ours (`PhoneApi.serve_presence`) instead of publishing it.
 
 Size: pjsip drops any SIP message longer than PJSIP_MAX_PKT_LEN, 4000 bytes in
 the x86_64 pjsua2 wheel (the SD image sets its own), before any of our code
@@ -99,7 +101,7 @@ class PresencePlugin:
 
     def __init__(self, settings: PresenceSettings) -> None:
         self.settings = settings
-        self.phone: PhoneApi | None = None  # set once there is a presence server
+        self.phone: PhoneApi | None = None  # set at phone_started
         self.watched: dict[str, Watched] = {}
         self._list: Subscription | None = None  # the RLS subscription
         self._winfo: Subscription | None = None
@@ -114,17 +116,19 @@ class PresencePlugin:
     @property
     def _api(self) -> PhoneApi:
         """The phone, for the subscriptions' callbacks: they exist only once
-        `phone_started` found a presence server and set it."""
+        `phone_started` set it."""
         assert self.phone is not None, "presence callback before phone_started"
         return self.phone
 
     # -- hooks ------------------------------------------------------------
     @hookimpl
     def phone_started(self, phone: PhoneApi) -> None:
-        if phone.account.direct:
-            log.info("presence: no registrar (direct mode), nothing to watch or publish")
-            return
         self.phone = phone
+        if phone.account.direct:
+            log.info("presence: direct mode, watching each contact at its own address")
+            self._publish_presence(phone)
+            self._sync(phone.contacts())
+            return
         aor = phone.account.aor
         if self._rls_uri is not None:
             self._list = phone.subscribe("presence", self._rls_uri, self._on_list, eventlist=True)
@@ -171,9 +175,11 @@ class PresencePlugin:
 
     @hookimpl
     def call_changed(self, phone: PhoneApi, call: CallInfo) -> None:
-        if self.phone is None or self._dialog_pub is None:
+        if self.phone is None:
             return
         self._publish_presence(phone)
+        if self._dialog_pub is None:
+            return
         calls = [c for c in phone.calls() if c.id != call.id]
         self._dialog_version += 1
         self._dialog_pub.publish(
@@ -197,6 +203,9 @@ class PresencePlugin:
 
     @hookimpl
     def phone_stopping(self, phone: PhoneApi) -> Awaitable[None] | None:
+        if phone.account.direct and self.settings.publish:
+            self._serve(phone, own.OwnStatus.CLOSED)
+            return None
         if self._presence_pub is None or not self._registered:
             return None
         self._presence_pub.publish(own.presence_body(phone.account.aor, own.OwnStatus.CLOSED))
@@ -349,11 +358,22 @@ class PresencePlugin:
 
     # -- publishing --------------------------------------------------------
     def _publish_presence(self, phone: PhoneApi) -> None:
+        if phone.account.direct and self.settings.publish:
+            self._serve(phone, own.own_status(phone.dnd, phone.calls()))
+            return
         if self._presence_pub is None or not self._registered:
             return
         status = own.own_status(phone.dnd, phone.calls())
         self._presence_pub.publish(own.presence_body(phone.account.aor, status))
         log.info("presence: publishing %s", status)
+
+    @staticmethod
+    def _serve(phone: PhoneApi, status: own.OwnStatus) -> None:
+        """Direct mode: tell those who watch us directly."""
+        terms = own.TERMS[status]
+        activity = terms.activities[0] if terms.activities else None
+        phone.serve_presence(terms.basic is pidf.BasicStatus.OPEN, activity, terms.note)
+        log.info("presence: serving %s to direct watchers", status)
 
     @staticmethod
     async def _settled(publication: Publication) -> None:

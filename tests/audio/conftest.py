@@ -38,8 +38,9 @@ def _pulse_pair() -> Iterator[tuple[pulseaudio.PulseAudioServer, pulseaudio.Puls
         pytest.skip(reason)
     main = pulseaudio.PulseAudioServer(["spk", "mic"])
     late = pulseaudio.PulseAudioServer(["late"])
-    saved = {key: os.environ.get(key) for key in ("ALSA_CONFIG_PATH", "PULSE_LATENCY_MSEC")}
+    saved = {key: os.environ.get(key) for key in ("ALSA_CONFIG_PATH", pulseaudio.LATENCY_ENV)}
     os.environ.update(pulseaudio.client_env(main, late))
+    os.environ.pop(pulseaudio.LATENCY_ENV, None)
     main.start()
     yield main, late
     for key, value in saved.items():

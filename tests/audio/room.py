@@ -33,6 +33,7 @@ import threading
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -237,6 +238,31 @@ class VirtualRoom:
         chunk = self._talk[start : start + SAMPLES]
         return np.concatenate([chunk, np.zeros(SAMPLES - len(chunk))])
 
+    def _record(self, played: np.ndarray, near: np.ndarray, echo: np.ndarray) -> None:
+        self._played.append(played)
+        self._near.append(near)
+        self._echoes.append(echo)
+        self.frames += 1
+
+    def _skip_backlog(self, capture: Any, pending: bytearray) -> int:
+        """Drop what the speaker played while the room was stalled; periods dropped.
+
+        Echoing it late would lengthen the room's delay for good (as a stall
+        cannot in a room). The recordings get silence at the microphone for it.
+        """
+        skipped = 0
+        while len(pending) >= SAMPLES * 2 or capture.avail() >= SAMPLES:
+            if len(pending) < SAMPLES * 2:
+                count, data = capture.read()
+                if count < 0:
+                    continue
+                pending += data
+            played = np.frombuffer(bytes(pending[: SAMPLES * 2]), dtype="<i2").astype(float)
+            del pending[: SAMPLES * 2]
+            self._record(played, np.zeros(SAMPLES), np.zeros(SAMPLES))
+            skipped += 1
+        return skipped
+
     def _run(self) -> None:
         import alsaaudio
 
@@ -305,13 +331,16 @@ class VirtualRoom:
                 tail = full[SAMPLES:]
                 near = self._near_frame(self.frames)
                 mic = echo + near + self._rng.standard_normal(SAMPLES) * noise_rms
-                if playback.write(to_pcm(mic)) == -errno.EPIPE:
-                    log.warning("room playback underrun")
+                underrun = playback.write(to_pcm(mic)) == -errno.EPIPE
+                if underrun:
+                    # Restart as at the start, prefill first, so the echo keeps its delay.
+                    for _ in range(PREFILL_FRAMES):
+                        playback.write(bytes(SAMPLES * 2))
                     playback.write(to_pcm(mic))
-                self._played.append(played)
-                self._near.append(near)
-                self._echoes.append(echo)
-                self.frames += 1
+                self._record(played, near, echo)
+                if underrun:
+                    skipped = self._skip_backlog(capture, pending)
+                    log.warning("room playback underrun: %d ms of echo skipped", skipped * FRAME_MS)
                 self._ready.set()
         finally:
             capture.close()

@@ -51,6 +51,7 @@ def echo_at_far_end(
             pulse.playback_pcm("mic"),
             EchoPath(delay_ms=40, decay_ms=100, gain_db=-6),
             noise_db=-90,
+            realtime_priority=50,
         ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -33,11 +33,15 @@ APT_LINE = "apt-get install -y --no-install-recommends pulseaudio libasound2-plu
 ALSA_BASE_CONFIG = Path("/usr/share/alsa/alsa.conf")
 START_TIMEOUT_S = 10.0
 RATE = 16000
-# Client-side stream latency (libpulse reads it for every stream). Left to
-# itself PulseAudio buffers about 250 ms per direction, which ALSA's pulse
-# plugin does not report; 40 ms keeps it near what a card buffers and rides
-# out a loaded machine (20 ms underran under load, 10 ms starved capture).
-CLIENT_LATENCY_MS = 40
+# No PULSE_LATENCY_MSEC: ALSA's pulse plugin asks PulseAudio for the buffer
+# the application set up through ALSA (periods x period size), so what ALSA
+# reports (avail) is what PulseAudio buffers for the client, as on a card.
+# With PULSE_LATENCY_MSEC=40 PulseAudio buffered 40 ms where ALSA reported
+# 80, which put the phone's echo reference 30-40 ms off, by a different
+# amount on every run. Server-side buffering stays unreported, like the air
+# between a speaker and a microphone: the phone measures both.
+LATENCY_ENV = "PULSE_LATENCY_MSEC"
+DAEMON_PRIORITY = 60  # SCHED_FIFO, above the rooms' and phones' audio threads
 
 
 class PulseAudioError(PeerError):
@@ -55,9 +59,12 @@ def available() -> str | None:
 
 
 def client_env(*servers: PulseAudioServer) -> dict[str, str]:
-    """Environment for a process using the PCMs of all `servers` (ALSA reads it once)."""
+    """Environment for a process using the PCMs of all `servers` (ALSA reads it once).
+
+    Leave LATENCY_ENV out of it (remove it from the environment it joins).
+    """
     paths = [str(ALSA_BASE_CONFIG)] + [str(s.alsa_config_path) for s in servers]
-    return {"ALSA_CONFIG_PATH": ":".join(paths), "PULSE_LATENCY_MSEC": str(CLIENT_LATENCY_MS)}
+    return {"ALSA_CONFIG_PATH": ":".join(paths)}
 
 
 class PulseAudioServer(PeerProcess):
@@ -133,8 +140,28 @@ class PulseAudioServer(PeerProcess):
         except PulseAudioError:
             self._remove_files()
             raise
+        self._realtime()
         log.info("pulseaudio up on %s with sinks %s", self.socket, ", ".join(self.sinks))
         return self
+
+    def _realtime(self) -> None:
+        """Every daemon thread SCHED_FIFO above the audio threads of rooms and phones.
+
+        PulseAudio's own choice (its sink threads at priority 5, the main
+        thread, which moves every client's audio, at nice -11) lost to those
+        real-time threads on a busy machine: clients' streams underran and the
+        echo path jumped by 10-30 ms mid-call, as a card's DMA never does.
+        Where that is not permitted the daemon keeps its own priorities.
+        """
+        assert self.pid is not None
+        tasks = Path(f"/proc/{self.pid}/task")
+        try:
+            for task in tasks.iterdir():
+                os.sched_setscheduler(
+                    int(task.name), os.SCHED_FIFO, os.sched_param(DAEMON_PRIORITY)
+                )
+        except OSError as exc:
+            log.info("pulseaudio keeps its own scheduling: %s", exc)
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """Stop the daemon (its PCMs then fail like an unplugged card); `start` again works."""
@@ -151,8 +178,10 @@ class PulseAudioServer(PeerProcess):
         server = f"unix:{self.socket}"
         blocks = []
         for sink in self.sinks:
+            # handle_underrun: an underrun in PulseAudio is an xrun in ALSA, as on a card.
             blocks.append(
-                f'pcm.{self.playback_pcm(sink)} {{ type pulse server "{server}" device "{sink}" }}\n'
+                f'pcm.{self.playback_pcm(sink)} {{ type pulse server "{server}" device "{sink}"'
+                f" handle_underrun true }}\n"
                 f'pcm.{self.capture_pcm(sink)} {{ type pulse server "{server}"'
                 f' device "{sink}.monitor" }}\n'
                 f'ctl.{self.control(sink)} {{ type pulse server "{server}" device "{sink}" }}\n'

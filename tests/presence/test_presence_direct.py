@@ -1,0 +1,44 @@
+"""Presence without a server (direct mode): each phone is its own presence agent
+(RFC 3856) and watches its contacts at their own addresses."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.phones import PhoneFactory, has_call, no_calls, phones
+from tests.presence.test_presence_kamailio import GREEN, OFF, RED, led, screen_has
+
+__all__ = ["phones"]
+
+pytestmark = pytest.mark.slow
+
+
+def test_leds_follow_a_direct_contact(phones: PhoneFactory) -> None:
+    bob, bob_uri = phones.direct("bob")
+    alice, _ = phones.direct("alice", [("Bob", bob_uri)])
+    alice.wait_for(led("contact-1", GREEN), what="Bob available")
+
+    bob.press("dnd")
+    alice.wait_for(led("contact-1", RED), what="Bob with DND")
+    alice.press("contact-1", hold_ms=1000)
+    assert alice.wait_for(screen_has("Do not disturb"))["screen"][1] == "Bob"
+    bob.press("dnd")
+    alice.wait_for(led("contact-1", GREEN), what="Bob back")
+
+    assert bob.stop() == 0
+    alice.wait_for(led("contact-1", OFF), what="Bob closed")
+
+
+def test_a_call_shows_on_the_phone_to_direct_watchers(phones: PhoneFactory) -> None:
+    carol, carol_uri = phones.direct("carol")
+    bob, bob_uri = phones.direct("bob", [("Carol", carol_uri)])
+    alice, _ = phones.direct("alice", [("Bob", bob_uri)])
+    alice.wait_for(led("contact-1", GREEN), what="Bob available")
+    bob.press("contact-1")
+    carol.wait_for(has_call("ringing"), what="carol rings")
+    carol.press("answer")
+    bob.wait_for(has_call("confirmed"), what="bob in a call")
+    alice.wait_for(led("contact-1", RED), what="Bob on the phone")
+    carol.press("end")
+    bob.wait_for(no_calls, what="hung up")
+    alice.wait_for(led("contact-1", GREEN), what="Bob available again")
