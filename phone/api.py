@@ -2,8 +2,8 @@
 
 Every hook gets it as `phone` (see `phone.hookspecs`); plugins import nothing
 else of the core but this module, `phone.hookspecs`, `phone.payloads`,
-`phone.settings`, `phone.uri` and `phone.msrp`, the MSRP protocol library
-(a test enforces it). The types a plugin meets (calls, contacts,
+`phone.settings`, `phone.uri`, `phone.msrp` (the MSRP protocol library) and
+`phone.xcap` (the XCAP client); a test enforces it. The types a plugin meets (calls, contacts,
 LEDs, subscriptions, publications, chat sessions, SIP responses) are
 re-exported here, so a plugin never imports `phone.sip` or pjsua2.
 
@@ -401,6 +401,15 @@ class PhoneApi:
             conference={c.uri for c in contacts if c.conference},
         )
         self._phone.load_contacts()
+
+    def set_presence_list(self, uri: str | None) -> None:
+        """Say which RLS URI (RFC 4662) watches the contacts' presence in one
+        subscription, as found on the server (the user's rls-services
+        document); None when there is none. `presence_list_changed` follows,
+        for the plugin that watches presence."""
+        if uri is not None:
+            parse_sip_uri(uri)  # ValueError for an address that is not a SIP URI
+        self._phone.plugins.call("presence_list_changed", phone=self, uri=uri)
 
     # -- LEDs and screen ------------------------------------------------------
     def set_led(self, uri: str, led: Led, layer: str, *, urgent: bool = False) -> None:

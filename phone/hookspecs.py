@@ -140,6 +140,14 @@ def contacts_changed(phone: PhoneApi, contacts: Sequence[Contact]) -> Awaitable[
 
 
 @hookspec
+def presence_list_changed(phone: PhoneApi, uri: str | None) -> None:
+    """A plugin found the RLS URI (RFC 4662) to watch every contact's presence
+    with, e.g. the XCAP plugin in the user's rls-services document (RFC 4826),
+    and said so with `phone.set_presence_list`; None: there is none any more.
+    A presence plugin switches to it, over any URI its own settings name."""
+
+
+@hookspec
 def dnd_changed(phone: PhoneApi, on: bool) -> Awaitable[None] | None:
     """Do-not-disturb was switched on or off (the `dnd` button, or a plugin calling
     `phone.set_dnd`). While it is on the core refuses incoming calls with

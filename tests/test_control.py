@@ -47,8 +47,14 @@ def phone(phones: PhoneFactory, shots: Path) -> RemotePhone:
 def test_state_shape(phone: RemotePhone) -> None:
     state = phone.state()
     assert state["ok"] is True
-    # The core's keys, and those of the built-in chat and conference plugins.
-    assert set(state) == CORE_STATE_KEYS | {"messages", "files", "conference"}
+    # The core's keys, and those of the built-in chat, conference and xcap plugins.
+    assert set(state) == CORE_STATE_KEYS | {
+        "messages",
+        "files",
+        "conference",
+        "watchers",
+        "contacts_source",
+    }
     assert state["registered"] is False
     assert state["registration"] == {
         "registrar": None,

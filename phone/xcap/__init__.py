@@ -9,7 +9,6 @@
 - `discovery`: the XCAP root of a domain when the settings give none.
 - `http`: one HTTP/1.1 exchange over asyncio streams, framed by h11.
 - `errors`: `XcapError` and what each kind means for the caller.
-- `backoff`: exponential back-off with jitter.
 
 The documents themselves are in `phone.payloads` (`resourcelists`,
 `rlsservices`, `presrules`, `xcapcaps`, `xcapdirectory`, `xcaperror`,

@@ -37,11 +37,11 @@ from phone.payloads import xcapcaps, xcapdirectory, xcaperror, xml
 from phone.payloads.error import PayloadError
 from phone.payloads.xcapcaps import XcapCaps
 from phone.payloads.xcapdirectory import XcapDirectory
+from phone.retry import Backoff
 from phone.sip.digest import Credentials, DigestChallenge
 from phone.sip.message import MessageError
 from phone.xcap import http
 from phone.xcap.applications import Application
-from phone.xcap.backoff import Backoff
 from phone.xcap.errors import (
     XcapAuthError,
     XcapBadAnswer,
@@ -62,6 +62,7 @@ TIMEOUT_S = 10.0
 RETRIES = 2
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 8.0
+RETRY_JITTER = 0.2
 MAX_REDIRECTS = 5
 RACE_ATTEMPTS = 4
 ELEMENT_TYPE = "application/xcap-el+xml"
@@ -327,7 +328,7 @@ class XcapClient:
         self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
     ) -> http.HttpResponse:
         """One request with redirects and retries, answered by its final response."""
-        backoff = Backoff(self.retry_first, RETRY_MAX_S)
+        backoff = Backoff(self.retry_first, RETRY_MAX_S, jitter=RETRY_JITTER)
         idempotent = method in ("GET", "DELETE") or any(
             name.startswith("If-") for name, _ in headers
         )
@@ -341,7 +342,7 @@ class XcapClient:
                 if not idempotent or attempts >= self.retries:
                     raise XcapUnreachable(str(exc)) from None
                 attempts += 1
-                await asyncio.sleep(backoff.next())
+                await asyncio.sleep(backoff.delay())
                 continue
             if response.status in _REDIRECTS and (method == "GET" or response.status >= 307):
                 redirects += 1
@@ -349,7 +350,7 @@ class XcapClient:
                 continue
             if response.status == 503 and idempotent and attempts < self.retries:
                 attempts += 1
-                await asyncio.sleep(_retry_after(response) or backoff.next())
+                await asyncio.sleep(backoff.delay(_retry_after(response)))
                 continue
             return response
 

@@ -3,10 +3,12 @@
 Settings (`[plugins.presence]`):
 
 * `rls_uri`: a resource list URI (RFC 4662) to watch all contacts with one
-  subscription; without it each contact gets its own. When the list's
-  SUBSCRIBE is answered 2xx but no NOTIFY follows (a full-state NOTIFY too
-  long for pjsip is dropped unseen), the plugin falls back to one subscription
-  per contact, shows `RLS!` in the footer, and tries the list again later.
+  subscription; without it each contact gets its own. The XCAP plugin
+  replaces it with the user's rls-services URI (`presence_list_changed`).
+  When the list's SUBSCRIBE is answered 2xx but no NOTIFY follows (a
+  full-state NOTIFY too long for pjsip is dropped unseen), the plugin falls
+  back to one subscription per contact, shows `RLS!` in the footer, and tries
+  the list again later.
 * `rls_retry` (seconds, default 600): how long the fallback lasts before the
   list is tried again.
 * `publish` (default true): publish our presence and dialog state.

@@ -1,6 +1,7 @@
 """The presence plugin object: subscriptions in, LEDs and publications out.
 
-Watching (RFC 3856, RFC 6665): with `rls_uri` set, one SUBSCRIBE with
+Watching (RFC 3856, RFC 6665): with an RLS URI (`rls_uri`, or the one another
+plugin found on the server, `presence_list_changed`), one SUBSCRIBE with
 `Supported: eventlist` to the list (RFC 4662) and its full and partial state
 folded by `rlmi.ListView`; otherwise one presence subscription per contact.
 Both go through `PhoneApi.subscribe` rather than pjsua2's `Buddy`, so that
@@ -126,6 +127,7 @@ class PresencePlugin:
         self._dialog_version = 0
         self._registered = False
         self._not_listed: set[str] = set()
+        self._rls_uri = settings.rls_uri  # the config's, until a plugin shares another
         self.pending_watchers = 0
 
     @property
@@ -145,9 +147,9 @@ class PresencePlugin:
             self._sync(phone.contacts())
             return
         aor = phone.account.aor
-        if self.settings.rls_uri is not None:
+        if self._rls_uri is not None:
             self._by_list = True
-            self._subscribe_list(phone, self.settings.rls_uri)
+            self._subscribe_list(phone, self._rls_uri)
         if self.settings.watchers:
             self._winfo = phone.subscribe("presence.winfo", aor, self._on_winfo)
         if self.settings.publish:
@@ -159,6 +161,34 @@ class PresencePlugin:
     def contacts_changed(self, contacts: Sequence[Contact]) -> None:
         if self.phone is not None:
             self._sync(contacts)
+
+    @hookimpl
+    def presence_list_changed(self, uri: str | None) -> None:
+        """Watch through the RLS list found on the server (see `PhoneApi.set_presence_list`)."""
+        if uri is None or uri == self._rls_uri:
+            return
+        self._rls_uri = uri
+        phone = self.phone
+        if phone is None or phone.account.direct:
+            return  # phone_started takes the list up, where there is a server
+        log.info("presence: watching the contacts through list %s", uri)
+        if self._list_timer is not None:
+            self._list_timer.cancel()
+            self._list_timer = None
+        if self._list is not None:
+            self._list.end()
+        if self._list_failures:
+            self._list_failures = 0
+            phone.set_indicator(LIST_INDICATOR, "")
+        self._list_seen = None
+        for watched in self.watched.values():
+            for subscription in watched.subscriptions:
+                subscription.end()
+        self.watched.clear()
+        self._not_listed.clear()
+        self._by_list = True
+        self._subscribe_list(phone, uri)
+        self._sync(phone.contacts())
 
     @hookimpl
     def registration_changed(self, registered: bool) -> None:

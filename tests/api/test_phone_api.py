@@ -140,7 +140,12 @@ def test_a_plugin_does_everything_through_phone_api(
             {"step": "message_received", "sender": peer.uri, "text": "hi"}
         ]
         state = alice.state()  # the core's keys, the probe's and the built-in conference's
-        assert set(state) == CORE_STATE_KEYS | {"probe", "conference"}
+        assert set(state) == CORE_STATE_KEYS | {
+            "probe",
+            "conference",
+            "watchers",
+            "contacts_source",
+        }
         assert state["probe"] == {"received": ["hi"]}
 
         # The account, the contacts, the LED layer, the footer, the tables.

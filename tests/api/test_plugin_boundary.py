@@ -3,8 +3,8 @@
 A plugin may import `phone.api` (the phone, and the types it hands out),
 `phone.hookspecs` (hookimpl, ConfigError, PluginUnavailable), the SIMPLE
 documents of `phone.payloads`, the settings reader `phone.settings` (what
-`create_plugin` gets), `phone.uri`, and the MSRP protocol library
-`phone.msrp`. Anything else of `phone`
+`create_plugin` gets), `phone.uri`, the MSRP protocol library
+`phone.msrp` and the XCAP client `phone.xcap`. Anything else of `phone`
 (`phone.phone`, `phone.sip.*`, the board, the store, the config) and pjsua2
 is the core's: the test names the file, line and module of each such import.
 """
@@ -25,6 +25,7 @@ PUBLIC = (
     "phone.settings",
     "phone.uri",
     "phone.msrp",
+    "phone.xcap",
 )
 PLUGIN_SOURCES = (
     ROOT / "plugins",

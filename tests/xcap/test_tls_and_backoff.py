@@ -11,7 +11,6 @@ import pytest
 
 from phone.payloads import resourcelists
 from phone.payloads.resourcelists import ResourceLists
-from phone.xcap.backoff import Backoff
 from phone.xcap.client import XcapClient
 from phone.xcap.errors import XcapUnreachable
 
@@ -75,16 +74,3 @@ def test_an_unknown_certificate_is_refused_by_default(certificate: tuple[Path, P
 def test_a_trusted_certificate_works(certificate: tuple[Path, Path]) -> None:
     context = ssl.create_default_context(cafile=str(certificate[1]))
     assert fetch_over_tls(certificate, context) == DOCUMENT
-
-
-def test_backoff_doubles_to_its_maximum_with_jitter() -> None:
-    backoff = Backoff(first=1.0, maximum=5.0, jitter=0.2)
-    waits = [backoff.next() for _ in range(5)]
-    for wait, nominal in zip(waits, (1, 2, 4, 5, 5), strict=True):
-        assert nominal * 0.8 <= wait <= nominal * 1.2
-    backoff.reset()
-    assert backoff.next() <= 1.2
-    exact = Backoff(first=0.5, maximum=1.0, jitter=0.0)
-    assert [exact.next() for _ in range(3)] == [0.5, 1.0, 1.0]
-    with pytest.raises(ValueError):
-        Backoff(first=2.0, maximum=1.0)
