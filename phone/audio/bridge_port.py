@@ -29,26 +29,23 @@ still alive then is leaked, with an error logged, rather than deleted.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 
 import pjsua2 as pj
+
+from phone import pjproject
 
 log = logging.getLogger(__name__)
 
 RATE = 16000
 
 
-# pjsua_get_state() only reads a variable: safe even after pjlib has shut
-# down, when any pjsua2 call (Endpoint.instance() included) would abort.
-_pjsua_get_state = ctypes.CDLL(pj._pjsua2.__file__).pjsua_get_state
-_pjsua_get_state.restype = ctypes.c_int
-_pjsua_get_state.argtypes = []
-
-
 def _bridge_exists() -> bool:
-    """True while pjsua (and so its conference bridge) is created and not destroyed."""
-    return int(_pjsua_get_state()) != int(pj.PJSUA_STATE_NULL)
+    """True while pjsua (and so its conference bridge) is created and not destroyed.
+
+    pjsua_get_state() only reads a variable: safe even after pjlib has shut
+    down, when any pjsua2 call (Endpoint.instance() included) would abort."""
+    return int(pjproject.library().pjsua_get_state()) != int(pj.PJSUA_STATE_NULL)
 
 
 class BridgePort(pj.AudioMediaPort):
