@@ -194,15 +194,23 @@ def _rpid_children(element: xml.Element) -> list[xml.Element]:
     return [c for c in xml.children(element) if xml.namespace_of(c) == RPID_NS]
 
 
-def _read_activities(element: xml.Element) -> Activities:
-    values: list[Activity] = []
+def _read_values(
+    element: xml.Element, kind: type[xml.E], what: str
+) -> tuple[list[xml.E], str | None]:
+    """The enum entries of an RPID list element (activities, mood) and its `<other>` text."""
+    values: list[xml.E] = []
     other = None
     for item in _rpid_children(element):
         name = xml.local_name(item)
         if name == "other":
             other = xml.text(item)
         elif name != "note":
-            values.append(xml.enum_value(Activity, name, DOCUMENT, "<rpid:activities> entry"))
+            values.append(xml.enum_value(kind, name, DOCUMENT, what))
+    return values, other
+
+
+def _read_activities(element: xml.Element) -> Activities:
+    values, other = _read_values(element, Activity, "<rpid:activities> entry")
     if Activity.UNKNOWN in values and len(values) > 1:
         raise PayloadError(DOCUMENT, "<rpid:activities> mixes 'unknown' with other activities")
     return Activities(
@@ -214,14 +222,7 @@ def _read_activities(element: xml.Element) -> Activities:
 
 
 def _read_mood(element: xml.Element) -> MoodState:
-    values: list[Mood] = []
-    other = None
-    for item in _rpid_children(element):
-        name = xml.local_name(item)
-        if name == "other":
-            other = xml.text(item)
-        elif name != "note":
-            values.append(xml.enum_value(Mood, name, DOCUMENT, "<rpid:mood> entry"))
+    values, other = _read_values(element, Mood, "<rpid:mood> entry")
     return MoodState(values=tuple(values), other=other)
 
 
