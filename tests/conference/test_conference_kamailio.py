@@ -220,6 +220,8 @@ def test_hostile_conference_info_keeps_the_last_good_roster(
     for phone in (alice, bob):
         phone.press("contact-1")
     alice.wait_for(in_room(2), what="both in")
+    # The "+ bob" line overlays the roster for a few seconds: start once it is gone.
+    alice.wait_for(lambda s: "Team meeting (2)" in s["screen"], what="the roster shown")
     uri = focus.room_uri("team")
     head = (
         '<conference-info xmlns="urn:ietf:params:xml:ns:conference-info"'
