@@ -15,6 +15,7 @@ from typing import Any
 
 from phone.board import Board, BoardUnavailable, board_kinds
 from phone.config import Config, ConfigError, load_config
+from phone.systemd import SystemdNotifier
 
 log = logging.getLogger("phone")
 
@@ -59,7 +60,9 @@ async def _run(
     from phone.control import ControlRefused, ControlServer
     from phone.phone import Phone
 
+    notifier = SystemdNotifier.from_environment()
     phone = Phone(config, board, sip_trace=sip_trace)
+    phone.on_status = notifier.status
     try:
         control = ControlServer(phone, control_address, config.control) if control_address else None
     except ControlRefused as exc:
@@ -78,16 +81,23 @@ async def _run(
         log.error("%s", exc)
         return 1
     # The control interface opens once the phone can act on what it is told.
+    watchdog: asyncio.Task[None] | None = None
     try:
         if control is not None:
             await control.start()
+        notifier.ready(phone.status_line())
+        watchdog = loop.create_task(notifier.keep_alive(lambda: phone.sip.polls), name="watchdog")
         await phone.stopped()
+        notifier.stopping()
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         try:
             if control is not None:
                 await control.close()
         finally:
             await phone.shutdown()
+            notifier.close()
     return 0
 
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -75,6 +76,8 @@ class Phone:
         self.registration_text = "starting"  # for the status line
         self.dnd = False
         self._presses = PressTracker(config.calls.long_press_ms, self.press)
+        # Told one line for the operator when the registration changes (systemd's STATUS=).
+        self.on_status: Callable[[str], None] | None = None
         self._stop = asyncio.Event()
         self._started_at = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -242,6 +245,8 @@ class Phone:
         self.registration_text = (
             "registered" if registered else f"reg failed {code}" if code else "registering"
         )
+        if self.on_status is not None:
+            self.on_status(self.status_line(code, reason))
         self.redraw()
         self.plugins.call(
             "registration_changed", phone=self.api, registered=registered, code=code, reason=reason
@@ -414,6 +419,17 @@ class Phone:
         self.screen.render()
 
     # -- queries --------------------------------------------------------
+    def status_line(self, code: int | None = None, reason: str = "") -> str:
+        """The phone's state in one line for an operator (systemctl status)."""
+        account = self.config.account
+        if account.registrar is None:
+            return f"Running in direct mode as {account.uri}"
+        if self.registered:
+            return f"Registered as {account.uri}"
+        if code:
+            return f"Registration failing: {code} {reason}".strip()
+        return f"Registering as {account.uri}"
+
     def _call_with(self, uri: str) -> SipCall | None:
         contact = self.buttons.find(uri)
         for call in self.calls:
