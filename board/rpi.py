@@ -75,6 +75,14 @@ from evdev import ecodes
 from luma.core.interface.serial import i2c, spi
 from luma.oled.device import sh1106, ssd1306
 
+from board.pinmap import (
+    GPIO_KEYS_INPUT,
+    GPIO_KEYS_PHYS,
+    derived_inputs,
+    derived_keys,
+    derived_leds,
+    validate_wiring,
+)
 from phone.board import (
     BLINK_MS,
     FUNCTION_BUTTONS,
@@ -88,14 +96,6 @@ from phone.board import (
     LedColor,
     LedPattern,
     contact_index,
-)
-from board.pinmap import (
-    GPIO_KEYS_INPUT,
-    GPIO_KEYS_PHYS,
-    derived_inputs,
-    derived_keys,
-    derived_leds,
-    validate_wiring,
 )
 from phone.retry import Backoff
 from phone.settings import ConfigError, Table, describe_value

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -44,6 +45,8 @@ CALL_LEDS = {
 RESULT_SECONDS = 3.0
 BUSY_CODES = (486, 600, 603)
 TICK_S = 0.25
+CONFIG_ERROR_WIDTH = 21  # characters on a 128-pixel line
+CONFIG_ERROR_SECONDS = 60.0
 
 
 def _mmss(seconds: float) -> str:
@@ -337,6 +340,16 @@ class Phone:
         self.screen.indicators["sound"] = "NOSOUND" if problem is not None else ""
         if problem is not None:
             self.screen.message(["No sound:", problem.removeprefix("Audio: ")], 5.0)
+        self.redraw()
+
+    def show_config_error(self, error: str) -> None:
+        """A config the user put on the SD card was refused (phone.first_boot):
+        the phone runs the last good one, says so in the footer for as long as
+        it runs, and shows the error at start."""
+        self.screen.indicators["config"] = "CFG!"
+        lines = textwrap.wrap(error, CONFIG_ERROR_WIDTH)
+        self.screen.message(["Config refused:", *lines], CONFIG_ERROR_SECONDS)
+        log.error("the config on the SD card was refused: %s", error)
         self.redraw()
 
     def _store_full_changed(self, full: bool) -> None:
