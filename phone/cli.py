@@ -1,4 +1,4 @@
-"""`phone run | check-config | board-config | first-boot | status | demo | emulator`:
+"""`phone run | check-config | board-config | wiring | first-boot | status | demo | emulator`:
 the firmware's command line."""
 
 from __future__ import annotations
@@ -156,26 +156,23 @@ def _emulator(args: argparse.Namespace) -> int:
         return status
 
 
-def _board_config(config_path: str | None) -> None:
-    """`phone board-config`: print the config.txt lines of a config's pin map
-    (without a config, of the default pin map)."""
-    from board.pinmap import DEFAULT_WIRING, config_txt
+def _rpi_settings(config_path: str | None) -> dict[str, Any]:
+    """`[board.rpi]` of a config, checked, with a pin map; without a config, the
+    default pin map's."""
+    from board.pinmap import DEFAULT_WIRING
     from board.rpi import RpiBoard
 
     if config_path is None:
-        settings = RpiBoard.validate_settings({"wiring": DEFAULT_WIRING})
-    else:
-        config = check_config(config_path)
-        if config.board.kind != RpiBoard.kind:
-            raise ConfigError(
-                "board.kind", f"board-config is for kind = 'rpi', not {config.board.kind!r}"
-            )
-        settings = RpiBoard.validate_settings(config.board.settings)
-        if settings["wiring"] is None:
-            raise ConfigError(
-                "board.rpi.wiring", "missing: no pin map to write config.txt lines for"
-            )
-    print("\n".join(config_txt(settings["wiring"], settings["display"])))
+        return RpiBoard.validate_settings({"wiring": DEFAULT_WIRING})
+    config = check_config(config_path)
+    if config.board.kind != RpiBoard.kind:
+        raise ConfigError(
+            "board.kind", f"the pin map is for kind = 'rpi', not {config.board.kind!r}"
+        )
+    settings = RpiBoard.validate_settings(config.board.settings)
+    if settings["wiring"] is None:
+        raise ConfigError("board.rpi.wiring", "missing: this config has no pin map")
+    return settings
 
 
 def _first_boot(args: argparse.Namespace) -> int:
@@ -214,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     board_config.add_argument(
         "--config", help="the phone's TOML file (default: the default pin map)"
     )
+    wiring = sub.add_parser("wiring", help="draw the wiring diagram of a config's pin map")
+    wiring.add_argument("--config", help="the phone's TOML file (default: the default pin map)")
+    wiring.add_argument("--out", required=True, help="the PNG file to write")
     first_boot = sub.add_parser(
         "first-boot", help="take the config, Wi-Fi and SSH keys put on the boot partition"
     )
@@ -273,7 +273,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.file}: OK")
             return 0
         if args.command == "board-config":
-            _board_config(args.config)
+            from board.pinmap import config_txt
+
+            settings = _rpi_settings(args.config)
+            print("\n".join(config_txt(settings["wiring"], settings["display"])))
+            return 0
+        if args.command == "wiring":
+            from board.wiring import draw_wiring
+
+            settings = _rpi_settings(args.config)
+            draw_wiring(settings["wiring"], settings["display"]).save(args.out)
             return 0
         # A crash in the field (a segfault, a pjlib assertion's abort) then leaves
         # every thread's Python stack on stderr, which the journal keeps.

@@ -230,7 +230,7 @@ def test_board_config_without_a_config_prints_the_default_pin_map() -> None:
     ("text", "message"),
     [
         (RPI.format(red=4), "board.rpi.wiring.buttons.contact-1.red: GPIO4 is already"),
-        (GOOD, "board.kind: board-config is for kind = 'rpi'"),
+        (GOOD, "board.kind: the pin map is for kind = 'rpi'"),
         (RPI.split("[board.rpi.wiring]")[0], "board.rpi.wiring: missing"),
     ],
 )
