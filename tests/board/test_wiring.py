@@ -8,6 +8,10 @@ from pathlib import Path
 
 from PIL import Image, ImageChops
 
+from board.pinmap import DEFAULT_WIRING, HEADER_PINS, LED_COLOURS
+from board.rpi import RpiBoard
+from board.wiring import pin_uses
+
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "image" / "hardware" / "wiring.png"
 
@@ -31,10 +35,6 @@ def test_the_committed_diagram_is_the_default_pin_map_drawn_again(tmp_path: Path
 
 
 def test_the_diagram_follows_the_pin_map_and_the_buses() -> None:
-    from board.pinmap import HEADER_PINS
-    from board.rpi import RpiBoard
-    from board.wiring import pin_uses
-
     settings = RpiBoard.validate_settings(
         {
             "display": {"bus": "spi"},
@@ -48,3 +48,15 @@ def test_the_diagram_follows_the_pin_map_and_the_buses() -> None:
     assert uses[HEADER_PINS[24]] == ("GPIO24 OLED DC", "bus")
     assert uses[HEADER_PINS[21]] == ("GPIO21 I2S DOUT", "bus")
     assert HEADER_PINS[2] not in uses  # I2C is free with the display on SPI
+
+
+def test_hardware_md_tables_the_default_pin_map() -> None:
+    text = (ROOT / "image" / "HARDWARE.md").read_text()
+
+    def cell(gpio: int | None) -> str:
+        return " " if gpio is None else f" GPIO{gpio} (pin {HEADER_PINS[gpio]}) "
+
+    for button, pins in DEFAULT_WIRING["buttons"].items():
+        roles = ("key", *LED_COLOURS)
+        row = f"| {button} |" + "|".join(cell(pins.get(role)) for role in roles) + "|"
+        assert row in text, row
