@@ -15,8 +15,9 @@ import pytest
 
 from phone.remote import RemotePhone
 from phone.systemd import SystemdNotifier
+from tests.peers.kamailio import Kamailio
 from tests.peers.ports import free_port
-from tests.phones import render_config
+from tests.phones import account, render_config
 
 
 class NotifySocket:
@@ -172,3 +173,33 @@ def test_a_running_phone_notifies_and_a_stopped_one_stops_pinging(
     log = phone.log_path.read_text()
     assert "watchdog not pinged: the event loop ran" in log
     assert "watchdog pings resume" in log
+
+
+@pytest.mark.parametrize(
+    ("password", "status"),
+    [(None, "STATUS=Registered as "), ("not-the-password", "STATUS=Registration failing: 40")],
+)
+def test_the_status_follows_the_registration(
+    tmp_path: Path,
+    listener: NotifySocket,
+    kamailio: Kamailio,
+    password: str | None,
+    status: str,
+) -> None:
+    creds = account(kamailio, "alice") | ({"password": password} if password else {})
+    config = render_config(creds, [], tmp_path, "alice")
+    phone = RemotePhone("alice", config, tmp_path)
+    phone.env = {"NOTIFY_SOCKET": listener.address}
+    phone.start()
+    try:
+        deadline = time.monotonic() + 15
+        seen: list[str] = []
+        while not any(m.startswith(status) for m in seen) and time.monotonic() < deadline:
+            seen += listener.messages()
+            time.sleep(0.02)
+    finally:
+        code = phone.stop()
+    assert code == 0
+    assert any(m.startswith("READY=1\nSTATUS=Regist") for m in seen), seen
+    assert any(m.startswith(status) for m in seen), seen
+    assert not any("not-the-password" in m for m in seen)
