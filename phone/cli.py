@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     first_boot.add_argument("--root", default="/", help="the root file system to write into")
     first_boot.add_argument(
         "--flag-dir",
-        default="/run/simplephone",
+        default="/run/simplephone-first-boot",
         help="where enable-ssh, enable-wifi, set-hostname go",
     )
     sub.add_parser("demo", help="two virtual phones call each other on loopback")

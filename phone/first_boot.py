@@ -82,7 +82,7 @@ class FirstBoot:
     config_dir: Path
     check_config: Callable[[str], object]  # raises ConfigError (phone.cli.check_config)
     root: Path = Path("/")
-    flag_dir: Path = Path("/run/simplephone")
+    flag_dir: Path = Path("/run/simplephone-first-boot")
     user: str = "simplephone"  # the service user, owner of the config
     admin_user: str = "admin"  # who gets the SSH keys
     errors: list[str] = field(default_factory=list)
@@ -128,7 +128,7 @@ class FirstBoot:
             copied = self.boot_dir / WPA_CONF_ON_BOOT
             if copied.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                _write_private(target, copied.read_text(), None)
+                _write_private(target, copied.read_bytes(), None)
                 copied.unlink()
                 self._flag("enable-wifi")
                 print(f"first boot: {WPA_CONF_ON_BOOT} copied to {target}")
@@ -218,7 +218,7 @@ def wpa_supplicant_conf(ssid: str, passphrase: str, country: str) -> str:
     psk = hashlib.pbkdf2_hmac("sha1", passphrase.encode(), ssid.encode(), 4096, 32)
     return (
         "# Written by `phone first-boot` from the boot partition's wifi.toml.\n"
-        "ctrl_interface=DIR=/run/wpa_supplicant GROUP=netdev\n"
+        "ctrl_interface=/run/wpa_supplicant\n"  # root only: no group to depend on
         "update_config=0\n"
         f"country={country}\n"
         "\n"
@@ -230,15 +230,15 @@ def wpa_supplicant_conf(ssid: str, passphrase: str, country: str) -> str:
     )
 
 
-def _write_private(path: Path, text: str, owner: tuple[int, int] | None) -> None:
+def _write_private(path: Path, text: str | bytes, owner: tuple[int, int] | None) -> None:
     """Write 0600 (chowned to `owner`) through a temporary file and a rename, so a
     power cut leaves the old file or the new one, never half of one."""
     temporary = path.with_name(f".{path.name}.new")
     with contextlib.suppress(FileNotFoundError):
         temporary.unlink()
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    with os.fdopen(fd, "wb") as f:
+        f.write(text.encode() if isinstance(text, str) else text)
         f.flush()
         os.fsync(f.fileno())
     if owner is not None:
