@@ -17,6 +17,11 @@ interface, so the board only maps names.
   The LEDs are claimed at `start`; what the core set before is shown then.
 - The screen is an SSD1306 or SH1106 128x64 panel on I2C or SPI, opened on
   first use through luma.core's serial interfaces.
+- The pin map, `[board.rpi.wiring]` (see `board.pinmap`), says which GPIO
+  each button's key and LED colours are wired to. The keys, input devices
+  and LED names above are then derived from it, and `phone board-config`
+  prints the config.txt overlays that make the kernel provide them;
+  `keys`/`leds` may still add a USB keypad or LEDs outside the pin map.
 
 Settings (`[board.rpi]`)::
 
@@ -45,6 +50,12 @@ Settings (`[board.rpi]`)::
     reset_pin = 25
     rotate = 0                # 0 or 180 degrees (90/270 would make the screen 64x128)
     contrast = 255            # 0..255; absent: the driver's default
+
+    [board.rpi.wiring]        # the pin map (board.pinmap); BCM GPIO numbers
+    sound = "usb"             # or an I2S card's overlay name, e.g. "hifiberry-dac"
+    [board.rpi.wiring.buttons]
+    contact-1 = { key = 4, green = 17, red = 27 }
+    end = { key = 26 }
 """
 
 from __future__ import annotations
@@ -64,6 +75,14 @@ from evdev import ecodes
 from luma.core.interface.serial import i2c, spi
 from luma.oled.device import sh1106, ssd1306
 
+from board.pinmap import (
+    GPIO_KEYS_INPUT,
+    GPIO_KEYS_PHYS,
+    derived_inputs,
+    derived_keys,
+    derived_leds,
+    validate_wiring,
+)
 from phone.board import (
     BLINK_MS,
     FUNCTION_BUTTONS,
@@ -111,6 +130,11 @@ class KeyInput(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def phys(self) -> str: ...
+
+    def capabilities(self) -> dict[int, list[int]]: ...
+
     def grab(self) -> None: ...
 
     def close(self) -> None: ...
@@ -143,12 +167,17 @@ class RpiBoard(Board):
         self._list_inputs = list_inputs
         self._open_bus = open_bus or panel_bus
         self._reopen_delays = reopen_delays
-        self._keymap = {ecodes.ecodes[key]: button for key, button in self.settings["keys"].items()}
+        wiring = self.settings["wiring"]
+        keys = {**self.settings["keys"], **derived_keys(wiring)}
+        self._inputs = [*self.settings["inputs"], *derived_inputs(wiring)]
+        self._keymap = {ecodes.ecodes[key]: button for key, button in keys.items()}
         for key, button in self.settings["keys"].items():
             self._check_button(f"{SECTION}.keys.{key}", button)
+        for button in wiring["buttons"] if wiring else ():
+            self._check_button(f"{SECTION}.wiring.buttons.{button}", button)
         root = Path(self.settings["leds_root"])
         self._leds_wired: dict[str, dict[str, LedChannel]] = {}
-        for button, colours in self.settings["leds"].items():
+        for button, colours in {**self.settings["leds"], **derived_leds(wiring)}.items():
             self._check_button(f"{SECTION}.leds.{button}", button)
             self._leds_wired[button] = {
                 colour: GpioLed(where) if isinstance(where, int) else SysfsLed(root, where)
@@ -181,12 +210,17 @@ class RpiBoard(Board):
             raise section.missing("inputs", "keys are mapped but no input device")
         if inputs and not keys:
             raise section.missing("keys", "input devices given but no key mapped")
+        leds = _validate_leds(section.table("leds"))
+        display = _validate_display(section.table("display"))
+        wiring = validate_wiring(section.table("wiring"), display)
+        _check_wiring_against(wiring, keys, leds)
         normalised = {
             "inputs": inputs,
             "keys": keys,
             "leds_root": section.text("leds_root", DEFAULT_LEDS_ROOT),
-            "leds": _validate_leds(section.table("leds")),
-            "display": _validate_display(section.table("display")),
+            "leds": leds,
+            "display": display,
+            "wiring": wiring,
             "capture_pcm": section.text("capture_pcm", "default"),
             "playback_pcm": section.text("playback_pcm", "default"),
             "mixer": section.text("mixer", "Master"),
@@ -216,9 +250,9 @@ class RpiBoard(Board):
             self._release_leds()
             raise
         await super().start(handler)
-        if not self.settings["inputs"]:
+        if not self._inputs:
             log.warning("no input devices configured: the buttons will not work")
-        for spec in self.settings["inputs"]:
+        for spec in self._inputs:
             self._readers.append(asyncio.create_task(self._read_keys(spec), name=f"keys {spec}"))
 
     async def close(self) -> None:
@@ -287,17 +321,24 @@ class RpiBoard(Board):
         return device
 
     def _find_input(self, spec: str) -> KeyInput:
-        """Open an input device by path, or by evdev name (the first match)."""
+        """Open an input device by path, by evdev name (the first match), or as
+        `gpio-keys:KEY_X`: the gpio-keys device that reports that key (each
+        gpio-key overlay instance of the pin map is a device of its own)."""
         if spec.startswith("/"):
             return self._open_input(spec)
+        gpio_key = spec.removeprefix(GPIO_KEYS_INPUT) if spec.startswith(GPIO_KEYS_INPUT) else None
         for path in self._list_inputs():
             try:
                 device = self._open_input(path)
             except OSError:
                 continue
-            if device.name == spec:
+            if gpio_key is None and device.name == spec:
+                return device
+            if gpio_key is not None and _reports_gpio_key(device, gpio_key):
                 return device
             device.close()
+        if gpio_key is not None:
+            raise OSError(errno.ENODEV, f"no gpio-keys device reports {gpio_key}")
         raise OSError(errno.ENODEV, f"no input device named {spec!r}")
 
     def _on_input_event(self, event: evdev.InputEvent, held: set[str]) -> None:
@@ -529,6 +570,32 @@ def open_panel(display: dict[str, Any], bus: Any) -> Any:
 
 
 # -- settings ---------------------------------------------------------------
+
+
+def _reports_gpio_key(device: KeyInput, key: str) -> bool:
+    if device.phys != GPIO_KEYS_PHYS:
+        return False
+    return ecodes.ecodes[key] in device.capabilities().get(ecodes.EV_KEY, [])
+
+
+def _check_wiring_against(
+    wiring: dict[str, Any] | None,
+    keys: dict[str, str],
+    leds: dict[str, dict[str, str | int]],
+) -> None:
+    """What the pin map derives must not be given again in `keys` or `leds`."""
+    given = {ecodes.ecodes[key]: key for key in keys}
+    for key, button in derived_keys(wiring).items():
+        if ecodes.ecodes[key] in given:
+            raise ConfigError(
+                f"{SECTION}.keys.{given[ecodes.ecodes[key]]}",
+                f"is the key code the pin map gives {button}'s key ({key})",
+            )
+    for button in derived_leds(wiring):
+        if button in leds:
+            raise ConfigError(
+                f"{SECTION}.leds.{button}", f"is wired in {SECTION}.wiring.buttons.{button} already"
+            )
 
 
 def _validate_keys(section: Table) -> dict[str, str]:

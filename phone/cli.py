@@ -1,4 +1,5 @@
-"""`phone run | check-config | status | demo | emulator`: the firmware's command line."""
+"""`phone run | check-config | board-config | wiring | first-boot | status | demo | emulator`:
+the firmware's command line."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from phone.board import Board, BoardUnavailable, board_kinds
 from phone.config import Config, ConfigError, load_config
+from phone.systemd import SystemdNotifier
 
 log = logging.getLogger("phone")
 
@@ -46,7 +48,11 @@ def check_config(path: str) -> Config:
 
 
 async def _run(
-    config: Config, board: Board, control_address: str | None, sip_trace: bool = False
+    config: Config,
+    board: Board,
+    control_address: str | None,
+    sip_trace: bool = False,
+    config_error: str | None = None,
 ) -> int:
     """Run one phone until a signal or its board (the emulator's window) stops it."""
     from phone.sip.endpoint import PjsuaMissing, SipStartError, import_pjsua2
@@ -59,7 +65,9 @@ async def _run(
     from phone.control import ControlRefused, ControlServer
     from phone.phone import Phone
 
+    notifier = SystemdNotifier.from_environment()
     phone = Phone(config, board, sip_trace=sip_trace)
+    phone.on_status = notifier.status
     try:
         control = ControlServer(phone, control_address, config.control) if control_address else None
     except ControlRefused as exc:
@@ -77,17 +85,26 @@ async def _run(
     except BoardUnavailable as exc:
         log.error("%s", exc)
         return 1
+    if config_error is not None:
+        phone.show_config_error(config_error)
     # The control interface opens once the phone can act on what it is told.
+    watchdog: asyncio.Task[None] | None = None
     try:
         if control is not None:
             await control.start()
+        notifier.ready(phone.status_line())
+        watchdog = loop.create_task(notifier.keep_alive(lambda: phone.sip.polls), name="watchdog")
         await phone.stopped()
+        notifier.stopping()
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         try:
             if control is not None:
                 await control.close()
         finally:
             await phone.shutdown()
+            notifier.close()
     return 0
 
 
@@ -139,6 +156,39 @@ def _emulator(args: argparse.Namespace) -> int:
         return status
 
 
+def _rpi_settings(config_path: str | None) -> dict[str, Any]:
+    """`[board.rpi]` of a config, checked, with a pin map; without a config, the
+    default pin map's."""
+    from board.pinmap import DEFAULT_WIRING
+    from board.rpi import RpiBoard
+
+    if config_path is None:
+        return RpiBoard.validate_settings({"wiring": DEFAULT_WIRING})
+    config = check_config(config_path)
+    if config.board.kind != RpiBoard.kind:
+        raise ConfigError(
+            "board.kind", f"the pin map is for kind = 'rpi', not {config.board.kind!r}"
+        )
+    settings = RpiBoard.validate_settings(config.board.settings)
+    if settings["wiring"] is None:
+        raise ConfigError("board.rpi.wiring", "missing: this config has no pin map")
+    return settings
+
+
+def _first_boot(args: argparse.Namespace) -> int:
+    from phone.first_boot import FirstBoot
+
+    return FirstBoot(
+        boot_dir=Path(args.boot_dir),
+        config_dir=Path(args.config_dir),
+        check_config=check_config,
+        root=Path(args.root),
+        flag_dir=Path(args.flag_dir),
+        user=args.user,
+        admin_user=args.admin_user,
+    ).run()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="phone", description=__doc__)
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: config)")
@@ -154,6 +204,33 @@ def main(argv: list[str] | None = None) -> int:
     )
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file")
+    board_config = sub.add_parser(
+        "board-config",
+        help="print the config.txt lines for a config's pin map ([board.rpi.wiring])",
+    )
+    board_config.add_argument(
+        "--config", help="the phone's TOML file (default: the default pin map)"
+    )
+    wiring = sub.add_parser("wiring", help="draw the wiring diagram of a config's pin map")
+    wiring.add_argument("--config", help="the phone's TOML file (default: the default pin map)")
+    wiring.add_argument("--out", required=True, help="the PNG file to write")
+    first_boot = sub.add_parser(
+        "first-boot", help="take the config, Wi-Fi and SSH keys put on the boot partition"
+    )
+    first_boot.add_argument("--boot-dir", default="/boot/firmware", help="the boot partition")
+    first_boot.add_argument(
+        "--config-dir", default="/etc/simplephone", help="where phone.toml goes"
+    )
+    first_boot.add_argument(
+        "--user", default="simplephone", help="the service user, owner of phone.toml"
+    )
+    first_boot.add_argument("--admin-user", default="admin", help="who gets the SSH keys")
+    first_boot.add_argument("--root", default="/", help="the root file system to write into")
+    first_boot.add_argument(
+        "--flag-dir",
+        default="/run/simplephone-first-boot",
+        help="where enable-ssh, enable-wifi, set-hostname go",
+    )
     sub.add_parser("demo", help="two virtual phones call each other on loopback")
     status = sub.add_parser("status", help="a running phone's state, for a person")
     status.add_argument(
@@ -188,10 +265,24 @@ def main(argv: list[str] | None = None) -> int:
         return _status(args)
     if args.command == "emulator" and args.demo and args.config:
         parser.error("emulator: --demo runs without a config; give one or the other")
+    if args.command == "first-boot":
+        return _first_boot(args)
     try:
         if args.command == "check-config":
             check_config(args.file)
             print(f"{args.file}: OK")
+            return 0
+        if args.command == "board-config":
+            from board.pinmap import config_txt
+
+            settings = _rpi_settings(args.config)
+            print("\n".join(config_txt(settings["wiring"], settings["display"])))
+            return 0
+        if args.command == "wiring":
+            from board.wiring import draw_wiring
+
+            settings = _rpi_settings(args.config)
+            draw_wiring(settings["wiring"], settings["display"]).save(args.out)
             return 0
         # A crash in the field (a segfault, a pjlib assertion's abort) then leaves
         # every thread's Python stack on stderr, which the journal keeps.
@@ -201,11 +292,19 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.log_level is None:
             logging.getLogger().setLevel(config.log_level.upper())
+        from phone.first_boot import read_pending_error
+
         return asyncio.run(
-            _run(config, _board(config, args.board), args.control, sip_trace=args.sip_trace)
+            _run(
+                config,
+                _board(config, args.board),
+                args.control,
+                sip_trace=args.sip_trace,
+                config_error=read_pending_error(Path(args.config)),
+            )
         )
     except ConfigError as exc:
-        where = args.file if args.command == "check-config" else args.config or "demo"
+        where = args.file if args.command == "check-config" else args.config or args.command
         print(f"{Path(where)}: {exc}", file=sys.stderr)
         return 1
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -43,6 +45,8 @@ CALL_LEDS = {
 RESULT_SECONDS = 3.0
 BUSY_CODES = (486, 600, 603)
 TICK_S = 0.25
+CONFIG_ERROR_WIDTH = 21  # characters on a 128-pixel line
+CONFIG_ERROR_SECONDS = 60.0
 
 
 def _mmss(seconds: float) -> str:
@@ -75,6 +79,8 @@ class Phone:
         self.registration_text = "starting"  # for the status line
         self.dnd = False
         self._presses = PressTracker(config.calls.long_press_ms, self.press)
+        # Told one line for the operator when the registration changes (systemd's STATUS=).
+        self.on_status: Callable[[str], None] | None = None
         self._stop = asyncio.Event()
         self._started_at = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -242,6 +248,8 @@ class Phone:
         self.registration_text = (
             "registered" if registered else f"reg failed {code}" if code else "registering"
         )
+        if self.on_status is not None:
+            self.on_status(self.status_line(code, reason))
         self.redraw()
         self.plugins.call(
             "registration_changed", phone=self.api, registered=registered, code=code, reason=reason
@@ -334,6 +342,16 @@ class Phone:
             self.screen.message(["No sound:", problem.removeprefix("Audio: ")], 5.0)
         self.redraw()
 
+    def show_config_error(self, error: str) -> None:
+        """A config the user put on the SD card was refused (phone.first_boot):
+        the phone runs the last good one, says so in the footer for as long as
+        it runs, and shows the error at start."""
+        self.screen.indicators["config"] = "CFG!"
+        lines = textwrap.wrap(error, CONFIG_ERROR_WIDTH)
+        self.screen.message(["Config refused:", *lines], CONFIG_ERROR_SECONDS)
+        log.error("the config on the SD card was refused: %s", error)
+        self.redraw()
+
     def _store_full_changed(self, full: bool) -> None:
         """The data directory is full (True) or has room again: calls go on,
         only what would be saved (contacts, history) is lost meanwhile."""
@@ -414,6 +432,17 @@ class Phone:
         self.screen.render()
 
     # -- queries --------------------------------------------------------
+    def status_line(self, code: int | None = None, reason: str = "") -> str:
+        """The phone's state in one line for an operator (systemctl status)."""
+        account = self.config.account
+        if account.registrar is None:
+            return f"Running in direct mode as {account.uri}"
+        if self.registered:
+            return f"Registered as {account.uri}"
+        if code:
+            return f"Registration failing: {code} {reason}".strip()
+        return f"Registering as {account.uri}"
+
     def _call_with(self, uri: str) -> SipCall | None:
         contact = self.buttons.find(uri)
         for call in self.calls:

@@ -103,6 +103,7 @@ class SipStack:
         self.admission: CallAdmission | None = None
         self.proxy_only: ProxyOnly | None = None
         self.services: SipServices | None = None  # what plugins use, through PhoneApi
+        self.polls = 0  # libHandleEvents calls so far: the watchdog's sign of progress
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> None:
@@ -266,6 +267,7 @@ class SipStack:
         loop = asyncio.get_running_loop()
         while True:
             now = loop.time()
+            self.polls += 1
             if ep.libHandleEvents(0) > 0:
                 self._busy_until = now + BUSY_FOR_S
             await asyncio.sleep(POLL_BUSY_S if now < self._busy_until else POLL_IDLE_S)

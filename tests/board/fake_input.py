@@ -23,9 +23,17 @@ INPUT_EVENT = struct.Struct("llHHi")
 
 
 class FakeInputDevice(EventIO):
-    def __init__(self, path: str, name: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        name: str,
+        phys: str = "usb-0000:01:00.0-1.3/input0",
+        keys: tuple[int, ...] = (),
+    ) -> None:
         self.path = path
         self.name = name
+        self.phys = phys
+        self.keys = keys or (ecodes.KEY_F1, ecodes.KEY_F2, ecodes.KEY_ENTER)
         self.fd, self._writer = os.pipe()
         os.set_blocking(self.fd, False)
         self.grabbed = False
@@ -33,7 +41,7 @@ class FakeInputDevice(EventIO):
         self.unplugged = False
 
     def capabilities(self, verbose: bool = False, absinfo: bool = True) -> dict[int, list[int]]:
-        return {ecodes.EV_KEY: [ecodes.KEY_F1, ecodes.KEY_F2, ecodes.KEY_ENTER]}
+        return {ecodes.EV_KEY: list(self.keys)}
 
     def grab(self) -> None:
         if self.grabbed or self.held_elsewhere:
@@ -82,8 +90,14 @@ class InputBench:
         self.present: dict[str, FakeInputDevice] = {}
         self.held_elsewhere: set[str] = set()
 
-    def plug(self, path: str, name: str) -> FakeInputDevice:
-        device = FakeInputDevice(path, name)
+    def plug(
+        self,
+        path: str,
+        name: str,
+        phys: str = "usb-0000:01:00.0-1.3/input0",
+        keys: tuple[int, ...] = (),
+    ) -> FakeInputDevice:
+        device = FakeInputDevice(path, name, phys, keys)
         self.present[path] = device
         return device
 
@@ -98,7 +112,12 @@ class InputBench:
         if path not in self.present:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
         device = self.present[path]
+        if device.grabbed:
+            # A second fd on a device another reader holds: closing it leaves theirs open.
+            other = FakeInputDevice(path, device.name, device.phys, device.keys)
+            other.held_elsewhere = True
+            return other
         if device.closed:
-            device = self.plug(path, device.name)
+            device = self.plug(path, device.name, device.phys, device.keys)
         device.held_elsewhere = path in self.held_elsewhere
         return device

@@ -30,6 +30,7 @@ def test_defaults_fill_an_empty_section() -> None:
             "rotate": 0,
             "contrast": None,
         },
+        "wiring": None,
         "capture_pcm": "default",
         "playback_pcm": "default",
         "mixer": "Master",
