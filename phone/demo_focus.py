@@ -6,8 +6,8 @@ dependencies are not packaged), so this one plays SylkServer's part towards
 the phones, through Kamailio (the tests), or in direct mode without a
 registrar (the demo: `registrar=None`, rooms at `room_uri(user)`):
 
-* with a registrar, it REGISTERs each room's user and the factory's user (`conference`), so
-  `sip:team@example.test` reaches it; an INVITE to the factory makes a fresh
+* with a registrar, it REGISTERs each room's user and the factory's user
+  (`conference`), so `sip:team@example.test` reaches it; an INVITE to the factory makes a fresh
   room (`room-N`). Every answer's Contact is the room's conference URI with
   `isfocus` (RFC 4579 section 3.3). It mixes no media: the SDP answer points
   at a socket that drops what it gets.

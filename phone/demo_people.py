@@ -13,8 +13,9 @@ touches nothing of alice's phone, whose state stays on its loop thread.
   a pattern of tones). For the last quarter of every minute he has DND on.
 - Carol is often away: DND on for 35 s of every 50 s. She writes to alice
   `chat_after_s` after alice's phone is up (`alice_started`; CHAT_AFTER_S by
-  default), then every CHAT_EVERY_S: a pager MESSAGE (RFC 3428) from her phone, through her control
-  interface's `message`, which alice's chat plugin shows.
+  default), then every CHAT_EVERY_S: a pager MESSAGE (RFC 3428) from her
+  phone, sent through her control interface's `message`, which alice's chat
+  plugin shows.
 - "Team" is a room on a conference focus (phone.demo_focus, in this process on
   its own thread, direct mode) with Bob and Carol in it; alice's third button
   calls it, and her conference plugin shows the three of them.
@@ -41,6 +42,7 @@ from typing import Any
 from phone.demo import free_port, loopback_uri, phone_config, tone_frames, write_wav
 from phone.demo_focus import Focus
 from phone.remote import RemotePhone
+from phone.uri import parse_sip_uri
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ BOB_SAYS = (
 )
 # Without espeak-ng, Bob "talks" in short rising notes (Hz, seconds; 0 Hz is a pause).
 BOB_NOTES = ((523.0, 0.2), (659.0, 0.2), (784.0, 0.3), (0.0, 0.8))
-CHAT_AFTER_S = 20.0  # Carol's first message, after the start
+CHAT_AFTER_S = 20.0  # Carol's first message, after alice's phone is up
 CHAT_EVERY_S = 90.0  # and her next ones
 CAROL_SAYS = (
     "Away from my desk, call me after lunch",
@@ -91,6 +93,11 @@ class Person:
     @property
     def uri(self) -> str:
         return loopback_uri(self.name.lower(), self.port)
+
+    @property
+    def aor(self) -> str:
+        """Without the port: how a room lists the person once they dial in."""
+        return parse_sip_uri(self.uri).aor
 
     @property
     def contact(self) -> tuple[str, str]:
@@ -148,7 +155,7 @@ class DemoPeople:
     def start(self) -> None:
         self.focus.start()
         for person in (self.bob, self.carol):
-            self.focus.add_guest(ROOM_USER, person.uri, person.name)
+            self.focus.add_guest(ROOM_USER, person.aor, person.name)
         voice = write_speech(self.workdir / "bob-mic.wav", BOB_SAYS)
         alice = ("Alice", self.alice_uri)
         for person in (self.bob, self.carol):
