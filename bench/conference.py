@@ -1,7 +1,7 @@
 """Benchmarks of the conference plugin (plugins/conference/) with the test focus.
 
 1. Join → roster on the screen: alice, a whole phone in a child process,
-   presses the Team room's button; the focus (tests/peers/focus.py, through
+   presses the Team room's button; the focus (phone/demo_focus.py, through
    Kamailio) answers with `isfocus`, alice subscribes and draws the first
    roster. From the press (this process, `time.perf_counter_ns`) to the draw
    (alice's log, same CLOCK_MONOTONIC), then `end`; repeated.
@@ -36,12 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from luma.core.device import dummy  # noqa: E402
 
+from phone.demo_focus import Focus, focus_users  # noqa: E402
 from phone.payloads import conference  # noqa: E402
 from phone.payloads.sequence import DocumentState  # noqa: E402
 from phone.remote import RemotePhone  # noqa: E402
 from phone.screen import Screen  # noqa: E402
 from plugins.conference import view  # noqa: E402
-from tests.peers.focus import Focus, focus_users  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
 from tests.phones import render_config  # noqa: E402
 

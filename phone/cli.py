@@ -11,11 +11,13 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from phone.board import Board, BoardUnavailable, board_kinds
 from phone.config import Config, ConfigError, load_config
+from phone.demo_people import CHAT_AFTER_S
 from phone.systemd import SystemdNotifier
 
 log = logging.getLogger("phone")
@@ -53,8 +55,10 @@ async def _run(
     control_address: str | None,
     sip_trace: bool = False,
     config_error: str | None = None,
+    started: Callable[[], None] | None = None,
 ) -> int:
-    """Run one phone until a signal or its board (the emulator's window) stops it."""
+    """Run one phone until a signal or its board (the emulator's window) stops it;
+    `started` is called once it is up (the demo's people then write to it)."""
     from phone.sip.endpoint import PjsuaMissing, SipStartError, import_pjsua2
 
     try:
@@ -94,6 +98,8 @@ async def _run(
             await control.start()
         notifier.ready(phone.status_line())
         watchdog = loop.create_task(notifier.keep_alive(lambda: phone.sip.polls), name="watchdog")
+        if started is not None:
+            started()
         await phone.stopped()
         notifier.stopping()
     finally:
@@ -129,8 +135,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    """`phone emulator`: a config's phone in a window, or the demo (alice, Bob and
-    Carol on loopback) without one."""
+    """`phone emulator`: a config's phone in a window, or the demo (alice, Bob,
+    Carol and their room on loopback) without one."""
     sound = {"sound": args.sound} if args.sound else {}
     if args.config is not None:
         config = load_config(args.config)
@@ -142,11 +148,12 @@ def _emulator(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="simplephone-emulator-") as tmp:
         workdir = Path(args.demo_dir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        people = DemoPeople(workdir)
-        config = load_config(people.alice_config(args.sound or "default"))
-        people.start()
+        people = DemoPeople(workdir, args.demo_chat_after)
+        people.start()  # the room's URI, in alice's config, is known once its focus listens
         try:
-            status = asyncio.run(_run(config, _board(config, None), args.control))
+            config = load_config(people.alice_config(args.sound or "default"))
+            board = _board(config, None)
+            status = asyncio.run(_run(config, board, args.control, started=people.alice_started))
         finally:
             stopped = people.stop()
         for name, code in stopped.items():
@@ -251,6 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     emulator.add_argument("--control", help="control interface: tcp:HOST:PORT or unix:PATH")
     emulator.add_argument("--demo-dir", help="keep the demo people's files and sockets here")
+    emulator.add_argument(
+        "--demo-chat-after",
+        type=float,
+        default=CHAT_AFTER_S,
+        metavar="SECONDS",
+        help=f"Carol's first chat message after this long (default: {CHAT_AFTER_S:.0f})",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(

@@ -9,6 +9,7 @@ one request object per line, one response object per line, in order.
     {"cmd":"state"}        registered, buttons + LEDs, screen lines, calls
     {"cmd":"screenshot"}   the display as a PNG, base64, in the answer
     {"cmd":"screenshot","path":"/abs/file.png"}   written under [control] screenshot_dir
+    {"cmd":"message","to":"sip:bob@example.test","text":"Hi"}   a pager MESSAGE
 
 The interface presses buttons and writes files, so who may use it is
 limited (`[control]`, phone.config.ControlSettings): TCP on an address other
@@ -46,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 from phone.board import ButtonEvent
 from phone.config import ControlSettings
+from phone.sip.rawsip import SendError
+from phone.uri import parse_sip_uri
 
 if TYPE_CHECKING:
     from phone.phone import Phone
@@ -54,6 +57,7 @@ log = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024
 MAX_HOLD_MS = 60_000
+MAX_MESSAGE_BYTES = 1300  # RFC 3428 section 6: a MESSAGE that fits a UDP datagram
 
 
 class ControlError(ValueError):
@@ -120,6 +124,7 @@ class ControlServer:
             "up": self._edge(False),
             "state": lambda _req: self.phone.describe(),
             "screenshot": self._screenshot,
+            "message": self._message,
         }
 
     @property
@@ -307,6 +312,25 @@ class ControlServer:
         except OSError as exc:
             raise ControlError(f"cannot write {path}: {exc.strerror or exc}") from exc
         return {"path": path}
+
+    async def _message(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Text to someone as a pager-mode MESSAGE (RFC 3428), what a chat client
+        shows; answered with the final status (null: none came)."""
+        to, text = request.get("to"), request.get("text")
+        if not isinstance(to, str) or not isinstance(text, str) or not text:
+            raise ControlError("message needs to (a SIP URI) and text (a non-empty string)")
+        try:
+            parse_sip_uri(to)
+        except ValueError as exc:
+            raise ControlError(f"to: {exc}") from None
+        body = text.encode()
+        if len(body) > MAX_MESSAGE_BYTES:
+            raise ControlError(f"text is over {MAX_MESSAGE_BYTES} bytes (RFC 3428 section 6)")
+        try:
+            response = await self.phone.api.send_message(to, body)
+        except SendError as exc:
+            raise ControlError(f"cannot send to {to}: {exc}") from None
+        return {"status": None if response is None else response.status}
 
 
 async def _discard_line(reader: asyncio.StreamReader) -> None:

@@ -75,10 +75,14 @@ def phone_config(
     workdir: Path,
     board: str = "virtual",
     board_settings: dict[str, str] | None = None,
+    rooms: Sequence[tuple[str, str]] = (),
+    plugins: Sequence[str] = (),
 ) -> Path:
     """A direct-mode phone's TOML in `workdir`: `me` on 127.0.0.1:`port`, calling
-    `contacts` (name, URI) from a `board`. The virtual board's microphone and
-    speaker are WAV files named after `me` unless `board_settings` says otherwise."""
+    `contacts` (name, URI) from a `board`, then conference `rooms` (name, URI)
+    on the next buttons. The virtual board's microphone and speaker are WAV
+    files named after `me` unless `board_settings` says otherwise. `plugins`
+    are enabled by name: a config error if one is not installed."""
     if board_settings is None and board == "virtual":
         board_settings = {
             "mic": str(workdir / f"{me}-mic.wav"),
@@ -87,9 +91,14 @@ def phone_config(
     lines = ["[account]", f'uri = "{loopback_uri(me, port)}"', 'transport = "udp"', ""]
     for name, uri in contacts:
         lines += ["[[contacts]]", f'name = "{name}"', f'uri = "{uri}"', ""]
-    lines += ["[board]", f'kind = "{board}"', f"buttons = {max(4, len(contacts))}", ""]
+    for name, uri in rooms:
+        lines += ["[[contacts]]", f'name = "{name}"', f'uri = "{uri}"', "conference = true", ""]
+    buttons = max(4, len(contacts) + len(rooms))
+    lines += ["[board]", f'kind = "{board}"', f"buttons = {buttons}", ""]
     lines += [f"[board.{board}]", *(f'{k} = "{v}"' for k, v in (board_settings or {}).items())]
     lines += ["", "[storage]", f'path = "{workdir / f"{me}.db"}"', ""]
+    for plugin in plugins:
+        lines += [f"[plugins.{plugin}]", "enabled = true", ""]
     path = workdir / f"{me}.toml"
     path.write_text("\n".join(lines))
     return path

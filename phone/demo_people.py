@@ -1,4 +1,5 @@
-"""The people in `phone emulator --demo`: Bob and Carol, with phones of their own.
+"""The people in `phone emulator --demo`: Bob and Carol, with phones of their
+own, and the room "Team" they are in.
 
 The emulator's demo shows alice's phone with no server and no config. Her
 contacts are two more phones beside it on loopback, in direct mode, on the
@@ -10,7 +11,14 @@ touches nothing of alice's phone, whose state stays on its loop thread.
 - Both answer a call after ANSWER_AFTER_S of ringing and hang up after
   TALK_S. Bob talks (espeak-ng into his microphone where it is installed, else
   a pattern of tones). For the last quarter of every minute he has DND on.
-- Carol is often away: DND on for 35 s of every 50 s.
+- Carol is often away: DND on for 35 s of every 50 s. She writes to alice
+  `chat_after_s` after alice's phone is up (`alice_started`; CHAT_AFTER_S by
+  default), then every CHAT_EVERY_S: a pager MESSAGE (RFC 3428) from her
+  phone, sent through her control interface's `message`, which alice's chat
+  plugin shows.
+- "Team" is a room on a conference focus (phone.demo_focus, in this process on
+  its own thread, direct mode) with Bob and Carol in it; alice's third button
+  calls it, and her conference plugin shows the three of them.
 
 Direct mode has no presence server: each phone is its own presence agent
 (plugins/presence), so alice's LEDs follow their DND (red) and availability
@@ -32,7 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from phone.demo import free_port, loopback_uri, phone_config, tone_frames, write_wav
+from phone.demo_focus import Focus
 from phone.remote import RemotePhone
+from phone.uri import parse_sip_uri
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +56,17 @@ BOB_SAYS = (
 )
 # Without espeak-ng, Bob "talks" in short rising notes (Hz, seconds; 0 Hz is a pause).
 BOB_NOTES = ((523.0, 0.2), (659.0, 0.2), (784.0, 0.3), (0.0, 0.8))
+CHAT_AFTER_S = 20.0  # Carol's first message, after alice's phone is up
+CHAT_EVERY_S = 90.0  # and her next ones
+CAROL_SAYS = (
+    "Away from my desk, call me after lunch",
+    "Are you joining Team later?",
+    "Back at my desk in ten minutes",
+)
+ROOM_USER = "team"  # the room's user part at the focus
+ROOM_NAME = "Team"
+# The alice config's plugins: the chat shows Carol's messages, the conference the room.
+PLUGINS = ("chat", "conference")
 
 
 @dataclass(frozen=True)
@@ -66,11 +87,17 @@ class Person:
     name: str
     port: int
     rhythm: Rhythm
+    says: tuple[str, ...] = ()  # what the person writes to alice, in turn
     phone: RemotePhone | None = None
 
     @property
     def uri(self) -> str:
         return loopback_uri(self.name.lower(), self.port)
+
+    @property
+    def aor(self) -> str:
+        """Without the port: how a room lists the person once they dial in."""
+        return parse_sip_uri(self.uri).aor
 
     @property
     def contact(self) -> tuple[str, str]:
@@ -92,14 +119,19 @@ def write_speech(path: Path, text: str) -> str:
 
 
 class DemoPeople:
-    """Bob and Carol: start them, let them live, stop them."""
+    """Bob, Carol and their room: start them, let them live, stop them."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, chat_after_s: float = CHAT_AFTER_S) -> None:
         self.workdir = workdir
+        self.chat_after_s = chat_after_s
         self.alice_port = free_port()
         self.bob = Person("Bob", free_port(), Rhythm(60.0, 15.0, dnd_first=False))
-        self.carol = Person("Carol", free_port(), Rhythm(50.0, 35.0, dnd_first=True))
+        self.carol = Person(
+            "Carol", free_port(), Rhythm(50.0, 35.0, dnd_first=True), says=CAROL_SAYS
+        )
+        self.focus = Focus(None, {ROOM_USER: ROOM_NAME})
         self._stopping = threading.Event()
+        self._alice_up: float | None = None  # time.monotonic() when alice's phone was up
         self._thread: threading.Thread | None = None
 
     @property
@@ -107,7 +139,8 @@ class DemoPeople:
         return loopback_uri("alice", self.alice_port)
 
     def alice_config(self, sound: str) -> Path:
-        """alice's TOML: an emulator board, Bob and Carol on the first buttons."""
+        """alice's TOML: an emulator board, Bob and Carol on the first buttons,
+        then Team (once `start` has started the focus)."""
         return phone_config(
             "alice",
             self.alice_port,
@@ -115,9 +148,14 @@ class DemoPeople:
             self.workdir,
             board="emulator",
             board_settings={"sound": sound},
+            rooms=[(ROOM_NAME, self.focus.room_uri(ROOM_USER))],
+            plugins=PLUGINS,
         )
 
     def start(self) -> None:
+        self.focus.start()
+        for person in (self.bob, self.carol):
+            self.focus.add_guest(ROOM_USER, person.aor, person.name)
         voice = write_speech(self.workdir / "bob-mic.wav", BOB_SAYS)
         alice = ("Alice", self.alice_uri)
         for person in (self.bob, self.carol):
@@ -128,20 +166,28 @@ class DemoPeople:
             config = phone_config(name, person.port, [alice], self.workdir, "virtual", settings)
             person.phone = RemotePhone(name, config, self.workdir, log_level="WARNING").start()
         log.info(
-            "demo people up: Bob (%s, talks with %s), Carol (%s)",
+            "demo people up: Bob (%s, talks with %s), Carol (%s), room %s",
             self.bob.uri,
             voice,
             self.carol.uri,
+            self.focus.room_uri(ROOM_USER),
         )
         self._thread = threading.Thread(target=self._live, name="demo people", daemon=True)
         self._thread.start()
 
+    def alice_started(self) -> None:
+        """alice's phone is up: Carol's chat clock starts (called on alice's loop thread)."""
+        self._alice_up = time.monotonic()
+
     def stop(self) -> dict[str, int | None]:
-        """Stop the people's thread, then their phones; their exit statuses."""
+        """Stop the people's thread, their phones, then the room; the phones' exit statuses."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join()
-        return {p.name: p.phone.stop() for p in (self.bob, self.carol) if p.phone is not None}
+        try:
+            return {p.name: p.phone.stop() for p in (self.bob, self.carol) if p.phone is not None}
+        finally:
+            self.focus.stop()
 
     # -- the people's behaviour (their own thread) -----------------------
     def _live(self) -> None:
@@ -153,6 +199,9 @@ class DemoPeople:
                 for person in people:
                     person.answer_and_talk()
                     person.keep_rhythm(elapsed)
+                    if self._alice_up is not None:
+                        since_up = time.monotonic() - self._alice_up
+                        person.write(since_up, self.alice_uri, self.chat_after_s)
         except (OSError, ValueError) as exc:  # a person's phone went away
             if not self._stopping.is_set():
                 log.error("demo people stopped: %s", exc)
@@ -167,6 +216,7 @@ class Behaviour:
         self.ringing_since: float | None = None
         self.talking_since: float | None = None
         self.dnd = False
+        self.written = 0  # messages sent so far
 
     def press(self, button: str) -> None:
         if self.person.phone is not None and not self.stopping.is_set():
@@ -181,6 +231,21 @@ class Behaviour:
         if self.person.rhythm.dnd(elapsed) != self.dnd:
             self.dnd = not self.dnd
             self.press("dnd")
+
+    def write(self, since_up: float, to: str, first_s: float) -> None:
+        """The next of the person's lines, when due: `first_s` after alice's phone
+        was up, then every CHAT_EVERY_S."""
+        if not self.person.says or since_up < first_s + self.written * CHAT_EVERY_S:
+            return
+        text = self.person.says[self.written % len(self.person.says)]
+        self.written += 1
+        if self.person.phone is None or self.stopping.is_set():
+            return
+        answer = self.person.phone.request(cmd="message", to=to, text=text)
+        if answer.get("status") == 200:
+            log.info("demo: %s wrote to alice", self.person.name)
+        else:
+            log.warning("demo: %s's message to alice: %s", self.person.name, answer)
 
     def answer_and_talk(self) -> None:
         calls = self.state()["calls"]

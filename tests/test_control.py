@@ -192,6 +192,18 @@ def test_screenshot_to_a_file_needs_a_configured_directory(
     assert phone.request(cmd="screenshot")["ok"] is True
 
 
+def test_message_reaches_the_other_phones_chat(phones: PhoneFactory) -> None:
+    bob, bob_uri = phones.direct("bob")
+    alice, _ = phones.direct("alice", [("Bob", bob_uri)])
+    assert alice.request(cmd="message", to=bob_uri, text="Lunch at noon?") == {
+        "ok": True,
+        "status": 200,
+    }
+    state = bob.wait_for(lambda s: bool(s["messages"]), what="the message in bob's chat")
+    assert [(m["direction"], m["text"]) for m in state["messages"]] == [("in", "Lunch at noon?")]
+    assert "Lunch at noon?" in state["screen"]
+
+
 def test_unix_socket_is_for_its_owner_only(phone: RemotePhone) -> None:
     assert stat.S_IMODE(os.stat(phone.socket).st_mode) == 0o600
 
@@ -217,6 +229,13 @@ def test_unix_socket_with_a_group(phones: PhoneFactory) -> None:
         (b'{"cmd":"press","button":"end","hold_ms":"long"}', "hold_ms must be an integer"),
         (b'{"cmd":"up","button":42}', "unknown button: 42"),
         (b"\xff\xfe garbage", "malformed JSON"),
+        (b'{"cmd":"message","text":"hi"}', "message needs to (a SIP URI)"),
+        (b'{"cmd":"message","to":"sip:p1@127.0.0.1:40001","text":""}', "message needs to"),
+        (b'{"cmd":"message","to":"bob","text":"hi"}', "to: "),
+        (
+            b'{"cmd":"message","to":"sip:p1@127.0.0.1:40001","text":"' + b"x" * 1301 + b'"}',
+            "text is over 1300 bytes",
+        ),
     ],
 )
 def test_malformed_requests_get_an_error_and_the_connection_stays(

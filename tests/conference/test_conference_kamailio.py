@@ -1,4 +1,4 @@
-"""The conference plugin against a real focus (tests/peers/focus.py) through
+"""The conference plugin against a real focus (phone/demo_focus.py) through
 Kamailio: phones join rooms with one press, see the roster, add and remove
 people by REFER, make a one-to-one call into a room, and survive a focus that
 vanishes or sends hostile conference-info."""
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from phone.demo_focus import Focus, focus_users
 from phone.remote import RemotePhone
 from tests.peers.baresip import Baresip
-from tests.peers.focus import Focus, focus_users
 from tests.peers.kamailio import Kamailio
 from tests.phones import PhoneFactory, no_calls, phones
 from tests.test_registration import account, registered, screen_has

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from phone.api import address_key
 from phone.control import ControlClient
 from phone.demo import free_port, phone_config
 from tests.emulator.conftest import require_pygame
@@ -67,14 +68,30 @@ def expected_leds(leds: dict[str, dict[str, str]], shown: dict[str, str]) -> dic
     }
 
 
+def demo(x: Xvfb, workdir: Path, chat_after_s: float) -> EmulatorPhone:
+    """`phone emulator --demo`, Carol's first message `chat_after_s` after alice is up."""
+    args = ["--demo", "--sound", "none", "--demo-dir", str(workdir)]
+    return EmulatorPhone(x, workdir, [*args, "--demo-chat-after", str(chat_after_s)], 4).start()
+
+
+def blinking_shots(alice: EmulatorPhone, button: str) -> dict[str, Image.Image]:
+    """Screenshots by the colour `button`'s LED shows, for 5 s or until it was
+    seen lit and dark."""
+    assert alice.window is not None
+    seen: dict[str, Image.Image] = {}
+    deadline = time.monotonic() + 5
+    while len(seen) < 2 and time.monotonic() < deadline:
+        image = alice.window.screenshot()
+        seen[led_colours(image, alice.layout)[button]] = image
+    return seen
+
+
 def test_demo_click_bob_answer_with_enter_and_close(xvfb: Xvfb, tmp_path: Path) -> None:
-    alice = EmulatorPhone(
-        xvfb, tmp_path, ["--demo", "--sound", "none", "--demo-dir", str(tmp_path)], buttons=4
-    ).start()
+    alice = demo(xvfb, tmp_path, chat_after_s=3600)  # Carol's message: the next test's
     bob = ControlClient(f"unix:{tmp_path / 'bob.sock'}")
     try:
         state = alice.wait_for(screen_shows("Ready"), what="alice ready")
-        assert [b["label"] for b in state["buttons"].values()] == ["Bob", "Carol", None, None]
+        assert [b["label"] for b in state["buttons"].values()] == ["Bob", "Carol", "Team", None]
         # Presence straight from their phones: Bob available, Carol with DND on.
         alice.wait_for(
             lambda s: (
@@ -103,11 +120,7 @@ def test_demo_click_bob_answer_with_enter_and_close(xvfb: Xvfb, tmp_path: Path) 
         alice.wait_for(has_call("ringing"), what="alice rings")
         alice.wait_for(screen_shows("Incoming call"), what="the call on screen")
         assert_window_shows_state(alice, tmp_path)
-        seen: dict[str, Image.Image] = {}
-        deadline = time.monotonic() + 5
-        while len(seen) < 2 and time.monotonic() < deadline:
-            image = alice.window.screenshot()
-            seen[led_colours(image, alice.layout)["contact-1"]] = image
+        seen = blinking_shots(alice, "contact-1")
         assert set(seen) == {"green", "off"}, "Bob's LED does not blink green while he calls"
         assert_like_golden(seen["green"], SCREENSHOTS / "incoming-call.png")
         alice.window.key("Return")
@@ -121,6 +134,57 @@ def test_demo_click_bob_answer_with_enter_and_close(xvfb: Xvfb, tmp_path: Path) 
         assert "exited with status" not in log  # Bob and Carol stopped cleanly
     finally:
         bob.close()
+        alice.stop()
+
+
+def test_demo_carol_writes_and_team_shows_its_roster(xvfb: Xvfb, tmp_path: Path) -> None:
+    alice = demo(xvfb, tmp_path, chat_after_s=1)
+    try:
+        state = alice.wait_for(lambda s: bool(s.get("messages")), what="Carol's message")
+        loaded = {p["name"] for p in state["plugins"] if p["state"] == "loaded"}
+        assert {"chat", "conference"} <= loaded
+        carol = address_key(state["buttons"]["contact-2"]["contact"])
+        assert [(address_key(m["from"]), m["direction"], m["read"]) for m in state["messages"]] == [
+            (carol, "in", False)
+        ]
+        text = state["messages"][0]["text"]
+        state = alice.wait_for(screen_shows("Carol:"), what="her message on the screen")
+        shown = state["screen"]
+        assert text.startswith(shown[shown.index("Carol:") + 1])
+        assert state["buttons"]["contact-2"]["led"] == {"color": "amber", "pattern": "fast"}
+        assert_window_shows_state(alice, tmp_path)
+        seen = blinking_shots(alice, "contact-2")
+        assert set(seen) == {"amber", "off"}, "Carol's LED does not blink amber: unread"
+        assert_like_golden(seen["amber"], SCREENSHOTS / "chat.png")
+        assert alice.window is not None
+        alice.window.key("Escape")  # read and dismissed
+        alice.wait_for(lambda s: s["messages"][0]["read"], what="her message read")
+
+        alice.click("contact-3")  # Team
+        state = alice.wait_for(screen_shows("Team (3)"), what="the room and its count")
+        roster = state["conference"]
+        assert roster["subject"] == "Team"
+        keys = [address_key(state["buttons"][b]["contact"]) for b in ("contact-1", "contact-2")]
+        assert [(address_key(p["uri"]), p["name"]) for p in roster["participants"]] == [
+            (keys[0], "Bob"),
+            (keys[1], "Carol"),
+            ("alice@127.0.0.1", None),  # the caller, who sent no display name
+        ]
+        assert [c["remote"] for c in state["calls"]] == [state["buttons"]["contact-3"]["contact"]]
+        alice.wait_for(screen_shows("Carol"), what="the roster, past the arrivals")
+        shown = alice.state()["screen"]
+        assert shown[shown.index("Team (3)") :][:3] == ["Team (3)", "Bob", "Carol"]
+        assert_window_shows_state(alice, tmp_path)
+        assert_like_golden(alice.window.screenshot(), SCREENSHOTS / "conference.png")
+        alice.click("contact-1", hold_ms=1200)  # Bob out of the room (REFER method=BYE)
+        state = alice.wait_for(screen_shows("Team (2)"), what="Bob removed")
+        assert [p["name"] for p in state["conference"]["participants"]] == ["Carol", None]
+        alice.window.key("Escape")
+        alice.wait_for(no_calls, what="Escape leaves the room")
+        alice.window.close()
+        assert alice.wait_exit() == 0
+        assert "exited with status" not in alice.log_path.read_text()
+    finally:
         alice.stop()
 
 

@@ -1,11 +1,13 @@
-"""A conference focus for tests (RFC 4579, RFC 4575), a raw SIP UA over UDP.
+"""A conference focus (RFC 4579, RFC 4575), a raw SIP UA over UDP on loopback,
+for the tests and for `phone emulator --demo`'s room.
 
 No focus that does RFC 4579 installs from Debian here (SylkServer's
 dependencies are not packaged), so this one plays SylkServer's part towards
-the phones, through Kamailio:
+the phones, through Kamailio (the tests), or in direct mode without a
+registrar (the demo: `registrar=None`, rooms at `room_uri(user)`):
 
-* it REGISTERs each room's user and the factory's user (`conference`), so
-  `sip:team@example.test` reaches it; an INVITE to the factory makes a fresh
+* with a registrar, it REGISTERs each room's user and the factory's user
+  (`conference`), so `sip:team@example.test` reaches it; an INVITE to the factory makes a fresh
   room (`room-N`). Every answer's Contact is the room's conference URI with
   `isfocus` (RFC 4579 section 3.3). It mixes no media: the SDP answer points
   at a socket that drops what it gets.
@@ -35,14 +37,13 @@ import socket
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from phone.payloads import conference, sipfrag
 from phone.payloads.sequence import DocumentState
 from phone.sip.digest import Credentials, DigestChallenge
 from phone.sip.message import NameAddr, SipMessage, header_params
 from phone.uri import parse_sip_uri
-from tests.peers.kamailio import LISTEN_IP, Kamailio
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,19 @@ FACTORY_PASSWORD = "conferencepw"
 EXPIRES = 600
 RESPONSE_TIMEOUT = 8.0
 
+LISTEN_IP = "127.0.0.1"
+
 _T = TypeVar("_T")
+
+
+class Registrar(Protocol):
+    """Where the rooms register (the tests' Kamailio), on LISTEN_IP."""
+
+    @property
+    def domain(self) -> str: ...
+
+    @property
+    def sip_port(self) -> int: ...
 
 
 def focus_users(rooms: dict[str, str]) -> dict[str, str]:
@@ -113,14 +126,14 @@ class Room:
 
 
 class Focus:
-    """The focus; `start()` registers it with `kamailio`, `stop()` vanishes."""
+    """The focus; `start()` registers it with `registrar` (if any), `stop()` vanishes."""
 
     def __init__(
-        self, kamailio: Kamailio, rooms: dict[str, str], *, allow_removal: bool = True
+        self, registrar: Registrar | None, rooms: dict[str, str], *, allow_removal: bool = True
     ) -> None:
-        self.kamailio = kamailio
-        self.domain = kamailio.domain
-        self.proxy = (LISTEN_IP, kamailio.sip_port)
+        self.registrar = registrar
+        self.domain = LISTEN_IP if registrar is None else registrar.domain
+        self.proxy = None if registrar is None else (LISTEN_IP, registrar.sip_port)
         self.allow_removal = allow_removal
         self.lose_next_version = False
         self.refreshes = 0  # SUBSCRIBE refreshes seen (a lost version brings one)
@@ -176,11 +189,15 @@ class Focus:
         return self._run(read())
 
     def add_guest(self, user: str, entity: str, display: str | None = None) -> None:
-        """Put `entity` in room `user` without a call (a partial NOTIFY follows)."""
+        """Put `entity` in room `user` without a call (a partial NOTIFY follows);
+        the room is made if nobody is in it yet."""
 
         async def add() -> None:
+            room = self._room_for(self.room_uri(user))
+            if room is None:
+                raise KeyError(f"no room {user!r}")
             guest = Member(entity, display, None, conference.JoiningMethod.DIALED_OUT)
-            self._join(self.rooms[user], guest)
+            self._join(room, guest)
 
         self._run(add())
 
@@ -208,8 +225,9 @@ class Focus:
             lambda: _Protocol(self), local_addr=(LISTEN_IP, 0)
         )
         self.port = self._transport.get_extra_info("sockname")[1]
-        for user in [FACTORY, *self._room_subjects]:
-            await self._register(user)
+        if self.registrar is not None:
+            for user in [FACTORY, *self._room_subjects]:
+                await self._register(user)
 
     def _close(self) -> None:
         for task in self._tasks:
@@ -245,7 +263,7 @@ class Focus:
             self._transport.sendto(data, address)
 
     def _destination(self, leg: Leg) -> tuple[str, int]:
-        if leg.routes:
+        if leg.routes and self.proxy is not None:
             return self.proxy
         uri = parse_sip_uri(leg.target)
         return uri.host, uri.port or 5060
