@@ -322,8 +322,10 @@ class PresencePlugin:
         )
 
     def _sync(self, contacts: Sequence[Contact]) -> None:
-        """Subscribe for new contacts, end the subscriptions of removed ones."""
-        wanted = {address_key(c.uri): c for c in contacts}
+        """Subscribe for new contacts, end the subscriptions of removed ones.
+        Conference rooms are not watched: a focus has no presence to give, and
+        its refusal (489) would be logged at every start."""
+        wanted = {address_key(c.uri): c for c in contacts if not c.conference}
         for key in list(self.watched):
             if key not in wanted:
                 for subscription in self.watched.pop(key).subscriptions:

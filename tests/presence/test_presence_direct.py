@@ -42,3 +42,16 @@ def test_a_call_shows_on_the_phone_to_direct_watchers(phones: PhoneFactory) -> N
     carol.press("end")
     bob.wait_for(no_calls, what="hung up")
     alice.wait_for(led("contact-1", GREEN), what="Bob available again")
+
+
+def test_a_conference_room_is_not_watched(phones: PhoneFactory) -> None:
+    bob, bob_uri = phones.direct("bob")
+    room = {"name": "Team", "uri": "sip:team@127.0.0.1:9"}
+    alice, _ = phones.direct("alice", [("Bob", bob_uri)], plugins={"conference": {"rooms": [room]}})
+    buttons = alice.state()["buttons"]
+    by_label = {b["label"]: name for name, b in buttons.items()}
+    assert {"Team", "Bob"} <= by_label.keys(), buttons
+    alice.wait_for(led(by_label["Bob"], GREEN), what="Bob available")
+    targets = [s["target"] for s in alice.state()["subscriptions"]]
+    assert any("bob@" in t for t in targets), targets
+    assert not any("team@" in t for t in targets), targets
