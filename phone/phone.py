@@ -74,7 +74,7 @@ class Phone:
         self.registered = False
         self.registration_text = "starting"  # for the status line
         self.dnd = False
-        self._presses = PressTracker(config.calls.long_press_ms, self.press)
+        self.presses = PressTracker(config.calls.long_press_ms, self.press)
         self._stop = asyncio.Event()
         self._started_at = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -98,7 +98,7 @@ class Phone:
                 conference={c.uri for c in self.config.contacts if c.conference},
             )
         self.load_contacts()
-        await self.board.start(self._presses.edge)
+        await self.board.start(self.presses.edge)
         self.sip.start()
         self.audio.open(self.sip.ep)
         self.registration_text = (

@@ -46,6 +46,7 @@ class ConferenceSettings:
     rooms: tuple[tuple[str, str], ...]  # (name, uri)
     factory: str | None  # where a one-to-one call's room is made
     expires: int  # of the conference subscription
+    remove_hold_ms: int = 2000  # how long a participant's button is held to remove them
 
 
 @dataclass
@@ -192,9 +193,9 @@ class ConferencePlugin:
         here = {address_key(uri) for uri in view.present(room.info)}
         if address_key(contact.uri) in here:
             if long_press:
-                self._refer(room, contact, "BYE")
+                self._hold_to_remove(room, button, contact)
             else:
-                phone.show_message([contact.name, "is in the room", "hold to remove"], 2.0)
+                phone.show_message([contact.name, "is in the room", self._hold_text()], 2.0)
         elif long_press:
             return None
         else:
@@ -331,6 +332,37 @@ class ConferencePlugin:
             phone.set_panel(lines)
 
     # -- changing who is in it (RFC 4579 section 5) ---------------------------
+    def _hold_text(self) -> str:
+        return f"hold {self.settings.remove_hold_ms / 1000:g} s to remove"
+
+    def _hold_to_remove(self, room: Room, button: str, contact: Contact) -> None:
+        """A long press on a participant: removed once the same press has lasted
+        `remove_hold_ms` (a slip of the finger removes no one)."""
+        assert self.phone is not None
+        down_at = self.phone.pressed_at(button)
+        if down_at is None:
+            return  # already released
+        loop = asyncio.get_running_loop()
+        remaining = down_at + self.settings.remove_hold_ms / 1000 - loop.time()
+        if remaining <= 0:
+            self._refer(room, contact, "BYE")
+            return
+        self.phone.show_message([contact.name, "is in the room", self._hold_text()], remaining)
+
+        def held() -> None:
+            if self.room is not room or self.phone is None:
+                return
+            if self.phone.pressed_at(button) == down_at:
+                self._refer(room, contact, "BYE")
+            else:
+                log.info(
+                    "not removing %s: let go before %d ms",
+                    contact.uri,
+                    self.settings.remove_hold_ms,
+                )
+
+        loop.call_later(remaining, held)
+
     def _refer(self, room: Room, contact: Contact, method: str) -> None:
         assert self.phone is not None
         target = parse_sip_uri(contact.uri).aor

@@ -139,7 +139,12 @@ def test_adding_a_contact_rings_their_phone_and_removing_them(
     assert names(state) == [server.uri("alice"), server.uri("bob")]
     bob.wait_for(in_room(2), what="bob sees the roster")
 
-    alice.press("contact-2", hold_ms=1200)  # in the room: REFER method=BYE
+    alice.press("contact-2", hold_ms=1200)  # a long press, shorter than remove_hold_ms
+    alice.wait_for(screen_has("hold 2 s to remove"), what="the hint")
+    alice.wait_for(lambda _: "not removing" in alice.log_tail(50), what="the hold judged too short")
+    assert alice.state()["conference"]["count"] == 2
+    assert focus.roster("team") == [server.uri("alice"), server.uri("bob")]
+    alice.press("contact-2", hold_ms=2300)  # held past remove_hold_ms: REFER method=BYE
     alice.wait_for(in_room(1), what="bob removed")
     bob.wait_for(lambda s: s["conference"] is None and no_calls(s), what="bob's call ended")
     assert focus.roster("team") == [server.uri("alice")]
@@ -158,12 +163,75 @@ def test_a_focus_that_forbids_removal_shows_not_allowed(
         bob.wait_for(in_room(1), what="bob in the room")
         alice.press("contact-1")
         alice.wait_for(in_room(2), what="alice in the room")
-        alice.press("contact-2", hold_ms=1200)
+        alice.press("contact-2", hold_ms=2300)
         alice.wait_for(screen_has("not allowed"), what="403 shown")
         screenshot(alice, "not-allowed")
         assert focus.roster("team") == [server.uri("bob"), server.uri("alice")]
         assert alice.stop() == 0
         assert bob.stop() == 0
+    finally:
+        focus.stop()
+
+
+def test_room_chat_reaches_the_other_phones_with_the_sender(
+    server: Kamailio, focus: Focus, phones: PhoneFactory
+) -> None:
+    """The room INVITE carries chat (the chat plugin is on): a reply picked on
+    one phone reaches the others through the focus, under the room's name
+    with who wrote it (CPIM From)."""
+    people = [
+        start_phone(phones, server, user, contacts)
+        for user, contacts in (("alice", ["bob"]), ("bob", []), ("carol", []))
+    ]
+    for count, phone in enumerate(people, start=1):
+        phone.press("contact-1")
+        phone.wait_for(in_room(count), what=f"roster of {count}")
+    alice, bob, carol = people
+    for phone in people:  # the "+ carol" line gone: the room's chat comes next
+        phone.wait_for(screen_has("Team meeting (3)"), what="the roster")
+    alice.press("page")  # in a call with chat: the canned replies, to the room
+    alice.wait_for(screen_has("> On my way"), what="a reply picked")
+    alice.press("answer")
+    for phone in (bob, carol):
+        state = phone.wait_for(screen_has("alice: On my way"), what="alice's text in the room")
+        assert state["screen"][1] == "Team:"
+        assert state["messages"][-1]["from"] == server.uri("alice")
+        assert state["messages"][-1]["text"] == "On my way"
+    screenshot(bob, "chat")
+    carol.press("page")
+    carol.wait_for(screen_has("> On my way"), what="carol picks a reply")
+    carol.press("page")
+    carol.press("answer")
+    for phone in (alice, bob):
+        phone.wait_for(screen_has("Call you later"), what="carol's text in the room")
+    assert alice.wait_for(screen_has("carol: Call you later"), what="alice sees carol")
+    assert focus.relayed == [
+        (server.uri("alice"), "On my way"),
+        (server.uri("carol"), "Call you later"),
+    ]
+    for phone in people:
+        assert phone.stop() == 0
+
+
+def test_a_focus_that_refuses_chat_gives_an_audio_only_room(
+    server: Kamailio, phones: PhoneFactory
+) -> None:
+    focus = Focus(server, ROOMS, chat=False).start()
+    try:
+        alice = start_phone(phones, server, "alice", [])
+        alice.press("contact-1")
+        alice.wait_for(in_room(1), what="alice in the room")
+        alice.wait_for(
+            lambda _: "declined the message stream" in alice.log_tail(200),
+            what="the chat stream refused",
+        )
+        alice.press("page")  # no chat in this call: the core's page
+        state = alice.wait_for(screen_has("Page 1/1"), what="page is the core's")
+        assert [c["state"] for c in state["calls"]] == ["confirmed"]
+        assert " ERROR " not in alice.log_tail(400)
+        alice.press("end")
+        alice.wait_for(lambda s: s["conference"] is None and no_calls(s), what="left")
+        assert alice.stop() == 0
     finally:
         focus.stop()
 
