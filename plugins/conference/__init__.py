@@ -49,8 +49,9 @@ the room's name as "Bob: text"; `page` then `answer` sends a canned reply to
 the room. A focus that refuses the chat stream (port 0) gives an audio-only
 room.
 
-A focus that vanishes sends nothing: when the subscription has failed for
-longer than `expires`, the plugin hangs up and the screen shows
+A focus that vanishes sends nothing: once its subscription is no longer
+active (a refresh failed, new SUBSCRIBEs go unanswered) and no NOTIFY came
+for `expires` seconds, the subscription has lapsed: the plugin hangs up and the screen shows
 "Conference lost". Bad conference-info (bad XML, a rolled-back version, a
 document over the size limit) is logged once by the subscription and the
 last good roster stays. The control interface's `state` gains

@@ -249,17 +249,18 @@ class ConferencePlugin:
         room, phone = self.room, self.phone
         if room is None or phone is None or room.subscription is None:
             return
-        failing = room.subscription.state in (
-            SubscriptionState.RETRYING,
-            SubscriptionState.TERMINATED,
-        )
+        state = room.subscription.state
+        failing = state in (SubscriptionState.RETRYING, SubscriptionState.TERMINATED)
         if failing and room.info is None:  # never a roster: a room without conference state
             log.info("conference %s: no roster (the SUBSCRIBE failed)", room.uri)
             room.subscription.end()
             room.subscription = None
             self._draw()
             return
-        if failing and time.monotonic() - room.last_notify > self.settings.expires:
+        # Once it had a roster, a subscription that is not active (retrying, or a
+        # new SUBSCRIBE between retries) with no NOTIFY for `expires` has lapsed.
+        lapsed = time.monotonic() - room.last_notify > self.settings.expires
+        if room.info is not None and state is not SubscriptionState.ACTIVE and lapsed:
             log.warning("conference %s: the focus is gone", room.uri)
             phone.end_call(room.call_id)
             self._leave("Conference lost", room.name)
