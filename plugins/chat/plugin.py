@@ -62,7 +62,7 @@ from phone.api import (
 )
 from phone.hookspecs import hookimpl
 from phone.msrp.chunks import FileSink, IncomingMessage, MemorySink
-from phone.msrp.error import MsrpError
+from phone.msrp.error import MsrpClosed, MsrpError
 from phone.msrp.sdp import FileTransfer
 from phone.msrp.session import MsrpSession
 from phone.msrp.uri import MsrpUri
@@ -225,6 +225,9 @@ class ChatPlugin:
     async def _start(self, conversation: Conversation, active: bool) -> None:
         try:
             await conversation.msrp.start(active=active)
+        except MsrpClosed as exc:  # closed meanwhile (the call ended, say): logged by it
+            log.info("chat with %s over before it was set up: %s", conversation.peer_uri, exc)
+            return
         except MsrpError as exc:
             log.warning("chat with %s not set up: %s", conversation.peer_uri, exc)
             return

@@ -348,7 +348,9 @@ class ConferencePlugin:
         if remaining <= 0:
             self._refer(room, contact, "BYE")
             return
-        self.phone.show_message([contact.name, "is in the room", self._hold_text()], remaining)
+        # Until the hold is long enough, and a while after for one let go too soon.
+        hint = [contact.name, "is in the room", self._hold_text()]
+        self.phone.show_message(hint, remaining + RESULT_SECONDS)
 
         def held() -> None:
             if self.room is not room or self.phone is None:
