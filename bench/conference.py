@@ -15,7 +15,10 @@
    in a plain call to the same room with `[plugins.conference] enabled =
    false` (the difference is the plugin: subscription, roster, redraws).
 
-Run: python bench/conference.py [--joins 100] [--changes 300]
+Run: chrt -f 20 python bench/conference.py [--joins 100] [--changes 300]
+(as root, SCHED_FIFO, inherited by Kamailio, the focus and the phone: on a
+shared machine the other jobs' load otherwise sets the tail). alice has the
+chat plugin on, so each room INVITE carries an MSRP chat stream too.
 Targets (issue 11): join → roster p99 < 100 ms on loopback; partial NOTIFY →
 screen p99 < 20 ms.
 """
@@ -49,6 +52,11 @@ DRAWN = re.compile(
     r"conference \S+: roster of (\d+) drawn at (\d+) ns; NOTIFY at (\d+) ns, drawn ([\d.]+) ms later"
 )
 ROOMS = {"team": "Team meeting"}
+JOIN_PACE_S = 0.1
+"""Between a leave and the next join. A room call with chat holds 4 of pjmedia's
+64 socket keys until 0.5 s after it ends (phone/sip/admission.py); joins back to
+back (15 ms each at SCHED_FIFO) ran out of them after 15 and the phone rightly
+refused the 16th call ("no free media sockets")."""
 
 
 def pct(values: list[float], q: float) -> float:
@@ -127,6 +135,7 @@ def joins(alice: RemotePhone, tail: LogTail, count: int) -> list[float]:
         latencies.append((drawn_ns - pressed) / 1e6)
         alice.press("end")
         alice.wait_for(lambda s: not s["calls"] and s["conference"] is None, what="left")
+        time.sleep(JOIN_PACE_S)
     return latencies
 
 

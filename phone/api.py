@@ -411,6 +411,13 @@ class PhoneApi:
             parse_sip_uri(uri)  # ValueError for an address that is not a SIP URI
         self._phone.plugins.call("presence_list_changed", phone=self, uri=uri)
 
+    def pressed_at(self, button: str) -> float | None:
+        """When the press on `button` that is still going on began (the loop's
+        clock, `time.monotonic()`), or None when the button is up: a plugin that
+        wants a longer hold than `long_press` checks, on a timer, that the same
+        press is still held (the conference plugin's removal)."""
+        return self._phone.presses.down_at(button)
+
     # -- LEDs and screen ------------------------------------------------------
     def set_led(self, uri: str, led: Led, layer: str, *, urgent: bool = False) -> None:
         """Show `led` for the contact `uri` on the plugin's own `layer` (its name,

@@ -156,6 +156,12 @@ class PressTracker:
         self.long_press_s = long_press_ms / 1000
         self.on_press = on_press
         self._held: dict[str, asyncio.TimerHandle | None] = {}
+        self._down_at: dict[str, float] = {}  # held buttons: loop time they went down
+
+    def down_at(self, button: str) -> float | None:
+        """When the press on `button` that is still held began (the loop's
+        clock, time.monotonic()), or None when it is up."""
+        return self._down_at.get(button)
 
     def edge(self, event: ButtonEvent) -> None:
         if event.down:
@@ -163,9 +169,11 @@ class PressTracker:
                 return  # a second "down" without "up": ignore
             loop = asyncio.get_running_loop()
             self._held[event.button] = loop.call_later(self.long_press_s, self._long, event.button)
+            self._down_at[event.button] = loop.time()
             return
         if event.button not in self._held:
             return  # "up" without "down"
+        self._down_at.pop(event.button, None)
         timer = self._held.pop(event.button)
         if timer is not None:  # released before the long-press time: a short press
             timer.cancel()

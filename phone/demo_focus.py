@@ -20,6 +20,11 @@ registrar (the demo: `registrar=None`, rooms at `room_uri(user)`):
   digest; `method=BYE` ends that participant's leg. The REFER's progress goes
   back in `message/sipfrag` NOTIFYs (RFC 3515). With `allow_removal=False` a
   BYE REFER gets 403, any other method 405.
+* it takes the chat stream a phone offers next to the audio (m=message, MSRP,
+  RFC 4975) and relays room chat as SylkServer does: a participant's text
+  goes to every other participant in CPIM (RFC 3862) whose `From` names the
+  sender, as the focus knows them from their INVITE. With `chat=False` it
+  refuses the stream (port 0) and the room is audio only.
 
 Knobs for the tests: `lose_next_version` skips one version number,
 `notify_raw` sends any body to a room's subscribers, `stop()` vanishes
@@ -37,12 +42,20 @@ import socket
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from phone.payloads import conference, sipfrag
+from phone.msrp.chunks import IncomingMessage, MemorySink
+from phone.msrp.endpoint import MsrpEndpoint
+from phone.msrp.error import MsrpError
+from phone.msrp.session import MsrpSession
+from phone.msrp.uri import parse_path
+from phone.payloads import conference, cpim, sipfrag
+from phone.payloads.error import PayloadError
 from phone.payloads.sequence import DocumentState
 from phone.sip.digest import Credentials, DigestChallenge
 from phone.sip.message import NameAddr, SipMessage, header_params
+from phone.sip.sdp import MediaSection, SdpError, SessionDescription, answer_section, find_message
 from phone.uri import parse_sip_uri
 
 log = logging.getLogger(__name__)
@@ -95,6 +108,8 @@ class Member:
     leg: Leg | None  # None for a guest the test adds without a call
     joining: conference.JoiningMethod
     status: conference.EndpointStatus = conference.EndpointStatus.CONNECTED
+    chat: MsrpSession | None = None  # the room chat stream of their call
+    answer: bytes = b""  # our SDP answer, repeated to a re-INVITE
 
     def user(self, state: conference.ElementState) -> conference.User:
         endpoint = conference.Endpoint(
@@ -129,12 +144,19 @@ class Focus:
     """The focus; `start()` registers it with `registrar` (if any), `stop()` vanishes."""
 
     def __init__(
-        self, registrar: Registrar | None, rooms: dict[str, str], *, allow_removal: bool = True
+        self,
+        registrar: Registrar | None,
+        rooms: dict[str, str],
+        *,
+        allow_removal: bool = True,
+        chat: bool = True,
     ) -> None:
         self.registrar = registrar
         self.domain = LISTEN_IP if registrar is None else registrar.domain
         self.proxy = None if registrar is None else (LISTEN_IP, registrar.sip_port)
         self.allow_removal = allow_removal
+        self.chat = chat
+        self.relayed: list[tuple[str, str]] = []  # room chat relayed: (sender, text)
         self.lose_next_version = False
         self.refreshes = 0  # SUBSCRIBE refreshes seen (a lost version brings one)
         self.rooms: dict[str, Room] = {}
@@ -145,6 +167,7 @@ class Focus:
         self._transport: asyncio.DatagramTransport | None = None
         self._media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._media.bind((LISTEN_IP, 0))
+        self._msrp = MsrpEndpoint(LISTEN_IP, 0)
         self.port = 0
         self._pending: dict[
             str, tuple[asyncio.Future[SipMessage], Callable[[SipMessage], None]]
@@ -162,6 +185,7 @@ class Focus:
         """Vanish: no BYE, no final NOTIFY, the socket closed."""
         if not self._thread.is_alive():
             return
+        self._run(self._msrp.close())
         self._loop.call_soon_threadsafe(self._close)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
@@ -225,6 +249,7 @@ class Focus:
             lambda: _Protocol(self), local_addr=(LISTEN_IP, 0)
         )
         self.port = self._transport.get_extra_info("sockname")[1]
+        await self._msrp.listen()
         if self.registrar is not None:
             for user in [FACTORY, *self._room_subjects]:
                 await self._register(user)
@@ -450,14 +475,9 @@ class Focus:
 
     def _on_invite(self, request: SipMessage, address: tuple[str, int]) -> None:
         if request.to.tag is not None:  # a re-INVITE: keep the same answer
-            self._respond(
-                request,
-                address,
-                200,
-                "OK",
-                body=self._sdp(request.body),
-                content_type="application/sdp",
-            )
+            member = self._member_in(request.call_id)
+            answer = member.answer if member is not None else self._sdp(request.body)
+            self._respond(request, address, 200, "OK", body=answer, content_type="application/sdp")
             return
         room = self._room_for(request.request_uri or "")
         if room is None:
@@ -469,6 +489,9 @@ class Focus:
         entity = parse_sip_uri(from_.uri).aor
         text = request.require("from")
         display = text.partition("<")[0].strip().strip('"') if "<" in text else ""
+        member = Member(entity, display or None, leg, conference.JoiningMethod.DIALED_IN)
+        chat = self._chat_stream(room, member, request.body) if self.chat else None
+        member.answer = self._sdp(request.body, chat)
         self._respond(
             request,
             address,
@@ -476,14 +499,85 @@ class Focus:
             "OK",
             tag=tag,
             headers=[self._contact(room), ("Allow", "INVITE, ACK, BYE, CANCEL, SUBSCRIBE, REFER")],
-            body=self._sdp(request.body),
+            body=member.answer,
             content_type="application/sdp",
         )
-        member = Member(entity, display or None, leg, conference.JoiningMethod.DIALED_IN)
         self._join(room, member)
 
-    def _sdp(self, offer: bytes) -> bytes:
-        """An answer to the audio line of `offer` (first codec), other lines refused."""
+    def _member_in(self, call_id: str) -> Member | None:
+        """The participant whose call has `call_id`."""
+        for room in self.rooms.values():
+            for member in room.members.values():
+                if member.leg is not None and member.leg.call_id == call_id:
+                    return member
+        return None
+
+    # -- room chat (MSRP) ---------------------------------------------------
+    def _chat_stream(self, room: Room, member: Member, offer: bytes) -> MediaSection | None:
+        """Our answer to the offer's message line, its MSRP session started as the
+        answer's a=setup says; None (the line refused) when there is none."""
+        try:
+            found = find_message(SessionDescription.parse(offer.decode(errors="replace")))
+            if found is None:
+                return None
+            local = self._msrp.new_uri()
+            section, agreed = answer_section(
+                found[1], (str(local),), ("message/cpim",), ("text/plain",)
+            )
+            session = self._msrp.session(
+                local,
+                parse_path(" ".join(agreed.remote_path)),
+                accept_types=("message/cpim", "text/plain"),
+                on_message=lambda message: self._relay(room, member, message),
+            )
+        except (SdpError, MsrpError) as exc:
+            log.info("focus: chat stream of %s refused: %s", member.entity, exc)
+            return None
+        member.chat = session
+        self._spawn(self._start_chat(member, session, agreed.we_connect))
+        return section
+
+    async def _start_chat(self, member: Member, session: MsrpSession, active: bool) -> None:
+        try:
+            await session.start(active=active)
+        except MsrpError as exc:
+            log.info("focus: chat with %s not set up: %s", member.entity, exc)
+
+    def _relay(self, room: Room, sender: Member, message: IncomingMessage) -> None:
+        """A participant's text to every other participant, in CPIM whose `From` is
+        the sender as the focus knows them (not what they claim), as SylkServer does."""
+        assert isinstance(message.sink, MemorySink)
+        content_type, body = message.content_type or "", message.sink.data
+        if content_type.lower().startswith(cpim.CONTENT_TYPE):
+            try:
+                wrapped = cpim.parse(body)
+            except PayloadError as exc:
+                log.info("focus: bad CPIM from %s: %s", sender.entity, exc)
+                return
+            content_type, body = wrapped.content_type, wrapped.body
+        if not content_type.lower().startswith("text/plain"):
+            return  # is-composing and receipts stay between the phone and the focus
+        self.relayed.append((sender.entity, body.decode(errors="replace")))
+        relayed = cpim.CpimMessage(
+            content_type=content_type,
+            body=body,
+            sender=cpim.Identity(sender.entity, sender.display),
+            recipients=(cpim.Identity(room.uri),),
+            timestamp=datetime.now(UTC),
+        )
+        for member in room.members.values():
+            if member is not sender and member.chat is not None:
+                self._spawn(self._send_chat(member, member.chat, cpim.build(relayed)))
+
+    async def _send_chat(self, member: Member, session: MsrpSession, data: bytes) -> None:
+        try:
+            await session.send_message(cpim.CONTENT_TYPE, data)
+        except MsrpError as exc:
+            log.info("focus: chat to %s not sent: %s", member.entity, exc)
+
+    def _sdp(self, offer: bytes, chat: MediaSection | None = None) -> bytes:
+        """An answer to the audio line of `offer` (first codec) and, given `chat`, our
+        answer to its message line; other lines refused (port 0)."""
         port = self._media.getsockname()[1]
         lines = [
             "v=0",
@@ -495,9 +589,12 @@ class Focus:
         for line in offer.decode(errors="replace").splitlines():
             if not line.startswith("m="):
                 continue
-            kind, _, _proto, *formats = line[2:].split()
+            kind, offered_port, _proto, *formats = line[2:].split()
             if kind == "audio" and formats:
                 lines += [f"m=audio {port} RTP/AVP {formats[0]}", "a=sendrecv"]
+            elif kind == "message" and chat is not None and offered_port != "0":
+                lines += [f"m=message {chat.port} {chat.protocol} *", *chat.lines]
+                chat = None  # one chat stream per call
             else:
                 lines.append(f"m={kind} 0 {_proto} {' '.join(formats)}")
         return ("\r\n".join(lines) + "\r\n").encode()
@@ -519,6 +616,8 @@ class Focus:
         if member is None:
             return
         log.info("focus: %s leaves %s", entity, room.user)
+        if member.chat is not None:
+            member.chat.close("left the room")
         deleted = conference.User(entity=entity, state=conference.ElementState.DELETED)
         self._spawn(self._changed(room, deleted))
 

@@ -78,7 +78,7 @@ class Phone:
         self.registered = False
         self.registration_text = "starting"  # for the status line
         self.dnd = False
-        self._presses = PressTracker(config.calls.long_press_ms, self.press)
+        self.presses = PressTracker(config.calls.long_press_ms, self.press)
         # Told one line for the operator when the registration changes (systemd's STATUS=).
         self.on_status: Callable[[str], None] | None = None
         self._stop = asyncio.Event()
@@ -104,7 +104,7 @@ class Phone:
                 conference={c.uri for c in self.config.contacts if c.conference},
             )
         self.load_contacts()
-        await self.board.start(self._presses.edge)
+        await self.board.start(self.presses.edge)
         self.sip.start()
         self.audio.open(self.sip.ep)
         self.registration_text = (

@@ -51,10 +51,15 @@ def render_config(
     audio: dict[str, Any] | None = None,
     control: dict[str, Any] | None = None,
     storage: Path | None = None,
+    room_contacts: list[tuple[str, str]] | None = None,
 ) -> Path:
+    """The phone's TOML; `room_contacts` come after `contacts`, with `conference = true`."""
     lines = ["[account]", *(f"{k} = {toml_value(v)}" for k, v in account.items()), ""]
     for label, uri in contacts:
         lines += ["[[contacts]]", f"name = {toml_value(label)}", f"uri = {toml_value(uri)}", ""]
+    for label, uri in room_contacts or []:
+        lines += ["[[contacts]]", f"name = {toml_value(label)}", f"uri = {toml_value(uri)}"]
+        lines += ["conference = true", ""]
     lines += ["[board]", 'kind = "virtual"', f"buttons = {buttons}", "", "[board.virtual]"]
     if mic is not None:
         lines.append(f"mic = {toml_value(str(mic))}")

@@ -9,6 +9,12 @@ wrapped type outside our a=accept-wrapped-types is dropped and logged.
 is-composing (RFC 3994) shows "typing…"; an IMDN delivery notice (RFC 5438)
 goes back where the sender asks for one.
 
+Room chat: in a call with a conference focus (`isfocus`, or a room contact)
+the message stream is the room's, and the focus relays every participant's
+text with the sender in the CPIM `From` (as SylkServer does). Such text
+shows under the room's name as "<sender>: <text>", is kept with the sender
+as `from`, and a reply goes to the whole room.
+
 The read rule: a message stays unread (contact LED, `C:<n>` in the footer)
 until the person acts on it while it is on the screen (any press while it
 is shown), or presses the sender's button while no call goes on, which
@@ -56,15 +62,15 @@ from phone.api import (
 )
 from phone.hookspecs import hookimpl
 from phone.msrp.chunks import FileSink, IncomingMessage, MemorySink
-from phone.msrp.error import MsrpError
+from phone.msrp.error import MsrpClosed, MsrpError
 from phone.msrp.sdp import FileTransfer
 from phone.msrp.session import MsrpSession
 from phone.msrp.uri import MsrpUri
 from phone.payloads import cpim, imdn, iscomposing
 from phone.payloads.error import PayloadError
-from phone.uri import parse_name_addr
+from phone.uri import parse_name_addr, parse_sip_uri
 from plugins.chat import files
-from plugins.chat.history import NAME, History
+from plugins.chat.history import NAME, History, Unread
 from plugins.chat.transport import ChatTransport
 from plugins.chat.view import ChatView
 
@@ -102,6 +108,7 @@ class Conversation:
     call_id: int | None  # a call's message stream
     outbox: list[str] = field(default_factory=list)  # replies waiting for the session to start
     started: bool = False
+    room: bool = False  # a conference's stream: CPIM From names each sender
 
 
 class ChatPlugin:
@@ -182,9 +189,15 @@ class ChatPlugin:
         self._open(chat.remote_uri, chat.message, chat, None)
 
     def _open(
-        self, peer_uri: str, message: MessageSession, chat: ChatSession | None, call_id: int | None
+        self,
+        peer_uri: str,
+        message: MessageSession,
+        chat: ChatSession | None,
+        call_id: int | None,
+        room: bool = False,
     ) -> None:
-        """The MSRP session of a chat-only session (`chat`) or of a call (`call_id`)."""
+        """The MSRP session of a chat-only session (`chat`) or of a call (`call_id`,
+        a conference room's when `room`)."""
         assert self.transport is not None
         key = address_key(peer_uri)
         old = self._conversations.pop(key, None)
@@ -202,7 +215,9 @@ class ChatPlugin:
             if chat is not None:
                 self._end_chat(chat)
             return
-        conversation = Conversation(peer_uri, msrp, chat, call_id, self._pending.pop(key, []))
+        conversation = Conversation(
+            peer_uri, msrp, chat, call_id, self._pending.pop(key, []), room=room
+        )
         msrp.on_closed = lambda reason: self._msrp_closed(key, conversation, reason)
         self._conversations[key] = conversation
         self._run(self._start(conversation, message.we_connect))
@@ -210,6 +225,9 @@ class ChatPlugin:
     async def _start(self, conversation: Conversation, active: bool) -> None:
         try:
             await conversation.msrp.start(active=active)
+        except MsrpClosed as exc:  # closed meanwhile (the call ended, say): logged by it
+            log.info("chat with %s over before it was set up: %s", conversation.peer_uri, exc)
+            return
         except MsrpError as exc:
             log.warning("chat with %s not set up: %s", conversation.peer_uri, exc)
             return
@@ -263,6 +281,7 @@ class ChatPlugin:
     ) -> int:
         content_type = content_type.split(";", 1)[0].strip().lower()
         wrapper: cpim.CpimMessage | None = None
+        sender: cpim.Identity | None = None  # who wrote, in a room
         if content_type == cpim.CONTENT_TYPE:
             try:
                 wrapper = cpim.parse(body)
@@ -271,7 +290,9 @@ class ChatPlugin:
                 return 400
             content_type = wrapper.content_type.split(";", 1)[0].strip().lower()
             body = wrapper.body
-            if wrapper.sender is not None:
+            if conversation is not None and conversation.room:
+                sender = wrapper.sender
+            elif wrapper.sender is not None:
                 display_name = display_name or wrapper.sender.display_name
             if content_type not in WRAPPED:
                 log.warning("chat: %s wrapped %s, which we did not accept", peer_uri, content_type)
@@ -288,22 +309,34 @@ class ChatPlugin:
         except UnicodeDecodeError:
             log.warning("chat: text from %s is not UTF-8", peer_uri)
             return 400
-        self._incoming(peer_uri, display_name, text)
+        self._incoming(peer_uri, display_name, text, sender)
         if wrapper is not None and conversation is not None:
             self._receipt(conversation, wrapper)
         return 200
 
-    def _incoming(self, peer_uri: str, display_name: str | None, text: str) -> None:
+    def _incoming(
+        self,
+        peer_uri: str,
+        display_name: str | None,
+        text: str,
+        sender: cpim.Identity | None = None,
+    ) -> None:
+        """Text from `peer_uri`; in a room, `sender` (CPIM From) wrote it."""
         assert self.phone is not None and self.history is not None
-        self.history.add(peer_uri, peer_uri, self.phone.account.aor, text, incoming=True)
+        from_uri = peer_uri if sender is None else sender.uri
+        self.history.add(peer_uri, from_uri, self.phone.account.aor, text, incoming=True)
         key = address_key(peer_uri)
         self._typing.pop(key, None)
-        log.info("chat: message from %s (%d characters)", peer_uri, len(text))
+        log.info("chat: message from %s (%d characters)", from_uri, len(text))
+        shown = text
+        if sender is not None:
+            shown = f"{self._sender_name(sender.uri, sender.display_name)}: {text}"
+            display_name = None  # the sender's, not the room's
         if self.view is not None and address_key(self.view.peer_uri) == key and self._showing():
-            self.view.add(text)
+            self.view.add(shown)
             self.view.typing = False
         elif not any(c.state is not CallState.CONFIRMED for c in self.phone.calls()):
-            self.view = ChatView(peer_uri, self._name(peer_uri, display_name), [text],
+            self.view = ChatView(peer_uri, self._name(peer_uri, display_name), [shown],
                                  self.settings.replies)  # fmt: skip
         self._show_unread()
         if self.view is not None and address_key(self.view.peer_uri) == key:
@@ -471,6 +504,27 @@ class ChatPlugin:
             return contact.name
         return display_name or uri.removeprefix("sip:")
 
+    def _sender_name(self, uri: str, display_name: str | None) -> str:
+        """Who wrote in a room, short: a contact's name, their display name, or
+        their user part."""
+        assert self.phone is not None
+        contact = self.phone.find_contact(uri)
+        if contact is not None:
+            return contact.name
+        if display_name:
+            return display_name
+        try:
+            parsed = parse_sip_uri(uri)
+        except ValueError:
+            return uri
+        return parsed.user or parsed.host
+
+    def _unread_text(self, peer_uri: str, unread: Unread) -> str:
+        """An unread text as shown: room chat (another sender) with who wrote it."""
+        if address_key(unread.peer_uri) == address_key(peer_uri):
+            return unread.text
+        return f"{self._sender_name(unread.peer_uri, None)}: {unread.text}"
+
     def _showing(self) -> bool:
         return self.view is not None and time.monotonic() < self._view_until
 
@@ -545,8 +599,8 @@ class ChatPlugin:
             unread = self.history.unread(contact.uri)
             if not unread:
                 return None
-            self.view = ChatView(contact.uri, contact.name, [u.text for u in unread],
-                                 self.settings.replies)  # fmt: skip
+            texts = [self._unread_text(contact.uri, u) for u in unread]
+            self.view = ChatView(contact.uri, contact.name, texts, self.settings.replies)
             self._read()
             self._show_view()
             return True
@@ -584,7 +638,9 @@ class ChatPlugin:
                 return  # no message line in this call
             await asyncio.sleep(0.02)
         if not any(c.call_id == call.id for c in self._conversations.values()):
-            self._open(call.remote_uri, message, None, call.id)
+            contact = phone.find_contact(call.remote_uri)
+            room = call.isfocus or (contact is not None and contact.conference)
+            self._open(call.remote_uri, message, None, call.id, room)
 
     def _call_conversation(self, phone: PhoneApi) -> Conversation | None:
         """The message stream of the call going on, if it has one."""

@@ -5,6 +5,7 @@ Settings (`[plugins.conference]`)::
 
     factory = "sip:conference@example.test"   # where `conference` makes a room
     expires = 600                             # of the conference subscription
+    remove_hold_ms = 2000                     # hold on a participant that removes them
 
     [[plugins.conference.rooms]]              # a room on a button
     name = "Team"
@@ -12,7 +13,8 @@ Settings (`[plugins.conference]`)::
 
 A contact with `conference = true` in `[[contacts]]` is a room too.
 
-Joining: a press on a room's button calls it (the core dials). When the call
+Joining: a press on a room's button calls it (the core dials: audio, plus an
+MSRP chat stream, m=message, when the chat plugin is on). When the call
 is answered by a focus (`isfocus` in its Contact, RFC 4579 section 3.3; or the
 room is a room contact), the plugin subscribes to `conference` at the focus's
 Contact, the conference URI, and shows the room: "<subject or name> (<count>)"
@@ -24,8 +26,9 @@ core's BYE; the subscription is ended). An incoming INVITE from a focus shows
 "Conference: <room>", and `answer` joins.
 
 In a room, a short press on a contact not in it sends the focus a REFER with
-`Refer-To: <contact;method=INVITE>` (RFC 4579 section 5.2); a long press on
-one in it `method=BYE` (section 5.5's removal). Progress from the REFER's
+`Refer-To: <contact;method=INVITE>` (RFC 4579 section 5.2); holding the
+button of one in it for `remove_hold_ms` (2 s) sends `method=BYE` (section
+5.5's removal); a shorter hold only says so. Progress from the REFER's
 sipfrag NOTIFYs shows ("Inviting Bob… 180", "Bob joined"); a 403/405 shows
 "not allowed".
 
@@ -40,8 +43,15 @@ Escalation (RFC 4579 section 5.5), in a one-to-one call with Bob, on the
     4. once the REFER's NOTIFY says 200, or the roster shows Bob, the call
        with Bob is hung up: both are in the room.
 
-A focus that vanishes sends nothing: when the subscription has failed for
-longer than `expires`, the plugin hangs up and the screen shows
+Room chat is the chat plugin's: the focus relays each participant's text
+with the sender in CPIM `From` (RFC 3862), and the screen shows it under
+the room's name as "Bob: text"; `page` then `answer` sends a canned reply to
+the room. A focus that refuses the chat stream (port 0) gives an audio-only
+room.
+
+A focus that vanishes sends nothing: once its subscription is no longer
+active (a refresh failed, new SUBSCRIBEs go unanswered) and no NOTIFY came
+for `expires` seconds, the subscription has lapsed: the plugin hangs up and the screen shows
 "Conference lost". Bad conference-info (bad XML, a rolled-back version, a
 document over the size limit) is logged once by the subscription and the
 last good roster stays. The control interface's `state` gains
@@ -73,5 +83,6 @@ def create_plugin(settings: Table) -> ConferencePlugin:
             rooms=tuple(rooms),
             factory=None if factory is None else str(factory),
             expires=settings.integer("expires", 10, 3600, 600),
+            remove_hold_ms=settings.integer("remove_hold_ms", 500, 10_000, 2000),
         )
     )

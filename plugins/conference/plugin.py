@@ -46,6 +46,7 @@ class ConferenceSettings:
     rooms: tuple[tuple[str, str], ...]  # (name, uri)
     factory: str | None  # where a one-to-one call's room is made
     expires: int  # of the conference subscription
+    remove_hold_ms: int = 2000  # how long a participant's button is held to remove them
 
 
 @dataclass
@@ -192,9 +193,9 @@ class ConferencePlugin:
         here = {address_key(uri) for uri in view.present(room.info)}
         if address_key(contact.uri) in here:
             if long_press:
-                self._refer(room, contact, "BYE")
+                self._hold_to_remove(room, button, contact)
             else:
-                phone.show_message([contact.name, "is in the room", "hold to remove"], 2.0)
+                phone.show_message([contact.name, "is in the room", self._hold_text()], 2.0)
         elif long_press:
             return None
         else:
@@ -248,17 +249,18 @@ class ConferencePlugin:
         room, phone = self.room, self.phone
         if room is None or phone is None or room.subscription is None:
             return
-        failing = room.subscription.state in (
-            SubscriptionState.RETRYING,
-            SubscriptionState.TERMINATED,
-        )
+        state = room.subscription.state
+        failing = state in (SubscriptionState.RETRYING, SubscriptionState.TERMINATED)
         if failing and room.info is None:  # never a roster: a room without conference state
             log.info("conference %s: no roster (the SUBSCRIBE failed)", room.uri)
             room.subscription.end()
             room.subscription = None
             self._draw()
             return
-        if failing and time.monotonic() - room.last_notify > self.settings.expires:
+        # Once it had a roster, a subscription that is not active (retrying, or a
+        # new SUBSCRIBE between retries) with no NOTIFY for `expires` has lapsed.
+        lapsed = time.monotonic() - room.last_notify > self.settings.expires
+        if room.info is not None and state is not SubscriptionState.ACTIVE and lapsed:
             log.warning("conference %s: the focus is gone", room.uri)
             phone.end_call(room.call_id)
             self._leave("Conference lost", room.name)
@@ -331,6 +333,39 @@ class ConferencePlugin:
             phone.set_panel(lines)
 
     # -- changing who is in it (RFC 4579 section 5) ---------------------------
+    def _hold_text(self) -> str:
+        return f"hold {self.settings.remove_hold_ms / 1000:g} s to remove"
+
+    def _hold_to_remove(self, room: Room, button: str, contact: Contact) -> None:
+        """A long press on a participant: removed once the same press has lasted
+        `remove_hold_ms` (a slip of the finger removes no one)."""
+        assert self.phone is not None
+        down_at = self.phone.pressed_at(button)
+        if down_at is None:
+            return  # already released
+        loop = asyncio.get_running_loop()
+        remaining = down_at + self.settings.remove_hold_ms / 1000 - loop.time()
+        if remaining <= 0:
+            self._refer(room, contact, "BYE")
+            return
+        # Until the hold is long enough, and a while after for one let go too soon.
+        hint = [contact.name, "is in the room", self._hold_text()]
+        self.phone.show_message(hint, remaining + RESULT_SECONDS)
+
+        def held() -> None:
+            if self.room is not room or self.phone is None:
+                return
+            if self.phone.pressed_at(button) == down_at:
+                self._refer(room, contact, "BYE")
+            else:
+                log.info(
+                    "not removing %s: let go before %d ms",
+                    contact.uri,
+                    self.settings.remove_hold_ms,
+                )
+
+        loop.call_later(remaining, held)
+
     def _refer(self, room: Room, contact: Contact, method: str) -> None:
         assert self.phone is not None
         target = parse_sip_uri(contact.uri).aor

@@ -40,6 +40,13 @@ def start_bob(kamailio: Kamailio, phones: PhoneFactory, **chat: Any) -> RemotePh
     return bob
 
 
+def logged(phone: RemotePhone, text: str) -> Callable[[dict[str, Any]], bool]:
+    """`text` is in the phone's log: chat offers wait for the relay's grant, or the
+    msrps endpoint, which the phone may get after it registered; until then it
+    has no a=path for them and answers 488 (plugins/chat/transport.py)."""
+    return lambda _: text in phone.log_tail(200)
+
+
 def peer(kamailio: Kamailio, relay: bool = False) -> BlinkPeer:
     return BlinkPeer(
         "alice",
@@ -119,6 +126,7 @@ def test_a_blink_chat_through_kamailios_msrp_relay(
     kamailio: Kamailio, phones: PhoneFactory
 ) -> None:
     bob = start_bob(kamailio, phones, relay=kamailio.msrp_relay_uri)
+    bob.wait_for(logged(bob, "Use-Path"), what="bob's relay grant")
     asyncio.run(chat_round_trip(kamailio, bob, peer(kamailio, relay=True)))
     assert bob.stop() == 0
 
@@ -156,6 +164,7 @@ def test_a_blink_chat_over_msrps_with_fingerprints(
     kamailio: Kamailio, phones: PhoneFactory, tmp_path: Path
 ) -> None:
     bob = start_bob(kamailio, phones)
+    bob.wait_for(logged(bob, "MSRP listening on msrps://"), what="bob's msrps endpoint")
     alice_tls = make_certificate(tmp_path, "alice")
     alice = BlinkPeer("alice", kamailio.users["alice"], kamailio.domain,
                       (LISTEN_IP, kamailio.sip_port), tls=alice_tls)  # fmt: skip
