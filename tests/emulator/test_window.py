@@ -176,7 +176,7 @@ def test_demo_carol_writes_and_team_shows_its_roster(xvfb: Xvfb, tmp_path: Path)
         assert shown[shown.index("Team (3)") :][:3] == ["Team (3)", "Bob", "Carol"]
         assert_window_shows_state(alice, tmp_path)
         assert_like_golden(alice.window.screenshot(), SCREENSHOTS / "conference.png")
-        alice.click("contact-1", hold_ms=1200)  # Bob out of the room (REFER method=BYE)
+        alice.click("contact-1", hold_ms=2300)  # held 2 s: Bob out of the room (REFER method=BYE)
         state = alice.wait_for(screen_shows("Team (2)"), what="Bob removed")
         assert [p["name"] for p in state["conference"]["participants"]] == ["Carol", None]
         alice.window.key("Escape")
