@@ -41,7 +41,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -727,11 +727,11 @@ class Focus:
         tag = secrets.token_hex(4)
         self._respond(request, address, 202, "Accepted", tag=tag, headers=[self._contact(room)])
         leg = self._uas_leg(request, tag)
-        aor = target.aor
         if method == "BYE":
-            self._spawn(self._remove(room, aor, leg))
-        else:
-            self._spawn(self._dial_out(room, aor, leg))
+            self._spawn(self._remove(room, target.aor, leg))
+        else:  # dial the URI as given (a direct-mode phone's port included)
+            params = {k: v for k, v in target.params.items() if k != "method"}
+            self._spawn(self._dial_out(room, str(replace(target, params=params, headers={})), leg))
 
     async def _progress(self, leg: Leg, status: int, reason: str, final: bool) -> None:
         body = f"SIP/2.0 {status} {reason}\r\n".encode()

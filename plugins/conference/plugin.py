@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from phone.api import (
@@ -368,7 +368,9 @@ class ConferencePlugin:
 
     def _refer(self, room: Room, contact: Contact, method: str) -> None:
         assert self.phone is not None
-        target = parse_sip_uri(contact.uri).aor
+        # The contact's own URI, port included (a direct-mode phone listens on
+        # its own port); only URI headers, which have no place in Refer-To, go.
+        target = replace(parse_sip_uri(contact.uri), headers={})
         self._spawn(
             self._send_refer(self.phone, room, contact.name, f"<{target};method={method}>", method)
         )

@@ -179,6 +179,8 @@ def test_demo_carol_writes_and_team_shows_its_roster(xvfb: Xvfb, tmp_path: Path)
         alice.click("contact-1", hold_ms=2300)  # held 2 s: Bob out of the room (REFER method=BYE)
         state = alice.wait_for(screen_shows("Team (2)"), what="Bob removed")
         assert [p["name"] for p in state["conference"]["participants"]] == ["Carol", None]
+        alice.click("contact-1")  # a short press: Bob back in (REFER method=INVITE, he answers)
+        alice.wait_for(screen_shows("Team (3)"), what="Bob invited back")
         alice.window.key("Escape")
         alice.wait_for(no_calls, what="Escape leaves the room")
         alice.window.close()
