@@ -26,7 +26,10 @@ side), and pjmedia's WebRTC canceller only covers 48 ms. So the bridge also
 measures the whole lag from the sound itself while the far end talks
 (`phone.audio.delay`) and hands the canceller the reference `ECHO_LEAD_MS`
 before the echo, from the first estimate on, on every call. A changed lag
-is taken only when two estimates in a row agree on it. What the measurement
+is taken only when two estimates in a row agree on it. Whenever the
+reference moves, the canceller relearns the last REPLAY_MS of capture
+against it, so what it learned against the old place (ALSA's offset, on a
+first call) does not cost seconds of echo. What the measurement
 adds to ALSA's offset is kept across xruns and device reopenings. The two
 rings then carry the frames across to pjmedia's clock, which runs on system
 time and drifts; `PcmRing` absorbs that.
@@ -75,7 +78,7 @@ ECHO_LEAD_MS = 16
 # much later than the one in use (the echo would start before the reference:
 # estimates come 8-12 ms late at times, a pitch period, which is no move),
 # or this much earlier (the lead would eat a tail's worth of filter). Each
-# move costs the canceller about 3 s of adapting.
+# move resets the canceller, which then relearns the last REPLAY_MS.
 LATER_TOLERANCE_MS = ECHO_LEAD_MS - 2
 EARLIER_TOLERANCE_MS = 16
 # What the canceller relearns from when the reference moves: the capture of
