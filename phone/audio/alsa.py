@@ -587,20 +587,24 @@ class AlsaSound:
                 if estimator is not None:
                     estimator.restart()
             alignment.reading(self._stream_offset(duplex, read_total, history.end, len(pending)))
+            moved = False
             if estimator is not None:
                 estimator.playback(history.end - samples, playback)
                 estimate = estimator.capture(captured_at, frame)
-                if estimate is not None and self._measured(alignment, estimate):
-                    # Relearn the last REPLAY_MS against the moved reference.
-                    moved = alignment.offset()
-                    self.echo.relearn(
-                        (past, history.slice(index - moved, samples)) for index, past in captured
-                    )
+                moved = estimate is not None and self._measured(alignment, estimate)
             self._alignment, self._residual = alignment.offset(), alignment.residual
             reference = history.slice(captured_at - self._alignment, samples)
             out = self.echo.cancel(frame, reference)
             captured.append((captured_at, frame))
             self.capture_ring.write(silence if self.muted else out)
+            if moved:
+                # Relearn the last REPLAY_MS, this frame included, against the
+                # moved reference; after the write, so pjmedia's side of the
+                # ring does not wait for it (about 7 ms).
+                self.echo.relearn(
+                    (past, history.slice(index - self._alignment, samples))
+                    for index, past in captured
+                )
             # Time spent working, not blocked in ALSA: over a period means the
             # loop cannot keep up, whatever the device's buffering hides.
             elapsed = busy + time.perf_counter() - resumed

@@ -340,8 +340,8 @@ class EchoCanceller:
         For a reference that moved: what the filter learned against the old
         place is wrong, and adapting on live speech took it about 3 s. The
         frames already heard, replayed against the new place, teach it at
-        once. Pass them up to the one before the next `cancel`, so the
-        stream the canceller sees stays continuous. Their output is
+        once. Pass them up to the one last cancelled, so the stream the
+        canceller sees stays continuous. Their output is
         dropped and they are not counted in `stats`. About 7 ms of CPU for
         2 s of frames here.
         """
