@@ -26,7 +26,10 @@ side), and pjmedia's WebRTC canceller only covers 48 ms. So the bridge also
 measures the whole lag from the sound itself while the far end talks
 (`phone.audio.delay`) and hands the canceller the reference `ECHO_LEAD_MS`
 before the echo, from the first estimate on, on every call. A changed lag
-is taken only when two estimates in a row agree on it. What the measurement
+is taken only when two estimates in a row agree on it. Whenever the
+reference moves, the canceller relearns the last REPLAY_MS of capture
+against it, so what it learned against the old place (ALSA's offset, on a
+first call) does not cost seconds of echo. What the measurement
 adds to ALSA's offset is kept across xruns and device reopenings. The two
 rings then carry the frames across to pjmedia's clock, which runs on system
 time and drifts; `PcmRing` absorbs that.
@@ -75,10 +78,13 @@ ECHO_LEAD_MS = 16
 # much later than the one in use (the echo would start before the reference:
 # estimates come 8-12 ms late at times, a pitch period, which is no move),
 # or this much earlier (the lead would eat a tail's worth of filter). Each
-# move costs the canceller about 3 s of adapting.
+# move resets the canceller, which then relearns the last REPLAY_MS.
 LATER_TOLERANCE_MS = ECHO_LEAD_MS - 2
 EARLIER_TOLERANCE_MS = 16
-REFERENCE_HISTORY_MS = 600
+# What the canceller relearns from when the reference moves: the capture of
+# the last REPLAY_MS, replayed against the moved reference.
+REPLAY_MS = 2000
+REFERENCE_HISTORY_MS = REPLAY_MS + MAX_ECHO_LAG_MS + 200
 STOP_TIMEOUT_S = 5.0  # how long close() waits for the audio thread
 
 
@@ -555,6 +561,8 @@ class AlsaSound:
         estimator = DelayEstimator(RATE, MAX_ECHO_LAG_MS) if self.echo.active else None
         read_total = 0
         xruns = self._overruns + self._underruns
+        # (capture index, frame) of the last REPLAY_MS, for the canceller to relearn
+        captured: deque[tuple[int, bytes]] = deque(maxlen=REPLAY_MS // self.config.frame_ms)
         while True:
             started = time.perf_counter()
             cpu_started = time.thread_time()
@@ -575,18 +583,28 @@ class AlsaSound:
                 # An xrun moved one stream against the other: measure afresh.
                 xruns = self._overruns + self._underruns
                 alignment = _Alignment(alignment.residual)
+                captured.clear()  # captured against the streams as they were
                 if estimator is not None:
                     estimator.restart()
             alignment.reading(self._stream_offset(duplex, read_total, history.end, len(pending)))
+            moved = False
             if estimator is not None:
                 estimator.playback(history.end - samples, playback)
                 estimate = estimator.capture(captured_at, frame)
-                if estimate is not None:
-                    self._measured(alignment, estimate)
+                moved = estimate is not None and self._measured(alignment, estimate)
             self._alignment, self._residual = alignment.offset(), alignment.residual
             reference = history.slice(captured_at - self._alignment, samples)
             out = self.echo.cancel(frame, reference)
+            captured.append((captured_at, frame))
             self.capture_ring.write(silence if self.muted else out)
+            if moved:
+                # Relearn the last REPLAY_MS, this frame included, against the
+                # moved reference; after the write, so pjmedia's side of the
+                # ring does not wait for it (about 7 ms).
+                self.echo.relearn(
+                    (past, history.slice(index - self._alignment, samples))
+                    for index, past in captured
+                )
             # Time spent working, not blocked in ALSA: over a period means the
             # loop cannot keep up, whatever the device's buffering hides.
             elapsed = busy + time.perf_counter() - resumed
@@ -599,7 +617,8 @@ class AlsaSound:
                 return
             frame = self._read(duplex, pending)
 
-    def _measured(self, alignment: _Alignment, estimate: DelayEstimate) -> None:
+    def _measured(self, alignment: _Alignment, estimate: DelayEstimate) -> bool:
+        """Take in an estimate; True when it moved the reference."""
         first = alignment.residual is None
         before = alignment.offset()
         log.debug(
@@ -608,16 +627,14 @@ class AlsaSound:
             estimate.correlation,
         )
         if not alignment.measured(estimate):
-            return
-        # No canceller reset: on speech a reset here cost 15-20 dB over the
-        # next seconds; the filter adapts to the moved reference on its own.
+            return False
         if first:
             log.info(
                 "echo delay measured: %.1f ms speaker to microphone (correlation %.2f)",
                 estimate.lag * 1000 / RATE,
                 estimate.correlation,
             )
-            return
+            return True
         log.info(
             "echo reference realigned: %.1f ms -> %.1f ms",
             before * 1000 / RATE,
@@ -625,6 +642,7 @@ class AlsaSound:
         )
         with self._counters_lock:
             self._realignments += 1
+        return True
 
     def _drain_backlog(self, duplex: _Duplex, pending: bytearray, frame: bytes) -> bytes:
         """Skip capture periods queued while the stream started; keep the newest."""

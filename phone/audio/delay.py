@@ -29,6 +29,11 @@ BATCH_ACTIVE_BLOCKS = 500  # playback blocks with sound per estimate (1 s)
 # echo in rooms of 20-300 ms, at most 0.25 between unrelated voices.
 MIN_CORRELATION = 0.3
 PEAK_SHARE = 0.9  # a peak this close to the highest competes with it
+# Weight of a new batch in the running correlation the estimates come from:
+# one batch's peak strays by 10-20 ms at times (a pitch period, a repeated
+# syllable), and two such batches in a row moved the reference off the echo
+# in 2 of 12 first calls measured (60 and 120 ms rooms, loaded machine).
+BATCH_WEIGHT = 0.35
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,10 @@ class DelayEstimator:
     enough far-end sound is complete and its correlation peak is clear,
     else None. One thread only (the audio thread).
 
+    Each estimate comes from the correlations of the batches so far, the
+    older weighing less (BATCH_WEIGHT), so the first comes after one batch
+    and the later ones stray less; `restart` forgets them.
+
     Of several peaks nearly as high as the highest (speech repeats itself at
     its pitch period, and the envelopes with it), the earliest is taken: a
     reference a little early costs the canceller a few dB, one late costs
@@ -77,10 +86,15 @@ class DelayEstimator:
         self.restart()
 
     def restart(self) -> None:
-        """Start a new batch: the streams moved against each other (an xrun).
+        """Start afresh: the streams moved against each other (an xrun).
 
-        What was played stays known, by its index.
+        The correlations of past batches are forgotten; what was played
+        stays known, by its index.
         """
+        self._running: list[float] | None = None  # correlations by lag, batches so far
+        self._new_batch()
+
+    def _new_batch(self) -> None:
         # _acc[i] sums capture[k] * playback[k - (lags - 1 - i)] over the batch
         self._acc = [0.0] * self.lags
         self._first: int | None = None  # capture blocks first..last are in the batch
@@ -138,9 +152,15 @@ class DelayEstimator:
             return None
         if self._last - self._first + 1 < lags:
             return None
-        estimate = self._peak()
-        self.restart()
-        return estimate
+        rho = self._correlations()
+        if self._running is not None:
+            rho = [
+                (1 - BATCH_WEIGHT) * old + BATCH_WEIGHT * new
+                for old, new in zip(self._running, rho, strict=True)
+            ]
+        self._running = rho
+        self._new_batch()
+        return self._peak(rho)
 
     def _correlations(self) -> list[float]:
         """Pearson correlation of the envelopes at each lag (index as `_acc`)."""
@@ -159,8 +179,7 @@ class DelayEstimator:
             out.append((acc / n - mean_c * mean_r) / denominator if denominator else 0.0)
         return out
 
-    def _peak(self) -> DelayEstimate | None:
-        rho = self._correlations()
+    def _peak(self, rho: list[float]) -> DelayEstimate | None:
         best = max(rho)
         if best < MIN_CORRELATION:
             return None

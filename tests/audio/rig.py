@@ -27,6 +27,7 @@ RATE = 16000
 REPO = Path(__file__).resolve().parents[2]
 WINDOW_S = 0.1
 ACTIVE_DB = -50.0  # a window counts as speech above this level
+TARGET_ERLE_DB = 40.0  # issue 15: on every call, within 2 s
 
 
 @dataclass
@@ -43,6 +44,7 @@ class RigRun:
 class EchoFigures:
     erle_db: float  # single talk, after `converged_after_s`
     converge_s: float | None  # first time the per-window ERLE holds >= 20 dB
+    target_s: float | None  # first time it holds >= TARGET_ERLE_DB
     near_attenuation_db: float | None  # double talk
     near_cut_share: float | None  # share of double-talk windows cut by > 10 dB
     echo_off_level_db: float  # the echo at the microphone, for scale
@@ -172,13 +174,16 @@ def analyse(run: RigRun, converged_after_s: float = 2.0) -> EchoFigures:
         else float("nan")
     )
     per_window = echo_w - sent_w
-    converge: float | None = None
     single_idx = np.flatnonzero(single)
-    for k, idx in enumerate(single_idx):
-        following = per_window[single_idx[k : k + 10]]
-        if len(following) >= 5 and np.median(following) >= 20.0:
-            converge = float(times[idx])
-            break
+
+    def holds(level_db: float) -> float | None:
+        """The first single-talk window from which the next ten hold `level_db` (median)."""
+        for k, idx in enumerate(single_idx):
+            following = per_window[single_idx[k : k + 10]]
+            if len(following) >= 5 and np.median(following) >= level_db:
+                return float(times[idx])
+        return None
+
     near_att: float | None = None
     cut: float | None = None
     if double.any():
@@ -189,7 +194,8 @@ def analyse(run: RigRun, converged_after_s: float = 2.0) -> EchoFigures:
         cut = float(np.mean((near_w[double] - sent_w[double]) > 10.0))
     return EchoFigures(
         erle_db=float(erle),
-        converge_s=converge,
+        converge_s=holds(20.0),
+        target_s=holds(TARGET_ERLE_DB),
         near_attenuation_db=near_att,
         near_cut_share=cut,
         echo_off_level_db=float(10 * np.log10(echo_power[single].mean()))

@@ -16,7 +16,7 @@ from phone.audio.echo import (
     EchoConfig,
     EchoUnavailable,
 )
-from tests.audio.room import EchoPath, level_db, to_pcm
+from tests.audio.room import ROOM_LATENCY_MS, EchoPath, level_db, to_pcm
 
 RATE = 16000
 FRAME = 320
@@ -119,3 +119,44 @@ def test_settings_out_of_range_are_refused() -> None:
         EchoConfig(delay_ms=900)
     with pytest.raises(ValueError, match="tail_ms"):
         EchoConfig(EchoAlgorithm.SPEEX, tail_ms=0)
+
+
+def test_relearning_leaves_the_canceller_as_if_the_reference_had_been_right_all_along(
+    pj_endpoint: object, far_speech: np.ndarray
+) -> None:
+    """The reference sat 4 ms after the echo for 1.5 s (a late estimate), then
+    moves 20 ms earlier, 16 ms ahead of the echo. Relearning the frames heard
+    so far against the moved reference gives the very output of a canceller
+    that had it there from the start; carrying on with what was learned
+    against the old place leaves more echo in the next half second."""
+    mic = to_pcm(echo_of(far_speech, delay_ms=60.0))
+
+    def reference(lead_ms: int) -> bytes:
+        delay = int((60 - ROOM_LATENCY_MS - lead_ms) * RATE / 1000)
+        return to_pcm(np.concatenate([np.zeros(delay), far_speech]))
+
+    right, wrong = reference(16), reference(-4)
+    size = FRAME * 2
+    moved, until = int(1.5 * RATE) * 2, int(2.0 * RATE) * 2
+
+    def frames(ref: bytes, start: int, stop: int) -> list[tuple[bytes, bytes]]:
+        return [(mic[i : i + size], ref[i : i + size]) for i in range(start, stop, size)]
+
+    outputs = {}
+    for way in ("right all along", "relearned", "carried on"):
+        with EchoCanceller(EchoConfig()) as canceller:
+            for capture, ref in frames(right if way == "right all along" else wrong, 0, moved):
+                canceller.cancel(capture, ref)
+            if way == "relearned":
+                canceller.relearn(frames(right, 0, moved))
+            outputs[way] = b"".join(
+                canceller.cancel(capture, ref) for capture, ref in frames(right, moved, until)
+            )
+            assert canceller.stats().frames == until // size  # relearned frames not counted
+    assert outputs["relearned"] == outputs["right all along"]
+    echo = level_db(np.frombuffer(mic[moved:until], dtype="<i2").astype(np.float64))
+    erle = {
+        way: echo - level_db(np.frombuffer(out, dtype="<i2").astype(np.float64))
+        for way, out in outputs.items()
+    }
+    assert erle["relearned"] - erle["carried on"] >= 6.0, erle
