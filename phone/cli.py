@@ -69,18 +69,23 @@ async def _run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, phone.stop)
     board.on_close = phone.stop
+    # The control interface opens first: it answers `state` at once and holds
+    # other requests until the phone has started.
+    if control is not None:
+        await control.start()
     try:
         await phone.start()
-    except SipStartError as exc:
+    except (SipStartError, BoardUnavailable) as exc:
         log.error("%s", exc)
-        return 2
-    except BoardUnavailable as exc:
-        log.error("%s", exc)
-        return 1
-    # The control interface opens once the phone can act on what it is told.
-    try:
         if control is not None:
-            await control.start()
+            await control.close()
+        return 2 if isinstance(exc, SipStartError) else 1
+    except ConfigError:  # a plugin's settings: down as after a stop, then main says why
+        if control is not None:
+            await control.close()
+        await phone.shutdown()
+        raise
+    try:
         await phone.stopped()
     finally:
         try:

@@ -43,6 +43,9 @@ CALL_LEDS = {
 RESULT_SECONDS = 3.0
 BUSY_CODES = (486, 600, 603)
 TICK_S = 0.25
+# How long `start` lets the first REGISTER's answer in before it loads the
+# plugins (a registrar on the LAN answers, challenge included, in a few ms).
+REGISTRATION_HEAD_START_S = 0.2
 
 
 def _mmss(seconds: float) -> str:
@@ -64,7 +67,9 @@ class Phone:
         self.store.on_full = self._store_full_changed
         self.screen = Screen(board.display)
         self.buttons = ContactButtons(board)
-        self.plugins = plugins if plugins is not None else PluginHost(config.plugins)
+        # The config's plugins load in `start`, once the first REGISTER is out.
+        self.plugins = plugins if plugins is not None else PluginHost()
+        self._plugins_to_load = config.plugins if plugins is None else None
         self.api = PhoneApi(self)  # what plugins get as `phone`
         self.sip = SipStack(config.account, config.calls, self, sip_trace)
         self.audio = PhoneAudio(self.sip.pj, board.audio, config.audio, self._audio_problem_changed)
@@ -76,6 +81,8 @@ class Phone:
         self.dnd = False
         self._presses = PressTracker(config.calls.long_press_ms, self.press)
         self._stop = asyncio.Event()
+        self.started = asyncio.Event()  # `start` is done: plugins loaded, contacts shown
+        self._registration_answered = asyncio.Event()
         self._started_at = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
         self._disabled_shown = 0
@@ -89,6 +96,24 @@ class Phone:
         await self._stop.wait()
 
     async def start(self) -> None:
+        """Start SIP first, so the REGISTER goes out before anything it does not
+        need (the plugins and their imports); give its answer a moment
+        (`REGISTRATION_HEAD_START_S`) while nothing else holds the loop; then
+        load the plugins, show the contacts and tell the plugins we started
+        (and, if the registration came back meanwhile, that we are registered)."""
+        await self.board.start(self._presses.edge)
+        self.sip.start()
+        direct = self.sip.account is not None and self.sip.account.direct
+        self.registration_text = "direct" if direct else "registering"
+        self.redraw()
+        if not direct:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._registration_answered.wait(), REGISTRATION_HEAD_START_S
+                )
+        if self._plugins_to_load is not None:
+            self.plugins.load(self._plugins_to_load)
+            self._plugins_to_load = None
         # On a full disk the buttons show the contacts stored before; on_full says so.
         with contextlib.suppress(StoreFull):
             self.store.replace_contacts(
@@ -98,12 +123,7 @@ class Phone:
                 conference={c.uri for c in self.config.contacts if c.conference},
             )
         self.load_contacts()
-        await self.board.start(self._presses.edge)
-        self.sip.start()
         self.audio.open(self.sip.ep)
-        self.registration_text = (
-            "direct" if self.sip.account and self.sip.account.direct else "registering"
-        )
         self._tasks.append(asyncio.get_running_loop().create_task(self._tick(), name="screen"))
         self.redraw()
         log.info(
@@ -112,6 +132,16 @@ class Phone:
             self.buttons.size,
         )
         self.plugins.call("phone_started", phone=self.api)
+        account = self.sip.account
+        if self.registered and account is not None:
+            self.plugins.call(
+                "registration_changed",
+                phone=self.api,
+                registered=True,
+                code=account.last_code,
+                reason=account.last_reason,
+            )
+        self.started.set()
 
     def stop(self) -> None:
         """Ask the phone to shut down (signal handlers call this)."""
@@ -238,6 +268,7 @@ class Phone:
 
     # -- SIP events (SipEvents) -----------------------------------------
     def registration_changed(self, registered: bool, code: int, reason: str) -> None:
+        self._registration_answered.set()
         self.registered = registered
         self.registration_text = (
             "registered" if registered else f"reg failed {code}" if code else "registering"
@@ -475,6 +506,7 @@ class Phone:
     def describe(self) -> dict[str, Any]:
         """The control interface's `state` answer: the core's keys, then the plugins'."""
         state = {
+            "started": self.started.is_set(),
             "registered": self.registered,
             "buttons": self.buttons.describe(),
             "screen": self.screen.lines(),
