@@ -14,9 +14,9 @@ import contextlib
 import logging
 import time
 from dataclasses import replace
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from phone.api import PhoneApi
 from phone.board import Board, Led, LedColor, LedPattern, contact_index
 from phone.buttons import CALL_LAYER, Contact, ContactButtons, PressTracker
 from phone.calls import CallInfo, CallState, Direction
@@ -29,6 +29,9 @@ from phone.sip.call import SipCall
 from phone.sip.endpoint import SipStack
 from phone.store import Store, StoreFull
 from phone.uri import parse_sip_uri
+
+if TYPE_CHECKING:
+    from phone.api import PhoneApi
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,6 @@ class Phone:
         # The config's plugins load in `start`, once the first REGISTER is out.
         self.plugins = plugins if plugins is not None else PluginHost()
         self._plugins_to_load = config.plugins if plugins is None else None
-        self.api = PhoneApi(self)  # what plugins get as `phone`
         self.sip = SipStack(config.account, config.calls, self, sip_trace)
         self.audio = PhoneAudio(self.sip.pj, board.audio, config.audio, self._audio_problem_changed)
         # Handles, kept until DISCONNECTED; their pjsua2 calls belong to the SIP
@@ -89,6 +91,14 @@ class Phone:
         self._tone: str | None = None
         # A pending timer holds its call: it must not outlive the call (nor libDestroy).
         self._no_answer_timers: dict[SipCall, asyncio.TimerHandle] = {}
+
+    @cached_property
+    def api(self) -> PhoneApi:
+        """What plugins get as `phone`. Imported when first needed: it brings the
+        SIP services and payload parsers, which the first REGISTER does not need."""
+        from phone.api import PhoneApi
+
+        return PhoneApi(self)
 
     # -- lifecycle ------------------------------------------------------
     async def stopped(self) -> None:
@@ -111,6 +121,7 @@ class Phone:
                 await asyncio.wait_for(
                     self._registration_answered.wait(), REGISTRATION_HEAD_START_S
                 )
+        self.sip.start_services()
         if self._plugins_to_load is not None:
             self.plugins.load(self._plugins_to_load)
             self._plugins_to_load = None

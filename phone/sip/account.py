@@ -20,15 +20,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pjsua2 as pj
 
 from phone.config import AccountConfig, Transport
-from phone.payloads.rpid import Activity
 from phone.retry import Backoff
 from phone.sip.admission import KEYS_PER_LINE, MediaSlots, NoMediaRoom
 from phone.sip.call import CallEvents, SipCall
+
+if TYPE_CHECKING:
+    from phone.payloads.rpid import Activity
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +38,12 @@ BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
 BACKOFF_JITTER = 0.2
 UNREGISTER_WAIT_S = 2.0
+# By the `Activity` values (a StrEnum): the RPID parser, with lxml, is not
+# imported before the first REGISTER.
 PJSUA_ACTIVITIES = {
-    Activity.AWAY: pj.PJRPID_ACTIVITY_AWAY,
-    Activity.BUSY: pj.PJRPID_ACTIVITY_BUSY,
-    Activity.ON_THE_PHONE: pj.PJRPID_ACTIVITY_BUSY,
+    "away": pj.PJRPID_ACTIVITY_AWAY,
+    "busy": pj.PJRPID_ACTIVITY_BUSY,
+    "on-the-phone": pj.PJRPID_ACTIVITY_BUSY,
 }
 
 

@@ -25,8 +25,6 @@ from phone.sip.digest import Credentials
 from phone.sip.layout import self_test
 from phone.sip.proxy_only import ProxyOnly, server_of
 from phone.sip.rawsip import RawSip
-from phone.sip.services import SipServices
-from phone.sip.subscription import Subscriber
 from phone.sip.wakeups import SipWakeups
 from phone.uri import parse_sip_uri
 
@@ -34,6 +32,7 @@ if TYPE_CHECKING:
     import pjsua2 as pj
 
     from phone.sip.account import SipAccount, SipEvents
+    from phone.sip.services import SipServices
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,8 @@ class SipStack:
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> None:
-        """Create the lib, listen, create the account (REGISTER goes out at once)."""
+        """Create the lib, listen, create the account (REGISTER goes out at once);
+        `start_services` follows."""
         pj = self.pj
         ep = pj.Endpoint()
         ep.libCreate()
@@ -148,6 +148,16 @@ class SipStack:
             on_recovered=self._registration_recovered,
         )
         self.account.start()
+
+    def start_services(self) -> None:
+        """Subscriptions, publications, pager and chat sessions (`SipServices`),
+        after `start`: their imports (the payload parsers) wait until the first
+        REGISTER is out."""
+        from phone.sip.services import SipServices
+        from phone.sip.subscription import Subscriber
+
+        assert self.raw is not None and self.account is not None
+        loop = asyncio.get_running_loop()
         subscriber = Subscriber.for_account(
             self.raw, self.account, loop, self._credentials(), self._route()
         )
