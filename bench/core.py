@@ -2,7 +2,7 @@
 
 - press → INVITE: a contact-button press sent on the control socket until the
   INVITE arrives at a raw UDP callee, which answers 486 (the phone hangs up in
-  between); p50/p99 over N presses. Both ends read CLOCK_MONOTONIC, which is
+  between), presses 50 ms apart; p50/p99 over N presses. Both ends read CLOCK_MONOTONIC, which is
   system-wide on Linux.
 - start → registered, two ways: process spawn until the "registered" line on
   its console (also for baresip, against the same Kamailio), and process spawn
@@ -92,11 +92,16 @@ def press_to_invite(workdir: Path, presses: int) -> list[float]:
             phone.press("contact-1")
             latencies.append(callee.wait(i) - sent)
             phone.wait_for(no_calls, what="hung up")
+            time.sleep(PRESS_GAP_S)
     finally:
         phone.stop()
     return latencies
 
 
+# pjmedia frees a call's sockets 500 ms after it ends, and the phone refuses a
+# call it has no sockets for (phone/sip/admission.py): presses at the phone's
+# own pace (a call every ~15 ms) run out of them after 15 calls.
+PRESS_GAP_S = 0.05
 PLUGINS = ("call_log", "chat", "conference", "presence", "xcap")  # the built-in ones
 # What a phone imports, in the order it does, for the import table (each step
 # after those before it; the plugins last, as the phone loads them).

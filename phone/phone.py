@@ -110,7 +110,7 @@ class Phone:
         need (the plugins and their imports); give its answer a moment
         (`REGISTRATION_HEAD_START_S`) while nothing else holds the loop; then
         load the plugins, show the contacts and tell the plugins we started
-        (and, if the registration came back meanwhile, that we are registered)."""
+        (and, if the registration was answered meanwhile, how)."""
         await self.board.start(self._presses.edge)
         self.sip.start()
         direct = self.sip.account is not None and self.sip.account.direct
@@ -144,11 +144,11 @@ class Phone:
         )
         self.plugins.call("phone_started", phone=self.api)
         account = self.sip.account
-        if self.registered and account is not None:
+        if self._registration_answered.is_set() and account is not None:
             self.plugins.call(
                 "registration_changed",
                 phone=self.api,
-                registered=True,
+                registered=self.registered,
                 code=account.last_code,
                 reason=account.last_reason,
             )
@@ -285,9 +285,14 @@ class Phone:
             "registered" if registered else f"reg failed {code}" if code else "registering"
         )
         self.redraw()
-        self.plugins.call(
-            "registration_changed", phone=self.api, registered=registered, code=code, reason=reason
-        )
+        if self.started.is_set():  # else `start` tells the plugins once they are loaded
+            self.plugins.call(
+                "registration_changed",
+                phone=self.api,
+                registered=registered,
+                code=code,
+                reason=reason,
+            )
 
     def incoming_call(self, call: SipCall) -> None:
         info = call.info
@@ -528,6 +533,8 @@ class Phone:
             "sound": self.audio.stats(),
             **self._diagnostics(),
         }
+        if not self.started.is_set():
+            return state  # no plugins yet (and no plugin API to import while starting)
         for keys in self.plugins.collect("control_state", phone=self.api):
             for key, value in keys.items():
                 state.setdefault(key, value)
