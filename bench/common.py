@@ -45,6 +45,16 @@ def rss_mib(pid: int | str = "self") -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def memory_mib(pid: int | str = "self") -> tuple[float, float, float]:
+    """RSS, PSS and USS (private pages) of a process, MiB (/proc/PID/smaps_rollup)."""
+    fields: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":", 1)
+        fields[name] = int(value.split()[0])
+    uss = fields["Private_Clean"] + fields["Private_Dirty"]
+    return fields["Rss"] / 1024, fields["Pss"] / 1024, uss / 1024
+
+
 def cpu_seconds(pid: int | str = "self") -> float:
     """User + system CPU time of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -2,13 +2,16 @@
 
 - press → INVITE: a contact-button press sent on the control socket until the
   INVITE arrives at a raw UDP callee, which answers 486 (the phone hangs up in
-  between); p50/p99 over N presses. Both ends read CLOCK_MONOTONIC, which is
+  between), presses 50 ms apart; p50/p99 over N presses. Both ends read CLOCK_MONOTONIC, which is
   system-wide on Linux.
-- start → registered: process spawn until the "registered" line on its
-  console, for `phone run` and for baresip, against the same Kamailio.
-- idle RSS and CPU after registration, for both.
+- start → registered, two ways: process spawn until the "registered" line on
+  its console (also for baresip, against the same Kamailio), and process spawn
+  until the control interface answers `registered: true` (polled every 2 ms).
+- idle CPU and memory after registration: every built-in plugin on, presence
+  with two contacts. RSS, PSS and USS (smaps_rollup), with a table of what
+  each plugin and TLS add, and one of what each import adds.
 
-Run: python bench/core.py [--presses 200] [--starts 10]
+Run: python bench/core.py [--presses 200] [--starts 10] [--idle-s 20]
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from bench.common import idle_cpu_percent, machine, pct, rss_mib  # noqa: E402
+from bench.common import idle_cpu_percent, machine, memory_mib, pct, rss_mib  # noqa: E402
+from phone.control import ControlClient  # noqa: E402
 from phone.remote import PhoneExitError, RemotePhone, describe_exit  # noqa: E402
 from tests.peers.baresip import Baresip  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
@@ -87,9 +92,47 @@ def press_to_invite(workdir: Path, presses: int) -> list[float]:
             phone.press("contact-1")
             latencies.append(callee.wait(i) - sent)
             phone.wait_for(no_calls, what="hung up")
+            time.sleep(PRESS_GAP_S)
     finally:
         phone.stop()
     return latencies
+
+
+# pjmedia frees a call's sockets 500 ms after it ends, and the phone refuses a
+# call it has no sockets for (phone/sip/admission.py): presses at the phone's
+# own pace (a call every ~15 ms) run out of them after 15 calls.
+PRESS_GAP_S = 0.05
+PLUGINS = ("call_log", "chat", "conference", "presence", "xcap")  # the built-in ones
+# What a phone imports, in the order it does, for the import table (each step
+# after those before it; the plugins last, as the phone loads them).
+IMPORT_STEPS = (
+    ("CPython", ""),
+    ("asyncio", "import asyncio"),
+    ("pjsua2 (SWIG module)", "import pjsua2"),
+    (
+        "phone core (config, board, screen with PIL and luma, SIP, control)",
+        "import phone.cli, phone.phone, phone.control",
+    ),
+    ("SIP services, payload parsers (lxml), plugin API", "import phone.api"),
+    *((f"plugin {name}", f"import plugins.{name}") for name in PLUGINS),
+)
+
+
+def import_costs() -> list[tuple[str, float]]:
+    """RSS after each of IMPORT_STEPS, in a fresh interpreter."""
+    code = "\n".join(
+        [
+            "import sys",
+            "def rss():",
+            "    for line in open('/proc/self/status'):",
+            "        if line.startswith('VmRSS:'): return int(line.split()[1]) / 1024",
+            *(f"{stmt}\nprint(rss(), flush=True)" for _, stmt in IMPORT_STEPS),
+        ]
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split()
+    return [(label, float(value)) for (label, _), value in zip(IMPORT_STEPS, out, strict=True)]
 
 
 def start_phone(config: Path) -> tuple[subprocess.Popen[bytes], float]:
@@ -110,6 +153,34 @@ def start_phone(config: Path) -> tuple[subprocess.Popen[bytes], float]:
     raise RuntimeError(f"phone exited {proc.wait()} before registering")
 
 
+def start_watched(config: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], float]:
+    """Spawn `phone run --control`; return it and the seconds until the control
+    interface says it is registered."""
+    address = workdir / "bench.sock"
+    address.unlink(missing_ok=True)
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "phone", "run", "--config", str(config)]
+        + ["--control", f"unix:{address}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client: ControlClient | None = None
+    while time.monotonic() - started < 15:
+        if proc.poll() is not None:
+            raise RuntimeError(f"phone exited {proc.returncode} before registering")
+        try:
+            client = client or ControlClient(f"unix:{address}")
+            if client.state()["registered"]:
+                took = time.monotonic() - started
+                client.close()
+                return proc, took
+        except OSError:
+            client = None
+        time.sleep(0.002)
+    raise RuntimeError("phone did not register within 15 s")
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     code = proc.wait(10)
@@ -117,13 +188,66 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         raise PhoneExitError(f"phone exited with {describe_exit(code)} on SIGTERM")
 
 
+def idle_memory(config: Path) -> tuple[float, float, float]:
+    """RSS, PSS, USS of a phone 3 s after it registered."""
+    proc, _ = start_phone(config)
+    try:
+        time.sleep(3)
+        return memory_mib(proc.pid)
+    finally:
+        stop(proc)
+
+
+def memory_table(server: Kamailio, tls_server: Kamailio, workdir: Path) -> None:
+    contacts = [("Bob", server.uri("bob")), ("Carol", server.uri("carol"))]
+
+    def config(name: str, on: tuple[str, ...], tls: bool = False) -> Path:
+        acc = account(server, "alice")
+        if tls:
+            acc = {
+                **account(tls_server, "alice"),
+                "registrar": f"sip:127.0.0.1:{tls_server.tls_port};transport=tls",
+                "transport": "tls",
+                "tls_ca_file": str(tls_server.tls_certificate),
+            }
+            contacts_here = [("Bob", tls_server.uri("bob")), ("Carol", tls_server.uri("carol"))]
+        else:
+            contacts_here = contacts
+        off = {name: {"enabled": False} for name in PLUGINS if name not in on}
+        return render_config(acc, contacts_here, workdir, name, plugins=off)
+
+    base = idle_memory(config("none", ()))
+    rows = [("no plugins, UDP", base)]
+    for name in PLUGINS:
+        rows.append((f"only {name}", idle_memory(config(name, (name,)))))
+    rows.append(("every plugin, UDP", idle_memory(config("all", PLUGINS))))
+    rows.append(("every plugin, TLS", idle_memory(config("all-tls", PLUGINS, tls=True))))
+    print("idle memory after registration, MiB (two contacts):")
+    print("| phone | RSS | PSS | USS | RSS over no plugins |")
+    print("|---|---|---|---|---|")
+    for label, (rss, pss, uss) in rows:
+        print(f"| {label} | {rss:.1f} | {pss:.1f} | {uss:.1f} | {rss - base[0]:+.1f} |")
+    print("RSS after each import, MiB (a fresh interpreter):")
+    print("| import | RSS | added |")
+    print("|---|---|---|")
+    before = 0.0
+    for label, rss in import_costs():
+        print(f"| {label} | {rss:.1f} | {rss - before:+.1f} |")
+        before = rss
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--presses", type=int, default=200)
     parser.add_argument("--starts", type=int, default=10)
+    parser.add_argument("--idle-s", type=float, default=20.0)
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    with tempfile.TemporaryDirectory() as tmp, Kamailio() as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Kamailio() as server,
+        Kamailio(tls=True) as tls_server,
+    ):
         workdir = Path(tmp)
         lat = press_to_invite(workdir, args.presses)
         print(
@@ -131,18 +255,21 @@ def main() -> None:
             f"p50 {1000 * statistics.median(lat):.2f} ms, p99 {1000 * pct(lat, 99):.2f} ms, "
             f"max {1000 * max(lat):.2f} ms"
         )
-        config = render_config(
-            account(server, "alice"), [("Bob", server.uri("bob"))], workdir, "reg"
-        )
-        ours, theirs = [], []
-        rss_ours = rss_theirs = cpu_ours = cpu_theirs = 0.0
+        contacts = [("Bob", server.uri("bob")), ("Carol", server.uri("carol"))]
+        config = render_config(account(server, "alice"), contacts, workdir, "reg")
+        ours, outside, theirs = [], [], []
+        rss_theirs = cpu_ours = cpu_theirs = 0.0
+        memory = (0.0, 0.0, 0.0)
         for run in range(args.starts):
             proc, took = start_phone(config)
             ours.append(took)
             if run == 0:
                 time.sleep(3)
-                rss_ours = rss_mib(proc.pid)
-                cpu_ours = idle_cpu_percent(proc.pid)
+                memory = memory_mib(proc.pid)
+                cpu_ours = idle_cpu_percent(proc.pid, args.idle_s)
+            stop(proc)
+            proc, took = start_watched(config, workdir)
+            outside.append(took)
             stop(proc)
             peer = Baresip("bob", server)
             peer.start()
@@ -152,19 +279,26 @@ def main() -> None:
                 assert peer.pid is not None
                 time.sleep(3)
                 rss_theirs = rss_mib(peer.pid)
-                cpu_theirs = idle_cpu_percent(peer.pid)
+                cpu_theirs = idle_cpu_percent(peer.pid, args.idle_s)
             peer.close()
-    m_ours, m_theirs = statistics.median(ours), statistics.median(theirs)
-    print(
-        f"start -> registered ({args.starts} starts): simplephone median {1000 * m_ours:.0f} ms "
-        f"(max {1000 * max(ours):.0f}); baresip median {1000 * m_theirs:.0f} ms "
-        f"(max {1000 * max(theirs):.0f}); ratio {m_ours / m_theirs:.1f}x"
-    )
-    print(
-        f"idle RSS: simplephone {rss_ours:.1f} MiB, baresip {rss_theirs:.1f} MiB, "
-        f"ratio {rss_ours / rss_theirs:.1f}x"
-    )
-    print(f"idle CPU over 10 s: simplephone {cpu_ours:.2f}% of a core, baresip {cpu_theirs:.2f}%")
+        m_ours, m_theirs = statistics.median(ours), statistics.median(theirs)
+        print(
+            f"start -> registered ({args.starts} starts): simplephone median "
+            f"{1000 * m_ours:.0f} ms (max {1000 * max(ours):.0f}) to its log line, "
+            f"{1000 * statistics.median(outside):.0f} ms (max {1000 * max(outside):.0f}) "
+            f"to `registered` on the control interface; baresip median "
+            f"{1000 * m_theirs:.0f} ms (max {1000 * max(theirs):.0f}); ratio {m_ours / m_theirs:.1f}x"
+        )
+        rss, pss, uss = memory
+        print(
+            f"idle memory: simplephone RSS {rss:.1f} MiB, PSS {pss:.1f}, USS {uss:.1f}; "
+            f"baresip RSS {rss_theirs:.1f} MiB, ratio {rss / rss_theirs:.1f}x"
+        )
+        print(
+            f"idle CPU over {args.idle_s:.0f} s: simplephone {cpu_ours:.2f}% of a core, "
+            f"baresip {cpu_theirs:.2f}%"
+        )
+        memory_table(server, tls_server, workdir)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
    subscription; the latency is from just before `sendto` to the plugin
    callback on the asyncio loop (both `time.perf_counter_ns`, one process).
    Measured twice: with the loop pumping pjsua every 1 ms, and with the core's
-   adaptive pump (3 ms while busy, 20 ms when idle, see phone/sip/endpoint.py).
+   former adaptive pump (3 ms while busy, 20 ms when idle; the phone now polls
+   when a SIP socket is ready, phone/sip/wakeups.py).
    Also the part that is ours: hook entry → callback.
 2. Refresh load: 200 presence subscriptions against Kamailio (digest, 407 per
    new nonce) with expires=20 s, so each refreshes every 15 s; RSS and CPU of

@@ -81,25 +81,29 @@ async def _run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, phone.stop)
     board.on_close = phone.stop
+    # The control interface opens first: it answers `state` at once and holds
+    # other requests until the phone has started.
+    if control is not None:
+        await control.start()
     try:
         await phone.start()
-    except SipStartError as exc:
+    except (SipStartError, BoardUnavailable) as exc:
         log.error("%s", exc)
-        return 2
-    except BoardUnavailable as exc:
-        log.error("%s", exc)
-        return 1
+        if control is not None:
+            await control.close()
+        return 2 if isinstance(exc, SipStartError) else 1
+    except ConfigError:  # a plugin's settings: down as after a stop, then main says why
+        if control is not None:
+            await control.close()
+        await phone.shutdown()
+        raise
     if config_error is not None:
         phone.show_config_error(config_error)
-    # The control interface opens once the phone can act on what it is told.
-    watchdog: asyncio.Task[None] | None = None
+    notifier.ready(phone.status_line())
+    watchdog = loop.create_task(notifier.keep_alive(phone.sip.stalled), name="watchdog")
+    if started is not None:
+        started()
     try:
-        if control is not None:
-            await control.start()
-        notifier.ready(phone.status_line())
-        watchdog = loop.create_task(notifier.keep_alive(lambda: phone.sip.polls), name="watchdog")
-        if started is not None:
-            started()
         await phone.stopped()
         notifier.stopping()
     finally:

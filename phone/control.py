@@ -6,7 +6,7 @@ one request object per line, one response object per line, in order.
     {"cmd":"press","button":"contact-2"}                 short press
     {"cmd":"press","button":"contact-2","hold_ms":1200}  held, then released
     {"cmd":"down","button":"end"} / {"cmd":"up","button":"end"}
-    {"cmd":"state"}        registered, buttons + LEDs, screen lines, calls
+    {"cmd":"state"}        started, registered, buttons + LEDs, screen lines, calls
     {"cmd":"screenshot"}   the display as a PNG, base64, in the answer
     {"cmd":"screenshot","path":"/abs/file.png"}   written under [control] screenshot_dir
     {"cmd":"message","to":"sip:bob@example.test","text":"Hi"}   a pager MESSAGE
@@ -25,6 +25,10 @@ connection stays usable: nothing one request does (bad JSON, JSON nested too
 deep, a path that cannot be written, a bug) escapes as an exception. A press is
 answered once the button is released. When the phone stops, connected clients
 are disconnected quietly.
+
+The interface opens as the phone starts, before its plugins are loaded: `state`
+is answered at once (with `started` false until then), every other request
+once the phone has started.
 """
 
 from __future__ import annotations
@@ -235,6 +239,8 @@ class ControlServer:
         command = self._commands.get(request.get("cmd"))  # type: ignore[arg-type]
         if command is None:
             return {"ok": False, "error": f"unknown command: {request.get('cmd')!r}"}
+        if request.get("cmd") != "state":
+            await self.phone.started.wait()
         try:
             result = command(request)
             if asyncio.iscoroutine(result):

@@ -50,7 +50,8 @@ PROJECT = "simplephone"
 
 # The keys of the control interface's `state` answer that are the core's (README).
 CORE_STATE_KEYS = frozenset(
-    {"ok", "registered", "buttons", "screen", "calls", "dnd", "muted", "volume", "sound"}
+    {"ok", "started", "registered", "buttons", "screen", "calls", "dnd", "muted", "volume"}
+    | {"sound"}
     | {"registration", "subscriptions", "plugins", "refused", "uptime_s"}  # diagnostics
 )
 

@@ -16,9 +16,9 @@ import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from phone.api import PhoneApi
 from phone.board import Board, Led, LedColor, LedPattern, contact_index
 from phone.buttons import CALL_LAYER, Contact, ContactButtons, PressTracker
 from phone.calls import CallInfo, CallState, Direction
@@ -31,6 +31,9 @@ from phone.sip.call import SipCall
 from phone.sip.endpoint import SipStack
 from phone.store import Store, StoreFull
 from phone.uri import parse_sip_uri
+
+if TYPE_CHECKING:
+    from phone.api import PhoneApi
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,9 @@ BUSY_CODES = (486, 600, 603)
 TICK_S = 0.25
 CONFIG_ERROR_WIDTH = 21  # characters on a 128-pixel line
 CONFIG_ERROR_SECONDS = 60.0
+# How long `start` lets the first REGISTER's answer in before it loads the
+# plugins (a registrar on the LAN answers, challenge included, in a few ms).
+REGISTRATION_HEAD_START_S = 0.2
 
 
 def _mmss(seconds: float) -> str:
@@ -68,8 +74,9 @@ class Phone:
         self.store.on_full = self._store_full_changed
         self.screen = Screen(board.display)
         self.buttons = ContactButtons(board)
-        self.plugins = plugins if plugins is not None else PluginHost(config.plugins)
-        self.api = PhoneApi(self)  # what plugins get as `phone`
+        # The config's plugins load in `start`, once the first REGISTER is out.
+        self.plugins = plugins if plugins is not None else PluginHost()
+        self._plugins_to_load = config.plugins if plugins is None else None
         self.sip = SipStack(config.account, config.calls, self, sip_trace)
         self.audio = PhoneAudio(self.sip.pj, board.audio, config.audio, self._audio_problem_changed)
         # Handles, kept until DISCONNECTED; their pjsua2 calls belong to the SIP
@@ -82,6 +89,8 @@ class Phone:
         # Told one line for the operator when the registration changes (systemd's STATUS=).
         self.on_status: Callable[[str], None] | None = None
         self._stop = asyncio.Event()
+        self.started = asyncio.Event()  # `start` is done: plugins loaded, contacts shown
+        self._registration_answered = asyncio.Event()
         self._started_at = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
         self._disabled_shown = 0
@@ -89,12 +98,39 @@ class Phone:
         # A pending timer holds its call: it must not outlive the call (nor libDestroy).
         self._no_answer_timers: dict[SipCall, asyncio.TimerHandle] = {}
 
+    @cached_property
+    def api(self) -> PhoneApi:
+        """What plugins get as `phone`. Imported when first needed: it brings the
+        SIP services and payload parsers, which the first REGISTER does not need."""
+        from phone.api import PhoneApi
+
+        return PhoneApi(self)
+
     # -- lifecycle ------------------------------------------------------
     async def stopped(self) -> None:
         """Wait until `stop()` is called."""
         await self._stop.wait()
 
     async def start(self) -> None:
+        """Start SIP first, so the REGISTER goes out before anything it does not
+        need (the plugins and their imports); give its answer a moment
+        (`REGISTRATION_HEAD_START_S`) while nothing else holds the loop; then
+        load the plugins, show the contacts and tell the plugins we started
+        (and, if the registration was answered meanwhile, how)."""
+        await self.board.start(self.presses.edge)
+        self.sip.start()
+        direct = self.sip.account is not None and self.sip.account.direct
+        self.registration_text = "direct" if direct else "registering"
+        self.redraw()
+        if not direct:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._registration_answered.wait(), REGISTRATION_HEAD_START_S
+                )
+        self.sip.start_services()
+        if self._plugins_to_load is not None:
+            self.plugins.load(self._plugins_to_load)
+            self._plugins_to_load = None
         # On a full disk the buttons show the contacts stored before; on_full says so.
         with contextlib.suppress(StoreFull):
             self.store.replace_contacts(
@@ -104,12 +140,7 @@ class Phone:
                 conference={c.uri for c in self.config.contacts if c.conference},
             )
         self.load_contacts()
-        await self.board.start(self.presses.edge)
-        self.sip.start()
         self.audio.open(self.sip.ep)
-        self.registration_text = (
-            "direct" if self.sip.account and self.sip.account.direct else "registering"
-        )
         self._tasks.append(asyncio.get_running_loop().create_task(self._tick(), name="screen"))
         self.redraw()
         log.info(
@@ -118,6 +149,16 @@ class Phone:
             self.buttons.size,
         )
         self.plugins.call("phone_started", phone=self.api)
+        account = self.sip.account
+        if self._registration_answered.is_set() and account is not None:
+            self.plugins.call(
+                "registration_changed",
+                phone=self.api,
+                registered=self.registered,
+                code=account.last_code,
+                reason=account.last_reason,
+            )
+        self.started.set()
 
     def stop(self) -> None:
         """Ask the phone to shut down (signal handlers call this)."""
@@ -244,6 +285,7 @@ class Phone:
 
     # -- SIP events (SipEvents) -----------------------------------------
     def registration_changed(self, registered: bool, code: int, reason: str) -> None:
+        self._registration_answered.set()
         self.registered = registered
         self.registration_text = (
             "registered" if registered else f"reg failed {code}" if code else "registering"
@@ -251,9 +293,14 @@ class Phone:
         if self.on_status is not None:
             self.on_status(self.status_line(code, reason))
         self.redraw()
-        self.plugins.call(
-            "registration_changed", phone=self.api, registered=registered, code=code, reason=reason
-        )
+        if self.started.is_set():  # else `start` tells the plugins once they are loaded
+            self.plugins.call(
+                "registration_changed",
+                phone=self.api,
+                registered=registered,
+                code=code,
+                reason=reason,
+            )
 
     def incoming_call(self, call: SipCall) -> None:
         info = call.info
@@ -504,6 +551,7 @@ class Phone:
     def describe(self) -> dict[str, Any]:
         """The control interface's `state` answer: the core's keys, then the plugins'."""
         state = {
+            "started": self.started.is_set(),
             "registered": self.registered,
             "buttons": self.buttons.describe(),
             "screen": self.screen.lines(),
@@ -514,6 +562,8 @@ class Phone:
             "sound": self.audio.stats(),
             **self._diagnostics(),
         }
+        if not self.started.is_set():
+            return state  # no plugins yet (and no plugin API to import while starting)
         for keys in self.plugins.collect("control_state", phone=self.api):
             for key, value in keys.items():
                 state.setdefault(key, value)

@@ -18,7 +18,17 @@ import ctypes
 import os
 import struct
 import threading
-from ctypes import CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_size_t, c_ssize_t, c_uint
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_char_p,
+    c_int,
+    c_long,
+    c_size_t,
+    c_ssize_t,
+    c_uint,
+)
 from ctypes import c_void_p as VoidP
 from typing import Any
 
@@ -40,6 +50,12 @@ class PjStr(Structure):
     """`pj_str_t`: a pointer and a length, not NUL-terminated."""
 
     _fields_ = [("ptr", VoidP), ("slen", c_ssize_t)]
+
+
+class PjTimeVal(Structure):
+    """`pj_time_val`: seconds and milliseconds, as `pj_gettickcount` and the timer heap give them."""
+
+    _fields_ = [("sec", c_long), ("msec", c_long)]
 
 
 class PjsipMethod(Structure):
@@ -113,6 +129,14 @@ TDATA_POOL_OFFSET = 16  # pjsip_tx_data.pool after PJ_DECL_LIST_MEMBER
 TDATA_NAME_OFFSET = 24  # pjsip_tx_data.obj_name after the pool
 POOL_NAME_OFFSET = 16  # pj_pool_t.obj_name after PJ_DECL_LIST_MEMBER
 PKT_INFO_TAIL = 88  # pjsip_rx_data.pkt_info from src_addr to its end, padded to msg_info
+# pj_ioqueue_t of the select backend (pjlib/src/pj/ioqueue_select.c): after its
+# active key list come rfdset, wfdset and xfdset, each a pj_fd_set_t of
+# PJ_IOQUEUE_MAX_HANDLES (64, kept by the image's build) + 4 longs: a count of the
+# descriptors in the set, then the native fd_set (FD_SETSIZE = 1024 bits). The
+# offset of rfdset depends on the build; `phone.sip.wakeups` derives it.
+FD_SET_SIZE = 8 * (64 + 4)
+FD_SET_BITS_OFFSET = 8
+FD_SET_BITS_SIZE = 1024 // 8
 EVENT_RX_MSG = 3  # pjsip_event_id_e
 EVENT_TSX_STATE = 5
 
@@ -167,9 +191,14 @@ PROTOTYPES: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "pj_strerror": (PjStr, (c_int, VoidP, c_size_t)),
     "pj_thread_is_registered": (c_int, ()),
     "pj_thread_register": (c_int, (c_char_p, VoidP, _OUT)),
+    "pj_gettickcount": (c_int, (POINTER(PjTimeVal),)),
+    "pj_timer_heap_count": (c_size_t, (VoidP,)),
+    "pj_timer_heap_earliest_time": (c_int, (VoidP, POINTER(PjTimeVal))),
+    "pj_ioqueue_name": (c_char_p, ()),
     # pjsua
     "pjsua_get_state": (c_int, ()),
     "pjsua_get_pjsip_endpt": (VoidP, ()),
+    "pjsua_call_get_count": (c_uint, ()),
     "pjsua_pool_create": (VoidP, (c_char_p, c_size_t, c_size_t)),
     "pjsua_acc_create_uac_contact": (c_int, (VoidP, VoidP, c_int, VoidP)),
     # pjsip core
@@ -188,6 +217,8 @@ PROTOTYPES: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "pjsip_method_init_np": (None, (VoidP, VoidP)),
     "pjsip_tx_data_dec_ref": (c_int, (VoidP,)),
     "pjsip_endpt_get_tpmgr": (VoidP, (VoidP,)),
+    "pjsip_endpt_get_ioqueue": (VoidP, (VoidP,)),
+    "pjsip_endpt_get_timer_heap": (VoidP, (VoidP,)),
     "pjsip_tpmgr_set_drop_data_cb": (c_int, (VoidP, DROP_CALLBACK)),
     "pjsip_tcp_transport_get_socket": (ctypes.c_long, (VoidP,)),  # pj_sock_t
     # pjsip dialogs and invite sessions

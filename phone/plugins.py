@@ -87,12 +87,13 @@ class DisabledPlugin:
 
 
 class PluginHost:
-    """Loads the enabled plugins at construction (raising ConfigError for bad
-    settings) and calls their hooks, guarded, on the event loop thread."""
+    """Loads the enabled plugins (at construction, or later with `load`; raising
+    ConfigError for bad settings) and calls their hooks, guarded, on the event
+    loop thread. Until they are loaded, hooks are called on no one."""
 
     def __init__(
         self,
-        config_plugins: Mapping[str, PluginConfig],
+        config_plugins: Mapping[str, PluginConfig] | None = None,
         builtins: Mapping[str, object] | None = None,
         trace: bool = False,
     ) -> None:
@@ -101,6 +102,16 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self._tasks: set[asyncio.Task[None]] = set()
+        if config_plugins is not None:
+            self.load(config_plugins, builtins)
+
+    def load(
+        self,
+        config_plugins: Mapping[str, PluginConfig],
+        builtins: Mapping[str, object] | None = None,
+    ) -> None:
+        """Import and register every enabled plugin (the phone does this once
+        its first REGISTER is out: see `Phone.start`)."""
         loaders = _discover(builtins or {})
         for name in config_plugins:
             if name not in loaders and config_plugins[name].enabled:

@@ -91,8 +91,9 @@ class RemotePhone:
                 )
             if self.socket.exists():
                 with contextlib.suppress(OSError):
-                    self.client = ControlClient(f"unix:{self.socket}")
-                    return self
+                    self.client = self.client or ControlClient(f"unix:{self.socket}")
+                    if self.client.state()["started"]:
+                        return self
             if time.monotonic() > deadline:
                 self.process.kill()
                 self.process.wait()

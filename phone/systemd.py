@@ -83,31 +83,26 @@ class SystemdNotifier:
     def stopping(self) -> None:
         self.send("STOPPING=1", "STATUS=Stopping")
 
-    async def keep_alive(self, progress: Callable[[], int]) -> None:
+    async def keep_alive(self, stalled: Callable[[], str | None]) -> None:
         """Ping the watchdog every WATCHDOG_USEC/2 while the loop is healthy.
 
-        `progress` is a counter that must have moved since the last tick
-        (pjsua's poll count). A tick later than half its interval means the
-        loop is not keeping up: that tick sends nothing. Returns at once
-        without a watchdog.
+        A tick later than half its interval means the loop is not keeping up;
+        `stalled` says what else keeps the phone from its work (pjsip's timers
+        overdue: the loop no longer polls it), or None. Either way that tick
+        sends nothing. Returns at once without a watchdog.
         """
         if self.address is None or self.watchdog_s is None:
             return
         interval = self.watchdog_s / 2
-        last = progress()
         unhealthy: str | None = None
         while True:
             due = time.monotonic() + interval
             await asyncio.sleep(interval)
             late = time.monotonic() - due
-            now = progress()
             if late > interval / 2:
                 problem: str | None = f"the event loop ran {late * 1000:.0f} ms late"
-            elif now == last:
-                problem = "pjsua's poller has not run"
             else:
-                problem = None
-            last = now
+                problem = stalled()
             if problem is None:
                 if unhealthy is not None:
                     log.info("watchdog pings resume")

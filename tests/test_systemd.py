@@ -64,7 +64,7 @@ def test_nothing_is_sent_without_notify_socket() -> None:
     notifier = SystemdNotifier.from_environment({"WATCHDOG_USEC": "1000000"})
     assert not notifier.enabled
     notifier.ready("up")  # no socket: nothing to send to, and no error
-    asyncio.run(asyncio.wait_for(notifier.keep_alive(lambda: 0), 5))  # returns at once
+    asyncio.run(asyncio.wait_for(notifier.keep_alive(lambda: None), 5))  # returns at once
 
 
 def test_watchdog_for_another_process_is_not_ours() -> None:
@@ -89,57 +89,46 @@ def test_ready_status_and_stopping_go_to_an_abstract_socket() -> None:
     notifier.close()
 
 
-def test_pings_stop_while_the_poller_makes_no_progress(
+def test_pings_stop_while_pjsip_is_stalled(
     listener: NotifySocket, caplog: pytest.LogCaptureFixture
 ) -> None:
     notifier = SystemdNotifier(listener.address, watchdog_s=0.2)
-    polls = [0]
+    stall: list[str | None] = [None]
 
     async def scenario() -> tuple[list[str], list[str], list[str]]:
-        task = asyncio.create_task(notifier.keep_alive(lambda: polls[0]))
-        healthy = await ticks(polls, advance=True)
-        stuck = await ticks(polls, advance=False)
-        again = await ticks(polls, advance=True)
+        task = asyncio.create_task(notifier.keep_alive(lambda: stall[0]))
+        healthy = await ticks(None)
+        stuck = await ticks("pjsip's timers are 2.0 s overdue")
+        again = await ticks(None)
         task.cancel()
         return healthy, stuck, again
 
-    async def ticks(polls: list[int], advance: bool) -> list[str]:
-        """The pings of 1 s of polling (or not), after the tick that saw the change."""
-        for step in range(60):
-            if step == 10:
-                listener.messages()
-            await asyncio.sleep(0.02)
-            polls[0] += advance
+    async def ticks(problem: str | None) -> list[str]:
+        """The pings of 1 s in that state, after the tick that saw the change."""
+        stall[0] = problem
+        await asyncio.sleep(0.2)
+        listener.messages()
+        await asyncio.sleep(1.0)
         return [m for m in listener.messages() if m == "WATCHDOG=1"]
 
     healthy, stuck, again = asyncio.run(scenario())
     assert healthy and again
     assert stuck == []
-    assert "watchdog not pinged: pjsua's poller has not run" in caplog.text
+    assert "watchdog not pinged: pjsip's timers are 2.0 s overdue" in caplog.text
 
 
 def test_a_blocked_loop_sends_no_ping_for_its_late_tick(
     listener: NotifySocket, caplog: pytest.LogCaptureFixture
 ) -> None:
     notifier = SystemdNotifier(listener.address, watchdog_s=0.1)
-    polls = [0]
-
-    async def poller() -> None:
-        while True:
-            polls[0] += 1
-            await asyncio.sleep(0.005)
 
     async def scenario() -> list[str]:
-        tasks = [
-            asyncio.create_task(poller()),
-            asyncio.create_task(notifier.keep_alive(lambda: polls[0])),
-        ]
+        task = asyncio.create_task(notifier.keep_alive(lambda: None))
         await asyncio.sleep(0.01)
         time.sleep(0.3)  # the loop stalls well past the tick
         await asyncio.sleep(0)  # the late tick runs
         await asyncio.sleep(0.001)
-        for task in tasks:
-            task.cancel()
+        task.cancel()
         return listener.messages()
 
     assert "WATCHDOG=1" not in asyncio.run(scenario())
@@ -158,6 +147,8 @@ def test_a_running_phone_notifies_and_a_stopped_one_stops_pinging(
         seen = listener.wait_for("READY=1")
         assert f"READY=1\nSTATUS=Running in direct mode as {uri}" in seen
         listener.wait_for("WATCHDOG=1")
+        time.sleep(1.5)  # idle: no SIP traffic, so pjsip is polled only when a timer is due
+        assert listener.messages().count("WATCHDOG=1") >= 3
         assert phone.process is not None
         os.kill(phone.process.pid, signal.SIGSTOP)
         time.sleep(0.3)
@@ -170,9 +161,9 @@ def test_a_running_phone_notifies_and_a_stopped_one_stops_pinging(
         code = phone.stop()
     assert code == 0
     assert "STOPPING=1\nSTATUS=Stopping" in listener.messages()
-    log = phone.log_path.read_text()
-    assert "watchdog not pinged: the event loop ran" in log
-    assert "watchdog pings resume" in log
+    # (Which tick logs the stall is a race with SIGSTOP: one stopped after it
+    # measured itself on time sends its ping at SIGCONT. The unit test above
+    # covers the late tick.)
 
 
 @pytest.mark.parametrize(

@@ -20,15 +20,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pjsua2 as pj
 
 from phone.config import AccountConfig, Transport
-from phone.payloads.rpid import Activity
 from phone.retry import Backoff
 from phone.sip.admission import KEYS_PER_LINE, MediaSlots, NoMediaRoom
 from phone.sip.call import CallEvents, SipCall
+
+if TYPE_CHECKING:
+    from phone.payloads.rpid import Activity
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +38,12 @@ BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
 BACKOFF_JITTER = 0.2
 UNREGISTER_WAIT_S = 2.0
+# By the `Activity` values (a StrEnum): the RPID parser, with lxml, is not
+# imported before the first REGISTER.
 PJSUA_ACTIVITIES = {
-    Activity.AWAY: pj.PJRPID_ACTIVITY_AWAY,
-    Activity.BUSY: pj.PJRPID_ACTIVITY_BUSY,
-    Activity.ON_THE_PHONE: pj.PJRPID_ACTIVITY_BUSY,
+    "away": pj.PJRPID_ACTIVITY_AWAY,
+    "busy": pj.PJRPID_ACTIVITY_BUSY,
+    "on-the-phone": pj.PJRPID_ACTIVITY_BUSY,
 }
 
 
@@ -65,8 +69,7 @@ def _loose_route(uri: str) -> str:
 class SipAccount(pj.Account):
     """The pjsua account, built with what it reports to and the resources it uses.
 
-    `events` hears of registration and calls; `wake` makes the SIP poll run
-    fast after we sent something; `media_slots` counts the media sockets of
+    `events` hears of registration and calls; `media_slots` counts the media sockets of
     live calls; `on_recovered` runs when the registrar answers again after
     failing."""
 
@@ -78,7 +81,6 @@ class SipAccount(pj.Account):
         local_address: str,
         events: SipEvents,
         media_slots: MediaSlots,
-        wake: Callable[[], None],
         on_recovered: Callable[[], None],
     ) -> None:
         super().__init__()
@@ -87,7 +89,6 @@ class SipAccount(pj.Account):
         self._local_address = local_address
         self._events = events
         self._media_slots = media_slots
-        self._wake = wake
         self._on_recovered = on_recovered
         self.registered = False
         self.last_code = 0
@@ -193,7 +194,7 @@ class SipAccount(pj.Account):
 
     # -- calls ----------------------------------------------------------
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
-        call = SipCall.incoming(self, self._events, self._wake, prm.callId, prm.rdata.wholeMsg)
+        call = SipCall.incoming(self, self._events, prm.callId, prm.rdata.wholeMsg)
         self.calls[call.info.id] = call
         self._media_slots.claim(call.sip_call_id)
         self._events.incoming_call(call)
@@ -207,11 +208,10 @@ class SipAccount(pj.Account):
         keys = KEYS_PER_LINE * (2 if self.call_chat_path is not None else 1)
         if not slots.room_for(keys):
             raise NoMediaRoom("no free media sockets")
-        call = SipCall.outgoing(self, self._events, self._wake, uri, remote_name)
+        call = SipCall.outgoing(self, self._events, uri, remote_name)
         slots.hold(call.sip_call_id, keys)
         slots.claim(call.sip_call_id)
         self.calls[call.info.id] = call
-        self._wake()
         return call
 
     def forget(self, call: SipCall) -> None:

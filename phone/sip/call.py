@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import pjsua2 as pj
@@ -110,20 +109,17 @@ class _PjCall(pj.Call):
 class SipCall:
     """A call the phone can act on; owns its pjsua2 call until `release()`.
 
-    It reports to `events`, and calls `wake` when it sends something (the
-    SIP poll then runs fast for the answer)."""
+    It reports to `events`."""
 
     def __init__(
         self,
         account: SipAccount,
         events: CallEvents,
-        wake: Callable[[], None],
         info: CallInfo,
         pjsua_id: int = pj.PJSUA_INVALID_ID,
     ):
         self.account = account
         self._events = events
-        self._wake = wake
         self.info = info
         self.audio_ports: list[int] = []  # bridge ports the phone connected
         self.rejected = False  # a final answer >= 300 is on its way
@@ -142,7 +138,6 @@ class SipCall:
         cls,
         account: SipAccount,
         events: CallEvents,
-        wake: Callable[[], None],
         pjsua_id: int,
         request: str,
     ) -> SipCall:
@@ -153,7 +148,7 @@ class SipCall:
             direction=Direction.IN,
             state=CallState.RINGING,
         )
-        call = cls(account, events, wake, info, pjsua_id)
+        call = cls(account, events, info, pjsua_id)
         assert call._pj is not None
         ci = call._pj.getInfo()
         call.sip_call_id = str(ci.callIdString)
@@ -168,7 +163,6 @@ class SipCall:
         cls,
         account: SipAccount,
         events: CallEvents,
-        wake: Callable[[], None],
         uri: str,
         remote_name: str | None,
     ) -> SipCall:
@@ -180,7 +174,7 @@ class SipCall:
             direction=Direction.OUT,
             state=CallState.CALLING,
         )
-        call = cls(account, events, wake, info)
+        call = cls(account, events, info)
         assert call._pj is not None
         prm = pj.CallOpParam(True)
         if call.message_stream is not None:
@@ -212,7 +206,6 @@ class SipCall:
             return
         prm = pj.CallOpParam()
         prm.statusCode = code
-        self._wake()
         try:
             if code < 300:
                 self._pj.answer(prm)
@@ -225,7 +218,6 @@ class SipCall:
         """Hang up (BYE) or cancel (CANCEL), whatever the state needs."""
         if self._pj is None:
             return
-        self._wake()
         try:
             self._pj.hangup(pj.CallOpParam())
         except pj.Error as exc:
@@ -238,7 +230,6 @@ class SipCall:
         if self._pj is None:
             raise RuntimeError("the call is over")
         self.on_transfer = on_progress
-        self._wake()
         self._pj.xfer(refer_to, pj.CallOpParam(True))
 
     def release(self) -> None:
@@ -318,7 +309,7 @@ class SipCall:
         data), mixing up two calls."""
         name, uri = _remote_identity(str(prm.dstUri))
         info = CallInfo(-1, uri, name, Direction.OUT, CallState.CALLING)
-        referred = SipCall(self.account, self._events, self._wake, info)
+        referred = SipCall(self.account, self._events, info)
         prm.newCall = referred._pj
         log.info("REFER from %s: calling %s", self.info.remote_uri, uri)
 

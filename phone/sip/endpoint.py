@@ -1,8 +1,9 @@
 """The pjsua2 endpoint, owned by the event loop.
 
-pjsua2 runs in poll mode (no SIP worker threads, `mainThreadOnly`): a loop task
-calls `libHandleEvents(0)` every few milliseconds, so every SIP callback runs
-on the loop thread and phone state needs no locks. RTP and the conference
+pjsua2 runs in poll mode (no SIP worker threads, `mainThreadOnly`): the loop
+calls `libHandleEvents(0)` when one of pjsip's sockets is ready or its next
+timer is due (`phone.sip.wakeups`), so every SIP callback runs on the loop
+thread and phone state needs no locks. RTP and the conference
 bridge keep their own pjmedia threads (the null sound device's clock), which
 never touch loop state.
 
@@ -12,7 +13,6 @@ pjsua is a process-wide singleton: one `SipStack` per process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Callable
@@ -25,23 +25,19 @@ from phone.sip.digest import Credentials
 from phone.sip.layout import self_test
 from phone.sip.proxy_only import ProxyOnly, server_of
 from phone.sip.rawsip import RawSip
-from phone.sip.services import SipServices
-from phone.sip.subscription import Subscriber
+from phone.sip.wakeups import SipWakeups
 from phone.uri import parse_sip_uri
 
 if TYPE_CHECKING:
     import pjsua2 as pj
 
     from phone.sip.account import SipAccount, SipEvents
+    from phone.sip.services import SipServices
 
 log = logging.getLogger(__name__)
 
-# Poll fast while SIP traffic flows, slower when quiet: an asyncio wake-up costs
-# ~190 µs of CPU on these VMs, so a fixed 4 ms poll took 2.6% of a core on an
-# idle phone. The first packet after a quiet spell waits up to POLL_IDLE_S.
-POLL_BUSY_S = 0.003
-POLL_IDLE_S = 0.020
-BUSY_FOR_S = 1.0  # stay fast this long after the last SIP event
+# pjsip's timers this late mean the loop no longer polls it: the watchdog stops.
+STALL_S = 1.0
 
 
 class PjsuaMissing(RuntimeError):
@@ -95,19 +91,18 @@ class SipStack:
         self.ep: pj.Endpoint | None = None
         self.account: SipAccount | None = None
         self.local_port = 0
-        self._poller: asyncio.Task[None] | None = None
-        self._busy_until = 0.0
+        self.wakeups: SipWakeups | None = None
         self._transport_id = -1
         self.raw: RawSip | None = None
         self.media_slots = MediaSlots()
         self.admission: CallAdmission | None = None
         self.proxy_only: ProxyOnly | None = None
         self.services: SipServices | None = None  # what plugins use, through PhoneApi
-        self.polls = 0  # libHandleEvents calls so far: the watchdog's sign of progress
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> None:
-        """Create the lib, listen, create the account (REGISTER goes out at once)."""
+        """Create the lib, listen, create the account (REGISTER goes out at once);
+        `start_services` follows."""
         pj = self.pj
         ep = pj.Endpoint()
         ep.libCreate()
@@ -138,6 +133,11 @@ class SipStack:
         except LayoutError as exc:
             raise SipStartError(f"the pjsip request hook failed its self-test: {exc}") from exc
         loop = asyncio.get_running_loop()
+        try:
+            self.wakeups = SipWakeups(self._handle_events, self.local_port, loop)
+        except LayoutError as exc:
+            raise SipStartError(f"cannot watch pjsip's sockets: {exc}") from exc
+        self.raw.on_transmit = self.wakeups.sent
         self._start_proxy_only(loop)  # before admission: a refused scanner holds no socket
         self.admission = CallAdmission(self.raw, self.media_slots, loop)
         from phone.sip.account import SipAccount  # needs pjsua2, imported above
@@ -148,10 +148,19 @@ class SipStack:
             local_address=self.local_address,
             events=self.events,
             media_slots=self.media_slots,
-            wake=self.wake,
             on_recovered=self._registration_recovered,
         )
         self.account.start()
+
+    def start_services(self) -> None:
+        """Subscriptions, publications, pager and chat sessions (`SipServices`),
+        after `start`: their imports (the payload parsers) wait until the first
+        REGISTER is out."""
+        from phone.sip.services import SipServices
+        from phone.sip.subscription import Subscriber
+
+        assert self.raw is not None and self.account is not None
+        loop = asyncio.get_running_loop()
         subscriber = Subscriber.for_account(
             self.raw, self.account, loop, self._credentials(), self._route()
         )
@@ -159,7 +168,6 @@ class SipStack:
         if first_hop is not None:
             subscriber.watch_flow(first_hop)
         self.services = SipServices(self.raw, subscriber)
-        self._poller = loop.create_task(self._poll(), name="pjsua-poll")
 
     def _start_proxy_only(self, loop: asyncio.AbstractEventLoop) -> None:
         """With a registrar, take requests only from it and the outbound proxy
@@ -261,20 +269,15 @@ class SipStack:
         hop = parse_sip_uri(acc.outbound_proxy or acc.registrar)
         return route_source(hop.host.strip("[]"), hop.port or 5060)
 
-    async def _poll(self) -> None:
+    def _handle_events(self) -> None:
         assert self.ep is not None
-        ep = self.ep
-        loop = asyncio.get_running_loop()
-        while True:
-            now = loop.time()
-            self.polls += 1
-            if ep.libHandleEvents(0) > 0:
-                self._busy_until = now + BUSY_FOR_S
-            await asyncio.sleep(POLL_BUSY_S if now < self._busy_until else POLL_IDLE_S)
+        self.ep.libHandleEvents(0)
 
-    def wake(self) -> None:
-        """The phone just sent something: poll fast for the answer."""
-        self._busy_until = asyncio.get_running_loop().time() + BUSY_FOR_S
+    def stalled(self) -> str | None:
+        """What keeps pjsip from its work, for the watchdog: its timers overdue
+        (the loop no longer polls it), or None."""
+        late = self.wakeups.overdue() if self.wakeups is not None else 0.0
+        return f"pjsip's timers are {late:.1f} s overdue" if late > STALL_S else None
 
     async def stop(self, before_destroy: Callable[[], None] | None = None) -> None:
         """Unregister, hang up, destroy the lib (in that order, pjsua needs it).
@@ -292,10 +295,9 @@ class SipStack:
             if self.account is not None:
                 await self.account.unregister()
         finally:
-            if self._poller is not None:
-                self._poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._poller
+            if self.wakeups is not None:
+                self.wakeups.close()
+                self.wakeups = None
             self.ep.hangupAllCalls()
             for _ in range(20):
                 self.ep.libHandleEvents(5)

@@ -18,6 +18,9 @@ module closes the gap with pjsip's public, exported C API:
   right) and appended to the message's header list with
   `pj_list_insert_before`. `pjsip_endpt_send_request` sends it in a UAC
   transaction (retransmissions, timer B) and reports the final response.
+* **Transmit observer.** The same module's `on_tx_request`/`on_tx_response`
+  tell `on_transmit` of every message pjsip sends, so the loop can watch a
+  connection or a timer that the send created.
 
 The C functions, structures and fixed offsets come from `phone.pjproject`. Two
 offsets depend on the build; `phone.sip.layout.self_test` derives and checks
@@ -135,6 +138,11 @@ class RawSip:
         self._module.priority = priority
         self._on_rx_request_c = pjproject.ON_RX(self._on_rx_request)
         self._module.on_rx_request = self._on_rx_request_c
+        # Told of every message pjsip sends, whoever sent it (phone.sip.wakeups).
+        self.on_transmit: Callable[[], None] | None = None
+        self._on_tx_c = pjproject.ON_TX(self._on_tx)
+        self._module.on_tx_request = self._on_tx_c
+        self._module.on_tx_response = self._on_tx_c
         self._on_sent_c = SEND_CALLBACK(self._on_send_done)
         status = self._lib.pjsip_endpt_register_module(self._endpt, byref(self._module))
         if status != 0:
@@ -145,6 +153,11 @@ class RawSip:
     @property
     def ready(self) -> bool:
         return self.offsets.rx_msg_buf is not None and self.offsets.tx_msg is not None
+
+    def _on_tx(self, tdata: int) -> int:
+        if self.on_transmit is not None:
+            self.on_transmit()
+        return 0  # PJ_SUCCESS: send it
 
     # ------------------------------------------------------------------ incoming
 

@@ -25,6 +25,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from phone.payloads import sipfrag
 from phone.payloads.error import PayloadError
@@ -32,7 +33,9 @@ from phone.sip.digest import DigestAuth
 from phone.sip.identity import Identity
 from phone.sip.message import SipMessage
 from phone.sip.rawsip import OutgoingRequest, RawSip, SendError
-from phone.sip.subscription import Subscriber
+
+if TYPE_CHECKING:
+    from phone.sip.subscription import Subscriber  # the services import it, after REGISTER
 
 log = logging.getLogger(__name__)
 
