@@ -51,7 +51,7 @@ PROJECT = "simplephone"
 # The keys of the control interface's `state` answer that are the core's (README).
 CORE_STATE_KEYS = frozenset(
     {"ok", "registered", "buttons", "screen", "calls", "dnd", "muted", "volume", "sound"}
-    | {"registration", "subscriptions", "plugins", "refused", "uptime_s"}  # diagnostics
+    | {"registration", "subscriptions", "plugins", "refused", "call_slots", "uptime_s"}
 )
 
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -169,6 +169,7 @@ PROTOTYPES: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "pj_thread_register": (c_int, (c_char_p, VoidP, _OUT)),
     # pjsua
     "pjsua_get_state": (c_int, ()),
+    "pjsua_call_get_count": (c_uint, ()),
     "pjsua_get_pjsip_endpt": (VoidP, ()),
     "pjsua_pool_create": (VoidP, (c_char_p, c_size_t, c_size_t)),
     "pjsua_acc_create_uac_contact": (c_int, (VoidP, VoidP, c_int, VoidP)),

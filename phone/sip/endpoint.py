@@ -18,6 +18,7 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from phone import pjproject
 from phone.config import AccountConfig, CallsConfig, Transport
 from phone.pjproject import LayoutError
 from phone.sip.admission import CallAdmission, MediaSlots
@@ -25,6 +26,7 @@ from phone.sip.digest import Credentials
 from phone.sip.layout import self_test
 from phone.sip.proxy_only import ProxyOnly, server_of
 from phone.sip.rawsip import RawSip
+from phone.sip.registrar_watch import RegistrarWatch
 from phone.sip.services import SipServices
 from phone.sip.subscription import Subscriber
 from phone.uri import parse_sip_uri
@@ -103,6 +105,7 @@ class SipStack:
         self.admission: CallAdmission | None = None
         self.proxy_only: ProxyOnly | None = None
         self.services: SipServices | None = None  # what plugins use, through PhoneApi
+        self.registrar_watch: RegistrarWatch | None = None
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> None:
@@ -158,6 +161,7 @@ class SipStack:
         if first_hop is not None:
             subscriber.watch_flow(first_hop)
         self.services = SipServices(self.raw, subscriber)
+        self._watch_registrar(subscriber, loop)
         self._poller = loop.create_task(self._poll(), name="pjsua-poll")
 
     def _start_proxy_only(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -240,6 +244,28 @@ class SipStack:
         acc = self.account_config
         return Credentials(acc.username, acc.password) if acc.password else None
 
+    def _watch_registrar(self, subscriber: Subscriber, loop: asyncio.AbstractEventLoop) -> None:
+        """Query our bindings every few seconds (`RegistrarWatch`): register at once
+        when the registrar answers again or has lost our binding, and then renew
+        the subscriptions, which a restarted server has lost too."""
+        assert self.raw is not None and self.account is not None
+        account = self.account
+        if account.registrar_uri is None:
+            return
+
+        def forgotten() -> None:
+            subscriber.resubscribe_all("the registrar lost our binding")
+
+        self.registrar_watch = RegistrarWatch(
+            self.raw,
+            subscriber.identity,
+            account.registrar_uri,
+            account,
+            forgotten,
+            loop,
+        )
+        self.registrar_watch.start()
+
     def _registration_recovered(self) -> None:
         """The registrar answers again after failing: it may have restarted and
         lost our subscriptions without telling us, so renew them all."""
@@ -270,6 +296,13 @@ class SipStack:
                 self._busy_until = now + BUSY_FOR_S
             await asyncio.sleep(POLL_BUSY_S if now < self._busy_until else POLL_IDLE_S)
 
+    def call_slots_in_use(self) -> int:
+        """pjsua's calls in use (of `maxCalls`): back to 0 once every call has
+        ended, else a call slot leaked and the phone will one day refuse calls."""
+        if self.ep is None:
+            return 0
+        return int(pjproject.library().pjsua_call_get_count())
+
     def wake(self) -> None:
         """The phone just sent something: poll fast for the answer."""
         self._busy_until = asyncio.get_running_loop().time() + BUSY_FOR_S
@@ -284,6 +317,8 @@ class SipStack:
         """
         if self.ep is None:
             return
+        if self.registrar_watch is not None:
+            self.registrar_watch.close()
         try:  # the goodbyes may fail; the teardown below must run whatever happens
             if self.services is not None:
                 await self.services.close()

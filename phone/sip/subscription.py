@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_MS = 8000  # a dead notifier is noticed well before timer B (32 s)
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 60.0
+FRESH_DIALOG_S = 1.0  # `resubscribe_all` leaves dialogs younger than this alone
 
 
 class SubscriptionState(StrEnum):
@@ -184,6 +185,7 @@ class Subscription:
     # ------------------------------------------------------------------ dialog
 
     def _new_dialog(self) -> None:
+        self.dialog_started = self._subscriber.loop.time()
         self.call_id = uuid.uuid4().hex
         self.local_tag = secrets.token_hex(6)
         self.remote_tag: str | None = None
@@ -534,12 +536,24 @@ class Subscriber:
         return tuple(self._all)
 
     def resubscribe_all(self, why: str) -> None:
-        """Re-establish every live subscription in a new dialog (full state follows)."""
-        live = [s for s in self._all if s.state is not SubscriptionState.TERMINATED]
+        """Re-establish every live subscription in a new dialog (full state follows).
+
+        One that began its dialog less than `FRESH_DIALOG_S` ago is left to it:
+        two signs of one fault (the flow answers again, the registration
+        recovers) come together, and one new dialog is enough."""
+        now = self.loop.time()
+        live = [
+            s
+            for s in self._all
+            if s.state is not SubscriptionState.TERMINATED
+            and not s.ending
+            and now - s.dialog_started >= FRESH_DIALOG_S
+        ]
+        if not live:
+            return
         log.info("re-subscribing %d subscriptions: %s", len(live), why)
         for subscription in live:
-            if not subscription.ending:
-                subscription.resubscribe(why)
+            subscription.resubscribe(why)
 
     def watch_flow(self, proxy: str, interval: float = 5.0) -> None:
         """Probe the flow to `proxy` (a SIP URI) with OPTIONS every `interval` seconds."""
@@ -577,9 +591,12 @@ class Subscriber:
             vias = response.header_values("via")
             _, params = header_params(vias[0]) if vias else ("", {})
             flow = f"{params.get('received', '')}:{params.get('rport', '')}"
-            if self._flow is not None and (self._flow_broken or flow != self._flow):
+            if self._flow is not None and flow != self._flow:
                 log.warning("flow to %s: was %s, now %s", self._flow_proxy, self._flow, flow)
-                self.resubscribe_all("the flow to the proxy broke or changed")
+                self.resubscribe_all("the flow to the proxy changed")
+            elif self._flow_broken:
+                log.warning("flow to %s: answers again", self._flow_proxy)
+                self.resubscribe_all("the flow to the proxy broke")
             self._flow = flow
             self._flow_broken = False
         if self._flow_proxy is not None:
