@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,11 +137,19 @@ class PhoneFactory:
         return phone, uri
 
     def start(
-        self, name: str, account: dict[str, Any], contacts: list[tuple[str, str]], **kwargs: Any
+        self,
+        name: str,
+        account: dict[str, Any],
+        contacts: list[tuple[str, str]],
+        wrapper: Sequence[str] = (),
+        **kwargs: Any,
     ) -> RemotePhone:
+        """A phone with `account` and `contacts`, run under `wrapper` (e.g. in
+        a network namespace); `kwargs` go to `render_config`."""
         config = render_config(account, contacts, self.workdir, name, **kwargs)
-        phone = RemotePhone(name, config, self.workdir, log_level="DEBUG").start()
-        self.phones.append(phone)
+        phone = RemotePhone(name, config, self.workdir, log_level="DEBUG")
+        phone.wrapper = tuple(wrapper)
+        self.phones.append(phone.start())
         return phone
 
     def stop_all(self) -> None:
