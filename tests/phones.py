@@ -182,3 +182,15 @@ def ring_then_reject(caller: RemotePhone, callee: RemotePhone) -> None:
     callee.press("end")
     for phone in (caller, callee):
         phone.wait_for(no_calls, what="call over")
+
+
+def call_and_hang_up(caller: RemotePhone, callee: RemotePhone) -> None:
+    """`caller` calls its first contact (`callee`), who answers as soon as it
+    rings; `caller` hangs up as soon as the call is confirmed."""
+    caller.press("contact-1")
+    callee.wait_for(has_call("ringing"), what="rings")
+    callee.press("answer")
+    caller.wait_for(has_call("confirmed"), what="confirmed")
+    caller.press("end")
+    for phone in (caller, callee):
+        phone.wait_for(no_calls, what="hung up")

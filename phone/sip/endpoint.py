@@ -157,9 +157,6 @@ class SipStack:
         subscriber = Subscriber.for_account(
             self.raw, self.account, loop, self._credentials(), self._route()
         )
-        first_hop = self.first_hop
-        if first_hop is not None:
-            subscriber.watch_flow(first_hop)
         self.services = SipServices(self.raw, subscriber)
         self._watch_registrar(subscriber, loop)
         self._poller = loop.create_task(self._poll(), name="pjsua-poll")
@@ -247,10 +244,15 @@ class SipStack:
     def _watch_registrar(self, subscriber: Subscriber, loop: asyncio.AbstractEventLoop) -> None:
         """Query our bindings every few seconds (`RegistrarWatch`): register at once
         when the registrar answers again or has lost our binding, and then renew
-        the subscriptions, which a restarted server has lost too."""
+        the subscriptions, which a restarted server has lost too. Its answers
+        also tell the subscriber how the flow to the proxy fares, so no OPTIONS
+        probe runs beside it; without a registrar the probe does that."""
         assert self.raw is not None and self.account is not None
         account = self.account
         if account.registrar_uri is None:
+            first_hop = self.first_hop  # an outbound proxy without a registrar
+            if first_hop is not None:
+                subscriber.watch_flow(first_hop)
             return
 
         def forgotten() -> None:
@@ -262,6 +264,7 @@ class SipStack:
             account.registrar_uri,
             account,
             forgotten,
+            subscriber.flow_answered,
             loop,
         )
         self.registrar_watch.start()

@@ -59,7 +59,11 @@ def _binding(uri: str) -> tuple[str | None, str, int | None]:
 
 
 class RegistrarWatch:
-    """Queries `registrar` for the bindings of `identity.aor` every `interval` seconds."""
+    """Queries `registrar` for the bindings of `identity.aor` every `interval` seconds.
+
+    Each answer, or None for none, also goes to `on_answer`: the subscriber
+    watches the flow to the proxy with it (`Subscriber.flow_answered`), so one
+    request every few seconds serves both."""
 
     def __init__(
         self,
@@ -68,6 +72,7 @@ class RegistrarWatch:
         registrar: str,
         registration: Registration,
         on_forgotten: Callable[[], None],
+        on_answer: Callable[[SipMessage | None], None],
         loop: asyncio.AbstractEventLoop,
         interval: float = INTERVAL_S,
     ) -> None:
@@ -76,6 +81,7 @@ class RegistrarWatch:
         self._registrar = registrar
         self._registration = registration
         self._on_forgotten = on_forgotten
+        self._on_answer_seen = on_answer
         self._loop = loop
         self._interval = interval
         self._auth = DigestAuth(identity.credentials, "REGISTER query")
@@ -126,6 +132,7 @@ class RegistrarWatch:
     def _on_answer(self, response: SipMessage | None) -> None:
         if self._closed:
             return
+        self._on_answer_seen(response)
         if response is None or response.status is None:
             self._schedule()  # no answer: the account's back-off goes on
             return

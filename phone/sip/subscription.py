@@ -34,8 +34,11 @@ Behaviour, by RFC 6665 section:
   new TCP connection after the server closed the old one), every
   subscription is re-established in a new dialog; the old dialogs' NOTIFYs,
   if the server kept them, get 481 and end there. Over UDP a restart between
-  two OPTIONS goes unnoticed until the next refresh; the core can also call
-  `resubscribe_all()` when it learns of a restart another way (registration).
+  two OPTIONS goes unnoticed until the next refresh, so the core calls
+  `resubscribe_all()` when it learns of a restart another way: a registered
+  phone's `RegistrarWatch` finds its binding gone. It queries the registrar
+  as often as the probe would, and hands each answer to `flow_answered`
+  instead of an OPTIONS of its own.
 * Shutdown: `Subscriber.close()` sends `Expires: 0` for each live subscription.
 
 Everything runs on the event-loop thread (pjsua in poll mode); notifications
@@ -583,24 +586,30 @@ class Subscriber:
             self._on_flow_answer(None)
 
     def _on_flow_answer(self, response: SipMessage | None) -> None:
-        if response is None:
-            if not self._flow_broken:
-                log.warning("flow to %s: no answer", self._flow_proxy)
-            self._flow_broken = True
-        else:
-            vias = response.header_values("via")
-            _, params = header_params(vias[0]) if vias else ("", {})
-            flow = f"{params.get('received', '')}:{params.get('rport', '')}"
-            if self._flow is not None and flow != self._flow:
-                log.warning("flow to %s: was %s, now %s", self._flow_proxy, self._flow, flow)
-                self.resubscribe_all("the flow to the proxy changed")
-            elif self._flow_broken:
-                log.warning("flow to %s: answers again", self._flow_proxy)
-                self.resubscribe_all("the flow to the proxy broke")
-            self._flow = flow
-            self._flow_broken = False
+        self.flow_answered(response)
         if self._flow_proxy is not None:
             self._flow_timer = self.loop.call_later(self._flow_interval, self._probe_flow)
+
+    def flow_answered(self, response: SipMessage | None) -> None:
+        """A request to the proxy got `response` (None: no answer). The probe's
+        OPTIONS report here, and so can any other regular request to the proxy
+        (`RegistrarWatch`'s REGISTER queries) instead of a probe of its own."""
+        if response is None:
+            if not self._flow_broken:
+                log.warning("flow to the proxy: no answer")
+            self._flow_broken = True
+            return
+        vias = response.header_values("via")
+        _, params = header_params(vias[0]) if vias else ("", {})
+        flow = f"{params.get('received', '')}:{params.get('rport', '')}"
+        if self._flow is not None and flow != self._flow:
+            log.warning("flow to the proxy: was %s, now %s", self._flow, flow)
+            self.resubscribe_all("the flow to the proxy changed")
+        elif self._flow_broken:
+            log.warning("flow to the proxy answers again")
+            self.resubscribe_all("the flow to the proxy broke")
+        self._flow = flow
+        self._flow_broken = False
 
     def follow(self, call_id: str, local_tag: str, handler: NotifyHandler) -> None:
         """Hand the NOTIFYs of a dialog we did not SUBSCRIBE for to `handler`: the

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from phone.remote import RemotePhone
 from tests.peers.kamailio import Kamailio
-from tests.phones import PhoneFactory, account, has_call, no_calls
+from tests.phones import PhoneFactory, account, call_and_hang_up
 
 SETTLE_S = 5.0
 
@@ -70,16 +70,6 @@ def usage(phone: RemotePhone) -> Usage:
     return Usage(rss_kib=rss, fds=fds, call_slots=int(phone.state()["call_slots"]))
 
 
-def one_call(caller: RemotePhone, callee: RemotePhone) -> None:
-    caller.press("contact-1")
-    callee.wait_for(has_call("ringing"), what="ringing")
-    callee.press("answer")
-    caller.wait_for(has_call("confirmed"), what="confirmed")
-    caller.press("end")
-    caller.wait_for(no_calls, what="the caller idle")
-    callee.wait_for(no_calls, what="the callee idle")
-
-
 def start_pair(server: Kamailio, factory: PhoneFactory) -> tuple[RemotePhone, RemotePhone]:
     """alice and bob, registered with `server`, each the other's contact-1."""
     alice = factory.start("alice", account(server, "alice"), [("Bob", server.uri("bob"))])
@@ -92,12 +82,12 @@ def start_pair(server: Kamailio, factory: PhoneFactory) -> tuple[RemotePhone, Re
 def soak(alice: RemotePhone, bob: RemotePhone, calls: int, warmup: int) -> SoakResult:
     """`warmup` calls, then `calls` more, alice calling bob each time."""
     for _ in range(warmup):
-        one_call(alice, bob)
+        call_and_hang_up(alice, bob)
     result = SoakResult(calls=calls)
     result.before = {phone.name: usage(phone) for phone in (alice, bob)}
     started = time.monotonic()
     for _ in range(calls):
-        one_call(alice, bob)
+        call_and_hang_up(alice, bob)
     result.seconds = time.monotonic() - started
     result.after = {phone.name: settled(phone, result.before[phone.name]) for phone in (alice, bob)}
     return result
