@@ -2,17 +2,18 @@
 
 Each call is as short as it honestly can be: alice presses bob's button, bob
 answers as soon as he rings, alice hangs up as soon as the call is confirmed,
-and the next call starts when both phones are idle. After `warmup` calls each
+and the next call starts when both phones are idle, at most 5 a second. After `warmup` calls each
 phone's RSS, open file descriptors and pjsua call slots are noted; after the
 last call they are compared.
 
 The warm-up must outlast pjsip's transaction timers: a non-INVITE server
 transaction (the BYE the callee gets) is kept 32 s after its answer (timer J,
-RFC 3261 section 17.2.2), client ones 5 s (timer K). At 6-7 calls a second
-the memory they hold grows for the first ~250 calls and then stays level
-(measured: malloc's bytes in use went from 8.5 to 28 MB over 300 calls, and
-back to 8.6 MB after 40 s idle), and malloc keeps the pages it got, so RSS
-measured from there is what a long-running phone keeps. Used by
+RFC 3261 section 17.2.2), client ones 5 s (timer K). The memory they hold
+grows for the first 32 s of calls and then stays level (measured at 6-7
+calls a second: malloc's bytes in use went from 8.5 to 28 MB over 300 calls,
+and back to 8.6 MB after 40 s idle), and malloc keeps the pages it got, so
+RSS measured after 300 paced calls (60 s at least) is what a long-running
+phone keeps. Used by
 `tests/faults/test_soak.py` and `bench/soak.py`.
 """
 
@@ -27,6 +28,10 @@ from phone.remote import RemotePhone
 from tests.peers.kamailio import Kamailio
 from tests.phones import PhoneFactory, account, call_and_hang_up
 
+# At most 5 calls a second: the memory pjsip's transactions hold (below) grows
+# with the call rate, so an unpaced soak that speeds up when the machine's load
+# drops would show growth that is only a higher rate. Loaded, calls take ~200 ms.
+CALL_INTERVAL_S = 0.2
 SETTLE_S = 35.0  # longer than an accepted MSRP connection may wait for its first SEND (30 s)
 
 
@@ -79,15 +84,22 @@ def start_pair(server: Kamailio, factory: PhoneFactory) -> tuple[RemotePhone, Re
     return alice, bob
 
 
+def paced_calls(alice: RemotePhone, bob: RemotePhone, calls: int) -> None:
+    """`calls` calls, one every `CALL_INTERVAL_S` at most."""
+    next_start = time.monotonic()
+    for _ in range(calls):
+        time.sleep(max(0.0, next_start - time.monotonic()))
+        next_start = time.monotonic() + CALL_INTERVAL_S
+        call_and_hang_up(alice, bob)
+
+
 def soak(alice: RemotePhone, bob: RemotePhone, calls: int, warmup: int) -> SoakResult:
     """`warmup` calls, then `calls` more, alice calling bob each time."""
-    for _ in range(warmup):
-        call_and_hang_up(alice, bob)
+    paced_calls(alice, bob, warmup)
     result = SoakResult(calls=calls)
     result.before = {phone.name: usage(phone) for phone in (alice, bob)}
     started = time.monotonic()
-    for _ in range(calls):
-        call_and_hang_up(alice, bob)
+    paced_calls(alice, bob, calls)
     result.seconds = time.monotonic() - started
     result.after = {phone.name: settled(phone, result.before[phone.name]) for phone in (alice, bob)}
     return result
