@@ -52,7 +52,7 @@ PROJECT = "simplephone"
 CORE_STATE_KEYS = frozenset(
     {"ok", "started", "registered", "buttons", "screen", "calls", "dnd", "muted", "volume"}
     | {"sound"}
-    | {"registration", "subscriptions", "plugins", "refused", "uptime_s"}  # diagnostics
+    | {"registration", "subscriptions", "plugins", "refused", "call_slots", "uptime_s"}
 )
 
 hookspec = pluggy.HookspecMarker(PROJECT)

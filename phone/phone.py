@@ -545,6 +545,7 @@ class Phone:
                 "not_from_proxy": self.sip.proxy_only.refused if self.sip.proxy_only else 0,
                 "no_media_room": self.sip.admission.refused if self.sip.admission else 0,
             },
+            "call_slots": self.sip.call_slots_in_use(),
             "uptime_s": round(time.monotonic() - self._started_at, 1),
         }
 
@@ -555,7 +556,7 @@ class Phone:
             "registered": self.registered,
             "buttons": self.buttons.describe(),
             "screen": self.screen.lines(),
-            "calls": [c.info.as_dict() for c in self.calls if c.info.active],
+            "calls": [c.info.as_dict() | c.rtp_packets() for c in self.calls if c.info.active],
             "dnd": self.dnd,
             "muted": self.audio.muted,
             "volume": self.audio.volume,

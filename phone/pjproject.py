@@ -197,8 +197,8 @@ PROTOTYPES: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "pj_ioqueue_name": (c_char_p, ()),
     # pjsua
     "pjsua_get_state": (c_int, ()),
-    "pjsua_get_pjsip_endpt": (VoidP, ()),
     "pjsua_call_get_count": (c_uint, ()),
+    "pjsua_get_pjsip_endpt": (VoidP, ()),
     "pjsua_pool_create": (VoidP, (c_char_p, c_size_t, c_size_t)),
     "pjsua_acc_create_uac_contact": (c_int, (VoidP, VoidP, c_int, VoidP)),
     # pjsip core

@@ -71,13 +71,22 @@ class RemotePhone:
         self._log: IO[bytes] | None = None
         self._exit_checked = False
         self.env: dict[str, str] = {}  # added to the child's environment
+        self.wrapper: tuple[str, ...] = ()  # runs the child, e.g. ("ip", "netns", "exec", NS)
 
     def start(self, timeout: float = 15.0) -> RemotePhone:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the child
         # Its own session: a Ctrl-C meant for the parent (the demo) does not reach
         # the child, which the parent stops itself.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "phone", "--log-level", self.log_level, *self.command()],
+            [
+                *self.wrapper,
+                sys.executable,
+                "-m",
+                "phone",
+                "--log-level",
+                self.log_level,
+                *self.command(),
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},

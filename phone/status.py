@@ -41,7 +41,12 @@ def format_status(state: dict[str, Any]) -> str:
     ]
     calls = state.get("calls") or []
     lines.append(f"calls          {len(calls) or 'none'}")
-    lines += [f"  {c['remote']}  {c['state']} ({c['direction']})" for c in calls]
+    lines += [
+        f"  {c['remote']}  {c['state']} ({c['direction']}), "
+        f"RTP {c.get('rtp_rx', 0)} in, {c.get('rtp_tx', 0)} out"
+        for c in calls
+    ]
+    lines.append(f"call slots     {state.get('call_slots', 0)} in use")
     subscriptions = state.get("subscriptions") or []
     lines.append(f"subscriptions  {len(subscriptions) or 'none'}")
     lines += [

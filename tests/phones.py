@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,11 +142,19 @@ class PhoneFactory:
         return phone, uri
 
     def start(
-        self, name: str, account: dict[str, Any], contacts: list[tuple[str, str]], **kwargs: Any
+        self,
+        name: str,
+        account: dict[str, Any],
+        contacts: list[tuple[str, str]],
+        wrapper: Sequence[str] = (),
+        **kwargs: Any,
     ) -> RemotePhone:
+        """A phone with `account` and `contacts`, run under `wrapper` (e.g. in
+        a network namespace); `kwargs` go to `render_config`."""
         config = render_config(account, contacts, self.workdir, name, **kwargs)
-        phone = RemotePhone(name, config, self.workdir, log_level="DEBUG").start()
-        self.phones.append(phone)
+        phone = RemotePhone(name, config, self.workdir, log_level="DEBUG")
+        phone.wrapper = tuple(wrapper)
+        self.phones.append(phone.start())
         return phone
 
     def stop_all(self) -> None:
@@ -179,3 +187,15 @@ def ring_then_reject(caller: RemotePhone, callee: RemotePhone) -> None:
     callee.press("end")
     for phone in (caller, callee):
         phone.wait_for(no_calls, what="call over")
+
+
+def call_and_hang_up(caller: RemotePhone, callee: RemotePhone) -> None:
+    """`caller` calls its first contact (`callee`), who answers as soon as it
+    rings; `caller` hangs up as soon as the call is confirmed."""
+    caller.press("contact-1")
+    callee.wait_for(has_call("ringing"), what="rings")
+    callee.press("answer")
+    caller.wait_for(has_call("confirmed"), what="confirmed")
+    caller.press("end")
+    for phone in (caller, callee):
+        phone.wait_for(no_calls, what="hung up")

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from phone.remote import RemotePhone
 from tests.peers.ports import free_port
-from tests.phones import PhoneFactory, has_call, no_calls, phones
+from tests.phones import PhoneFactory, call_and_hang_up, phones
 
 __all__ = ["phones"]
 
@@ -53,16 +52,6 @@ def footer(state: dict[str, object]) -> str:
     screen = state["screen"]
     assert isinstance(screen, list)
     return str(screen[-1])
-
-
-def call_and_hang_up(caller: RemotePhone, callee: RemotePhone) -> None:
-    caller.press("contact-1")
-    callee.wait_for(has_call("ringing"), what="rings")
-    callee.press("answer")
-    caller.wait_for(has_call("confirmed"), what="confirmed")
-    caller.press("end")
-    for phone in (caller, callee):
-        phone.wait_for(no_calls, what="hung up")
 
 
 def test_full_disk_is_shown_and_calls_go_on(phones: PhoneFactory, data_dir: Path) -> None:

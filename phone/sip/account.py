@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 import pjsua2 as pj
 
 from phone.config import AccountConfig, Transport
-from phone.retry import Backoff
+from phone.retry import Backoff, Outcome, classify
 from phone.sip.admission import KEYS_PER_LINE, MediaSlots, NoMediaRoom
 from phone.sip.call import CallEvents, SipCall
 
@@ -106,6 +106,12 @@ class SipAccount(pj.Account):
     def direct(self) -> bool:
         return self.config.registrar is None
 
+    @property
+    def registrar_uri(self) -> str | None:
+        """The registrar, with the configured transport; None in direct mode."""
+        registrar = self.config.registrar
+        return None if registrar is None else _with_transport(registrar, self.config.transport)
+
     def start(self) -> None:
         cfg = self.config
         acfg = pj.AccountConfig()
@@ -120,7 +126,7 @@ class SipAccount(pj.Account):
         acfg.mediaConfig.transportConfig.port = cfg.rtp_port
         acfg.mediaConfig.transportConfig.portRange = 100 if cfg.rtp_port else 0
         if cfg.registrar is not None:
-            acfg.regConfig.registrarUri = _with_transport(cfg.registrar, cfg.transport)
+            acfg.regConfig.registrarUri = self.registrar_uri
             acfg.regConfig.timeoutSec = cfg.reg_expires
             acfg.regConfig.retryIntervalSec = 0  # our back-off instead
             acfg.regConfig.unregWaitMsec = int(UNREGISTER_WAIT_S * 1000)
@@ -181,6 +187,19 @@ class SipAccount(pj.Account):
         delay = self._backoff.delay()
         log.warning("registration failed (%s %s), retrying in %.1fs", code, reason, delay)
         self._retry = asyncio.get_running_loop().call_later(delay, self._register_again)
+
+    def register_now(self, why: str) -> None:
+        """Register at once instead of waiting: the registrar is reachable again
+        while a retry waits on its back-off, or it has lost our binding. Not
+        after a refusal (401, 403...): retrying those sooner changes nothing."""
+        if self._stopping or self.direct:
+            return
+        if not self.registered and classify(self.last_code or None) is not Outcome.RETRY:
+            return
+        log.info("registering again now: %s", why)
+        if self._retry is not None:
+            self._retry.cancel()
+        self._register_again()
 
     def _register_again(self) -> None:
         self._retry = None

@@ -316,6 +316,18 @@ class SipCall:
     def media_changed(self) -> None:
         self._events.call_media_ready(self)
 
+    def rtp_packets(self) -> dict[str, int]:
+        """RTP packets received and sent on the call's audio line so far (its
+        stream's RTCP counters): what `phone status` shows, and how a test sees
+        audio flow again after a network outage. Zeros without a stream."""
+        if self._pj is None:
+            return {"rtp_rx": 0, "rtp_tx": 0}
+        try:
+            stat = self._pj.getStreamStat(0).rtcp
+        except pj.Error:
+            return {"rtp_rx": 0, "rtp_tx": 0}
+        return {"rtp_rx": int(stat.rxStat.pkt), "rtp_tx": int(stat.txStat.pkt)}
+
     def audio_media(self) -> list[pj.AudioMedia]:
         """The call's active audio streams (usually one; none once released)."""
         if self._pj is None:

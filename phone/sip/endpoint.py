@@ -18,6 +18,7 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from phone import pjproject
 from phone.config import AccountConfig, CallsConfig, Transport
 from phone.pjproject import LayoutError
 from phone.sip.admission import CallAdmission, MediaSlots
@@ -32,7 +33,9 @@ if TYPE_CHECKING:
     import pjsua2 as pj
 
     from phone.sip.account import SipAccount, SipEvents
+    from phone.sip.registrar_watch import RegistrarWatch
     from phone.sip.services import SipServices
+    from phone.sip.subscription import Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,7 @@ class SipStack:
         self.admission: CallAdmission | None = None
         self.proxy_only: ProxyOnly | None = None
         self.services: SipServices | None = None  # what plugins use, through PhoneApi
+        self.registrar_watch: RegistrarWatch | None = None
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> None:
@@ -164,10 +168,8 @@ class SipStack:
         subscriber = Subscriber.for_account(
             self.raw, self.account, loop, self._credentials(), self._route()
         )
-        first_hop = self.first_hop
-        if first_hop is not None:
-            subscriber.watch_flow(first_hop)
         self.services = SipServices(self.raw, subscriber)
+        self._watch_registrar(subscriber, loop)
 
     def _start_proxy_only(self, loop: asyncio.AbstractEventLoop) -> None:
         """With a registrar, take requests only from it and the outbound proxy
@@ -249,6 +251,36 @@ class SipStack:
         acc = self.account_config
         return Credentials(acc.username, acc.password) if acc.password else None
 
+    def _watch_registrar(self, subscriber: Subscriber, loop: asyncio.AbstractEventLoop) -> None:
+        """Query our bindings every few seconds (`RegistrarWatch`): register at once
+        when the registrar answers again or has lost our binding, and then renew
+        the subscriptions, which a restarted server has lost too. Its answers
+        also tell the subscriber how the flow to the proxy fares, so no OPTIONS
+        probe runs beside it; without a registrar the probe does that."""
+        from phone.sip.registrar_watch import RegistrarWatch
+
+        assert self.raw is not None and self.account is not None
+        account = self.account
+        if account.registrar_uri is None:
+            first_hop = self.first_hop  # an outbound proxy without a registrar
+            if first_hop is not None:
+                subscriber.watch_flow(first_hop)
+            return
+
+        def forgotten() -> None:
+            subscriber.resubscribe_all("the registrar lost our binding")
+
+        self.registrar_watch = RegistrarWatch(
+            self.raw,
+            subscriber.identity,
+            account.registrar_uri,
+            account,
+            forgotten,
+            subscriber.flow_answered,
+            loop,
+        )
+        self.registrar_watch.start()
+
     def _registration_recovered(self) -> None:
         """The registrar answers again after failing: it may have restarted and
         lost our subscriptions without telling us, so renew them all."""
@@ -279,6 +311,13 @@ class SipStack:
         late = self.wakeups.overdue() if self.wakeups is not None else 0.0
         return f"pjsip's timers are {late:.1f} s overdue" if late > STALL_S else None
 
+    def call_slots_in_use(self) -> int:
+        """pjsua's calls in use (of `maxCalls`): back to 0 once every call has
+        ended, else a call slot leaked and the phone will one day refuse calls."""
+        if self.ep is None:
+            return 0
+        return int(pjproject.library().pjsua_call_get_count())
+
     async def stop(self, before_destroy: Callable[[], None] | None = None) -> None:
         """Unregister, hang up, destroy the lib (in that order, pjsua needs it).
 
@@ -289,6 +328,8 @@ class SipStack:
         """
         if self.ep is None:
             return
+        if self.registrar_watch is not None:
+            self.registrar_watch.close()
         try:  # the goodbyes may fail; the teardown below must run whatever happens
             if self.services is not None:
                 await self.services.close()

@@ -82,7 +82,7 @@ class OutgoingRequest:
     to: str  # name-addr, with ;tag= once the dialog exists
     call_id: str
     cseq: int
-    contact: str
+    contact: str | None  # None: no Contact (a REGISTER that queries bindings)
     headers: tuple[tuple[str, str], ...] = ()
     content_type: str | None = None  # type/subtype, no parameters
     body: bytes = b""
@@ -274,7 +274,11 @@ class RawSip:
         """Send `request` in a UAC transaction; `on_response` gets the final response.
 
         It gets None when the transaction timed out (timer B, or `timeout_ms`)
-        or the transport failed.
+        or the transport failed. Either `on_response` runs or `SendError` is
+        raised, never both: when the transport refuses the request at once (no
+        route: the network is down), pjsip ends the transaction and reports it
+        before `pjsip_endpt_send_request` returns its error, and that report
+        is the one the caller gets.
         """
         if not self.ready:
             raise SendError("request sender used before the layout self-test passed")
@@ -292,8 +296,7 @@ class RawSip:
         status = self._lib.pjsip_endpt_send_request(
             self._endpt, tdata, timeout_ms, token, self._on_sent_c
         )
-        if status != 0:
-            self._pending.pop(token, None)
+        if status != 0 and self._pending.pop(token, None) is not None:
             raise SendError(f"{request.method} not sent: {error_text(status)}")
 
     def create(self, request: OutgoingRequest) -> int:
@@ -333,7 +336,7 @@ class RawSip:
                 target,
                 parse_header("From", request.from_),
                 parse_header("To", request.to),
-                parse_header("Contact", request.contact),
+                None if request.contact is None else parse_header("Contact", request.contact),
                 parse_header("Call-ID", request.call_id),
                 request.cseq,
                 None,

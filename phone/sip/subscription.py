@@ -34,8 +34,11 @@ Behaviour, by RFC 6665 section:
   new TCP connection after the server closed the old one), every
   subscription is re-established in a new dialog; the old dialogs' NOTIFYs,
   if the server kept them, get 481 and end there. Over UDP a restart between
-  two OPTIONS goes unnoticed until the next refresh; the core can also call
-  `resubscribe_all()` when it learns of a restart another way (registration).
+  two OPTIONS goes unnoticed until the next refresh, so the core calls
+  `resubscribe_all()` when it learns of a restart another way: a registered
+  phone's `RegistrarWatch` finds its binding gone. It queries the registrar
+  as often as the probe would, and hands each answer to `flow_answered`
+  instead of an OPTIONS of its own.
 * Shutdown: `Subscriber.close()` sends `Expires: 0` for each live subscription.
 
 Everything runs on the event-loop thread (pjsua in poll mode); notifications
@@ -69,6 +72,7 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_MS = 8000  # a dead notifier is noticed well before timer B (32 s)
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 60.0
+FRESH_DIALOG_S = 1.0  # `resubscribe_all` leaves dialogs younger than this alone
 
 
 class SubscriptionState(StrEnum):
@@ -184,6 +188,7 @@ class Subscription:
     # ------------------------------------------------------------------ dialog
 
     def _new_dialog(self) -> None:
+        self.dialog_started = self._subscriber.loop.time()
         self.call_id = uuid.uuid4().hex
         self.local_tag = secrets.token_hex(6)
         self.remote_tag: str | None = None
@@ -534,12 +539,24 @@ class Subscriber:
         return tuple(self._all)
 
     def resubscribe_all(self, why: str) -> None:
-        """Re-establish every live subscription in a new dialog (full state follows)."""
-        live = [s for s in self._all if s.state is not SubscriptionState.TERMINATED]
+        """Re-establish every live subscription in a new dialog (full state follows).
+
+        One that began its dialog less than `FRESH_DIALOG_S` ago is left to it:
+        two signs of one fault (the flow answers again, the registration
+        recovers) come together, and one new dialog is enough."""
+        now = self.loop.time()
+        live = [
+            s
+            for s in self._all
+            if s.state is not SubscriptionState.TERMINATED
+            and not s.ending
+            and now - s.dialog_started >= FRESH_DIALOG_S
+        ]
+        if not live:
+            return
         log.info("re-subscribing %d subscriptions: %s", len(live), why)
         for subscription in live:
-            if not subscription.ending:
-                subscription.resubscribe(why)
+            subscription.resubscribe(why)
 
     def watch_flow(self, proxy: str, interval: float = 5.0) -> None:
         """Probe the flow to `proxy` (a SIP URI) with OPTIONS every `interval` seconds."""
@@ -569,21 +586,30 @@ class Subscriber:
             self._on_flow_answer(None)
 
     def _on_flow_answer(self, response: SipMessage | None) -> None:
-        if response is None:
-            if not self._flow_broken:
-                log.warning("flow to %s: no answer", self._flow_proxy)
-            self._flow_broken = True
-        else:
-            vias = response.header_values("via")
-            _, params = header_params(vias[0]) if vias else ("", {})
-            flow = f"{params.get('received', '')}:{params.get('rport', '')}"
-            if self._flow is not None and (self._flow_broken or flow != self._flow):
-                log.warning("flow to %s: was %s, now %s", self._flow_proxy, self._flow, flow)
-                self.resubscribe_all("the flow to the proxy broke or changed")
-            self._flow = flow
-            self._flow_broken = False
+        self.flow_answered(response)
         if self._flow_proxy is not None:
             self._flow_timer = self.loop.call_later(self._flow_interval, self._probe_flow)
+
+    def flow_answered(self, response: SipMessage | None) -> None:
+        """A request to the proxy got `response` (None: no answer). The probe's
+        OPTIONS report here, and so can any other regular request to the proxy
+        (`RegistrarWatch`'s REGISTER queries) instead of a probe of its own."""
+        if response is None:
+            if not self._flow_broken:
+                log.warning("flow to the proxy: no answer")
+            self._flow_broken = True
+            return
+        vias = response.header_values("via")
+        _, params = header_params(vias[0]) if vias else ("", {})
+        flow = f"{params.get('received', '')}:{params.get('rport', '')}"
+        if self._flow is not None and flow != self._flow:
+            log.warning("flow to the proxy: was %s, now %s", self._flow, flow)
+            self.resubscribe_all("the flow to the proxy changed")
+        elif self._flow_broken:
+            log.warning("flow to the proxy answers again")
+            self.resubscribe_all("the flow to the proxy broke")
+        self._flow = flow
+        self._flow_broken = False
 
     def follow(self, call_id: str, local_tag: str, handler: NotifyHandler) -> None:
         """Hand the NOTIFYs of a dialog we did not SUBSCRIBE for to `handler`: the

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 import shutil
 import socket
@@ -89,6 +90,10 @@ def kamailio_binary() -> str | None:
     return shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/sbin")
 
 
+# kamcmd talks to the ctl socket; a non-root PATH often lacks /usr/sbin.
+KAMCMD = shutil.which("kamcmd") or shutil.which("kamcmd", path="/usr/sbin:/sbin") or "kamcmd"
+
+
 def _module_dir() -> Path:
     """Kamailio's module directory for this machine's multiarch triplet."""
     for candidate in sorted(Path("/usr/lib").glob("*/kamailio/modules")):
@@ -106,7 +111,9 @@ def self_signed_certificate(key: Path, certificate: Path, name: str, ip: str | N
     subprocess.run(args, check=True, capture_output=True)
 
 
-def sip_options(port: int, *, transport: str = "udp", timeout: float = 0.2) -> str | None:
+def sip_options(
+    port: int, *, transport: str = "udp", timeout: float = 0.2, host: str = LISTEN_IP
+) -> str | None:
     """Send one out-of-dialog OPTIONS to the server itself and return the status line.
 
     Kamailio answers an OPTIONS whose Request-URI has no user with 200
@@ -117,26 +124,26 @@ def sip_options(port: int, *, transport: str = "udp", timeout: float = 0.2) -> s
         sock.settimeout(timeout)
         try:
             if transport == "udp":
-                sock.bind((LISTEN_IP, 0))
+                sock.bind((host, 0))
             else:
-                sock.connect((LISTEN_IP, port))
+                sock.connect((host, port))
         except OSError:
             return None
         local_port = sock.getsockname()[1]
         branch = "z9hG4bK" + secrets.token_hex(8)
         request = (
-            f"OPTIONS sip:{LISTEN_IP}:{port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/{transport.upper()} {LISTEN_IP}:{local_port};branch={branch};rport\r\n"
+            f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/{transport.upper()} {host}:{local_port};branch={branch};rport\r\n"
             "Max-Forwards: 70\r\n"
             f"From: <sip:probe@{DOMAIN}>;tag={branch[7:]}\r\n"
-            f"To: <sip:{LISTEN_IP}:{port}>\r\n"
-            f"Call-ID: {branch}@{LISTEN_IP}\r\n"
+            f"To: <sip:{host}:{port}>\r\n"
+            f"Call-ID: {branch}@{host}\r\n"
             "CSeq: 1 OPTIONS\r\n"
             "Content-Length: 0\r\n\r\n"
         ).encode()
         try:
             if transport == "udp":
-                sock.sendto(request, (LISTEN_IP, port))
+                sock.sendto(request, (host, port))
             else:
                 sock.sendall(request)
             data = sock.recv(65535)
@@ -145,9 +152,9 @@ def sip_options(port: int, *, transport: str = "udp", timeout: float = 0.2) -> s
     return data.decode(errors="replace").split("\r\n", 1)[0] or None
 
 
-def _tcp_listening(port: int) -> bool:
+def _tcp_listening(port: int, host: str = LISTEN_IP) -> bool:
     try:
-        with socket.create_connection((LISTEN_IP, port), timeout=0.2):
+        with socket.create_connection((host, port), timeout=0.2):
             return True
     except OSError:
         return False
@@ -177,13 +184,16 @@ class Kamailio(PeerProcess):
         tls: bool = False,
         tcp_read_buffer: int = 16384,
         start_timeout: float = 10.0,
+        listen_ip: str = LISTEN_IP,
     ) -> None:
         """`qop=False` starts with `-A NO_QOP` (RFC 2069-style challenges);
         `authenticate_requests=False` with `-A NO_AUTH_REQUESTS` (only REGISTER
         and XCAP are challenged); `tls=True` adds a SIP TLS listener (`tls_port`)
         with a self-signed certificate for 127.0.0.1 (`tls_certificate`, which a
         client trusts as its CA); `tcp_read_buffer` is the largest TCP message
-        (XCAP PUT, MSRP frame) read, 16 kB as packaged."""
+        (XCAP PUT, MSRP frame) read, 16 kB as packaged; `listen_ip` is the one
+        address it listens on (another than loopback for a phone in a network
+        namespace, tests/faults)."""
         super().__init__("kamailio")
         users = dict(DEFAULT_USERS)
         for name, password in (extra_users or {}).items():
@@ -196,6 +206,7 @@ class Kamailio(PeerProcess):
         self.tls = tls
         self.tcp_read_buffer = tcp_read_buffer
         self.start_timeout = start_timeout
+        self.listen_ip = listen_ip
         self.domain = DOMAIN
         self.run_dir: Path | None = None
         self._ports: KamailioPorts | None = None
@@ -223,15 +234,15 @@ class Kamailio(PeerProcess):
 
     @property
     def registrar_uri(self) -> str:
-        return f"sip:{LISTEN_IP}:{self.sip_port}"
+        return f"sip:{self.listen_ip}:{self.sip_port}"
 
     @property
     def xcap_root(self) -> str:
-        return f"http://{LISTEN_IP}:{self.xcap_port}/xcap-root"
+        return f"http://{self.listen_ip}:{self.xcap_port}/xcap-root"
 
     @property
     def msrp_relay_uri(self) -> str:
-        return f"msrp://{LISTEN_IP}:{self.msrp_port};tcp"
+        return f"msrp://{self.listen_ip}:{self.msrp_port};tcp"
 
     @property
     def users(self) -> dict[str, str]:
@@ -282,6 +293,23 @@ class Kamailio(PeerProcess):
         self.xcap_put("alice", "resource-lists", lists.encode())
         self.xcap_put("alice", "rls-services", self.xcap_example("alice-rls-services"))
         return BUDDY_LIST_URI
+
+    def bindings(self, user: str) -> list[str]:
+        """The Contact addresses registered for `user`, from the location table
+        (`kamcmd ul.lookup` on the ctl socket): what the registrar knows."""
+        assert self.run_dir is not None
+        done = subprocess.run(
+            [KAMCMD, "-s", f"unix:{self.run_dir / 'kamailio_ctl'}"]
+            + ["ul.lookup", "location", user],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        if "AOR not found" in done.stdout:
+            return []
+        if done.returncode != 0 or done.stdout.startswith("error"):
+            raise KamailioError(f"kamcmd ul.lookup: {done.stdout}{done.stderr}")
+        return re.findall(r"Address:\s*(\S+)", done.stdout)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -362,6 +390,7 @@ class Kamailio(PeerProcess):
         ports = self.ports
         text = CONFIG_TEMPLATE.read_text(encoding="utf-8")
         for placeholder, value in {
+            "@LISTEN_IP@": self.listen_ip,
             "@RUN@": str(self.run_dir),
             "@MODULES@": str(_module_dir()),
             "@SIP_PORT@": str(ports.sip),
@@ -451,7 +480,7 @@ class Kamailio(PeerProcess):
     def _answers(self) -> bool:
         """SIP answers an OPTIONS, and XCAP and MSRP accept connections."""
         return (
-            sip_options(self.sip_port, timeout=0.05) is not None
-            and _tcp_listening(self.xcap_port)
-            and _tcp_listening(self.msrp_port)
+            sip_options(self.sip_port, timeout=0.05, host=self.listen_ip) is not None
+            and _tcp_listening(self.xcap_port, self.listen_ip)
+            and _tcp_listening(self.msrp_port, self.listen_ip)
         )

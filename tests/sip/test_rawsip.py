@@ -148,3 +148,28 @@ def test_hook_without_self_test_claims_nothing_and_sends_nothing(
             )
     finally:
         hook.close()
+
+
+def test_a_request_the_transport_refuses_is_reported_once(
+    raw_sip: RawSip, pj_endpoint: Any, sip_transports: Any
+) -> None:
+    """No route (here: broadcast, which the socket may not send to) fails inside
+    `pjsip_endpt_send_request`; pjsip ends the transaction and reports it before
+    returning the error. The caller hears of it once: through the callback."""
+    responses: list[SipMessage | None] = []
+    target = "sip:255.255.255.255:5060"
+    raw_sip.send(
+        OutgoingRequest(
+            "OPTIONS",
+            target,
+            "<sip:me@127.0.0.1>;tag=t",
+            f"<{target}>",
+            secrets.token_hex(8),
+            1,
+            None,  # no Contact: as a REGISTER that queries bindings
+        ),
+        responses.append,
+    )
+    for _ in range(20):
+        pj_endpoint.libHandleEvents(5)
+    assert responses == [None]
