@@ -113,6 +113,8 @@ TDATA_POOL_OFFSET = 16  # pjsip_tx_data.pool after PJ_DECL_LIST_MEMBER
 TDATA_NAME_OFFSET = 24  # pjsip_tx_data.obj_name after the pool
 POOL_NAME_OFFSET = 16  # pj_pool_t.obj_name after PJ_DECL_LIST_MEMBER
 PKT_INFO_TAIL = 88  # pjsip_rx_data.pkt_info from src_addr to its end, padded to msg_info
+PKT_ZERO_SIZE = 4  # pjsip_rx_data.pkt_info.zero, right after packet[PJSIP_MAX_PKT_LEN]
+PKT_LEN_SIZE = 8  # pjsip_rx_data.pkt_info.len (pj_ssize_t), 8-aligned, before src_addr
 EVENT_RX_MSG = 3  # pjsip_event_id_e
 EVENT_TSX_STATE = 5
 
