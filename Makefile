@@ -73,7 +73,7 @@ install-pjproject:
 ifeq ($(PJSUA2),source)
 # pjproject is built once per venv (about 10 minutes here); the wheel is left out.
 install: install-base install-pjproject $(VENV)/bin/python
-	$(PYTHON) -m pip show -q pjsua2 2>/dev/null || \
+	$(PYTHON) -c 'import pjsua2' 2>/dev/null || \
 		nice image/pjproject/build.sh --venv $(VENV) $(if $(PJPROJECT_SRC),--src $(PJPROJECT_SRC))
 	$(PYTHON) -m pip install -q --no-deps -e .
 	$(PYTHON) image/pjproject/requirements.py dev > $(VENV)/simplephone-requirements.txt
