@@ -8,13 +8,24 @@
 # Everything Python lives in a virtualenv (.venv), which Debian's PEP 668
 # Python requires; `BASE_PYTHON` is the interpreter it is made from.
 BASE_PYTHON ?= python3
+# PJSUA2=source: pjsua2 built from pjproject's source as on the SD image
+# (image/pjproject/build.sh; PJPROJECT_SRC=path for a local copy), in a venv
+# of its own, instead of the x86_64 pjsua2-python wheel.
+PJSUA2 ?= wheel
+ifeq ($(PJSUA2),source)
+VENV ?= .venv-pjsource
+else
 VENV ?= .venv
+endif
 PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?= -q
 
 # Debian packages the phone itself needs to build and run (`make demo`):
 # pyalsaaudio builds against libasound2-dev.
 BASE_PACKAGES := make gcc python3-dev python3-venv libasound2-dev fonts-dejavu-core
+
+# What image/pjproject/build.sh needs to build pjproject.
+PJPROJECT_PACKAGES := $(shell cat image/pjproject/build-deps)
 
 # Debian 12 packages the suite needs on top. sipp is packaged as sip-tester.
 APT_PACKAGES := $(BASE_PACKAGES) kamailio kamailio-presence-modules kamailio-sqlite-modules \
@@ -24,7 +35,7 @@ APT_PACKAGES := $(BASE_PACKAGES) kamailio kamailio-presence-modules kamailio-sql
 # Refresh the package lists once: not when they are less than an hour old.
 APT_LISTS_FRESH = find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 | grep -q .
 
-.PHONY: install install-base install-peers demo emulator test lint bench stress clean
+.PHONY: install install-base install-pjproject install-peers demo emulator test lint bench stress clean
 
 # apt_install PACKAGES: install what is missing (as root), else say the apt line and fail.
 define apt_install
@@ -56,8 +67,21 @@ install-peers:
 $(VENV)/bin/python:
 	$(BASE_PYTHON) -m venv $(VENV)
 
+install-pjproject:
+	$(call apt_install,$(PJPROJECT_PACKAGES))
+
+ifeq ($(PJSUA2),source)
+# pjproject is built once per venv (about 10 minutes here); the wheel is left out.
+install: install-base install-pjproject $(VENV)/bin/python
+	$(PYTHON) -c 'import pjsua2' 2>/dev/null || \
+		nice image/pjproject/build.sh --venv $(VENV) $(if $(PJPROJECT_SRC),--src $(PJPROJECT_SRC))
+	$(PYTHON) -m pip install -q --no-deps -e .
+	$(PYTHON) image/pjproject/requirements.py dev > $(VENV)/simplephone-requirements.txt
+	$(PYTHON) -m pip install -q -r $(VENV)/simplephone-requirements.txt
+else
 install: install-base $(VENV)/bin/python
 	$(PYTHON) -m pip install -q -e '.[dev]'
+endif
 
 demo: install
 	$(VENV)/bin/phone demo

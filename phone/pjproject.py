@@ -137,6 +137,8 @@ PKT_INFO_TAIL = 88  # pjsip_rx_data.pkt_info from src_addr to its end, padded to
 FD_SET_SIZE = 8 * (64 + 4)
 FD_SET_BITS_OFFSET = 8
 FD_SET_BITS_SIZE = 1024 // 8
+PKT_ZERO_SIZE = 4  # pjsip_rx_data.pkt_info.zero, right after packet[PJSIP_MAX_PKT_LEN]
+PKT_LEN_SIZE = 8  # pjsip_rx_data.pkt_info.len (pj_ssize_t), 8-aligned, before src_addr
 EVENT_RX_MSG = 3  # pjsip_event_id_e
 EVENT_TSX_STATE = 5
 

@@ -9,7 +9,10 @@ ioqueue) and are *derived* at start-up by `self_test(raw)`:
   `/proc/self/mem` (an unmapped page ends the read instead of crashing); the
   first pointer to the received text that lies after the text is `msg_buf`;
   the int after it must be the length, and `pjsip_msg_print` of the pointer
-  at +16 (`msg_info.msg`) must reproduce the request. Every run must agree.
+  at +16 (`msg_info.msg`) must reproduce the request. Every run must agree,
+  on that and on where the text starts (`pkt_info.packet`): the distance
+  between the two gives the size of the receive buffer (4000 bytes in the
+  x86_64 wheel, 16000 in the SD image's build), which is logged.
 * `pjsip_tx_data.msg`: a request is built with a unique Call-ID, the tx data is
   scanned for a pointer to a `pjsip_msg` of type request whose method name
   reads back, whose header list is a closed ring, and which `pjsip_msg_print`s
@@ -74,6 +77,7 @@ class LayoutReport:
 
     rx_msg_buf_offset: int
     tx_msg_offset: int
+    rx_packet_room: int  # PJSIP_MAX_PKT_LEN, to within 7 bytes below
     probes: tuple[str, ...] = field(default=())
 
 
@@ -100,26 +104,31 @@ class _SelfTest:
                 plan += [(kind, address, 0), (kind, address, 300)]
         if not plan:
             raise LayoutError("self-test needs a UDP or TCP transport")
-        offsets: set[int] = set()
+        offsets: set[tuple[int, int]] = set()
         probes: list[str] = []
         for proto, address, pad in plan:
-            offset = self._probe_rx(proto, address, pad, timeout)
-            offsets.add(offset)
-            probes.append(f"{proto}+{pad}:{offset}")
+            packet, offset = self._probe_rx(proto, address, pad, timeout)
+            offsets.add((packet, offset))
+            probes.append(f"{proto}+{pad}:{packet}/{offset}")
         if len(offsets) != 1:
-            raise LayoutError(f"msg_info.msg_buf offsets disagree: {probes}")
-        raw.offsets.rx_msg_buf = offsets.pop()
+            raise LayoutError(f"pkt_info.packet/msg_info.msg_buf offsets disagree: {probes}")
+        raw.offsets.rx_packet, raw.offsets.rx_msg_buf = offsets.pop()
+        room = raw.offsets.rx_packet_room
+        if room is None or room <= 0:
+            raise LayoutError(f"pkt_info.packet at {raw.offsets.rx_packet} leaves no room")
         try:
             raw.offsets.tx_msg = self._probe_tx(plan[0][1])
             self._probe_round_trip(plan[0][0], plan[0][1], timeout)
         except LayoutError:
-            raw.offsets.rx_msg_buf = raw.offsets.tx_msg = None
+            raw.offsets.rx_msg_buf = raw.offsets.tx_msg = raw.offsets.rx_packet = None
             raise
-        report = LayoutReport(raw.offsets.rx_msg_buf, raw.offsets.tx_msg, tuple(probes))
+        report = LayoutReport(raw.offsets.rx_msg_buf, raw.offsets.tx_msg, room, tuple(probes))
         log.info(
-            "pjsip layout self-test passed: rdata.msg_info at %d, tdata.msg at %d (%s)",
+            "pjsip layout self-test passed: rdata.msg_info at %d, tdata.msg at %d, "
+            "receive buffer %d bytes (%s)",
             report.rx_msg_buf_offset,
             report.tx_msg_offset,
+            report.rx_packet_room,
             ", ".join(probes),
         )
         return report
@@ -133,7 +142,10 @@ class _SelfTest:
             found.append((info.typeName.upper(), (host.strip("[]"), int(port))))
         return found
 
-    def _probe_rx(self, proto: str, address: tuple[str, int], pad: int, timeout: float) -> int:
+    def _probe_rx(
+        self, proto: str, address: tuple[str, int], pad: int, timeout: float
+    ) -> tuple[int, int]:
+        """(pkt_info.packet, msg_info.msg_buf) offsets, as one probe request reads them."""
         tag = "selftest-" + uuid.uuid4().hex
         text = (
             f"OPTIONS sip:selftest@{address[0]}:{address[1]} SIP/2.0\r\n"
@@ -146,7 +158,7 @@ class _SelfTest:
             f"Subject: {'x' * pad}\r\n"
             "Content-Length: 0\r\n\r\n"
         ).encode()
-        results: list[int | LayoutError] = []
+        results: list[tuple[int, int] | LayoutError] = []
         sent_from = 0
 
         def probe(rdata: int) -> bool:
@@ -156,11 +168,11 @@ class _SelfTest:
             if tag.encode() not in seen:
                 return False
             try:
-                offset = self._locate_msg_info(seen, rdata, text, tag.encode())
+                packet, offset = self._locate_msg_info(seen, rdata, text, tag.encode())
                 host, port = self._raw.source_at(rdata, offset)
                 if port != sent_from:
                     raise LayoutError(f"pkt_info reads {host}:{port}, sent from {sent_from}")
-                results.append(offset)
+                results.append((packet, offset))
             except LayoutError as exc:
                 results.append(exc)
             self._raw.respond(rdata, 200, ())
@@ -189,7 +201,7 @@ class _SelfTest:
             raise result
         return result
 
-    def _locate_msg_info(self, seen: bytes, rdata: int, sent: bytes, tag: bytes) -> int:
+    def _locate_msg_info(self, seen: bytes, rdata: int, sent: bytes, tag: bytes) -> tuple[int, int]:
         index = seen.find(sent)
         if index < 0:
             raise LayoutError("probe text not found in rdata")
@@ -205,7 +217,7 @@ class _SelfTest:
         printed = self._print(msg)
         if tag not in printed or not printed.startswith(sent.split(b"\r\n", 1)[0]):
             raise LayoutError("pjsip_msg_print(msg_info.msg) does not reproduce the probe")
-        return hit
+        return index, hit
 
     def _print(self, msg: int) -> bytes:
         if not msg or len(self._memory.read(msg, 64)) < 64:

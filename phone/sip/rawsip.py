@@ -50,6 +50,8 @@ from phone.pjproject import (
     MSG_BODY_OFFSET,
     MSG_HDR_OFFSET,
     PKT_INFO_TAIL,
+    PKT_LEN_SIZE,
+    PKT_ZERO_SIZE,
     SEND_CALLBACK,
     TDATA_POOL_OFFSET,
     LayoutError,
@@ -94,6 +96,16 @@ class DerivedOffsets:
 
     rx_msg_buf: int | None = None  # pjsip_rx_data.msg_info.msg_buf
     tx_msg: int | None = None  # pjsip_tx_data.msg
+    rx_packet: int | None = None  # pjsip_rx_data.pkt_info.packet
+
+    @property
+    def rx_packet_room(self) -> int | None:
+        """The most PJSIP_MAX_PKT_LEN can be: `packet[]` is followed by a 4-byte
+        `zero` and, 8-aligned, the `len` and the `PKT_INFO_TAIL` before `msg_info`;
+        the real size is at most 7 bytes less (4000 in the wheel, 16000 on the image)."""
+        if self.rx_msg_buf is None or self.rx_packet is None:
+            return None
+        return self.rx_msg_buf - PKT_INFO_TAIL - PKT_LEN_SIZE - PKT_ZERO_SIZE - self.rx_packet
 
 
 class Responder:
