@@ -138,17 +138,29 @@ class TcpSipPeer:
 
 
 def ok(request: SipMessage, expires: int | None = None) -> bytes:
-    """200 to `request`; for REGISTER, SUBSCRIBE and PUBLISH with the grant."""
+    """200 to `request`; for REGISTER, SUBSCRIBE and PUBLISH with the grant. A
+    REGISTER without Contact (the phone's binding query, RFC 3261 10.2.3) gets
+    the phone's own Contact back from its From: the binding it made."""
     headers: list[tuple[str, str]] = []
     if expires is not None:
         headers.append(("Expires", str(expires)))
         if request.method == "REGISTER":
-            headers.append(("Contact", f"{request.require('contact')};expires={expires}"))
+            contact = request.header("contact") or _bindings[request.require("from").split(";")[0]]
+            _bindings[request.require("from").split(";")[0]] = contact
+            headers.append(("Contact", f"{contact};expires={expires}"))
         if request.method == "SUBSCRIBE":
             headers.append(("Contact", "<sip:server@127.0.0.1>"))
         if request.method == "PUBLISH":
             headers.append(("SIP-ETag", secrets.token_hex(4)))
     return UdpSipPeer.response(request, 200, "OK", to_tag="srv", headers=tuple(headers))
+
+
+_bindings: dict[str, str] = {}  # From (name-addr) -> the Contact it registered
+
+
+def binds(message: SipMessage) -> bool:
+    """A REGISTER that makes or refreshes a binding, not a query of them."""
+    return message.method == "REGISTER" and message.header("contact") is not None
 
 
 def options(target: str, via: str) -> bytes:
@@ -235,8 +247,8 @@ def test_retransmission_and_refreshes_over_udp(
         },
         [("Bob", f"sip:bob@127.0.0.1:{udp_server.port}")],
     )
-    first = udp_server.receive(nothing, match=lambda m: m.method == "REGISTER")
-    again = udp_server.receive(nothing, match=lambda m: m.method == "REGISTER")
+    first = udp_server.receive(nothing, match=binds)
+    again = udp_server.receive(nothing, match=binds)
     assert again.header("via") == first.header("via")  # the same transaction, resent
     reply = udp_server.last_from
     assert reply is not None
@@ -274,7 +286,7 @@ def test_registers_over_a_connection_it_opens_when_idle(
     while registers < 2 and time.monotonic() < deadline:
         message, conn = tcp_server.receive(timeout=deadline - time.monotonic())
         if message.is_request:
-            registers += message.method == "REGISTER"
+            registers += binds(message)
             conn.sendall(ok(message, REG_EXPIRES))
         if registers == 1:
             phone.wait_for(registered)
@@ -297,6 +309,8 @@ def _serve(peer: UdpSipPeer, reply: tuple[str, int], seconds: float) -> dict[str
         method = message.method or ""
         if method == "SUBSCRIBE" and message.call_id in dialogs:
             seen["SUBSCRIBE refresh"] += 1
+        if method == "REGISTER" and not binds(message):
+            method = "REGISTER query"
         dialogs.add(message.call_id)
         seen[method] = seen.get(method, 0) + 1
         peer.send(ok(message, REG_EXPIRES), reply)
