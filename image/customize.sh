@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# mmdebstrap's customize hook (build.sh): turns the installed Debian in $1 into
+# the phone's root. Runs on the build host with /proc, /sys and /dev mounted in
+# $1; commands for the image run through chroot (under qemu-user for arm64).
+# IMAGE_ARCH, IMAGE_SRC (the git archive), IMAGE_TEST_CONSOLE and
+# IMAGE_BUILD_PACKAGES come from build.sh.
+set -euo pipefail
+root=$1
+# shellcheck source=image/progress.sh
+. "$IMAGE_SRC/image/progress.sh"
+in_root() { chroot "$root" "$@"; }
+
+phase "overlay and service user"
+cp -a "$IMAGE_SRC/image/rootfs/." "$root/"
+in_root groupadd --system --force gpio
+in_root groupadd --system --force i2c
+in_root groupadd --system --force spi
+in_root useradd --system --home-dir /var/lib/simplephone --no-create-home \
+	--shell /usr/sbin/nologin --groups input,gpio,i2c,spi,audio simplephone
+install -d -m 0755 -o root -g root "$root/etc/simplephone"
+# The data partition's mount point (its own root directory is chowned in build.sh).
+install -d -m 0750 "$root/var/lib/simplephone"
+in_root chown simplephone:simplephone /var/lib/simplephone
+echo simplephone >"$root/etc/hostname"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\tsimplephone\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' \
+	>"$root/etc/hosts"
+
+phase "simplephone venv (/opt/simplephone)"
+mkdir -p "$root/tmp/simplephone-src"
+cp -a "$IMAGE_SRC/." "$root/tmp/simplephone-src/"
+in_root python3 -m venv /opt/simplephone
+in_root /opt/simplephone/bin/pip install --no-cache-dir --quiet --upgrade pip
+in_root /opt/simplephone/bin/pip install --no-cache-dir --quiet /tmp/simplephone-src
+cp "$IMAGE_SRC/.commit" "$root/opt/simplephone/COMMIT"
+
+if [ "$IMAGE_ARCH" = arm64 ]; then
+	phase "pjproject (image/pjproject/build.sh)"
+	if [ -x "$root/tmp/simplephone-src/image/pjproject/build.sh" ]; then
+		in_root env PJPROJECT_SRC="${PJPROJECT_SRC:-}" \
+			/tmp/simplephone-src/image/pjproject/build.sh /opt/simplephone
+	else
+		echo "customize: image/pjproject/build.sh is not in this commit: no pjsua2 in the venv" >&2
+	fi
+fi
+
+phase "purge build packages"
+# shellcheck disable=SC2086 # a list of package names
+in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $IMAGE_BUILD_PACKAGES >/dev/null
+in_root env DEBIAN_FRONTEND=noninteractive apt-get autoremove --purge -y -qq >/dev/null
+
+phase "boot files"
+case $IMAGE_ARCH in
+arm64)
+	# raspi-firmware's kernel hook copied the kernel, initramfs, device trees
+	# and firmware into /boot/firmware; the root is found by label.
+	sed -i 's/^#\?ROOTPART=.*/ROOTPART=LABEL=sp-root/' "$root/etc/default/raspi-firmware"
+	sed -i 's/ root=[^ ]*/ root=LABEL=sp-root/; s/ rw / ro /' "$root/boot/firmware/cmdline.txt"
+	;;
+amd64)
+	# The twin's "firmware" is qemu's direct kernel boot: the test reads the
+	# kernel, the initramfs and the command line from the boot partition.
+	cp "$root"/boot/vmlinuz-* "$root/boot/firmware/vmlinuz"
+	cp "$root"/boot/initrd.img-* "$root/boot/firmware/initrd.img"
+	echo "console=ttyS0,115200 root=LABEL=sp-root ro rootwait net.ifnames=0" \
+		>"$root/boot/firmware/cmdline.txt"
+	;;
+esac
+
+phase "units and clean-up"
+in_root systemctl enable simplephone-first-boot.service simplephone.service \
+	systemd-networkd.service systemd-resolved.service systemd-timesyncd.service
+# sshd's host keys are made on the device by the first boot that brings
+# ssh_authorized_keys, never shipped alike in every image.
+rm -f "$root"/etc/ssh/ssh_host_*
+if [ "$IMAGE_TEST_CONSOLE" = 1 ]; then
+	# Test twin only: root on the serial console, the journal forwarded to it.
+	install -d "$root/etc/systemd/system/serial-getty@ttyS0.service.d"
+	printf '[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --noclear --keep-baud 115200 %%I $TERM\n' \
+		>"$root/etc/systemd/system/serial-getty@ttyS0.service.d/test-autologin.conf"
+	printf '[Journal]\nForwardToConsole=yes\nTTYPath=/dev/ttyS0\nMaxLevelConsole=info\n' \
+		>"$root/etc/systemd/journald.conf.d/test-console.conf"
+fi
+rm -rf "$root/tmp/simplephone-src" "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+in_root apt-get clean
+phase_end
