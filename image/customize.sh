@@ -10,6 +10,17 @@ root=$1
 . "$IMAGE_SRC/image/progress.sh"
 in_root() { chroot "$root" "$@"; }
 
+# pip and apt in the chroot resolve names and trust certificates as the build
+# host does (a proxy's CA, say); the image's own resolv.conf comes back at the end.
+resolv=$(readlink "$root/etc/resolv.conf" || true)
+rm -f "$root/etc/resolv.conf"
+cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+cp -L /etc/ssl/certs/ca-certificates.crt "$root/tmp/build-host-ca.crt"
+pip_install() {
+	in_root env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null \
+		PIP_CERT=/tmp/build-host-ca.crt /opt/simplephone/bin/pip install --no-cache-dir --quiet "$@"
+}
+
 phase "overlay and service user"
 cp -a "$IMAGE_SRC/image/rootfs/." "$root/"
 in_root groupadd --system --force gpio
@@ -29,8 +40,8 @@ phase "simplephone venv (/opt/simplephone)"
 mkdir -p "$root/tmp/simplephone-src"
 cp -a "$IMAGE_SRC/." "$root/tmp/simplephone-src/"
 in_root python3 -m venv /opt/simplephone
-in_root /opt/simplephone/bin/pip install --no-cache-dir --quiet --upgrade pip
-in_root /opt/simplephone/bin/pip install --no-cache-dir --quiet /tmp/simplephone-src
+pip_install --upgrade pip
+pip_install /tmp/simplephone-src
 cp "$IMAGE_SRC/.commit" "$root/opt/simplephone/COMMIT"
 
 if [ "$IMAGE_ARCH" = arm64 ]; then
@@ -80,6 +91,9 @@ if [ "$IMAGE_TEST_CONSOLE" = 1 ]; then
 	printf '[Journal]\nForwardToConsole=yes\nTTYPath=/dev/ttyS0\nMaxLevelConsole=info\n' \
 		>"$root/etc/systemd/journald.conf.d/test-console.conf"
 fi
-rm -rf "$root/tmp/simplephone-src" "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+rm -rf "$root/tmp/simplephone-src" "$root/tmp/build-host-ca.crt" "$root"/var/lib/apt/lists/* \
+	"$root"/var/cache/apt/*.bin
+rm -f "$root/etc/resolv.conf"
+if [ -n "$resolv" ]; then ln -s "$resolv" "$root/etc/resolv.conf"; else : >"$root/etc/resolv.conf"; fi
 in_root apt-get clean
 phase_end
