@@ -95,7 +95,8 @@ export IMAGE_ARCH=$arch IMAGE_SRC=$work/src IMAGE_TEST_CONSOLE=$test_console
 export IMAGE_BUILD_PACKAGES="${BUILD_PACKAGES[*]}"
 mmdebstrap --mode=root --variant=minbase --arch="$arch" --components="$COMPONENTS" \
 	--include="$include" \
-	--setup-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" && cp "$IMAGE_SRC/image/initramfs.conf" "$1/etc/initramfs-tools/conf.d/simplephone.conf"' \
+	--dpkgopt=force-confdef --dpkgopt=force-confold \
+	--setup-hook='cp -a "$IMAGE_SRC/image/early/." "$1/"' \
 	--customize-hook='"$IMAGE_SRC/image/customize.sh" "$1"' \
 	bookworm "$root" \
 	"deb $MIRROR bookworm $COMPONENTS" \

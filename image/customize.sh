@@ -17,8 +17,13 @@ rm -f "$root/etc/resolv.conf"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 cp -L /etc/ssl/certs/ca-certificates.crt "$root/tmp/build-host-ca.crt"
 pip_install() {
-	in_root env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null \
-		PIP_CERT=/tmp/build-host-ca.crt /opt/simplephone/bin/pip install --no-cache-dir --quiet "$@"
+	# A clean environment: the build host's certificate variables name its own
+	# files, and requests lets them win over --cert.
+	local ca=/tmp/build-host-ca.crt
+	in_root env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+		${http_proxy:+http_proxy=$http_proxy} ${https_proxy:+https_proxy=$https_proxy} \
+		${no_proxy:+no_proxy=$no_proxy} PIP_CERT=$ca REQUESTS_CA_BUNDLE=$ca SSL_CERT_FILE=$ca \
+		/opt/simplephone/bin/pip install --no-cache-dir --quiet "$@"
 }
 
 phase "overlay and service user"
