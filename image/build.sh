@@ -38,8 +38,14 @@ case $arch in arm64 | amd64) ;; *) echo "build.sh: --arch is arm64 or amd64, not
 name=simplephone-bookworm-$arch
 [ "$test_console" = 1 ] && name=$name-test
 work=$out/$name.work
+# remove_work: the build tree, never following a mount left in it by a build
+# that was stopped (mmdebstrap mounts /proc, /sys and /dev in the root).
+remove_work() {
+	findmnt -rn -o TARGET | grep -F "$work/" | sort -r | xargs -r -n 1 umount -l
+	rm -rf --one-file-system "$work"
+}
 mkdir -p "$out"
-rm -rf "$work"
+remove_work
 mkdir -p "$work"
 export IMAGE_PHASE_LOG=$out/$name.phases
 : >"$IMAGE_PHASE_LOG"
@@ -144,7 +150,7 @@ fi
 if [ "$keep_tree" = 1 ]; then
 	rm -f "$work"/*.vfat "$work"/*.ext4
 else
-	rm -rf "$work"
+	remove_work
 fi
 phase_end
 echo
