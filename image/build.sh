@@ -41,7 +41,7 @@ work=$out/$name.work
 # remove_work: the build tree, never following a mount left in it by a build
 # that was stopped (mmdebstrap mounts /proc, /sys and /dev in the root).
 remove_work() {
-	findmnt -rn -o TARGET | grep -F "$work/" | sort -r | xargs -r -n 1 umount -l
+	findmnt -rn -o TARGET | { grep -F "$work/" || true; } | sort -r | xargs -r -n 1 umount -l
 	rm -rf --one-file-system "$work"
 }
 mkdir -p "$out"

@@ -75,6 +75,7 @@ arm64)
 amd64)
 	# The twin's "firmware" is qemu's direct kernel boot: the test reads the
 	# kernel, the initramfs and the command line from the boot partition.
+	install -d "$root/boot/firmware"
 	cp "$root"/boot/vmlinuz-* "$root/boot/firmware/vmlinuz"
 	cp "$root"/boot/initrd.img-* "$root/boot/firmware/initrd.img"
 	echo "console=ttyS0,115200 root=LABEL=sp-root ro rootwait net.ifnames=0" \
