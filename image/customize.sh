@@ -33,6 +33,8 @@ in_root groupadd --system --force i2c
 in_root groupadd --system --force spi
 in_root useradd --system --home-dir /var/lib/simplephone --no-create-home \
 	--shell /usr/sbin/nologin --groups input,gpio,i2c,spi,audio simplephone
+# admin: SSH keys from the boot partition (phone first-boot), no password, sudo.
+in_root useradd --create-home --shell /bin/bash --groups adm,systemd-journal,sudo admin
 install -d -m 0755 -o root -g root "$root/etc/simplephone"
 # The data partition's mount point (its own root directory is chowned in build.sh).
 install -d -m 0750 "$root/var/lib/simplephone"

@@ -24,7 +24,7 @@ from tests.peers.kamailio import Kamailio
 pytestmark = pytest.mark.timeout(1800)
 
 REGISTERED = re.compile(r"registered as sip:alice@example\.test")
-BOOT_TIMEOUT = 300.0
+BOOT_TIMEOUT = 600.0
 # WatchdogSec=30s, then the restart and a new registration.
 RECOVERY_TIMEOUT = 150.0
 
