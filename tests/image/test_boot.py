@@ -94,7 +94,9 @@ def test_first_boot_applies_the_config_and_the_phone_registers(guest: Guest) -> 
     assert guest.run("ls /var/lib/simplephone/phone.db")[0] == 0
 
 
-def test_bad_config_keeps_the_last_good_one_running(guest: Guest, kamailio_on_host: Kamailio) -> None:
+def test_bad_config_keeps_the_last_good_one_running(
+    guest: Guest, kamailio_on_host: Kamailio
+) -> None:
     pid = _main_pid(guest)
     good = guest.check("sha256sum /etc/simplephone/phone.toml")
     bad = _config(kamailio_on_host, uri="bob@")
@@ -114,7 +116,9 @@ def test_a_killed_phone_is_restarted(guest: Guest) -> None:
     pid = _main_pid(guest)
     since = guest.mark
     guest.check(f"kill -KILL {pid}")
-    guest.wait_for(r"simplephone\.service: Main process exited, code=killed, status=9/KILL", 60, since)
+    guest.wait_for(
+        r"simplephone\.service: Main process exited, code=killed, status=9/KILL", 60, since
+    )
     guest.wait_for(REGISTERED, RECOVERY_TIMEOUT, since)
     assert _main_pid(guest) not in (0, pid)
 
@@ -125,11 +129,16 @@ def test_a_stalled_loop_is_killed_by_the_watchdog(guest: Guest) -> None:
     guest.check(f"kill -STOP {pid}")
     guest.wait_for(r"simplephone\.service: Watchdog timeout", RECOVERY_TIMEOUT, since)
     # The watchdog's SIGABRT (faulthandler prints the stacks, then the process dies of it).
-    guest.wait_for(r"simplephone\.service: Main process exited, code=(dumped|killed), status=6/ABRT", 60, since)
+    guest.wait_for(
+        r"simplephone\.service: Main process exited, code=(dumped|killed), status=6/ABRT", 60, since
+    )
     guest.wait_for(REGISTERED, RECOVERY_TIMEOUT, since)
     assert _main_pid(guest) not in (0, pid)
 
 
 def test_the_phone_stops_cleanly(guest: Guest) -> None:
     guest.check("systemctl stop simplephone.service", timeout=90)
-    assert guest.check("systemctl show --property=ExecMainStatus --value simplephone.service").strip() == "0"
+    assert (
+        guest.check("systemctl show --property=ExecMainStatus --value simplephone.service").strip()
+        == "0"
+    )

@@ -81,7 +81,9 @@ def mcopy_in(image: Path, source: Path, name: str) -> None:
 
 
 def mcopy_out(image: Path, name: str, dest: Path) -> None:
-    subprocess.run(["mcopy", "-n", "-i", f"{image}@@{BOOT_OFFSET}", f"::{name}", str(dest)], check=True)
+    subprocess.run(
+        ["mcopy", "-n", "-i", f"{image}@@{BOOT_OFFSET}", f"::{name}", str(dest)], check=True
+    )
 
 
 class Guest:
@@ -147,7 +149,9 @@ class Guest:
         with self._lock:
             return "\n".join(self._text.splitlines()[-lines:])
 
-    def wait_for(self, pattern: str | re.Pattern[str], timeout: float, since: int = 0) -> re.Match[str]:
+    def wait_for(
+        self, pattern: str | re.Pattern[str], timeout: float, since: int = 0
+    ) -> re.Match[str]:
         """The first match of `pattern` on the console after `since`."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + timeout
