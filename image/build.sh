@@ -71,12 +71,6 @@ case $arch in
 arm64) PACKAGES+=(linux-image-arm64 raspi-firmware firmware-brcm80211 wireless-regdb) ;;
 amd64) PACKAGES+=(linux-image-amd64) ;;
 esac
-if [ -x "$repo/image/pjproject/build.sh" ] && [ "$arch" = arm64 ]; then
-	# pjproject from source (image/pjproject/build.sh): its compilers and headers.
-	BUILD_PACKAGES+=(build-essential pkg-config swig libssl-dev libopus-dev uuid-dev)
-	PACKAGES+=(libssl3 libopus0 libuuid1)
-fi
-
 phase "source (git archive HEAD)"
 commit=$(git -C "$repo" rev-parse HEAD)
 if [ -n "$(git -C "$repo" status --porcelain --untracked-files=no)" ]; then
@@ -86,6 +80,16 @@ mkdir -p "$work/src"
 git -C "$repo" archive --format=tar HEAD | tar -x -C "$work/src"
 echo "$commit" >"$work/src/.commit"
 echo "simplephone $commit"
+
+pjbuild=$work/src/image/pjproject
+if [ "$arch" = arm64 ] && [ -x "$pjbuild/build.sh" ]; then
+	# pjproject from source (image/pjproject/build.sh, in the chroot): its
+	# build packages, and the libraries _pjsua2 links to, which stay.
+	while read -r package; do
+		case " ${PACKAGES[*]} " in *" $package "*) ;; *) BUILD_PACKAGES+=("$package") ;; esac
+	done < <(grep -v '^[[:space:]]*\(#\|$\)' "$pjbuild/build-deps")
+	PACKAGES+=(libssl3 libopus0 libuuid1)
+fi
 
 if [ "$arch" != "$(dpkg --print-architecture)" ]; then
 	phase "binfmt for $arch"

@@ -54,8 +54,15 @@ cp "$IMAGE_SRC/.commit" "$root/opt/simplephone/COMMIT"
 if [ "$IMAGE_ARCH" = arm64 ]; then
 	phase "pjproject (image/pjproject/build.sh)"
 	if [ -x "$root/tmp/simplephone-src/image/pjproject/build.sh" ]; then
-		in_root env PJPROJECT_SRC="${PJPROJECT_SRC:-}" \
-			/tmp/simplephone-src/image/pjproject/build.sh /opt/simplephone
+		# PJPROJECT_SRC: a local copy of the source where the network is closed.
+		src=()
+		if [ -n "${PJPROJECT_SRC:-}" ]; then
+			cp -a "$PJPROJECT_SRC" "$root/tmp/pjproject-src"
+			src=(--src /tmp/pjproject-src)
+		fi
+		in_root env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+			/tmp/simplephone-src/image/pjproject/build.sh --venv /opt/simplephone "${src[@]}"
+		rm -rf "$root/tmp/pjproject-src"
 	else
 		echo "customize: image/pjproject/build.sh is not in this commit: no pjsua2 in the venv" >&2
 	fi
