@@ -43,7 +43,7 @@ def _config(kamailio: Kamailio, uri: str = "sip:alice@example.test") -> str:
         f'registrar = "sip:{HOST_FROM_GUEST}:{kamailio.sip_port}"\n'
         'transport = "udp"\n\n'
         '[[contacts]]\nname = "Bob"\nuri = "sip:bob@example.test"\n\n'
-        '[board]\nkind = "virtual"\n'
+        '[board]\nkind = "virtual"\nbuttons = 4\n'
     )
 
 
