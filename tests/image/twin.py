@@ -33,7 +33,7 @@ RECIPE_INPUTS = ("image", "phone", "board", "plugins", "pyproject.toml")
 BOOT_OFFSET = 8192 * 512
 HOST_FROM_GUEST = "10.0.2.2"
 QEMU_PACKAGES = "qemu-system-x86 mmdebstrap mtools dosfstools fdisk"
-PROMPT = re.compile(r"root@[\w-]+:[^\n]*# $")
+PROMPT = re.compile(r"root@[\w-]+:[^\n]*# ")
 
 
 class GuestError(RuntimeError):
