@@ -33,6 +33,8 @@ RECIPE_INPUTS = ("image", "phone", "board", "plugins", "pyproject.toml")
 BOOT_OFFSET = 8192 * 512
 HOST_FROM_GUEST = "10.0.2.2"
 QEMU_PACKAGES = "qemu-system-x86 mmdebstrap mtools dosfstools fdisk"
+# Terminal control sequences (bash's bracketed paste, colours) in console text.
+CONTROL_SEQUENCE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 PROMPT = re.compile(r"root@[\w-]+:[^\n]*# ")
 
 
@@ -130,7 +132,7 @@ class Guest:
                 log.write(chunk)
                 log.flush()
                 with self._lock:
-                    self._text += chunk.decode("utf-8", "replace").replace("\r", "")
+                    self._text += CONTROL_SEQUENCE.sub("", chunk.decode("utf-8", "replace"))
                     self._lock.notify_all()
         with self._lock:
             self._lock.notify_all()
