@@ -132,7 +132,7 @@ class Guest:
                 log.write(chunk)
                 log.flush()
                 with self._lock:
-                    self._text += CONTROL_SEQUENCE.sub("", chunk.decode("utf-8", "replace"))
+                    self._text += chunk.decode("utf-8", "replace")
                     self._lock.notify_all()
         with self._lock:
             self._lock.notify_all()
@@ -149,7 +149,7 @@ class Guest:
 
     def tail(self, lines: int = 60) -> str:
         with self._lock:
-            return "\n".join(self._text.splitlines()[-lines:])
+            return "\n".join(CONTROL_SEQUENCE.sub("", self._text).splitlines()[-lines:])
 
     def wait_for(
         self, pattern: str | re.Pattern[str], timeout: float, since: int = 0
@@ -188,7 +188,8 @@ class Guest:
         self.process.stdin.flush()
         end = self.wait_for(rf"{tag}-end-(\d+)@@", timeout, since)
         with self._lock:
-            text = self._text[since : end.start()]
+            # Stripped here, as a chunk read may end inside a sequence.
+            text = CONTROL_SEQUENCE.sub("", self._text[since : end.start()])
         prefix = f"{tag}: "
         output = [row[len(prefix) :] for row in text.splitlines() if row.startswith(prefix)]
         return int(end.group(1)), "".join(f"{row}\n" for row in output)
