@@ -35,7 +35,7 @@ APT_PACKAGES := $(BASE_PACKAGES) kamailio kamailio-presence-modules kamailio-sql
 # Refresh the package lists once: not when they are less than an hour old.
 APT_LISTS_FRESH = find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 | grep -q .
 
-.PHONY: install install-base install-pjproject install-peers demo emulator test lint bench stress clean
+.PHONY: install install-base install-pjproject install-peers demo emulator test lint bench stress clean image image-test install-image-test
 
 # apt_install PACKAGES: install what is missing (as root), else say the apt line and fail.
 define apt_install
@@ -118,6 +118,28 @@ stress:
 	$(MAKE) install-peers
 	$(MAKE) install
 	$(PYTHON) -m tests.stress.audio_and_calls
+
+# The SD image (image/README.md), as root: `make image` is the Pi's (arm64,
+# under qemu-user), IMAGE_ARCH=amd64 its twin. Build trees and images go to
+# IMAGE_BUILD_DIR. `make image-test` builds the amd64 twin (kept while its
+# inputs are unchanged) and boots it under qemu with Kamailio on the host.
+IMAGE_ARCH ?= arm64
+IMAGE_BUILD_DIR ?= build/image
+IMAGE_PACKAGES := git mmdebstrap qemu-user-static mtools dosfstools fdisk e2fsprogs xz-utils
+IMAGE_TEST_PACKAGES := $(IMAGE_PACKAGES) qemu-system-x86 kamailio kamailio-presence-modules \
+	kamailio-sqlite-modules kamailio-xml-modules kamailio-tls-modules sqlite3
+
+image:
+	$(call apt_install,$(IMAGE_PACKAGES))
+	image/build.sh --arch $(IMAGE_ARCH) --out $(IMAGE_BUILD_DIR)
+
+image-test:
+	$(MAKE) install-image-test
+	$(MAKE) install
+	IMAGE_TEST=1 IMAGE_BUILD_DIR=$(abspath $(IMAGE_BUILD_DIR)) $(PYTHON) -m pytest -s $(PYTEST_ARGS) tests/image
+
+install-image-test:
+	$(call apt_install,$(IMAGE_TEST_PACKAGES))
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache *.egg-info
