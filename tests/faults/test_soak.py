@@ -34,5 +34,7 @@ def test_calls_leave_no_memory_descriptors_or_call_slots_behind(
     for name in ("alice", "bob"):
         before, after = result.before[name], result.after[name]
         assert result.rss_growth_kib(name) < RSS_GROWTH_KIB, result.summary()
-        assert after.fds == before.fds, result.summary()
+        # No more than before: the count taken after the warm-up may still hold
+        # the last warm-up call's MSRP socket, which closes within 30 s.
+        assert after.fds <= before.fds, result.summary()
         assert after.call_slots == 0, result.summary()
