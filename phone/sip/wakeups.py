@@ -190,7 +190,6 @@ class SipWakeups:
         self._timer: asyncio.TimerHandle | None = None
         self._sync_pending = False
         self._closed = False
-        self.polls = 0  # how often pjsua was polled (for tests and the bench)
         self.sync()
 
     # -- what pjsip waits for ----------------------------------------------
@@ -247,7 +246,6 @@ class SipWakeups:
 
     def poll(self) -> None:
         """Let pjsua handle what is ready, then watch what it waits for next."""
-        self.polls += 1
         self._poll_pjsua()
         self.sync()
 
