@@ -145,8 +145,9 @@ def ok(request: SipMessage, expires: int | None = None) -> bytes:
     if expires is not None:
         headers.append(("Expires", str(expires)))
         if request.method == "REGISTER":
-            contact = request.header("contact") or _bindings[request.require("from").split(";")[0]]
-            _bindings[request.require("from").split(";")[0]] = contact
+            who = request.require("from").split(";")[0]
+            contact = request.header("contact") or _bindings[who]
+            _bindings[who] = contact
             headers.append(("Contact", f"{contact};expires={expires}"))
         if request.method == "SUBSCRIBE":
             headers.append(("Contact", "<sip:server@127.0.0.1>"))
