@@ -48,6 +48,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from statistics import median
 from typing import Any
 
@@ -86,6 +87,7 @@ EARLIER_TOLERANCE_MS = 16
 REPLAY_MS = 2000
 REFERENCE_HISTORY_MS = REPLAY_MS + MAX_ECHO_LAG_MS + 200
 STOP_TIMEOUT_S = 5.0  # how long close() waits for the audio thread
+PLUGIN_THREAD = "threaded-ml"  # the name PulseAudio's client library gives its thread
 
 
 class AudioDeviceError(RuntimeError):
@@ -487,16 +489,12 @@ class AlsaSound:
         except AudioDeviceError as exc:
             self._set_state(AudioState.WAITING_FOR_DEVICE, exc)
             raise
+        realtime_plugin_threads(self.config.realtime_priority)
         self._set_state(AudioState.RUNNING, None)
         return duplex
 
     def _run(self, duplex: _Duplex | None) -> None:
-        if self.config.realtime_priority is not None:
-            try:
-                param = os.sched_param(self.config.realtime_priority)
-                os.sched_setscheduler(0, os.SCHED_FIFO, param)
-            except (OSError, ValueError) as exc:
-                log.warning("audio thread stays at normal priority: %s", exc)
+        realtime(self.config.realtime_priority, "audio thread")
         reported: str | None = None  # log a missing device once, not every retry
         while not self._stop.is_set():
             if duplex is None:
@@ -710,6 +708,38 @@ class AlsaSound:
             self._on_state(state, error)
 
 
+def realtime(priority: int | None, thread: str, tid: int = 0) -> None:
+    """Run a thread (0: the calling one) SCHED_FIFO at `priority` (None: leave
+    it); where that is not permitted, log it and go on at normal priority."""
+    if priority is None:
+        return
+    try:
+        os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, ValueError) as exc:
+        log.warning("%s stays at normal priority: %s", thread, exc)
+
+
+def realtime_plugin_threads(priority: int | None) -> None:
+    """Give the threads of ALSA's pulse plugin the audio thread's priority.
+
+    With PulseAudio or PipeWire behind ALSA (the desktop, the emulator, the
+    test rig) each open PCM moves its audio on a thread of this process
+    (PLUGIN_THREAD). Left at normal priority it came late under load, and the
+    real-time audio thread's reads then returned bursts: the rings to
+    pjmedia over- and underran, and playback underran. A card's own driver
+    has no such thread, so on the Pi there is nothing to find.
+    """
+    if priority is None:
+        return
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            named = (task / "comm").read_text().strip() == PLUGIN_THREAD
+            if named and os.sched_getscheduler(int(task.name)) != os.SCHED_FIFO:
+                realtime(priority, f"ALSA plugin thread {task.name}", int(task.name))
+        except OSError:
+            continue  # the thread ended meanwhile
+
+
 def _byte_vector_reader() -> Callable[[Any], bytes]:
     """The fastest correct way to copy a pj.ByteVector into bytes.
 
@@ -743,7 +773,11 @@ class _AlsaPort(BridgePort):
     """The bridge's face in pjsua's conference bridge (callbacks on pjmedia's clock).
 
     The callbacks run on pjmedia's null-clock thread: they touch only the two
-    rings and their own counters, never the event loop.
+    rings and their own counters, never the event loop. That thread gets the
+    audio thread's real-time priority at its first callback: pjmedia asks for
+    none on Linux (its "highest priority" under SCHED_OTHER is no change), and
+    a clock thread that came late under load over- and underran the rings,
+    each time a gap in both directions of the call.
     """
 
     def __init__(self, sound: AlsaSound) -> None:
@@ -754,9 +788,19 @@ class _AlsaPort(BridgePort):
         self.frames = 0
         self.cpu = 0.0
         self.streaming = False  # set by the audio thread; until then speaker frames are dropped
+        self._priority = sound.config.realtime_priority
+        self._clock_thread: int | None = None  # the native id whose priority was set
         super().__init__("alsa", sound.config.frame_ms, RATE)
 
+    def _on_clock_thread(self) -> None:
+        """Raise the clock thread's priority once (a new sound device brings a new thread)."""
+        thread = threading.get_native_id()
+        if thread != self._clock_thread:
+            self._clock_thread = thread
+            realtime(self._priority, "pjmedia's clock thread")
+
     def onFrameRequested(self, frame: Any) -> None:
+        self._on_clock_thread()
         started = time.thread_time()
         pcm = self._capture.read(self._samples)
         frame.buf = pj.ByteVector(pcm)
@@ -766,6 +810,7 @@ class _AlsaPort(BridgePort):
         self.cpu += time.thread_time() - started
 
     def onFrameReceived(self, frame: Any) -> None:
+        self._on_clock_thread()
         if not self.streaming:
             return
         started = time.thread_time()

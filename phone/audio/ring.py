@@ -133,7 +133,12 @@ class PcmRing:
             if self._priming:
                 if fill < self.target:
                     return bytes(count * SAMPLE_BYTES)
+                # Start at the target: what was written before the consumer
+                # began (pjmedia reads a port only once it is connected) or
+                # before it re-primed was never due to anyone, so it is not an overrun.
                 self._priming = False
+                self._head = self._tail - self.target
+                fill = self.target
                 self._smoothed_fill = float(fill)
             if fill > self.target + self.resync_excess:
                 # Far beyond drift (a burst, or a clock that stalled): jump back to

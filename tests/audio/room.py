@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
-import os
 import shutil
 import signal
 import subprocess
@@ -37,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from phone.audio.alsa import realtime, realtime_plugin_threads
+
 log = logging.getLogger(__name__)
 
 RATE = 16000
@@ -47,6 +48,7 @@ SAMPLES = RATE * FRAME_MS // 1000
 PREFILL_FRAMES = 2
 ROOM_LATENCY_MS = FRAME_MS * (1 + PREFILL_FRAMES)
 FULL_SCALE = 32767.0
+GLITCHES_FILE = "glitches.txt"
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,9 @@ class VirtualRoom:
         self._played: list[np.ndarray] = []
         self._near: list[np.ndarray] = []
         self._echoes: list[np.ndarray] = []
+        # Times (room time) the room's own timing broke: a stall of this process
+        # or of the whole machine, which no real room has.
+        self.glitches: list[str] = []
 
     def start(self) -> VirtualRoom:
         self._thread = threading.Thread(target=self._run, name="room", daemon=True)
@@ -221,10 +226,16 @@ class VirtualRoom:
             self.save(self.record_dir)
 
     def save(self, directory: Path) -> None:
-        """Write played.wav (what the phone played), near.wav and echo.wav (mic parts)."""
+        """Write played.wav (what the phone played), near.wav and echo.wav (mic parts),
+        and glitches.txt (one line per break in the room's timing)."""
         directory.mkdir(parents=True, exist_ok=True)
         for name, parts in (("played", self._played), ("near", self._near), ("echo", self._echoes)):
             write_wav(directory / f"{name}.wav", np.concatenate(parts) if parts else np.zeros(0))
+        (directory / GLITCHES_FILE).write_text("".join(f"{line}\n" for line in self.glitches))
+
+    def _glitch(self, what: str) -> None:
+        log.warning("room %s", what)
+        self.glitches.append(f"room {what} at {self.frames * FRAME_MS / 1000:.2f} s")
 
     def _near_frame(self, index: int) -> np.ndarray:
         if self._talk is None or self.talker is None:
@@ -266,11 +277,7 @@ class VirtualRoom:
     def _run(self) -> None:
         import alsaaudio
 
-        if self.realtime_priority is not None:
-            try:
-                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
-            except (OSError, ValueError) as exc:
-                log.warning("room thread stays at normal priority: %s", exc)
+        realtime(self.realtime_priority, "room thread")
 
         try:
             capture = alsaaudio.PCM(
@@ -296,6 +303,7 @@ class VirtualRoom:
             self.error = exc
             self._ready.set()
             return
+        realtime_plugin_threads(self.realtime_priority)
         tail = np.zeros(len(self._ir) - 1)
         noise_rms = FULL_SCALE * 10 ** (self.noise_db / 20)
         pending = bytearray()
@@ -312,7 +320,7 @@ class VirtualRoom:
             while not self._stop.is_set():
                 count, data = capture.read()
                 if count < 0:
-                    log.warning("room capture overrun (%d)", count)
+                    self._glitch(f"capture overrun ({count})")
                     continue
                 if not primed:
                     # The first capture period can take seconds (PulseAudio); only
@@ -340,7 +348,7 @@ class VirtualRoom:
                 self._record(played, near, echo)
                 if underrun:
                     skipped = self._skip_backlog(capture, pending)
-                    log.warning("room playback underrun: %d ms of echo skipped", skipped * FRAME_MS)
+                    self._glitch(f"playback underrun: {skipped * FRAME_MS} ms of echo skipped")
                 self._ready.set()
         finally:
             capture.close()
@@ -370,6 +378,11 @@ def room_command(
     if realtime_priority is not None:
         command += ["--realtime-priority", str(realtime_priority)]
     return command
+
+
+def read_glitches(record_dir: Path) -> list[str]:
+    """The breaks in a finished room's timing, from its record directory."""
+    return (record_dir / GLITCHES_FILE).read_text().splitlines()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -67,12 +67,25 @@ def test_overrun_discards_the_oldest_and_keeps_the_newest() -> None:
 
 def test_a_burst_far_above_target_is_cut_back_at_once() -> None:
     ring = make_ring()
+    ring.write(ramp(0, 2 * FRAME))
+    ring.read(FRAME)  # the consumer runs
     for i in range(8):
-        ring.write(ramp(i * FRAME, FRAME))
+        ring.write(ramp((2 + i) * FRAME, FRAME))
     ring.read(FRAME)
     stats = ring.stats()
     assert stats.overruns == 1
     assert stats.fill_samples == FRAME  # target 2 frames, one read
+
+
+def test_a_consumer_that_starts_late_takes_the_newest_audio_without_an_overrun() -> None:
+    """pjmedia reads a port only once it is connected: what the producer wrote
+    before was due to no one, and the first read starts at the target."""
+    ring = make_ring()
+    for i in range(8):
+        ring.write(ramp(i * FRAME, FRAME))
+    assert samples(ring.read(FRAME)) == samples(ramp(6 * FRAME, FRAME))
+    stats = ring.stats()
+    assert (stats.overruns, stats.underruns, stats.fill_samples) == (0, 0, FRAME)
 
 
 def run_clocks(ring: PcmRing, produce: int, frames: int) -> None:
