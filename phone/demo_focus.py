@@ -100,6 +100,11 @@ def focus_users(rooms: dict[str, str]) -> dict[str, str]:
     return {FACTORY: FACTORY_PASSWORD, **{user: f"{user}pw" for user in rooms}}
 
 
+def _session_lines() -> list[str]:
+    """The session part of the focus's SDP, before its m-lines (RFC 4566 section 5)."""
+    return ["v=0", f"o=focus 1 1 IN IP4 {LISTEN_IP}", "s=focus", f"c=IN IP4 {LISTEN_IP}", "t=0 0"]
+
+
 def _branch() -> str:
     return "z9hG4bK" + secrets.token_hex(8)
 
@@ -625,13 +630,7 @@ class Focus:
         """An answer to the audio line of `offer` (first codec) and, given `chat`, our
         answer to its message line; other lines refused (port 0)."""
         port = self._media.getsockname()[1]
-        lines = [
-            "v=0",
-            f"o=focus 1 1 IN IP4 {LISTEN_IP}",
-            "s=focus",
-            f"c=IN IP4 {LISTEN_IP}",
-            "t=0 0",
-        ]
+        lines = _session_lines()
         for line in offer.decode(errors="replace").splitlines():
             if not line.startswith("m="):
                 continue
@@ -650,11 +649,7 @@ class Focus:
         room's chat stream."""
         port = self._media.getsockname()[1]
         lines = [
-            "v=0",
-            f"o=focus 1 1 IN IP4 {LISTEN_IP}",
-            "s=focus",
-            f"c=IN IP4 {LISTEN_IP}",
-            "t=0 0",
+            *_session_lines(),
             f"m=audio {port} RTP/AVP 0",
             "a=rtpmap:0 PCMU/8000",
             "a=sendrecv",
