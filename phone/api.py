@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from phone.board import LED_OFF, Led, LedColor, LedPattern, contact_index
-from phone.buttons import CALL_LAYER, Contact, address_key
+from phone.buttons import CALL_LAYER, Contact, LedMark, address_key
 from phone.calls import CallInfo, CallState, Direction
 from phone.payloads.rpid import Activity
 from phone.sip.chat_session import (
@@ -88,6 +88,7 @@ __all__ = [
     "EventPackage",
     "Led",
     "LedColor",
+    "LedMark",
     "LedPattern",
     "MediaSection",
     "MessageSession",
@@ -419,12 +420,13 @@ class PhoneApi:
         return self._phone.presses.down_at(button)
 
     # -- LEDs and screen ------------------------------------------------------
-    def set_led(self, uri: str, led: Led, layer: str, *, urgent: bool = False) -> None:
+    def set_led(self, uri: str, led: Led | LedMark, layer: str, *, urgent: bool = False) -> None:
         """Show `led` for the contact `uri` on the plugin's own `layer` (its name,
         say). The core's call layer wins, then the `urgent` layers (something
         waits for the person: unread messages, missed calls), then the others
         (presence), each in the order first used; a layer is urgent or not from
-        its first use. LED_OFF lets the layers below show."""
+        its first use. LED_OFF lets the layers below show; a `LedMark` blinks
+        what they show in its pattern, keeping their colour."""
         self._check_layer(layer)
         self._phone.buttons.set_led(uri, led, layer, urgent)
 

@@ -65,10 +65,15 @@ class LedPattern(StrEnum):
     STEADY = "steady"
     SLOW = "slow"  # about 1 Hz: pending, waiting
     FAST = "fast"  # about 4 Hz: ringing, needs attention
+    WINK = "wink"  # lit, dark for a moment every 1.5 s: something waits (unread), colour kept
 
 
 # Blink timing shared by every board (on_ms, off_ms).
-BLINK_MS = {LedPattern.SLOW: (500, 500), LedPattern.FAST: (125, 125)}
+BLINK_MS = {
+    LedPattern.SLOW: (500, 500),
+    LedPattern.FAST: (125, 125),
+    LedPattern.WINK: (1250, 250),
+}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,11 @@ contact's LED is the top of a stack of layers: the core's own `call` layer
 layers (e.g. presence), each group in the order first used. Plugins write
 only their own layer.
 
+A layer holds a `Led`, which hides the layers below, or a `LedMark`, which
+marks what they show: their colour in its pattern. So unread messages
+(a wink) do not hide a contact's presence (its colour), as a BLF key still
+shows its line's state while it blinks for a message waiting.
+
 The core's call layer:
 
 | call with the contact          | LED               |
@@ -39,6 +44,17 @@ CALL_LAYER = "call"
 
 
 @dataclass(frozen=True)
+class LedMark:
+    """A layer's mark over the layers below: their colour blinking in `led`'s
+    pattern; `led` itself where they show nothing (a contact without presence)."""
+
+    led: Led
+
+    def over(self, below: Led) -> Led:
+        return Led(below.color, self.led.pattern) if below.lit else self.led
+
+
+@dataclass(frozen=True)
 class Contact:
     name: str
     uri: str
@@ -61,7 +77,7 @@ class ContactButtons:
         self.size = board.contact_buttons
         self.page = 0
         self._contacts: list[Contact] = []
-        self._layers: dict[str, dict[str, Led]] = {CALL_LAYER: {}}
+        self._layers: dict[str, dict[str, Led | LedMark]] = {CALL_LAYER: {}}
         self._urgent: set[str] = set()
         self.set_contacts(contacts)
 
@@ -105,7 +121,7 @@ class ContactButtons:
                 return
 
     # -- LEDs -----------------------------------------------------------
-    def set_led(self, uri: str, led: Led, layer: str, urgent: bool = False) -> None:
+    def set_led(self, uri: str, led: Led | LedMark, layer: str, urgent: bool = False) -> None:
         """`urgent` places a new layer above the others but the call layer."""
         if layer not in self._layers:
             self._layers[layer] = {}
@@ -122,11 +138,16 @@ class ContactButtons:
             self.refresh()
 
     def led_for(self, uri: str) -> Led:
+        """The top lit `Led` of the contact's layers, under the topmost mark above it."""
         key = address_key(uri)
+        mark: LedMark | None = None
         for leds in self._layers.values():
-            if key in leds and leds[key] != LED_OFF:
-                return leds[key]
-        return LED_OFF
+            led = leds.get(key)
+            if isinstance(led, LedMark):
+                mark = mark or led
+            elif led is not None and led.lit:
+                return led if mark is None else mark.over(led)
+        return LED_OFF if mark is None else mark.over(LED_OFF)
 
     def refresh(self) -> None:
         for index in range(self.size):

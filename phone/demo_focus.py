@@ -21,10 +21,12 @@ registrar (the demo: `registrar=None`, rooms at `room_uri(user)`):
   back in `message/sipfrag` NOTIFYs (RFC 3515). With `allow_removal=False` a
   BYE REFER gets 403, any other method 405.
 * it takes the chat stream a phone offers next to the audio (m=message, MSRP,
-  RFC 4975) and relays room chat as SylkServer does: a participant's text
-  goes to every other participant in CPIM (RFC 3862) whose `From` names the
-  sender, as the focus knows them from their INVITE. With `chat=False` it
-  refuses the stream (port 0) and the room is audio only.
+  RFC 4975), and offers one itself when it dials someone out for a REFER
+  (a=setup:actpass, RFC 6135), so everyone in the room has its chat. It
+  relays room chat as SylkServer does: a participant's text goes to every
+  other participant in CPIM (RFC 3862) whose `From` names the sender, as the
+  focus knows them from their INVITE. With `chat=False` it refuses the
+  stream (port 0), offers none, and the room is audio only.
 
 Knobs for the tests: `lose_next_version` skips one version number,
 `notify_raw` sends any body to a room's subscribers, `stop()` vanishes
@@ -49,13 +51,23 @@ from phone.msrp.chunks import IncomingMessage, MemorySink
 from phone.msrp.endpoint import MsrpEndpoint
 from phone.msrp.error import MsrpError
 from phone.msrp.session import MsrpSession
-from phone.msrp.uri import parse_path
+from phone.msrp.uri import MsrpUri, parse_path
 from phone.payloads import conference, cpim, sipfrag
 from phone.payloads.error import PayloadError
 from phone.payloads.sequence import DocumentState
 from phone.sip.digest import Credentials, DigestChallenge
 from phone.sip.message import NameAddr, SipMessage, header_params
-from phone.sip.sdp import MediaSection, SdpError, SessionDescription, answer_section, find_message
+from phone.sip.sdp import (
+    MediaSection,
+    MessageSession,
+    SdpError,
+    SessionDescription,
+    SetupRole,
+    answer_section,
+    find_message,
+    message_section,
+    offered_session,
+)
 from phone.uri import parse_sip_uri
 
 log = logging.getLogger(__name__)
@@ -66,6 +78,9 @@ EXPIRES = 600
 RESPONSE_TIMEOUT = 8.0
 
 LISTEN_IP = "127.0.0.1"
+# Room chat: CPIM, carrying plain text (RFC 3862), as SylkServer relays it.
+CHAT_ACCEPT = ("message/cpim",)
+CHAT_WRAPPED = ("text/plain",)
 
 _T = TypeVar("_T")
 
@@ -83,6 +98,11 @@ class Registrar(Protocol):
 def focus_users(rooms: dict[str, str]) -> dict[str, str]:
     """The Kamailio users a focus with `rooms` (user -> subject) registers."""
     return {FACTORY: FACTORY_PASSWORD, **{user: f"{user}pw" for user in rooms}}
+
+
+def _session_lines() -> list[str]:
+    """The session part of the focus's SDP, before its m-lines (RFC 4566 section 5)."""
+    return ["v=0", f"o=focus 1 1 IN IP4 {LISTEN_IP}", "s=focus", f"c=IN IP4 {LISTEN_IP}", "t=0 0"]
 
 
 def _branch() -> str:
@@ -521,21 +541,52 @@ class Focus:
             if found is None:
                 return None
             local = self._msrp.new_uri()
-            section, agreed = answer_section(
-                found[1], (str(local),), ("message/cpim",), ("text/plain",)
-            )
-            session = self._msrp.session(
-                local,
-                parse_path(" ".join(agreed.remote_path)),
-                accept_types=("message/cpim", "text/plain"),
-                on_message=lambda message: self._relay(room, member, message),
-            )
+            section, agreed = answer_section(found[1], (str(local),), CHAT_ACCEPT, CHAT_WRAPPED)
+            self._open_chat(room, member, local, agreed)
         except (SdpError, MsrpError) as exc:
             log.info("focus: chat stream of %s refused: %s", member.entity, exc)
             return None
+        return section
+
+    def _chat_offer(self) -> tuple[MsrpUri, MediaSection] | None:
+        """A chat stream to offer with a dial-out (none with `chat=False`): our URI
+        and its message line; the answerer picks who connects (RFC 6135)."""
+        if not self.chat:
+            return None
+        local = self._msrp.new_uri()
+        section = message_section(
+            (str(local),),
+            setup=SetupRole.ACTPASS,
+            accept_types=CHAT_ACCEPT,
+            accept_wrapped_types=CHAT_WRAPPED,
+        )
+        return local, section
+
+    def _answered_chat(
+        self, room: Room, member: Member, local: MsrpUri, offered: MediaSection, answer: bytes
+    ) -> None:
+        """The chat stream we offered `member` (a dial-out), as their answer took it."""
+        try:
+            found = find_message(SessionDescription.parse(answer.decode(errors="replace")))
+            if found is None:
+                log.info("focus: %s declined the chat stream", member.entity)
+                return
+            self._open_chat(room, member, local, offered_session(offered, found[1]))
+        except (SdpError, MsrpError) as exc:
+            log.info("focus: chat stream of %s not usable: %s", member.entity, exc)
+
+    def _open_chat(
+        self, room: Room, member: Member, local: MsrpUri, agreed: MessageSession
+    ) -> None:
+        """`member`'s room chat: relayed to the room, set up as the SDP agreed."""
+        session = self._msrp.session(
+            local,
+            parse_path(" ".join(agreed.remote_path)),
+            accept_types=(*CHAT_ACCEPT, *CHAT_WRAPPED),
+            on_message=lambda message: self._relay(room, member, message),
+        )
         member.chat = session
         self._spawn(self._start_chat(member, session, agreed.we_connect))
-        return section
 
     async def _start_chat(self, member: Member, session: MsrpSession, active: bool) -> None:
         try:
@@ -579,13 +630,7 @@ class Focus:
         """An answer to the audio line of `offer` (first codec) and, given `chat`, our
         answer to its message line; other lines refused (port 0)."""
         port = self._media.getsockname()[1]
-        lines = [
-            "v=0",
-            f"o=focus 1 1 IN IP4 {LISTEN_IP}",
-            "s=focus",
-            f"c=IN IP4 {LISTEN_IP}",
-            "t=0 0",
-        ]
+        lines = _session_lines()
         for line in offer.decode(errors="replace").splitlines():
             if not line.startswith("m="):
                 continue
@@ -599,12 +644,19 @@ class Focus:
                 lines.append(f"m={kind} 0 {_proto} {' '.join(formats)}")
         return ("\r\n".join(lines) + "\r\n").encode()
 
-    def _offer(self) -> bytes:
+    def _offer(self, chat: MediaSection | None) -> bytes:
+        """Our offer to someone we dial out to: audio (PCMU) and, given `chat`, the
+        room's chat stream."""
         port = self._media.getsockname()[1]
-        return (
-            f"v=0\r\no=focus 1 1 IN IP4 {LISTEN_IP}\r\ns=focus\r\nc=IN IP4 {LISTEN_IP}\r\n"
-            f"t=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
-        ).encode()
+        lines = [
+            *_session_lines(),
+            f"m=audio {port} RTP/AVP 0",
+            "a=rtpmap:0 PCMU/8000",
+            "a=sendrecv",
+        ]
+        if chat is not None:
+            lines += [f"m=message {chat.port} {chat.protocol} *", *chat.lines]
+        return ("\r\n".join(lines) + "\r\n").encode()
 
     def _join(self, room: Room, member: Member) -> None:
         log.info("focus: %s joins %s", member.entity, room.user)
@@ -768,11 +820,12 @@ class Focus:
                 sent.add(status)
                 self._spawn(self._progress(refer_leg, status, response.reason, False))
 
+        chat = self._chat_offer()
         response = await self._request(
             "INVITE",
             leg,
             [self._contact(room), ("Allow", "INVITE, ACK, BYE, CANCEL, SUBSCRIBE, REFER")],
-            self._offer(),
+            self._offer(None if chat is None else chat[1]),
             "application/sdp",
             user=FACTORY,
             dest=self.proxy,
@@ -781,9 +834,10 @@ class Focus:
         status = response.status or 500
         await self._progress(refer_leg, status, response.reason, True)
         if 200 <= status < 300:
-            self._join(
-                room, Member(parse_sip_uri(uri).aor, None, leg, conference.JoiningMethod.DIALED_OUT)
-            )
+            member = Member(parse_sip_uri(uri).aor, None, leg, conference.JoiningMethod.DIALED_OUT)
+            if chat is not None:
+                self._answered_chat(room, member, *chat, response.body)
+            self._join(room, member)
 
 
 class _Protocol(asyncio.DatagramProtocol):

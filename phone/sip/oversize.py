@@ -56,14 +56,23 @@ OversizeHandler = Callable[[Oversized], None]
 
 
 class OversizeGuard:
-    """pjsip's dropped-data callback: closes a connection that overflowed."""
+    """Tells its handlers of each message pjsip dropped for its length.
+
+    pjsip keeps one dropped-data callback per transport manager, and a second
+    `pjsip_tpmgr_set_drop_data_cb` replaces the first: two request hooks on one
+    endpoint (tests build more than one) would each take it from the other, and
+    the first to close would leave none. So every guard on a manager shares one
+    installed callback (`_DropWatch`), which reads, closes and logs each drop
+    once and hands it to every guard; the last guard to close removes it.
+    """
 
     def __init__(self, lib: Any, endpt: int) -> None:
-        self._lib = lib
-        self._manager = lib.pjsip_endpt_get_tpmgr(endpt)
+        manager = lib.pjsip_endpt_get_tpmgr(endpt)
+        self._watch = _WATCHES.get(manager) or _WATCHES.setdefault(
+            manager, _DropWatch(lib, manager)
+        )
         self._handlers: list[OversizeHandler] = []
-        self._callback = DROP_CALLBACK(self._on_dropped)
-        lib.pjsip_tpmgr_set_drop_data_cb(self._manager, self._callback)
+        self._watch.add(self)
 
     def on_oversize(self, handler: OversizeHandler) -> None:
         self._handlers.append(handler)
@@ -72,7 +81,35 @@ class OversizeGuard:
         self._handlers.remove(handler)
 
     def close(self) -> None:
-        self._lib.pjsip_tpmgr_set_drop_data_cb(self._manager, DROP_CALLBACK())  # NULL
+        self._watch.discard(self)
+
+    def dropped(self, event: Oversized) -> None:
+        for handler in self._handlers:
+            handler(event)
+
+
+class _DropWatch:
+    """The dropped-data callback installed on one transport manager, for all its guards."""
+
+    def __init__(self, lib: Any, manager: int) -> None:
+        self._lib = lib
+        self._manager = manager
+        self._guards: list[OversizeGuard] = []
+        self._callback = DROP_CALLBACK(self._on_dropped)
+
+    def add(self, guard: OversizeGuard) -> None:
+        self._guards.append(guard)
+        # Installed again each time: a manager of a destroyed endpoint may come
+        # back at the same address, with nothing installed.
+        self._lib.pjsip_tpmgr_set_drop_data_cb(self._manager, self._callback)
+
+    def discard(self, guard: OversizeGuard) -> None:
+        if guard in self._guards:
+            self._guards.remove(guard)
+        if not self._guards:
+            self._lib.pjsip_tpmgr_set_drop_data_cb(self._manager, DROP_CALLBACK())  # NULL
+            if _WATCHES.get(self._manager) is self:
+                del _WATCHES[self._manager]
 
     def _on_dropped(self, dropped: Any) -> None:
         try:
@@ -99,8 +136,8 @@ class OversizeGuard:
                 event.call_id,
                 "connection closed" if closed else "connection left open",
             )
-            for handler in self._handlers:
-                handler(event)
+            for guard in tuple(self._guards):
+                guard.dropped(event)
         except Exception:
             log.exception("dropped-data callback failed")
 
@@ -117,3 +154,6 @@ class OversizeGuard:
         finally:
             duplicate.close()
         return True
+
+
+_WATCHES: dict[int, _DropWatch] = {}  # by pjsip_tpmgr*: pjsip's own per-manager slot

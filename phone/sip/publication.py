@@ -3,8 +3,8 @@
 pjsua2 publishes presence only, from its account, and hides the entity tag;
 the phone also publishes dialog state (RFC 4235 bodies, for BLF watchers), so
 PUBLISH goes out here like SUBSCRIBE does in `phone.sip.subscription`: built
-as an `OutgoingRequest`, sent by `RawSip.send` in a UAC transaction, digest by
-`phone.sip.digest`.
+by `phone.sip.request.build_request`, sent by `RawSip.send` in a UAC
+transaction, digest by `phone.sip.digest`.
 
 Behaviour, by RFC 3903 section:
 * 4.1/4.2: the first PUBLISH carries the body and no SIP-If-Match; the 2xx
@@ -34,7 +34,8 @@ from phone.retry import Backoff, Outcome, classify, refresh_delay
 from phone.sip.digest import DigestAuth
 from phone.sip.identity import Identity
 from phone.sip.message import SipMessage
-from phone.sip.rawsip import OutgoingRequest, RawSip, SendError
+from phone.sip.rawsip import RawSip, SendError
+from phone.sip.request import build_request
 
 log = logging.getLogger(__name__)
 
@@ -141,24 +142,18 @@ class Publication:
             self._send(None, self.expires)
 
     def _send(self, body: bytes | None, expires: int) -> None:
-        identity = self.identity
         self._cseq += 1
-        headers: list[tuple[str, str]] = [("Route", r) for r in identity.route]
-        headers += [("Event", self.event), ("Expires", str(expires))]
+        headers = [("Event", self.event), ("Expires", str(expires))]
         if self.etag is not None:
             headers.append(("SIP-If-Match", self.etag))
-        authorization = self._auth.header("PUBLISH", identity.aor)
-        if authorization is not None:
-            headers.append(authorization)
-        request = OutgoingRequest(
-            method="PUBLISH",
-            target=identity.aor,
-            from_=f"<{identity.aor}>;tag={secrets.token_hex(6)}",
-            to=f"<{identity.aor}>",
+        request = build_request(
+            self.identity,
+            "PUBLISH",
+            self.identity.aor,
             call_id=self._call_id,
             cseq=self._cseq,
-            contact=identity.contact(identity.aor),
-            headers=tuple(headers),
+            auth=self._auth,
+            headers=headers,
             content_type=self.content_type if body is not None else None,
             body=body or b"",
         )

@@ -37,7 +37,8 @@ from phone.retry import Outcome, classify
 from phone.sip.digest import DigestAuth
 from phone.sip.identity import Identity
 from phone.sip.message import MessageError, NameAddr, SipMessage
-from phone.sip.rawsip import OutgoingRequest, RawSip, SendError
+from phone.sip.rawsip import RawSip, SendError
+from phone.sip.request import build_request
 from phone.uri import SipUriError, parse_sip_uri
 
 log = logging.getLogger(__name__)
@@ -107,21 +108,16 @@ class RegistrarWatch:
 
     def _query(self) -> None:
         self._timer = None
-        identity = self._identity
         self._cseq += 1
-        headers = [("Route", route) for route in identity.route]
-        authorization = self._auth.header("REGISTER", self._registrar)
-        if authorization is not None:
-            headers.append(authorization)
-        request = OutgoingRequest(
-            method="REGISTER",
-            target=self._registrar,
-            from_=f"<{identity.aor}>;tag={secrets.token_hex(6)}",
-            to=f"<{identity.aor}>",
+        request = build_request(
+            self._identity,
+            "REGISTER",
+            self._registrar,
             call_id=self._call_id,
             cseq=self._cseq,
-            contact=None,
-            headers=tuple(headers),
+            to=self._identity.aor,
+            auth=self._auth,
+            contact=False,
         )
         try:
             self._raw.send(request, self._on_answer, int(self._interval * 1000))

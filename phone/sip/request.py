@@ -1,9 +1,14 @@
-"""Out-of-dialog requests we send once and wait for: MESSAGE (RFC 3428), REFER (RFC 3515).
+"""Requests we build ourselves, and the out-of-dialog ones we send once and wait for.
 
-pjsua2 sends MESSAGE only through a `Buddy` and REFER only inside a call, so
-these go out like PUBLISH does in `phone.sip.publication`: an `OutgoingRequest`
-with a fresh Call-ID and From tag (RFC 3261 section 8.1.1), the account's
-Route, sent by `RawSip.send` in a UAC transaction. A 401/407 is answered once
+`build_request` makes every request that goes out through `RawSip.send`
+(SUBSCRIBE, PUBLISH, the registrar watch's REGISTER query, the flow probe's
+OPTIONS, and the MESSAGE and REFER below) the same way: the account's Route,
+Authorization once challenged, a From tag, To, Contact (RFC 3261 section
+8.1.1).
+
+MESSAGE (RFC 3428) and REFER (RFC 3515): pjsua2 sends MESSAGE only through a `Buddy` and REFER only inside a call, so
+these go out like PUBLISH does in `phone.sip.publication`: with a fresh
+Call-ID and From tag, sent by `RawSip.send` in a UAC transaction. A 401/407 is answered once
 with the account's digest credentials, on a new CSeq in the same Call-ID
 (section 22.2). The caller gets the final response, or None when there was
 none (timeout, transport error).
@@ -42,6 +47,57 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_MS = 8000
 
 
+def new_tag() -> str:
+    """A From (or dialog's local) tag: random, as RFC 3261 section 19.3 asks."""
+    return secrets.token_hex(6)
+
+
+def build_request(
+    identity: Identity,
+    method: str,
+    target: str,
+    *,
+    call_id: str,
+    cseq: int,
+    from_tag: str | None = None,
+    to: str | None = None,
+    to_tag: str | None = None,
+    route: Sequence[str] | None = None,
+    auth: DigestAuth | None = None,
+    headers: Sequence[tuple[str, str]] = (),
+    contact: bool = True,
+    content_type: str | None = None,
+    body: bytes = b"",
+) -> OutgoingRequest:
+    """`method` from `identity` to the Request-URI `target` (RFC 3261 section 8.1.1).
+
+    Route: the account's outbound route, or a dialog's `route` set (section
+    12.2.1.1); then `headers`, then Authorization when `auth` holds a
+    challenge (section 22.2). From: the AOR with `from_tag` (fresh unless
+    given). To: `to` (default `target`), with `to_tag` once the dialog exists.
+    Contact: the account's for the To URI, none with `contact=False` (a
+    REGISTER that queries bindings, section 10.2.3).
+    """
+    to = to or target
+    extra = [("Route", value) for value in (identity.route if route is None else route)]
+    extra += headers
+    authorization = None if auth is None else auth.header(method, target)
+    if authorization is not None:
+        extra.append(authorization)
+    return OutgoingRequest(
+        method=method,
+        target=target,
+        from_=f"<{identity.aor}>;tag={from_tag or new_tag()}",
+        to=f"<{to}>" + (f";tag={to_tag}" if to_tag else ""),
+        call_id=call_id,
+        cseq=cseq,
+        contact=identity.contact(to) if contact else None,
+        headers=tuple(extra),
+        content_type=content_type,
+        body=body,
+    )
+
+
 async def send_request(
     raw: RawSip,
     identity: Identity,
@@ -64,24 +120,19 @@ async def send_request(
     method = method.upper()
     auth = DigestAuth(identity.credentials, f"{method} {target}")
     call_id = call_id or uuid.uuid4().hex
-    from_ = f"<{identity.aor}>;tag={from_tag or secrets.token_hex(6)}"
+    from_tag = from_tag or new_tag()
     cseq = secrets.randbelow(1 << 16) + 1
     loop = asyncio.get_running_loop()
     while True:
-        extra = [("Route", route) for route in identity.route]
-        extra += headers
-        authorization = auth.header(method, target)
-        if authorization is not None:
-            extra.append(authorization)
-        request = OutgoingRequest(
-            method=method,
-            target=target,
-            from_=from_,
-            to=f"<{target}>",
+        request = build_request(
+            identity,
+            method,
+            target,
             call_id=call_id,
             cseq=cseq,
-            contact=identity.contact(target),
-            headers=tuple(extra),
+            from_tag=from_tag,
+            auth=auth,
+            headers=headers,
             content_type=content_type,
             body=body,
         )
@@ -126,7 +177,7 @@ async def send_refer(
     While the REFER is accepted (2xx), its progress NOTIFYs go to
     `on_progress` (on the loop) until the notifier ends the subscription.
     """
-    call_id, tag = uuid.uuid4().hex, secrets.token_hex(6)
+    call_id, tag = uuid.uuid4().hex, new_tag()
     loop = asyncio.get_running_loop()
     subscriber.follow(
         call_id, tag, functools.partial(_on_refer_notify, loop, on_progress, subscriber)
@@ -186,4 +237,12 @@ def _settle(future: asyncio.Future[SipMessage | None], response: SipMessage | No
         future.set_result(response)
 
 
-__all__ = ["REQUEST_TIMEOUT_MS", "ReferProgress", "SendError", "send_refer", "send_request"]
+__all__ = [
+    "REQUEST_TIMEOUT_MS",
+    "ReferProgress",
+    "SendError",
+    "build_request",
+    "new_tag",
+    "send_refer",
+    "send_request",
+]

@@ -65,7 +65,8 @@ from phone.sip.identity import Identity
 from phone.sip.message import MessageError, NameAddr, SipMessage, header_params
 from phone.sip.oversize import Oversized
 from phone.sip.packages import DEFAULT_ACCEPT, EVENTLIST_ACCEPT, EventPackage, PackageState
-from phone.sip.rawsip import OutgoingRequest, RawSip, SendError
+from phone.sip.rawsip import RawSip, SendError
+from phone.sip.request import build_request, new_tag
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ class Subscription:
     def _new_dialog(self) -> None:
         self.dialog_started = self._subscriber.loop.time()
         self.call_id = uuid.uuid4().hex
-        self.local_tag = secrets.token_hex(6)
+        self.local_tag = new_tag()
         self.remote_tag: str | None = None
         self.cseq = secrets.randbelow(1 << 16) + 1
         self.remote_cseq: int | None = None
@@ -200,10 +201,8 @@ class Subscription:
         self._package.reset()
 
     def _send(self, expires: int) -> None:
-        identity = self.identity
         self.cseq += 1
-        headers: list[tuple[str, str]] = [("Route", r) for r in self.route]
-        headers += [
+        headers = [
             ("Event", self.event.value),
             ("Accept", ", ".join(self.accept)),
             ("Expires", str(expires)),
@@ -211,19 +210,18 @@ class Subscription:
         ]
         if self.eventlist:
             headers.append(("Supported", "eventlist"))
-        authorization = self._auth.header("SUBSCRIBE", self.remote_target)
-        if authorization is not None:
-            headers.append(authorization)
-        to = f"<{self.target}>" + (f";tag={self.remote_tag}" if self.remote_tag else "")
-        request = OutgoingRequest(
-            method="SUBSCRIBE",
-            target=self.remote_target,
-            from_=f"<{identity.aor}>;tag={self.local_tag}",
-            to=to,
+        request = build_request(
+            self.identity,
+            "SUBSCRIBE",
+            self.remote_target,
             call_id=self.call_id,
             cseq=self.cseq,
-            contact=identity.contact(self.target),
-            headers=tuple(headers),
+            from_tag=self.local_tag,
+            to=self.target,
+            to_tag=self.remote_tag,
+            route=self.route,
+            auth=self._auth,
+            headers=headers,
         )
         key = self.dialog_key
         self._subscriber.track(self)
@@ -568,16 +566,8 @@ class Subscriber:
         self._flow_timer = None
         if self._flow_proxy is None:
             return
-        identity = self.identity
-        request = OutgoingRequest(
-            method="OPTIONS",
-            target=self._flow_proxy,
-            from_=f"<{identity.aor}>;tag={secrets.token_hex(6)}",
-            to=f"<{self._flow_proxy}>",
-            call_id=uuid.uuid4().hex,
-            cseq=1,
-            contact=identity.contact(self._flow_proxy),
-            headers=tuple(("Route", r) for r in identity.route),
+        request = build_request(
+            self.identity, "OPTIONS", self._flow_proxy, call_id=uuid.uuid4().hex, cseq=1
         )
         try:
             self.raw.send(request, self._on_flow_answer, int(self._flow_interval * 1000))

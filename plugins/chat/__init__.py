@@ -15,16 +15,18 @@ Settings (`[plugins.chat]`):
 * `max_file_bytes`: the largest file taken (default 10 MB); larger offers
   get 488 and a note on the screen.
 * `show_seconds`: how long a message stays on the screen (default 30).
-* `unread_led`: the LED of a contact with unread messages, "<colour>
-  <pattern>" (default "amber fast"); it must differ from every presence
-  and call state's default.
+* `unread_led`: how a contact's LED says "unread", "<colour> <pattern>"
+  (default "amber wink"). The pattern blinks over the colour the LED shows
+  anyway (their presence), so a message does not hide whether they are
+  there; the colour is for a contact whose LED is otherwise dark. The
+  pattern must be one no presence or call state uses by default.
 
 The read rule, replies and what the screen shows are in `plugins.chat.plugin`.
 """
 
 from __future__ import annotations
 
-from phone.api import LED_OFF, Led, LedColor, LedPattern
+from phone.api import Led, LedColor, LedPattern
 from phone.hookspecs import ConfigError
 from phone.msrp.error import MsrpError
 from phone.msrp.uri import MsrpUri
@@ -35,9 +37,9 @@ from plugins.presence.leds import DEFAULT_LEDS, parse_led
 __all__ = ["ChatPlugin", "ChatSettings", "create_plugin"]
 
 DEFAULT_REPLIES = ["On my way", "Call you later", "Yes", "No"]
-UNREAD_LED = Led(LedColor.AMBER, LedPattern.FAST)
-# The call layer's LEDs (README): ringing here, calling out, in a call.
-CALL_LEDS = frozenset(Led(LedColor.GREEN, p) for p in LedPattern if p is not LedPattern.OFF)
+UNREAD_LED = Led(LedColor.AMBER, LedPattern.WINK)
+# The call layer's patterns (README): in a call, calling out, ringing here.
+CALL_PATTERNS = frozenset((LedPattern.STEADY, LedPattern.SLOW, LedPattern.FAST))
 
 
 def create_plugin(settings: Table) -> ChatPlugin:
@@ -61,9 +63,12 @@ def create_plugin(settings: Table) -> ChatPlugin:
     led = UNREAD_LED
     if "unread_led" in settings:
         led = parse_led(settings.take("unread_led"), settings.key("unread_led"))
-    if led == LED_OFF or led in CALL_LEDS or led in DEFAULT_LEDS.values():
+    taken = CALL_PATTERNS | {state.pattern for state in DEFAULT_LEDS.values()}
+    if not led.lit or led.pattern in taken:
         raise ConfigError(
-            settings.key("unread_led"), "must differ from every presence and call LED state"
+            settings.key("unread_led"),
+            "its pattern must differ from every presence and call state's "
+            f"({', '.join(sorted(p.value for p in taken if p is not LedPattern.OFF))})",
         )
     return ChatPlugin(
         ChatSettings(

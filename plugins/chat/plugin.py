@@ -15,7 +15,8 @@ text with the sender in the CPIM `From` (as SylkServer does). Such text
 shows under the room's name as "<sender>: <text>", is kept with the sender
 as `from`, and a reply goes to the whole room.
 
-The read rule: a message stays unread (contact LED, `C:<n>` in the footer)
+The read rule: a message stays unread (the contact's LED winks in the
+colour of their presence, amber when it shows none; `C:<n>` in the footer)
 until the person acts on it while it is on the screen (any press while it
 is shown), or presses the sender's button while no call goes on, which
 shows that person's unread text instead of calling them. A message that
@@ -50,6 +51,7 @@ from phone.api import (
     ChatUnavailable,
     Credentials,
     Led,
+    LedMark,
     MediaSection,
     MessageSession,
     PhoneApi,
@@ -559,7 +561,8 @@ class ChatPlugin:
         for uri in unread.values():
             contact = self.phone.find_contact(uri)
             if contact is not None:
-                self.phone.set_led(contact.uri, self.settings.unread_led, NAME, urgent=True)
+                mark = LedMark(self.settings.unread_led)  # over their presence
+                self.phone.set_led(contact.uri, mark, NAME, urgent=True)
                 lit.add(contact.uri)
         for uri in self._lit - lit:
             self.phone.clear_led(uri, NAME)

@@ -2,8 +2,10 @@
 
 In the style of Snom's `led_*` settings and Yealink's BLF LED modes, every
 state is one key of `[plugins.presence.leds]`, its value "<colour> <pattern>"
-(colours green, red, amber; patterns steady, slow, fast) or "off". Keys left
-out keep the default:
+(colours green, red, amber; patterns steady, slow, fast, wink) or "off". The
+chat plugin winks a contact's LED in its presence colour while their text is
+unread, so a state shown winking reads as unread. Keys left out keep the
+default:
 
 | state | LED |
 |---|---|

@@ -26,7 +26,7 @@ __all__ = ["phones"]
 
 pytestmark = pytest.mark.kamailio
 
-UNREAD = {"color": "amber", "pattern": "fast"}
+UNREAD = {"color": "amber", "pattern": "wink"}  # no presence shown: the mark's own colour
 
 
 def start_bob(kamailio: Kamailio, phones: PhoneFactory, **chat: Any) -> RemotePhone:

@@ -27,12 +27,14 @@ def plugin_settings(**data: Any) -> Any:
 def test_settings_and_their_errors() -> None:
     settings = plugin_settings()
     assert settings.replies == ("On my way", "Call you later", "Yes", "No")
-    assert (settings.unread_led.color.value, settings.unread_led.pattern.value) == ("amber", "fast")
+    assert (settings.unread_led.color.value, settings.unread_led.pattern.value) == ("amber", "wink")
     assert settings.max_file_bytes == 10 << 20 and settings.relay is None
     relayed = plugin_settings(relay="msrps://relay.example.test:2855;tcp", replies=["Ok"])
     assert relayed.relay == "msrps://relay.example.test:2855;tcp" and relayed.replies == ("Ok",)
-    with pytest.raises(ConfigError, match="plugins.chat.unread_led: must differ"):
-        plugin_settings(unread_led="green steady")  # presence's "available"
+    assert plugin_settings(unread_led="red wink").unread_led.color.value == "red"
+    for taken in ("green steady", "amber fast", "red slow", "off"):  # presence's, a call's
+        with pytest.raises(ConfigError, match="plugins.chat.unread_led: its pattern must differ"):
+            plugin_settings(unread_led=taken)
     with pytest.raises(ConfigError, match="plugins.chat.relay"):
         plugin_settings(relay="http://relay.example.test")
     with pytest.raises(ConfigError, match="plugins.chat.relay_password"):

@@ -224,6 +224,36 @@ def test_room_chat_reaches_the_other_phones_with_the_sender(
         assert phone.stop() == 0
 
 
+def test_a_contact_added_by_refer_has_the_room_chat(
+    server: Kamailio, focus: Focus, phones: PhoneFactory
+) -> None:
+    """The focus dials a referred contact with what the room offers, audio and
+    the chat stream (RFC 4579 section 5.5 leaves the offer to the focus), so
+    Bob, added by alice, writes and reads in the room as those who called in."""
+    alice = start_phone(phones, server, "alice", ["bob"])
+    bob = start_phone(phones, server, "bob", [])
+    alice.press("contact-1")
+    alice.wait_for(in_room(1), what="alice in the room")
+    alice.press("contact-2")  # REFER method=INVITE: the focus calls Bob
+    bob.wait_for(screen_has("Conference: Team"), what="bob's phone rings")
+    bob.press("answer")
+    for phone in (alice, bob):
+        phone.wait_for(in_room(2), what="both in the roster")
+        phone.wait_for(screen_has("Team meeting (2)"), what="the roster, the + line gone")
+    bob.press("page")  # a call with chat: the canned replies, to the room
+    bob.wait_for(screen_has("> On my way"), what="bob picks a reply")
+    bob.press("answer")
+    state = alice.wait_for(screen_has("Bob: On my way"), what="bob's text, by his contact name")
+    assert state["messages"][-1]["from"] == server.uri("bob")
+    alice.press("page")
+    alice.wait_for(screen_has("> On my way"), what="alice picks a reply")
+    alice.press("answer")
+    bob.wait_for(screen_has("alice: On my way"), what="alice's text reaches bob")
+    assert focus.relayed == [(server.uri("bob"), "On my way"), (server.uri("alice"), "On my way")]
+    assert alice.stop() == 0
+    assert bob.stop() == 0
+
+
 def test_a_focus_that_refuses_chat_gives_an_audio_only_room(
     server: Kamailio, phones: PhoneFactory
 ) -> None:

@@ -62,7 +62,7 @@ def expected_leds(leds: dict[str, dict[str, str]], shown: dict[str, str]) -> dic
     """The colour each LED must show: a blinking one may be dark between blinks."""
     return {
         button: shown[button]
-        if led["pattern"] in ("slow", "fast") and shown[button] == "off"
+        if led["pattern"] not in ("steady", "off") and shown[button] == "off"
         else led["color"]
         for button, led in leds.items()
     }
@@ -151,11 +151,15 @@ def test_demo_carol_writes_and_team_shows_its_roster(xvfb: Xvfb, tmp_path: Path)
         state = alice.wait_for(screen_shows("Carol:"), what="her message on the screen")
         shown = state["screen"]
         assert text.startswith(shown[shown.index("Carol:") + 1])
-        assert state["buttons"]["contact-2"]["led"] == {"color": "amber", "pattern": "fast"}
+        # Unread: her LED winks in her presence colour (red, DND for her first 35 s).
+        red_wink = {"color": "red", "pattern": "wink"}
+        alice.wait_for(
+            lambda s: s["buttons"]["contact-2"]["led"] == red_wink, what="Carol's LED: red wink"
+        )
         assert_window_shows_state(alice, tmp_path)
         seen = blinking_shots(alice, "contact-2")
-        assert set(seen) == {"amber", "off"}, "Carol's LED does not blink amber: unread"
-        assert_like_golden(seen["amber"], SCREENSHOTS / "chat.png")
+        assert set(seen) == {"red", "off"}, "Carol's LED does not wink red: unread, DND"
+        assert_like_golden(seen["red"], SCREENSHOTS / "chat.png")
         assert alice.window is not None
         alice.window.key("Escape")  # read and dismissed
         alice.wait_for(lambda s: s["messages"][0]["read"], what="her message read")

@@ -29,6 +29,24 @@ def test_leds_follow_a_direct_contact(phones: PhoneFactory) -> None:
     alice.wait_for(led("contact-1", OFF), what="Bob closed")
 
 
+def test_an_unread_text_winks_in_the_colour_of_presence(phones: PhoneFactory) -> None:
+    """A message does not hide whether its sender is there: the LED keeps their
+    presence colour and winks while the text is unread (the chat plugin's mark
+    over the presence layer)."""
+    bob, bob_uri = phones.direct("bob")
+    alice, alice_uri = phones.direct("alice", [("Bob", bob_uri)])
+    alice.wait_for(led("contact-1", GREEN), what="Bob available")
+    assert bob.request(cmd="message", to=alice_uri, text="Lunch?")["status"] == 200
+    alice.wait_for(led("contact-1", {**GREEN, "pattern": "wink"}), what="unread, Bob available")
+    bob.press("dnd")
+    alice.wait_for(led("contact-1", {**RED, "pattern": "wink"}), what="unread, Bob with DND")
+    alice.press("contact-1")  # no call: shows his unread text, which reads it
+    alice.wait_for(led("contact-1", RED), what="read: presence alone")
+    assert alice.state()["messages"][-1]["read"] is True
+    assert bob.stop() == 0
+    assert alice.stop() == 0
+
+
 def test_a_call_shows_on_the_phone_to_direct_watchers(phones: PhoneFactory) -> None:
     carol, carol_uri = phones.direct("carol")
     bob, bob_uri = phones.direct("bob", [("Carol", carol_uri)])

@@ -67,21 +67,28 @@ def connect(port: int) -> socket.socket:
     return conn
 
 
-def test_long_message_closes_the_connection_and_a_new_one_is_answered(
-    raw_sip: RawSip, pj_endpoint: Any, sip_transports: Any, dropped: list[Oversized]
-) -> None:
-    port = sip_transports.tcp_port
-    long_id, small_id = secrets.token_hex(8), secrets.token_hex(8)
+def overflow(raw_sip: RawSip, pj_endpoint: Any, port: int, then: str) -> tuple[str, bytes]:
+    """Send one request too long for pjsip's buffer, and the request `then` (a
+    Call-ID) right behind it on the same connection; its Call-ID and what came back."""
+    long_id = secrets.token_hex(8)
     conn = connect(port)
     try:
         conn.setblocking(True)
         room = raw_sip.offsets.rx_packet_room
         assert room is not None, "the layout self-test did not measure the receive buffer"
-        conn.sendall(options(port, long_id, b"x" * (room + OVER_ROOM)) + options(port, small_id))
+        conn.sendall(options(port, long_id, b"x" * (room + OVER_ROOM)) + options(port, then))
         conn.setblocking(False)
-        data = read_until(pj_endpoint, conn, lambda data, eof: eof)
+        return long_id, read_until(pj_endpoint, conn, lambda data, eof: eof)
     finally:
         conn.close()
+
+
+def test_long_message_closes_the_connection_and_a_new_one_is_answered(
+    raw_sip: RawSip, pj_endpoint: Any, sip_transports: Any, dropped: list[Oversized]
+) -> None:
+    port = sip_transports.tcp_port
+    small_id = secrets.token_hex(8)
+    long_id, data = overflow(raw_sip, pj_endpoint, port, then=small_id)
     assert small_id.encode() not in data, "pjsip answered the request after the long one"
     assert [(d.call_id, d.closed) for d in dropped] == [(long_id, True)]
     assert dropped[0].start_line.startswith("OPTIONS sip:me@")
@@ -96,3 +103,22 @@ def test_long_message_closes_the_connection_and_a_new_one_is_answered(
         fresh.close()
     assert answer.startswith(b"SIP/2.0 200"), answer[:80]
     assert small_id.encode() in answer
+
+
+def test_a_second_hook_on_the_endpoint_takes_nothing_from_the_first(
+    raw_sip: RawSip, pj_endpoint: Any, sip_transports: Any, dropped: list[Oversized]
+) -> None:
+    """pjsip keeps one dropped-data callback per transport manager: a second
+    hook (as `test_rawsip` builds) shares it while it lives, and closing it
+    leaves it to the first."""
+    port = sip_transports.tcp_port
+    second = RawSip(pj_endpoint)
+    seen_by_second: list[Oversized] = []
+    second.oversize.on_oversize(seen_by_second.append)
+    try:
+        both, _ = overflow(raw_sip, pj_endpoint, port, then=secrets.token_hex(8))
+    finally:
+        second.close()
+    first_only, _ = overflow(raw_sip, pj_endpoint, port, then=secrets.token_hex(8))
+    assert [(d.call_id, d.closed) for d in seen_by_second] == [(both, True)]
+    assert [(d.call_id, d.closed) for d in dropped] == [(both, True), (first_only, True)]
