@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[2]
 WINDOW_S = 0.1
 ACTIVE_DB = -50.0  # a window counts as speech above this level
 TARGET_ERLE_DB = 40.0  # issue 15: on every call, within 2 s
-RIG_TAKES = 3
+RIG_TAKES = 4
 
 
 @dataclass
