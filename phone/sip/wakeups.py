@@ -164,14 +164,15 @@ class FdWatch:
 
 
 class SipWakeups:
-    """Polls pjsua (`poll`) when a SIP socket is ready or pjsip's next timer is due."""
+    """Polls pjsua (`poll`) when a SIP socket is ready or pjsip's next timer is due,
+    and tells `on_calls` whether pjsua has a call after each look."""
 
     def __init__(
         self,
         poll: Callable[[], None],
         listening_port: int,
         loop: asyncio.AbstractEventLoop,
-        on_calls: Callable[[bool], None] = lambda calls: None,
+        on_calls: Callable[[bool], None],
     ) -> None:
         self._poll_pjsua = poll
         self._on_calls = on_calls
