@@ -68,6 +68,40 @@ def idle_cpu_percent(pid: int, seconds: float = 10.0) -> float:
     return 100 * (cpu_seconds(pid) - before) / seconds
 
 
+def _threads(pid: int) -> dict[int, tuple[str, float, int]]:
+    """Each live thread of a process: tid -> (name, CPU seconds, context switches).
+
+    CPU comes from schedstat (nanoseconds; /proc's stat counts 10 ms ticks)."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            cpu_ns = int((task / "schedstat").read_text().split()[0])
+            status = (task / "status").read_text().splitlines()
+        except (OSError, ValueError):
+            continue  # the thread ended meanwhile
+        switches = sum(int(line.split()[1]) for line in status if "ctxt_switches" in line)
+        out[int(task.name)] = (name, cpu_ns / 1e9, switches)
+    return out
+
+
+def thread_cpu(pid: int, seconds: float) -> list[tuple[str, float, float]]:
+    """Per thread of a process over `seconds`: (name, % of a core, wake-ups a
+    second, counted as context switches). The main thread is named "main";
+    a thread that ended meanwhile is left out."""
+    before = _threads(pid)
+    started = time.monotonic()
+    time.sleep(seconds)
+    after = _threads(pid)
+    took = time.monotonic() - started
+    rows = []
+    for tid, (name, cpu, switches) in sorted(after.items()):
+        cpu0, switches0 = before.get(tid, (name, 0.0, 0))[1:]
+        label = "main" if tid == pid else name
+        rows.append((label, 100 * (cpu - cpu0) / took, (switches - switches0) / took))
+    return rows
+
+
 class PollStack(LoopClient):
     """pjsua in poll mode in this process, with one UDP transport and the request hook."""
 

@@ -8,10 +8,16 @@
   its console (also for baresip, against the same Kamailio), and process spawn
   until the control interface answers `registered: true` (polled every 2 ms).
 - idle CPU and memory after registration: every built-in plugin on, presence
-  with two contacts. RSS, PSS and USS (smaps_rollup), with a table of what
-  each plugin and TLS add, and one of what each import adds.
+  with two contacts, the registrar watch querying every 5 s. CPU per thread
+  (schedstat) with its wake-ups a second; RSS, PSS and USS (smaps_rollup),
+  with a table of what each plugin and TLS add, and one of what each import
+  adds.
+- RTP in a call: two phones in direct mode sending tones to each other for
+  `--call-s`; packets received against the 50 a second sent, the receive
+  jitter pjmedia measures (RFC 3550, mean and max) on each side, and the
+  caller's CPU per thread during the call.
 
-Run: python bench/core.py [--presses 200] [--starts 10] [--idle-s 20]
+Run: python bench/core.py [--presses 200] [--starts 10] [--idle-s 20] [--call-s 10]
 """
 
 from __future__ import annotations
@@ -31,13 +37,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import idle_cpu_percent, machine, memory_mib, pct, rss_mib  # noqa: E402
+from bench.common import (  # noqa: E402
+    idle_cpu_percent,
+    machine,
+    memory_mib,
+    pct,
+    rss_mib,
+    thread_cpu,
+)
 from phone.control import ControlClient  # noqa: E402
+from phone.demo import write_tone  # noqa: E402
 from phone.remote import PhoneExitError, RemotePhone, describe_exit  # noqa: E402
 from tests.peers.baresip import Baresip  # noqa: E402
 from tests.peers.kamailio import Kamailio  # noqa: E402
 from tests.peers.ports import free_port  # noqa: E402
-from tests.phones import account, no_calls, render_config  # noqa: E402
+from tests.phones import account, has_call, no_calls, render_config  # noqa: E402
 
 
 class BusyCallee:
@@ -96,6 +110,55 @@ def press_to_invite(workdir: Path, presses: int) -> list[float]:
     finally:
         phone.stop()
     return latencies
+
+
+def print_threads(title: str, rows: list[tuple[str, float, float]]) -> None:
+    print(title)
+    print("| thread | % of a core | wake-ups/s |")
+    print("|---|---|---|")
+    for name, share, wakeups in rows:
+        print(f"| {name} | {share:.2f} | {wakeups:.1f} |")
+
+
+def call_rtp(workdir: Path, seconds: float) -> None:
+    """Two direct-mode phones in a call for `seconds`: RTP received, its jitter, CPU."""
+    ports = {name: free_port() for name in ("alice", "bob")}
+    uris = {name: f"sip:{name}@127.0.0.1:{port}" for name, port in ports.items()}
+    phones = {}
+    for me, other, freq in (("alice", "bob", 440.0), ("bob", "alice", 660.0)):
+        mic = workdir / f"{me}-rtp-mic.wav"
+        write_tone(mic, freq)
+        config = render_config(
+            {"uri": uris[me]}, [(other.title(), uris[other])], workdir, f"{me}-rtp", mic=mic
+        )
+        phones[me] = RemotePhone(me, config, workdir, log_level="WARNING").start()
+    alice, bob = phones["alice"], phones["bob"]
+    try:
+        alice.press("contact-1")
+        bob.wait_for(has_call("ringing"), what="bob rings")
+        bob.press("answer")
+        alice.wait_for(has_call("confirmed"), what="confirmed")
+        time.sleep(1)  # past the call's first packets
+        before = {name: phone.state()["calls"][0]["rtp_rx"] for name, phone in phones.items()}
+        assert alice.process is not None
+        rows = thread_cpu(alice.process.pid, seconds)
+        for name, phone in phones.items():
+            call = phone.state()["calls"][0]
+            received = call["rtp_rx"] - before[name]
+            print(
+                f"RTP in a call, {name}: {received} packets received in {seconds:.0f} s "
+                f"({received / seconds:.1f}/s of 50), receive jitter mean "
+                f"{call['rtp_jitter_ms']:.2f} ms, max {call['rtp_jitter_max_ms']:.2f} ms "
+                "(whole call)"
+            )
+        print_threads(f"caller's CPU per thread in the call ({seconds:.0f} s):", rows)
+        alice.press("end")
+        alice.wait_for(no_calls, what="hung up")
+    finally:
+        for phone in phones.values():
+            code = phone.stop()
+            if code != 0:
+                raise PhoneExitError(f"phone {phone.name} exited with {describe_exit(code)}")
 
 
 # pjmedia frees a call's sockets 500 ms after it ends, and the phone refuses a
@@ -241,6 +304,7 @@ def main() -> None:
     parser.add_argument("--presses", type=int, default=200)
     parser.add_argument("--starts", type=int, default=10)
     parser.add_argument("--idle-s", type=float, default=20.0)
+    parser.add_argument("--call-s", type=float, default=10.0)
     args = parser.parse_args()
     print(f"machine: {machine()}")
     with (
@@ -257,8 +321,10 @@ def main() -> None:
         )
         contacts = [("Bob", server.uri("bob")), ("Carol", server.uri("carol"))]
         config = render_config(account(server, "alice"), contacts, workdir, "reg")
+        call_rtp(workdir, args.call_s)
         ours, outside, theirs = [], [], []
         rss_theirs = cpu_ours = cpu_theirs = 0.0
+        threads: list[tuple[str, float, float]] = []
         memory = (0.0, 0.0, 0.0)
         for run in range(args.starts):
             proc, took = start_phone(config)
@@ -266,7 +332,8 @@ def main() -> None:
             if run == 0:
                 time.sleep(3)
                 memory = memory_mib(proc.pid)
-                cpu_ours = idle_cpu_percent(proc.pid, args.idle_s)
+                threads = thread_cpu(proc.pid, args.idle_s)
+                cpu_ours = sum(share for _, share, _ in threads)
             stop(proc)
             proc, took = start_watched(config, workdir)
             outside.append(took)
@@ -298,6 +365,7 @@ def main() -> None:
             f"idle CPU over {args.idle_s:.0f} s: simplephone {cpu_ours:.2f}% of a core, "
             f"baresip {cpu_theirs:.2f}%"
         )
+        print_threads("simplephone's idle CPU per thread:", threads)
         memory_table(server, tls_server, workdir)
 
 

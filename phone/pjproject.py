@@ -197,12 +197,16 @@ PROTOTYPES: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "pj_timer_heap_count": (c_size_t, (VoidP,)),
     "pj_timer_heap_earliest_time": (c_int, (VoidP, POINTER(PjTimeVal))),
     "pj_ioqueue_name": (c_char_p, ()),
+    "pj_ioqueue_poll": (c_int, (VoidP, POINTER(PjTimeVal))),
     # pjsua
     "pjsua_get_state": (c_int, ()),
     "pjsua_call_get_count": (c_uint, ()),
     "pjsua_get_pjsip_endpt": (VoidP, ()),
+    "pjsua_get_pjmedia_endpt": (VoidP, ()),
     "pjsua_pool_create": (VoidP, (c_char_p, c_size_t, c_size_t)),
     "pjsua_acc_create_uac_contact": (c_int, (VoidP, VoidP, c_int, VoidP)),
+    "pjsua_check_snd_dev_idle": (None, ()),  # pjsua_internal.h, exported
+    "pjsua_snd_is_active": (c_int, ()),
     # pjsip core
     "pjsip_endpt_register_module": (c_int, (VoidP, VoidP)),
     "pjsip_endpt_unregister_module": (c_int, (VoidP, VoidP)),
@@ -220,6 +224,9 @@ PROTOTYPES: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "pjsip_tx_data_dec_ref": (c_int, (VoidP,)),
     "pjsip_endpt_get_tpmgr": (VoidP, (VoidP,)),
     "pjsip_endpt_get_ioqueue": (VoidP, (VoidP,)),
+    # pjmedia
+    "pjmedia_endpt_get_ioqueue": (VoidP, (VoidP,)),
+    "pjmedia_endpt_stop_threads": (c_int, (VoidP,)),
     "pjsip_endpt_get_timer_heap": (VoidP, (VoidP,)),
     "pjsip_tpmgr_set_drop_data_cb": (c_int, (VoidP, DROP_CALLBACK)),
     "pjsip_tcp_transport_get_socket": (ctypes.c_long, (VoidP,)),  # pj_sock_t
@@ -288,6 +295,39 @@ def error_text(status: int) -> str:
     buf = ctypes.create_string_buffer(160)
     library().pj_strerror(status, buf, len(buf))
     return f"{status} ({buf.value.decode(errors='replace')})"
+
+
+PJ_THREAD_DESC_SIZE = 64  # pj_thread_desc is long[PJ_THREAD_DESC_SIZE]
+_registered = threading.local()  # each registered thread's descriptor, which pjlib points into
+
+
+def register_thread(name: str) -> None:
+    """Make the calling thread known to pjlib (which aborts when called from a
+    thread it does not know); once per thread, a no-op after that.
+    RuntimeError if pjlib refuses."""
+    lib = library()
+    if lib.pj_thread_is_registered():
+        return
+    desc = (ctypes.c_long * PJ_THREAD_DESC_SIZE)()
+    handle = VoidP()
+    status = lib.pj_thread_register(name.encode(), desc, ctypes.byref(handle))
+    if status != PJ_SUCCESS:
+        raise RuntimeError(f"pj_thread_register failed: {error_text(status)}")
+    # pjlib keeps pointers into the descriptor for the thread's lifetime.
+    _registered.desc = desc
+    _registered.handle = handle
+
+
+def close_sound_when_idle() -> None:
+    """Have pjsua close its sound device (the null one too, whose clock thread
+    ticks 50 times a second) `sndAutoCloseTime` after the bridge falls idle.
+
+    pjsua opens a device the moment it is chosen, but starts that countdown
+    only when a call or a bridge connection ends, so the device chosen at
+    start ran until the first call. With the countdown started, it closes
+    unless a connection is made first; the next connection
+    (`pjsua_conf_connect`) opens it again. Call on the loop thread."""
+    library().pjsua_check_snd_dev_idle()
 
 
 def make_pj_str(text: bytes | str, keep: list[Any]) -> PjStr:

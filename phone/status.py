@@ -43,7 +43,8 @@ def format_status(state: dict[str, Any]) -> str:
     lines.append(f"calls          {len(calls) or 'none'}")
     lines += [
         f"  {c['remote']}  {c['state']} ({c['direction']}), "
-        f"RTP {c.get('rtp_rx', 0)} in, {c.get('rtp_tx', 0)} out"
+        f"RTP {c.get('rtp_rx', 0)} in, {c.get('rtp_tx', 0)} out, "
+        f"jitter {c.get('rtp_jitter_ms', 0)} ms (max {c.get('rtp_jitter_max_ms', 0)})"
         for c in calls
     ]
     lines.append(f"call slots     {state.get('call_slots', 0)} in use")

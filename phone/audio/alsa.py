@@ -32,7 +32,11 @@ against it, so what it learned against the old place (ALSA's offset, on a
 first call) does not cost seconds of echo. What the measurement
 adds to ALSA's offset is kept across xruns and device reopenings. The two
 rings then carry the frames across to pjmedia's clock, which runs on system
-time and drifts; `PcmRing` absorbs that.
+time and drifts; `PcmRing` absorbs that. pjmedia's clock runs only while the
+phone has a call (pjsua closes its idle sound device): meanwhile the card
+keeps running, for tones, but the rings are left alone rather than counted
+as overrun, and what the capture ring held is dropped when the clock starts
+again.
 """
 
 from __future__ import annotations
@@ -541,7 +545,7 @@ class AlsaSound:
             self.config.frame_ms,
         )
         try:
-            self._duplex_loop(duplex, first, pending, history, silence)
+            self._duplex_loop(duplex, port, first, pending, history, silence)
         finally:
             if port is not None:
                 port.streaming = False
@@ -549,6 +553,7 @@ class AlsaSound:
     def _duplex_loop(
         self,
         duplex: _Duplex,
+        port: _AlsaPort | None,
         frame: bytes,
         pending: bytearray,
         history: _ReferenceHistory,
@@ -566,7 +571,8 @@ class AlsaSound:
             cpu_started = time.thread_time()
             captured_at = read_total
             read_total += samples
-            playback = self.playback_ring.read(samples)
+            clocked = port is not None and port.clocked()
+            playback = self.playback_ring.read(samples) if clocked else silence
             with self._tone_lock:
                 tone = next(self._tone, None) if self._tone is not None else None
                 if tone is None:
@@ -594,7 +600,8 @@ class AlsaSound:
             reference = history.slice(captured_at - self._alignment, samples)
             out = self.echo.cancel(frame, reference)
             captured.append((captured_at, frame))
-            self.capture_ring.write(silence if self.muted else out)
+            if clocked:
+                self.capture_ring.write(silence if self.muted else out)
             if moved:
                 # Relearn the last REPLAY_MS, this frame included, against the
                 # moved reference; after the write, so pjmedia's side of the
@@ -790,7 +797,17 @@ class _AlsaPort(BridgePort):
         self.streaming = False  # set by the audio thread; until then speaker frames are dropped
         self._priority = sound.config.realtime_priority
         self._clock_thread: int | None = None  # the native id whose priority was set
+        # pjmedia's clock is taken to have stopped once it has not asked for a
+        # frame for half a ring (a live one is late by a frame or two; the
+        # ring, at its target of two frames, would overflow soon after).
+        self._stopped_after_s = sound.config.ring_frames * sound.config.frame_ms / 2000
+        self.requested_at = -self._stopped_after_s  # monotonic time of the last request
         super().__init__("alsa", sound.config.frame_ms, RATE)
+
+    def clocked(self) -> bool:
+        """Whether pjmedia's clock calls the port (any thread): it stops while
+        the phone has no call."""
+        return time.monotonic() - self.requested_at < self._stopped_after_s
 
     def _on_clock_thread(self) -> None:
         """Raise the clock thread's priority once (a new sound device brings a new thread)."""
@@ -802,6 +819,9 @@ class _AlsaPort(BridgePort):
     def onFrameRequested(self, frame: Any) -> None:
         self._on_clock_thread()
         started = time.thread_time()
+        if not self.clocked():
+            self._capture.clear()  # the clock starts again: what the ring holds is old
+        self.requested_at = time.monotonic()
         pcm = self._capture.read(self._samples)
         frame.buf = pj.ByteVector(pcm)
         frame.size = len(pcm)

@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 PJ_SUCCESS = 0
 PJ_ENOTSUP = 70012  # PJ_ERRNO_START_STATUS (70000) + 12
 PJMEDIA_ECHO_STAT_NOT_SPECIFIED = 999999
-PJ_THREAD_DESC_SIZE = 64  # pj_thread_desc is long[PJ_THREAD_DESC_SIZE]
 STAT_EVERY_FRAMES = 50
 
 
@@ -174,21 +173,13 @@ class _PjmediaEcho:
             if theirs is not None and int(theirs) != int(flag):
                 raise EchoUnavailable(f"PJMEDIA_ECHO_{flag.name} is {theirs} here, not {int(flag)}")
         self.lib = lib
-        self._threads = threading.local()
 
     def ensure_thread_registered(self) -> None:
         """pjlib aborts when called from a thread it does not know: register ours once."""
-        if self.lib.pj_thread_is_registered():
-            return
-        desc = (ctypes.c_long * PJ_THREAD_DESC_SIZE)()
-        handle = ctypes.c_void_p()
-        name = f"aec-{threading.get_ident() % 100000}".encode()
-        status = self.lib.pj_thread_register(name, desc, ctypes.byref(handle))
-        if status != PJ_SUCCESS:
-            raise EchoUnavailable(f"pj_thread_register failed with status {status}")
-        # pjlib keeps pointers into the descriptor for the thread's lifetime.
-        self._threads.desc = desc
-        self._threads.handle = handle
+        try:
+            pjproject.register_thread(f"aec-{threading.get_ident() % 100000}")
+        except RuntimeError as exc:
+            raise EchoUnavailable(str(exc)) from exc
 
 
 _pjmedia: _PjmediaEcho | None = None

@@ -19,6 +19,7 @@ from typing import Any
 
 import pjsua2 as pj
 
+from phone import pjproject
 from phone.audio.alsa import AudioDeviceError
 from phone.audio.echo import EchoAlgorithm, EchoConfig
 
@@ -73,6 +74,7 @@ class PjsuaSound:
             tail = max(1, echo.tail_argument())
             options = echo.flags() & ~int(pj.PJMEDIA_ECHO_ALGO_MASK)
             self._manager.setEcOptions(tail, options | _ALGORITHM_FLAG[echo.algorithm])
+        pjproject.close_sound_when_idle()  # the card is opened again for a call
         log.info(
             "pjsua sound: capture %r, playback %r, echo %s",
             self.config.capture_device,

@@ -316,17 +316,26 @@ class SipCall:
     def media_changed(self) -> None:
         self._events.call_media_ready(self)
 
-    def rtp_packets(self) -> dict[str, int]:
-        """RTP packets received and sent on the call's audio line so far (its
-        stream's RTCP counters): what `phone status` shows, and how a test sees
-        audio flow again after a network outage. Zeros without a stream."""
+    def rtp_packets(self) -> dict[str, float]:
+        """RTP packets received and sent on the call's audio line so far, and the
+        receive jitter (RFC 3550 interarrival jitter, mean and max, ms), from
+        its stream's RTCP counters: what `phone status` shows, how a test sees
+        audio flow again after a network outage, and how late packets are
+        taken in. Zeros without a stream."""
+        none = {"rtp_rx": 0, "rtp_tx": 0, "rtp_jitter_ms": 0.0, "rtp_jitter_max_ms": 0.0}
         if self._pj is None:
-            return {"rtp_rx": 0, "rtp_tx": 0}
+            return none
         try:
             stat = self._pj.getStreamStat(0).rtcp
         except pj.Error:
-            return {"rtp_rx": 0, "rtp_tx": 0}
-        return {"rtp_rx": int(stat.rxStat.pkt), "rtp_tx": int(stat.txStat.pkt)}
+            return none
+        jitter = stat.rxStat.jitterUsec
+        return {
+            "rtp_rx": int(stat.rxStat.pkt),
+            "rtp_tx": int(stat.txStat.pkt),
+            "rtp_jitter_ms": round(jitter.mean / 1000, 2) if jitter.n else 0.0,
+            "rtp_jitter_max_ms": round(jitter.max / 1000, 2) if jitter.n else 0.0,
+        }
 
     def audio_media(self) -> list[pj.AudioMedia]:
         """The call's active audio streams (usually one; none once released)."""

@@ -3,9 +3,11 @@
 pjsua2 runs in poll mode (no SIP worker threads, `mainThreadOnly`): the loop
 calls `libHandleEvents(0)` when one of pjsip's sockets is ready or its next
 timer is due (`phone.sip.wakeups`), so every SIP callback runs on the loop
-thread and phone state needs no locks. RTP and the conference
-bridge keep their own pjmedia threads (the null sound device's clock), which
-never touch loop state.
+thread and phone state needs no locks. RTP and the conference bridge keep
+threads of their own, which never touch loop state: RTP is received on
+`MediaPoller`'s thread and the bridge runs on the sound device's clock, each
+only while there is a call (`close_sound_when_idle`), so an idle phone wakes
+only for SIP.
 
 pjsua is a process-wide singleton: one `SipStack` per process.
 """
@@ -24,6 +26,7 @@ from phone.pjproject import LayoutError
 from phone.sip.admission import CallAdmission, MediaSlots
 from phone.sip.digest import Credentials
 from phone.sip.layout import self_test
+from phone.sip.media_poll import MediaPoller
 from phone.sip.proxy_only import ProxyOnly, server_of
 from phone.sip.rawsip import RawSip
 from phone.sip.wakeups import SipWakeups
@@ -95,6 +98,7 @@ class SipStack:
         self.account: SipAccount | None = None
         self.local_port = 0
         self.wakeups: SipWakeups | None = None
+        self.media_poller: MediaPoller | None = None
         self._transport_id = -1
         self.raw: RawSip | None = None
         self.media_slots = MediaSlots()
@@ -130,6 +134,7 @@ class SipStack:
         self._create_transport()
         ep.libStart()
         ep.audDevManager().setNullDev()
+        pjproject.close_sound_when_idle()  # no media clock until a call connects sound
         self._set_codec_priorities()
         self.raw = RawSip(ep)
         try:
@@ -137,8 +142,11 @@ class SipStack:
         except LayoutError as exc:
             raise SipStartError(f"the pjsip request hook failed its self-test: {exc}") from exc
         loop = asyncio.get_running_loop()
+        self.media_poller = MediaPoller()
         try:
-            self.wakeups = SipWakeups(self._handle_events, self.local_port, loop)
+            self.wakeups = SipWakeups(
+                self._handle_events, self.local_port, loop, self.media_poller.serve
+            )
         except LayoutError as exc:
             raise SipStartError(f"cannot watch pjsip's sockets: {exc}") from exc
         self.raw.on_transmit = self.wakeups.sent
@@ -339,6 +347,9 @@ class SipStack:
             if self.wakeups is not None:
                 self.wakeups.close()
                 self.wakeups = None
+            if self.media_poller is not None:
+                self.media_poller.close()
+                self.media_poller = None
             self.ep.hangupAllCalls()
             for _ in range(20):
                 self.ep.libHandleEvents(5)

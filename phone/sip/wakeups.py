@@ -26,7 +26,8 @@ inode of each watched descriptor is checked, and a changed one re-registered.
 
 pjsua2 queues the callbacks that pjmedia's threads raise during a call (DTMF,
 media events) until the next poll; while a call exists the poll also runs
-every `CALL_JOBS_S`.
+every `CALL_JOBS_S`. Whether one exists is also told to `on_calls` after
+each poll and send (the RTP thread runs only then, `phone.sip.media_poll`).
 
 The offset of the read set inside `pj_ioqueue_t` depends on the build. It is
 derived at start-up: the set whose count matches its bits, whose descriptors
@@ -163,12 +164,18 @@ class FdWatch:
 
 
 class SipWakeups:
-    """Polls pjsua (`poll`) when a SIP socket is ready or pjsip's next timer is due."""
+    """Polls pjsua (`poll`) when a SIP socket is ready or pjsip's next timer is due,
+    and tells `on_calls` whether pjsua has a call after each look."""
 
     def __init__(
-        self, poll: Callable[[], None], listening_port: int, loop: asyncio.AbstractEventLoop
+        self,
+        poll: Callable[[], None],
+        listening_port: int,
+        loop: asyncio.AbstractEventLoop,
+        on_calls: Callable[[bool], None],
     ) -> None:
         self._poll_pjsua = poll
+        self._on_calls = on_calls
         self._loop = loop
         self._loop_thread = threading.get_ident()
         lib = pjproject.library()
@@ -209,11 +216,11 @@ class SipWakeups:
         lib.pj_gettickcount(ctypes.byref(now))
         return (earliest.sec - now.sec) + (earliest.msec - now.msec) / 1000
 
-    def _next_due(self) -> float | None:
+    def _next_due(self, calls: bool) -> float | None:
         """Loop time of pjsip's earliest timer (or the next pending-job poll in a call)."""
         left = self._timer_left()
         due = None if left is None else self._loop.time() + max(0.0, left) + TIMER_LATE_S
-        if self._lib.pjsua_call_get_count() > 0:
+        if calls:
             jobs = self._loop.time() + CALL_JOBS_S
             due = jobs if due is None else min(due, jobs)
         return due
@@ -233,7 +240,9 @@ class SipWakeups:
         readers, writers = self._fd_sets()
         self._readers.update(readers)
         self._writers.update(writers)
-        due = self._next_due()
+        calls = self._lib.pjsua_call_get_count() > 0
+        self._on_calls(calls)
+        due = self._next_due(calls)
         if self._timer is not None and (due is None or abs(self._timer.when() - due) > 0.0005):
             self._timer.cancel()
             self._timer = None

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pjsua2 as pj
@@ -104,6 +105,35 @@ def test_frames_flow_both_ways(
     assert stats.state is AudioState.CLOSED
     assert stats.pj_frames > 50 and stats.cycles > 50
     assert not stats.aec
+
+
+def test_a_stopped_pjmedia_clock_is_no_ring_overrun(
+    pj_endpoint: Any, sound: AlsaSound, room_with_talker: VirtualRoom, far_end: FarEnd
+) -> None:
+    """pjsua closes its idle sound device between calls, and its clock with it:
+    the card runs on, the rings wait, and the talker is heard again after."""
+    sound.open()
+    listener = far_end.listener()
+    sound.port.startTransmit(listener)
+    assert wait_for(lambda: sound.stats().pj_frames > 10 and sound.stats().cycles > 10, 10.0)
+    devices = pj_endpoint.audDevManager()
+    devices.setNoDev()  # what pjsua's idle close does to the clock
+    try:
+        stopped = sound.stats()
+        time.sleep(1.0)  # five rings' worth of capture with nobody reading
+        idle = sound.stats()
+        assert idle.pj_frames == stopped.pj_frames  # the clock did stop
+        assert idle.cycles > stopped.cycles + 25  # and the card did not
+        assert idle.capture.overruns == stopped.capture.overruns
+        assert idle.playback.underruns <= stopped.playback.underruns + 1  # the last frame
+    finally:
+        devices.setNullDev()
+    listener.take()
+    time.sleep(1.5)
+    heard = np.frombuffer(listener.take(), dtype="<i2").astype(np.float64)
+    sound.port.stopTransmit(listener)
+    assert tone_share(heard[-RATE:], 600.0) > 0.9
+    assert sound.stats().capture.overruns == idle.capture.overruns
 
 
 def test_mute_sends_silence(
