@@ -56,7 +56,7 @@ def test_the_first_call_reaches_40_db_within_2_s_in_rooms_of_20_to_120_ms(
     path = EchoPath(delay_ms=delay_ms, decay_ms=150, gain_db=-8)
     run = run_rig(pulse, tmp_path, EchoConfig(), far_speech, SECONDS, echo_path=path)
     figures = analyse(run)
-    print(f"{delay_ms} ms room: {figures}; void takes: {run.void_takes}")
+    print(f"{delay_ms} ms room: {figures}; {run.stats}; void takes: {run.void_takes}")
     assert figures.echo_off_level_db > -45.0, figures  # an echo to cancel
     assert figures.target_s is not None and figures.target_s <= 2.0, (figures, run.stats)
     assert figures.erle_db >= 30.0, (figures, run.stats)
