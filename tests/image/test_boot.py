@@ -173,6 +173,8 @@ def test_first_boot_applies_the_config_and_the_phone_registers(guest: Guest) -> 
     assert "commit=1" in guest.check("findmnt -no OPTIONS /var/lib/simplephone")
     assert guest.run("systemctl is-active ssh.service")[1].strip() == "inactive"  # no keys given
     assert guest.run("ls /var/lib/simplephone/phone.db")[0] == 0
+    # The [rpi] extra: LEDs on GPIO pins (gpiozero on lgpio), SPI panels (spidev).
+    assert _python(guest, "import gpiozero, lgpio, spidev\nprint('rpi extra')") == "rpi extra\n"
 
 
 def _data_bytes(guest: Guest) -> int:
