@@ -173,8 +173,19 @@ def test_first_boot_applies_the_config_and_the_phone_registers(guest: Guest) -> 
     assert "commit=1" in guest.check("findmnt -no OPTIONS /var/lib/simplephone")
     assert guest.run("systemctl is-active ssh.service")[1].strip() == "inactive"  # no keys given
     assert guest.run("ls /var/lib/simplephone/phone.db")[0] == 0
-    # The [rpi] extra: LEDs on GPIO pins (gpiozero on lgpio), SPI panels (spidev).
-    assert _python(guest, "import gpiozero, lgpio, spidev\nprint('rpi extra')") == "rpi extra\n"
+    # The [rpi] extra: LEDs on GPIO pins (gpiozero on lgpio), SPI panels (spidev),
+    # imported as the service does (lgpio makes FIFOs in $LG_WD, else in the
+    # working directory).
+    environment = guest.check("systemctl show --property=Environment --value simplephone")
+    lg_wd = re.search(r"\bLG_WD=(\S+)", environment)
+    assert lg_wd is not None, environment
+    imported = _python(
+        guest,
+        f"import os\nos.environ['LG_WD'] = '{lg_wd.group(1)}'\n"
+        "import gpiozero, lgpio, spidev\nprint('rpi extra')",
+        user="simplephone",
+    )
+    assert imported == "rpi extra\n", imported
 
 
 def _data_bytes(guest: Guest) -> int:
