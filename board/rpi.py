@@ -119,6 +119,10 @@ KEY_DOWN, KEY_UP = 1, 0
 # Reopening a lost input device: first delay, doubling up to the last (seconds).
 REOPEN_DELAYS = (0.5, 10.0)
 MAX_GPIO = 53  # BCM numbering, the highest GPIO line of the SoC
+# The timer trigger's files, refused until udev gives them to the phone (SysfsLed):
+# written again every 50 ms, for up to 2 s.
+DELAY_RETRY_S = 0.05
+DELAY_RETRIES = 40
 
 
 class KeyInput(Protocol):
@@ -430,7 +434,14 @@ class LedChannel(Protocol):
 
 
 class SysfsLed:
-    """One kernel LED class device: `<root>/<name>/{brightness,trigger,delay_on,delay_off}`."""
+    """One kernel LED class device: `<root>/<name>/{brightness,trigger,delay_on,delay_off}`.
+
+    Selecting the timer trigger makes its delay_on and delay_off files anew,
+    owned by root; on the SD image a udev rule gives them to the phone's group
+    on the change event that follows (image/rootfs/etc/udev/rules.d). Until it
+    has, a write is refused: the delays are written again on the loop every
+    `DELAY_RETRY_S`, for up to `DELAY_RETRIES` times, while the kernel blinks
+    at its default rate."""
 
     def __init__(self, root: Path, name: str) -> None:
         self.root = root
@@ -438,6 +449,7 @@ class SysfsLed:
         self._folder = root / name
         self._max_brightness: str | None = None
         self._failed = False
+        self._retry: asyncio.TimerHandle | None = None
 
     def claim(self) -> str | None:
         if (self._folder / "brightness").is_file():
@@ -445,22 +457,62 @@ class SysfsLed:
         return f"no LED {describe_value(self.name)} under {describe_value(str(self.root))} (is the gpio-led overlay loaded?)"
 
     def release(self) -> None:
-        """Nothing to give back: the kernel owns the LED."""
+        """Nothing to give back (the kernel owns the LED) but a pending write."""
+        self._cancel_retry()
 
     def on(self) -> None:
+        self._cancel_retry()
         self._write("trigger", "none")
         self._write("brightness", self._full())
 
     def off(self) -> None:
+        self._cancel_retry()
         # Writing 0 to brightness would also stop a trigger; "none" first says so plainly.
         self._write("trigger", "none")
         self._write("brightness", "0")
 
     def blink(self, on_ms: int, off_ms: int) -> None:
+        self._cancel_retry()
         # Selecting the timer trigger creates delay_on/delay_off (500 ms each).
         self._write("trigger", "timer")
+        try:
+            self._write_delays(on_ms, off_ms)
+        except PermissionError:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise  # from the PermissionError: no loop to wait on
+            self._retry_delays(loop, on_ms, off_ms, DELAY_RETRIES)
+
+    def _write_delays(self, on_ms: int, off_ms: int) -> None:
         self._write("delay_on", str(on_ms))
         self._write("delay_off", str(off_ms))
+
+    def _retry_delays(
+        self, loop: asyncio.AbstractEventLoop, on_ms: int, off_ms: int, left: int
+    ) -> None:
+        self._retry = loop.call_later(
+            DELAY_RETRY_S, self._delays_again, loop, on_ms, off_ms, left - 1
+        )
+
+    def _delays_again(
+        self, loop: asyncio.AbstractEventLoop, on_ms: int, off_ms: int, left: int
+    ) -> None:
+        self._retry = None
+        try:
+            self._write_delays(on_ms, off_ms)
+        except PermissionError as e:
+            if left > 0:
+                self._retry_delays(loop, on_ms, off_ms, left)
+            else:
+                self.report_failure(e)
+        except OSError as e:
+            self.report_failure(e)
+
+    def _cancel_retry(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
 
     def report_failure(self, error: OSError) -> None:
         """Log a failed write once per LED: it will fail the same way every time."""

@@ -63,8 +63,8 @@ COMPONENTS="main non-free-firmware"
 # Debian packages of the image, for both architectures.
 PACKAGES=(systemd systemd-sysv udev dbus systemd-resolved systemd-timesyncd kmod iproute2
 	iputils-ping openssh-server wpasupplicant ca-certificates python3 python3-venv libasound2
-	initramfs-tools zstd e2fsprogs dosfstools sudo less)
-# Needed only to build the venv's C extensions (pyalsaaudio, evdev); purged after.
+	initramfs-tools zstd e2fsprogs dosfstools cloud-guest-utils sudo less)
+# Needed only to build the venv's C extensions (pyalsaaudio, evdev, spidev); purged after.
 BUILD_PACKAGES=(gcc libc6-dev python3-dev libasound2-dev)
 case $arch in
 # Debian's own Pi support, as Debian's raspi images have it.

@@ -48,7 +48,8 @@ mkdir -p "$root/tmp/simplephone-src"
 cp -a "$IMAGE_SRC/." "$root/tmp/simplephone-src/"
 in_root python3 -m venv /opt/simplephone
 pip_install --upgrade pip
-pip_install /tmp/simplephone-src
+# [rpi]: gpiozero for LEDs on GPIO pins, spidev and rpi-lgpio (board/rpi.py).
+pip_install "/tmp/simplephone-src[rpi]"
 cp "$IMAGE_SRC/.commit" "$root/opt/simplephone/COMMIT"
 
 if [ "$IMAGE_ARCH" = arm64 ]; then

@@ -1,10 +1,14 @@
 """The amd64 twin of the SD image boots under qemu (TCG) and its phone registers.
 
 One boot serves the module, in order: the first boot applies the boot
-partition's simplephone.toml and the service registers with the Kamailio on
-the host; a bad config on the boot partition leaves the good one running, with
-its error on the console; a killed phone is restarted; a stalled one (SIGSTOP)
-is killed by the watchdog and restarted; a stop ends it with status 0.
+partition's simplephone.toml, grows the data partition to the end of a card
+bigger than the image, and the service registers with the Kamailio on the
+host; the LED class's files, timer trigger's included, are the service
+user's; behind QEMU's user-mode NAT, as behind a home router, a presence
+NOTIFY and a call from a phone on the host reach the twin's phone; a bad
+config on the boot partition leaves the good one running, with its error on
+the console; a killed phone is restarted; a stalled one (SIGSTOP) is killed by
+the watchdog and restarted; a stop ends it with status 0.
 
 Minutes, not seconds (the build, then a boot under TCG): `make image-test`.
 """
@@ -12,15 +16,20 @@ Minutes, not seconds (the build, then a boot under TCG): `make image-test`.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from phone.remote import RemotePhone
 from tests.image.twin import HOST_FROM_GUEST, PROMPT, Guest, qemu_missing, twin_image
 from tests.peers.kamailio import Kamailio
+from tests.phones import PhoneFactory, account, has_call, no_calls
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -31,6 +40,11 @@ STARTED = re.compile(r"Started simplephone\.service")
 BOOT_TIMEOUT = 600.0
 # WatchdogSec=30s, then the restart, a new registration and READY (TCG is slow).
 RECOVERY_TIMEOUT = 240.0
+# The SD card is this much bigger than the image: the data partition grows into it.
+CARD_EXTRA_BYTES = 1 << 30
+DATA = "/var/lib/simplephone"
+CONTROL = "unix:/run/simplephone/control.sock"
+GREEN = {"color": "green", "pattern": "steady"}
 
 
 def _skip_or_fail(reason: str) -> None:
@@ -53,7 +67,9 @@ def _config(kamailio: Kamailio, uri: str = "sip:alice@example.test") -> str:
 
 @pytest.fixture(scope="module")
 def kamailio_on_host() -> Iterator[Kamailio]:
-    with Kamailio() as server:
+    # The twin is behind QEMU's NAT: nathelper sends to where its requests come from.
+    with Kamailio(nat=True) as server:
+        server.allow_watchers("alice", "bob")
         yield server
 
 
@@ -72,13 +88,65 @@ def guest(kamailio_on_host: Kamailio) -> Iterator[Guest]:
     workdir.mkdir()
     config = workdir / "simplephone.toml"
     config.write_text(_config(kamailio_on_host))
-    machine = Guest(image, workdir, {"simplephone.toml": config})
+    card_bytes = image.stat().st_size + CARD_EXTRA_BYTES
+    machine = Guest(image, workdir, {"simplephone.toml": config}, card_bytes=card_bytes)
     machine.boot()
     try:
         yield machine
     finally:
         status = machine.close()
         assert status == 0, f"qemu exited {status}; console:\n{machine.tail()}"
+
+
+@pytest.fixture(scope="module")
+def bob_on_host(kamailio_on_host: Kamailio, guest: Guest) -> Iterator[RemotePhone]:
+    """bob's phone on the host's loopback, registered with the same Kamailio."""
+    workdir = guest.workdir / "host-phones"
+    workdir.mkdir(exist_ok=True)
+    phones = PhoneFactory(workdir)
+    server = kamailio_on_host
+    try:
+        yield phones.start("bob", account(server, "bob"), [("Alice", server.uri("alice"))])
+    finally:
+        phones.stop_all()  # a bob that did not exit with status 0 fails here
+
+
+def _python(guest: Guest, source: str, user: str | None = None) -> str:
+    """Run `source` with the twin's venv, as root or as `user` (with its groups)."""
+    encoded = base64.b64encode(source.encode()).decode()
+    as_user = f"setpriv --reuid={user} --regid={user} --init-groups " if user else ""
+    return guest.check(f"echo {encoded} | base64 -d | {as_user}/opt/simplephone/bin/python -")
+
+
+def _control(guest: Guest, code: str) -> str:
+    """Run `code` with `c`, a client of the twin's phone's control interface."""
+    return _python(
+        guest, f"from phone.control import ControlClient\nc = ControlClient('{CONTROL}')\n{code}"
+    )
+
+
+def _guest_state(guest: Guest) -> dict[str, Any]:
+    """The LEDs and calls of the twin's phone."""
+    out = _control(
+        guest,
+        "import json\ns = c.state()\n"
+        "print(json.dumps({'leds': {b: v['led'] for b, v in s['buttons'].items()},"
+        " 'calls': [call['state'] for call in s['calls']]}))",
+    )
+    return json.loads(out.splitlines()[-1])
+
+
+def _guest_wait_for(
+    guest: Guest, condition: Callable[[dict[str, Any]], bool], what: str, timeout: float = 90.0
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = _guest_state(guest)
+        if condition(state):
+            return state
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the twin's phone: never {what}; last state {state}")
+        time.sleep(1.0)
 
 
 def _main_pid(guest: Guest) -> int:
@@ -105,6 +173,96 @@ def test_first_boot_applies_the_config_and_the_phone_registers(guest: Guest) -> 
     assert "commit=1" in guest.check("findmnt -no OPTIONS /var/lib/simplephone")
     assert guest.run("systemctl is-active ssh.service")[1].strip() == "inactive"  # no keys given
     assert guest.run("ls /var/lib/simplephone/phone.db")[0] == 0
+    # The [rpi] extra: LEDs on GPIO pins (gpiozero on lgpio), SPI panels (spidev),
+    # imported as the service does (lgpio makes FIFOs in $LG_WD, else in the
+    # working directory).
+    environment = guest.check("systemctl show --property=Environment --value simplephone")
+    lg_wd = re.search(r"\bLG_WD=(\S+)", environment)
+    assert lg_wd is not None, environment
+    imported = _python(
+        guest,
+        f"import os\nos.environ['LG_WD'] = '{lg_wd.group(1)}'\n"
+        "import gpiozero, lgpio, spidev\nprint('rpi extra')",
+        user="simplephone",
+    )
+    assert imported == "rpi extra\n", imported
+
+
+def _data_bytes(guest: Guest) -> int:
+    return int(guest.check(f"df -B1 --output=size {DATA}").split()[-1])
+
+
+def test_the_data_partition_fills_the_card(guest: Guest) -> None:
+    guest.wait_for(rf"simplephone-first-boot: {DATA}: partition 3 of /dev/vda grown", 1)
+    disk = int(guest.check("blockdev --getsize64 /dev/vda"))
+    end = guest.check("sfdisk --dump /dev/vda").splitlines()[-1]
+    start, size = (int(x) for x in re.findall(r"(?:start|size)=\s*(\d+)", end))
+    assert (start + size) * 512 > disk - (1 << 20)  # up to the card's last MiB
+    partition = int(guest.check("blockdev --getsize64 /dev/vda3"))
+    assert partition > CARD_EXTRA_BYTES  # 64 MiB in the image
+    size_now = _data_bytes(guest)
+    assert size_now > partition * 9 // 10  # the file system took it, but for ext4's tables
+    # Every boot runs it; once grown, it changes nothing and says nothing.
+    again = guest.check("/usr/local/sbin/simplephone-first-boot")
+    assert "grown" not in again and "MiB" not in again, again
+    assert _data_bytes(guest) == size_now
+
+
+def test_the_led_files_are_the_service_users(guest: Guest) -> None:
+    """The twin's LED class devices are its PS/2 keyboard's (input-leds); the
+    phone's own code, as the service user, lights one and blinks it."""
+    name = guest.check("ls /sys/class/leds | grep -m 1 capslock").strip()
+    folder = f"/sys/class/leds/{name}"
+    assert "timer" in guest.check(f"cat {folder}/trigger")  # modules-load.d
+    blink = (
+        "import asyncio, pathlib\n"
+        "from board.rpi import SysfsLed\n"
+        "async def main():\n"
+        f"    led = SysfsLed(pathlib.Path('/sys/class/leds'), '{name}')\n"
+        "    led.on(); led.off(); led.blink(125, 375)\n"
+        "    print('first write', 'refused' if led._retry else 'taken')\n"
+        f"    path = pathlib.Path('{folder}/delay_off')\n"
+        "    for _ in range(100):\n"
+        "        await asyncio.sleep(0.05)\n"
+        "        if path.exists() and path.read_text().strip() == '375': break\n"
+        "    print('delays', path.read_text().strip())\n"
+        "    led.off()\n"
+        "asyncio.run(main())\n"
+    )
+    try:
+        # No timer yet: the blink makes its delay files, root's, for the change rule to give.
+        assert "delay_on" not in guest.check(f"ls {folder}")
+        out = _python(guest, blink, user="simplephone")
+        assert out.strip().splitlines()[-1] == "delays 375", out
+        assert "LED" not in out, out  # no write failed (SysfsLed.report_failure)
+        # Refused when udev's change rule had not run yet (then written again), or taken.
+        print(f"\nimage-test: the blink's {out.strip().splitlines()[-2]}")
+    finally:
+        guest.run(f"echo none > {folder}/trigger")
+    modes = guest.check(f"stat -c '%n %G %A' {folder}/brightness {folder}/trigger")
+    assert all(line.split()[1:] == ["gpio", "-rw-rw-r--"] for line in modes.splitlines())
+
+
+def test_a_presence_notify_reaches_the_phone_behind_nat(
+    guest: Guest, kamailio_on_host: Kamailio, bob_on_host: RemotePhone
+) -> None:
+    log = kamailio_on_host.log_path.read_text()
+    # The REGISTER came through QEMU's NAT, with rport (RFC 3581) in its Via.
+    nat = re.search(r"NAT: REGISTER sip:alice@example\.test from 127\.0\.0\.1:\d+.*", log)
+    assert nat is not None and ";rport" in nat.group(0), nat
+    _guest_wait_for(guest, lambda s: s["leds"]["contact-1"] == GREEN, "bob available (green)")
+
+
+def test_a_call_from_the_host_rings_the_phone_behind_nat(
+    guest: Guest, bob_on_host: RemotePhone
+) -> None:
+    bob = bob_on_host
+    bob.press("contact-1")
+    _guest_wait_for(guest, lambda s: s["calls"] == ["ringing"], "rings for bob")
+    bob.wait_for(has_call("ringing"), what="alice's phone rings, says the 180")
+    _control(guest, "c.press('end')")
+    bob.wait_for(no_calls, what="alice refused the call")
+    _guest_wait_for(guest, lambda s: not s["calls"], "the call is over")
 
 
 def test_bad_config_keeps_the_last_good_one_running(

@@ -91,10 +91,16 @@ def mcopy_out(image: Path, name: str, dest: Path) -> None:
 class Guest:
     """One boot of a copy of the twin, driven through its serial console."""
 
-    def __init__(self, image: Path, workdir: Path, boot_files: dict[str, Path]) -> None:
+    def __init__(
+        self, image: Path, workdir: Path, boot_files: dict[str, Path], card_bytes: int = 0
+    ) -> None:
+        """`card_bytes`: the size of the SD card the image is written to, when
+        bigger than the image (the copy is made that long, sparse)."""
         self.workdir = workdir
         self.disk = workdir / "disk.img"
         subprocess.run(["cp", "--sparse=always", str(image), str(self.disk)], check=True)
+        if card_bytes > self.disk.stat().st_size:
+            os.truncate(self.disk, card_bytes)
         for name, source in boot_files.items():
             mcopy_in(self.disk, source, name)
         for name in ("vmlinuz", "initrd.img", "cmdline.txt"):
@@ -110,7 +116,9 @@ class Guest:
         cmdline = (self.workdir / "cmdline.txt").read_text().strip()
         # fmt: off
         argv = [
-            "qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "2",
+            # x86-64-v2: the lgpio wheel (the [rpi] extra) has SSE4.1 instructions,
+            # which qemu's default TCG CPU (qemu64) lacks.
+            "qemu-system-x86_64", "-accel", "tcg", "-cpu", "Nehalem", "-m", "1024", "-smp", "2",
             "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
             "-kernel", str(self.workdir / "vmlinuz"),
             "-initrd", str(self.workdir / "initrd.img"),

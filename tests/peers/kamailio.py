@@ -182,6 +182,7 @@ class Kamailio(PeerProcess):
         qop: bool = True,
         authenticate_requests: bool = True,
         tls: bool = False,
+        nat: bool = False,
         tcp_read_buffer: int = 16384,
         start_timeout: float = 10.0,
         listen_ip: str = LISTEN_IP,
@@ -190,7 +191,10 @@ class Kamailio(PeerProcess):
         `authenticate_requests=False` with `-A NO_AUTH_REQUESTS` (only REGISTER
         and XCAP are challenged); `tls=True` adds a SIP TLS listener (`tls_port`)
         with a self-signed certificate for 127.0.0.1 (`tls_certificate`, which a
-        client trusts as its CA); `tcp_read_buffer` is the largest TCP message
+        client trusts as its CA); `nat=True` starts with `-A WITH_NAT`, for
+        clients behind NAT (nathelper: a REGISTER's source address is kept as
+        its binding's `received`, Contacts of dialogs are rewritten to the
+        source; see route[NATDETECT]); `tcp_read_buffer` is the largest TCP message
         (XCAP PUT, MSRP frame) read, 16 kB as packaged; `listen_ip` is the one
         address it listens on (another than loopback for a phone in a network
         namespace, tests/faults)."""
@@ -204,6 +208,7 @@ class Kamailio(PeerProcess):
         self.qop = qop
         self.authenticate_requests = authenticate_requests
         self.tls = tls
+        self.nat = nat
         self.tcp_read_buffer = tcp_read_buffer
         self.start_timeout = start_timeout
         self.listen_ip = listen_ip
@@ -462,6 +467,8 @@ class Kamailio(PeerProcess):
             args += ["-A", "NO_QOP"]
         if not self.authenticate_requests:
             args += ["-A", "NO_AUTH_REQUESTS"]
+        if self.nat:
+            args += ["-A", "WITH_NAT"]
         if self.tls:
             self._make_certificate()
             args += ["-A", "WITH_TLS"]
