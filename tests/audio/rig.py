@@ -88,6 +88,7 @@ class EchoFigures:
     near_cut_share: float | None  # share of double-talk windows cut by > 10 dB
     echo_off_level_db: float  # the echo at the microphone, for scale
     lag_ms: float  # sent stream behind room time
+    erle_by_s: tuple[float, ...] = ()  # single-talk ERLE second by second, to see when it broke
 
 
 def run_rig(
@@ -269,4 +270,10 @@ def analyse(run: RigRun, converged_after_s: float = 2.0) -> EchoFigures:
         if single.any()
         else -200.0,
         lag_ms=lag * 1000 / RATE,
+        erle_by_s=tuple(
+            round(float(np.median(per_window[single & (times.astype(int) == second)])), 1)
+            if (single & (times.astype(int) == second)).any()
+            else float("nan")
+            for second in range(int(times.max()) + 1 if count > 0 else 0)
+        ),
     )
