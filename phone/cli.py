@@ -17,7 +17,6 @@ from typing import Any
 
 from phone.board import Board, BoardUnavailable, board_kinds
 from phone.config import Config, ConfigError, load_config
-from phone.demo_people import CHAT_AFTER_S
 from phone.systemd import SystemdNotifier
 
 log = logging.getLogger("phone")
@@ -152,7 +151,8 @@ def _emulator(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="simplephone-emulator-") as tmp:
         workdir = Path(args.demo_dir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        people = DemoPeople(workdir, args.demo_chat_after)
+        chat_after = {} if args.demo_chat_after is None else {"chat_after_s": args.demo_chat_after}
+        people = DemoPeople(workdir, **chat_after)
         people.start()  # the room's URI, in alice's config, is known once its focus listens
         try:
             config = load_config(people.alice_config(args.sound or "default"))
@@ -265,9 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     emulator.add_argument(
         "--demo-chat-after",
         type=float,
-        default=CHAT_AFTER_S,
         metavar="SECONDS",
-        help=f"Carol's first chat message after this long (default: {CHAT_AFTER_S:.0f})",
+        help="Carol's first chat message after this long (default: 20)",
     )
     args = parser.parse_args(argv)
 
