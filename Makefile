@@ -119,8 +119,9 @@ stress:
 	$(MAKE) install
 	$(PYTHON) -m tests.stress.audio_and_calls
 
-# The SD image (image/README.md), as root: `make image` is the Pi's (arm64,
-# under qemu-user), IMAGE_ARCH=amd64 its twin. Build trees and images go to
+# The SD image (image/README.md), as root: `make image` is the Pi's (arm64:
+# Debian's packages configured under qemu-user, pjproject cross-compiled by
+# the host's aarch64 toolchain), IMAGE_ARCH=amd64 its twin. Build trees and images go to
 # IMAGE_BUILD_DIR. `make image-test` builds the amd64 twin (kept while its
 # inputs are unchanged) and boots it under qemu with Kamailio on the host.
 IMAGE_ARCH ?= arm64
@@ -130,7 +131,7 @@ IMAGE_TEST_PACKAGES := $(IMAGE_PACKAGES) qemu-system-x86 kamailio kamailio-prese
 	kamailio-sqlite-modules kamailio-xml-modules kamailio-tls-modules sqlite3
 
 image:
-	$(call apt_install,$(IMAGE_PACKAGES))
+	$(call apt_install,$(IMAGE_PACKAGES) $(if $(filter arm64,$(IMAGE_ARCH)),crossbuild-essential-arm64 swig pkg-config))
 	image/build.sh --arch $(IMAGE_ARCH) --out $(IMAGE_BUILD_DIR)
 
 image-test:
