@@ -35,7 +35,7 @@ APT_PACKAGES := $(BASE_PACKAGES) kamailio kamailio-presence-modules kamailio-sql
 # Refresh the package lists once: not when they are less than an hour old.
 APT_LISTS_FRESH = find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 | grep -q .
 
-.PHONY: install install-base install-pjproject install-peers demo emulator test lint bench stress clean image image-test install-image-test
+.PHONY: install install-base install-pjproject install-peers demo emulator test lint bench stress clean image image-test image-test-arm64 install-image-test
 
 # apt_install PACKAGES: install what is missing (as root), else say the apt line and fail.
 define apt_install
@@ -141,6 +141,13 @@ image-test:
 
 install-image-test:
 	$(call apt_install,$(IMAGE_TEST_PACKAGES))
+
+# Opt-in, never in CI: the Pi's image (arm64) booted under qemu-system-aarch64
+# (tests/image/test_boot_arm64.py); IMAGE_ARM64_IMG=path boots a given image.
+image-test-arm64:
+	$(call apt_install,$(IMAGE_TEST_PACKAGES) qemu-system-arm crossbuild-essential-arm64 swig pkg-config)
+	$(MAKE) install
+	IMAGE_TEST=arm64 IMAGE_BUILD_DIR=$(abspath $(IMAGE_BUILD_DIR)) $(PYTHON) -m pytest -s $(PYTEST_ARGS) tests/image
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache *.egg-info
