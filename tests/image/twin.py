@@ -97,14 +97,19 @@ class Guest:
         subprocess.run(["cp", "--sparse=always", str(image), str(self.disk)], check=True)
         for name, source in boot_files.items():
             mcopy_in(self.disk, source, name)
-        for name in ("vmlinuz", "initrd.img", "cmdline.txt"):
-            mcopy_out(self.disk, name, workdir / name)
+        self.copy_boot_files()
         self.console_log = workdir / "console.log"
         self._text = ""
         self._lock = threading.Condition()
         self._commands = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.started = 0.0
+
+    def copy_boot_files(self) -> None:
+        """The kernel (`vmlinuz`), the initramfs (`initrd.img`) and `cmdline.txt`
+        from the boot partition into the work folder, for qemu."""
+        for name in ("vmlinuz", "initrd.img", "cmdline.txt"):
+            mcopy_out(self.disk, name, self.workdir / name)
 
     def qemu_argv(self, cmdline: str) -> list[str]:
         """The machine: a PC under TCG booting the boot partition's kernel."""
