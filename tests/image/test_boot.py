@@ -14,12 +14,18 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from tests.image.twin import HOST_FROM_GUEST, PROMPT, Guest, qemu_missing, twin_image
+from tests.image.twin import (
+    HOST_FROM_GUEST,
+    PROMPT,
+    Guest,
+    booted_guest,
+    qemu_missing,
+    twin_image,
+)
 from tests.peers.kamailio import Kamailio
 
 pytestmark = pytest.mark.timeout(1800)
@@ -65,15 +71,7 @@ def guest(kamailio_on_host: Kamailio) -> Iterator[Guest]:
     image, build_seconds = twin_image()
     if build_seconds is not None:
         print(f"\nimage-test: built the amd64 twin in {build_seconds:.0f} s")
-    # Kept apart from pytest's tmp folders (which other pytest sessions rotate),
-    # so the console log stays after a failure.
-    workdir = image.parent / "boot-test"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir()
-    config = workdir / "simplephone.toml"
-    config.write_text(_config(kamailio_on_host))
-    machine = Guest(image, workdir, {"simplephone.toml": config})
-    machine.boot()
+    machine = booted_guest(Guest, image, "boot-test", _config(kamailio_on_host))
     try:
         yield machine
     finally:

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from tests.image.test_boot import REGISTERED, STARTED, _config, _skip_or_fail
-from tests.image.twin import Guest, mcopy_out, qemu_missing, twin_image
+from tests.image.twin import Guest, booted_guest, mcopy_out, qemu_missing, twin_image
 from tests.peers.kamailio import Kamailio
 
 pytestmark = pytest.mark.timeout(3600)
@@ -115,13 +115,7 @@ def guest(kamailio_on_host: Kamailio) -> Iterator[PiGuest]:
             print(f"\nimage-test-arm64: built the arm64 image in {build_seconds:.0f} s")
     if shutil.which("qemu-system-aarch64") is None:
         _skip_or_fail(f"qemu-system-aarch64 is not installed; as root: apt-get install {PACKAGES}")
-    workdir = image.parent / "boot-test-arm64"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir()
-    config = workdir / "simplephone.toml"
-    config.write_text(_config(kamailio_on_host))
-    machine = PiGuest(image, workdir, {"simplephone.toml": config})
-    machine.boot()
+    machine = booted_guest(PiGuest, image, "boot-test-arm64", _config(kamailio_on_host))
     try:
         yield machine
     finally:

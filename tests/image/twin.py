@@ -22,6 +22,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "image" / "build.sh"
@@ -35,6 +36,9 @@ QEMU_PACKAGES = "qemu-system-x86 mmdebstrap mtools dosfstools fdisk"
 # Terminal control sequences (bash's bracketed paste, colours) in console text.
 CONTROL_SEQUENCE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 PROMPT = re.compile(r"root@[\w-]+:[^\n]*# ")
+
+
+G = TypeVar("G", bound="Guest")
 
 
 class GuestError(RuntimeError):
@@ -235,6 +239,21 @@ class Guest:
             return None
         finally:
             self.disk.unlink(missing_ok=True)
+
+
+def booted_guest(guest_type: type[G], image: Path, folder: str, config: str) -> G:
+    """A guest of `guest_type` booting a copy of `image`, with `config` as the boot
+    partition's simplephone.toml. Its work folder (`folder`, beside the image)
+    is kept apart from pytest's tmp folders, which other pytest sessions
+    rotate, so the console log stays after a failure."""
+    workdir = image.parent / folder
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir()
+    config_file = workdir / "simplephone.toml"
+    config_file.write_text(config)
+    machine = guest_type(image, workdir, {"simplephone.toml": config_file})
+    machine.boot()
+    return machine
 
 
 def qemu_missing(qemu: str = "qemu-system-x86_64", packages: str = QEMU_PACKAGES) -> str | None:
