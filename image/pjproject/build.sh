@@ -155,20 +155,19 @@ else
 	# setup.py compiles for the python that runs it, so the cross build does
 	# its two steps itself: the wrapper with the target python's headers and
 	# pjproject's flags (helper.mak, as setup.py reads them), then the module
-	# named with the target's extension suffix.
+	# named with the target's extension suffix. (Each step is chained: errexit
+	# does not apply inside a list tested with ||.)
 	(
-		cd "$swig_dir"
-		make pjsua2_wrap.cpp
-		set -- $(target_python -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"), sysconfig.get_paths()["include"])')
-		suffix=$1 include=$sysroot$2
 		helper() { make --no-print-directory -f helper.mak "$1" | tr '\n' ' '; }
-		mkdir -p build/lib.cross
-		# shellcheck disable=SC2046 # flag lists
-		$CXX -O2 -g0 -fPIC -fwrapv -I"$include" $(helper cflags) -c pjsua2_wrap.cpp -o build/pjsua2_wrap.o
-		# shellcheck disable=SC2046 # flag lists
-		$CXX -shared -o "build/lib.cross/_pjsua2$suffix" build/pjsua2_wrap.o $(helper ldflags) \
-			$(helper libs | sed 's/[^ ][^ ]*/-l&/g')
-		cp pjsua2.py build/lib.cross/
+		cd "$swig_dir" && make pjsua2_wrap.cpp && mkdir -p build/lib.cross &&
+			paths="$(target_python -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"), sysconfig.get_paths()["include"])')" &&
+			set -- $paths && [ $# = 2 ] &&
+			# shellcheck disable=SC2046 # flag lists
+			$CXX -O2 -g0 -fPIC -fwrapv -I"$sysroot$2" $(helper cflags) -c pjsua2_wrap.cpp -o build/pjsua2_wrap.o &&
+			# shellcheck disable=SC2046 # flag lists
+			$CXX -shared -o "build/lib.cross/_pjsua2$1" build/pjsua2_wrap.o $(helper ldflags) \
+				$(helper libs | sed 's/[^ ][^ ]*/-l&/g') &&
+			cp pjsua2.py build/lib.cross/
 	) >"$workdir/swig.log" 2>&1 || { tail -40 "$workdir/swig.log" >&2; die "the SWIG build failed"; }
 fi
 # Copied, not pip-installed: pip would need the wheel package, which a fresh
