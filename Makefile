@@ -35,7 +35,7 @@ APT_PACKAGES := $(BASE_PACKAGES) kamailio kamailio-presence-modules kamailio-sql
 # Refresh the package lists once: not when they are less than an hour old.
 APT_LISTS_FRESH = find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 | grep -q .
 
-.PHONY: install install-base install-pjproject install-peers demo emulator test lint bench stress clean image image-test install-image-test
+.PHONY: install install-base install-pjproject install-peers demo emulator test lint bench stress clean image image-test image-test-arm64 install-image-test
 
 # apt_install PACKAGES: install what is missing (as root), else say the apt line and fail.
 define apt_install
@@ -119,8 +119,9 @@ stress:
 	$(MAKE) install
 	$(PYTHON) -m tests.stress.audio_and_calls
 
-# The SD image (image/README.md), as root: `make image` is the Pi's (arm64,
-# under qemu-user), IMAGE_ARCH=amd64 its twin. Build trees and images go to
+# The SD image (image/README.md), as root: `make image` is the Pi's (arm64:
+# Debian's packages configured under qemu-user, pjproject cross-compiled by
+# the host's aarch64 toolchain), IMAGE_ARCH=amd64 its twin. Build trees and images go to
 # IMAGE_BUILD_DIR. `make image-test` builds the amd64 twin (kept while its
 # inputs are unchanged) and boots it under qemu with Kamailio on the host.
 IMAGE_ARCH ?= arm64
@@ -130,7 +131,7 @@ IMAGE_TEST_PACKAGES := $(IMAGE_PACKAGES) qemu-system-x86 kamailio kamailio-prese
 	kamailio-sqlite-modules kamailio-xml-modules kamailio-tls-modules sqlite3
 
 image:
-	$(call apt_install,$(IMAGE_PACKAGES))
+	$(call apt_install,$(IMAGE_PACKAGES) $(if $(filter arm64,$(IMAGE_ARCH)),crossbuild-essential-arm64 swig pkg-config))
 	image/build.sh --arch $(IMAGE_ARCH) --out $(IMAGE_BUILD_DIR)
 
 image-test:
@@ -140,6 +141,13 @@ image-test:
 
 install-image-test:
 	$(call apt_install,$(IMAGE_TEST_PACKAGES))
+
+# Opt-in, never in CI: the Pi's image (arm64) booted under qemu-system-aarch64
+# (tests/image/test_boot_arm64.py); IMAGE_ARM64_IMG=path boots a given image.
+image-test-arm64:
+	$(call apt_install,$(IMAGE_TEST_PACKAGES) qemu-system-arm crossbuild-essential-arm64 swig pkg-config)
+	$(MAKE) install
+	IMAGE_TEST=arm64 IMAGE_BUILD_DIR=$(abspath $(IMAGE_BUILD_DIR)) $(PYTHON) -m pytest -s $(PYTEST_ARGS) tests/image
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -82,12 +82,23 @@ echo "$commit" >"$work/src/.commit"
 echo "simplephone $commit"
 
 pjbuild=$work/src/image/pjproject
+pj_host=""
 if [ "$arch" = arm64 ] && [ -x "$pjbuild/build.sh" ]; then
-	# pjproject from source (image/pjproject/build.sh, in the chroot): its
-	# build packages, and the libraries _pjsua2 links to, which stay.
+	# pjproject from source (image/pjproject/build.sh): on an arm64 build host
+	# in the chroot, with its build packages there; elsewhere cross-compiled by
+	# the host's aarch64 toolchain against the root, which then needs only the
+	# -dev packages (build-deps-target). The libraries _pjsua2 links to stay.
+	deps=$pjbuild/build-deps
+	if [ "$(dpkg --print-architecture)" != arm64 ]; then
+		pj_host=aarch64-linux-gnu deps=$pjbuild/build-deps-target
+		command -v "$pj_host-g++" >/dev/null && command -v swig >/dev/null || {
+			echo "build.sh: cross-compiling pjproject needs crossbuild-essential-arm64 and swig on this host" >&2
+			exit 2
+		}
+	fi
 	while read -r package; do
 		case " ${PACKAGES[*]} " in *" $package "*) ;; *) BUILD_PACKAGES+=("$package") ;; esac
-	done < <(grep -v '^[[:space:]]*\(#\|$\)' "$pjbuild/build-deps")
+	done < <(grep -v '^[[:space:]]*\(#\|$\)' "$deps")
 	PACKAGES+=(libssl3 libopus0 libuuid1)
 fi
 
@@ -101,7 +112,7 @@ fi
 phase "rootfs (mmdebstrap bookworm $arch)"
 root=$work/root
 include=$(IFS=,; echo "${PACKAGES[*]},${BUILD_PACKAGES[*]}")
-export IMAGE_ARCH=$arch IMAGE_SRC=$work/src IMAGE_TEST_CONSOLE=$test_console
+export IMAGE_ARCH=$arch IMAGE_SRC=$work/src IMAGE_TEST_CONSOLE=$test_console IMAGE_PJ_HOST=$pj_host
 export IMAGE_BUILD_PACKAGES="${BUILD_PACKAGES[*]}"
 mmdebstrap --mode=root --variant=minbase --arch="$arch" --components="$COMPONENTS" \
 	--include="$include" \

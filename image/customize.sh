@@ -2,8 +2,9 @@
 # mmdebstrap's customize hook (build.sh): turns the installed Debian in $1 into
 # the phone's root. Runs on the build host with /proc, /sys and /dev mounted in
 # $1; commands for the image run through chroot (under qemu-user for arm64).
-# IMAGE_ARCH, IMAGE_SRC (the git archive), IMAGE_TEST_CONSOLE and
-# IMAGE_BUILD_PACKAGES come from build.sh.
+# IMAGE_ARCH, IMAGE_SRC (the git archive), IMAGE_TEST_CONSOLE,
+# IMAGE_BUILD_PACKAGES and IMAGE_PJ_HOST (the cross target for pjproject, or
+# empty to build it in the chroot) come from build.sh.
 set -euo pipefail
 root=$1
 # shellcheck source=image/progress.sh
@@ -54,7 +55,11 @@ cp "$IMAGE_SRC/.commit" "$root/opt/simplephone/COMMIT"
 
 if [ "$IMAGE_ARCH" = arm64 ]; then
 	phase "pjproject (image/pjproject/build.sh)"
-	if [ -x "$root/tmp/simplephone-src/image/pjproject/build.sh" ]; then
+	if [ -n "$IMAGE_PJ_HOST" ]; then
+		# Cross-compiled on the build host against the root (build.sh chose it).
+		nice "$IMAGE_SRC/image/pjproject/build.sh" --venv /opt/simplephone \
+			--host "$IMAGE_PJ_HOST" --sysroot "$root" ${PJPROJECT_SRC:+--src "$PJPROJECT_SRC"}
+	elif [ -x "$root/tmp/simplephone-src/image/pjproject/build.sh" ]; then
 		# PJPROJECT_SRC: a local copy of the source where the network is closed.
 		src=()
 		if [ -n "${PJPROJECT_SRC:-}" ]; then

@@ -19,7 +19,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,7 +26,14 @@ from typing import Any
 import pytest
 
 from phone.remote import RemotePhone
-from tests.image.twin import HOST_FROM_GUEST, PROMPT, Guest, qemu_missing, twin_image
+from tests.image.twin import (
+    HOST_FROM_GUEST,
+    PROMPT,
+    Guest,
+    booted_guest,
+    qemu_missing,
+    twin_image,
+)
 from tests.peers.kamailio import Kamailio
 from tests.phones import PhoneFactory, account, has_call, no_calls
 
@@ -81,16 +87,8 @@ def guest(kamailio_on_host: Kamailio) -> Iterator[Guest]:
     image, build_seconds = twin_image()
     if build_seconds is not None:
         print(f"\nimage-test: built the amd64 twin in {build_seconds:.0f} s")
-    # Kept apart from pytest's tmp folders (which other pytest sessions rotate),
-    # so the console log stays after a failure.
-    workdir = image.parent / "boot-test"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir()
-    config = workdir / "simplephone.toml"
-    config.write_text(_config(kamailio_on_host))
     card_bytes = image.stat().st_size + CARD_EXTRA_BYTES
-    machine = Guest(image, workdir, {"simplephone.toml": config}, card_bytes=card_bytes)
-    machine.boot()
+    machine = booted_guest(Guest, image, "boot-test", _config(kamailio_on_host), card_bytes)
     try:
         yield machine
     finally:

@@ -22,10 +22,10 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "image" / "build.sh"
-NAME = "simplephone-bookworm-amd64-test"
 # What the image is made from (the git archive of HEAD holds the rest too, but
 # only these reach the image).
 RECIPE_INPUTS = ("image", "phone", "board", "plugins", "pyproject.toml")
@@ -36,6 +36,9 @@ QEMU_PACKAGES = "qemu-system-x86 mmdebstrap mtools dosfstools fdisk"
 # Terminal control sequences (bash's bracketed paste, colours) in console text.
 CONTROL_SEQUENCE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 PROMPT = re.compile(r"root@[\w-]+:[^\n]*# ")
+
+
+G = TypeVar("G", bound="Guest")
 
 
 class GuestError(RuntimeError):
@@ -58,19 +61,20 @@ def recipe_key() -> str:
     return " ".join(out.split())
 
 
-def twin_image() -> tuple[Path, float | None]:
-    """The built twin, built now when none matches the recipe; with the build's
-    seconds when it was built now."""
+def twin_image(arch: str = "amd64", test_console: bool = True) -> tuple[Path, float | None]:
+    """The built image (the amd64 twin by default), built now when none matches
+    the recipe; with the build's seconds when it was built now."""
     out = build_dir()
-    image = out / f"{NAME}.img"
-    key_file = out / f"{NAME}.key"
+    name = f"simplephone-bookworm-{arch}{'-test' if test_console else ''}"
+    image = out / f"{name}.img"
+    key_file = out / f"{name}.key"
     key = recipe_key()
     if image.exists() and key_file.exists() and key_file.read_text() == key:
         return image, None
     started = time.monotonic()
+    options = ["--test-console"] if test_console else []
     subprocess.run(
-        [str(BUILD_SCRIPT), "--arch", "amd64", "--out", str(out), "--test-console", "--no-xz"],
-        check=True,
+        [str(BUILD_SCRIPT), "--arch", arch, "--out", str(out), *options, "--no-xz"], check=True
     )
     key_file.write_text(key)
     return image, time.monotonic() - started
@@ -103,8 +107,7 @@ class Guest:
             os.truncate(self.disk, card_bytes)
         for name, source in boot_files.items():
             mcopy_in(self.disk, source, name)
-        for name in ("vmlinuz", "initrd.img", "cmdline.txt"):
-            mcopy_out(self.disk, name, workdir / name)
+        self.copy_boot_files()
         self.console_log = workdir / "console.log"
         self._text = ""
         self._lock = threading.Condition()
@@ -112,10 +115,16 @@ class Guest:
         self.process: subprocess.Popen[bytes] | None = None
         self.started = 0.0
 
-    def boot(self) -> None:
-        cmdline = (self.workdir / "cmdline.txt").read_text().strip()
+    def copy_boot_files(self) -> None:
+        """The kernel (`vmlinuz`), the initramfs (`initrd.img`) and `cmdline.txt`
+        from the boot partition into the work folder, for qemu."""
+        for name in ("vmlinuz", "initrd.img", "cmdline.txt"):
+            mcopy_out(self.disk, name, self.workdir / name)
+
+    def qemu_argv(self, cmdline: str) -> list[str]:
+        """The machine: a PC under TCG booting the boot partition's kernel."""
         # fmt: off
-        argv = [
+        return [
             # x86-64-v2: the lgpio wheel (the [rpi] extra) has SSE4.1 instructions,
             # which qemu's default TCG CPU (qemu64) lacks.
             "qemu-system-x86_64", "-accel", "tcg", "-cpu", "Nehalem", "-m", "1024", "-smp", "2",
@@ -127,9 +136,15 @@ class Guest:
             "-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0",
         ]
         # fmt: on
+
+    def boot(self) -> None:
+        cmdline = (self.workdir / "cmdline.txt").read_text().strip()
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            self.qemu_argv(cmdline),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         threading.Thread(target=self._read_console, daemon=True).start()
 
@@ -209,16 +224,21 @@ class Guest:
             raise GuestError(f"{command!r} exited {status}:\n{output}")
         return output
 
+    def power_off(self) -> None:
+        """Ask the guest to shut down: root's shell on the console (test build)."""
+        assert self.process is not None and self.process.stdin is not None
+        try:
+            self.process.stdin.write(b"systemctl poweroff\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass
+
     def close(self, timeout: float = 120.0) -> int | None:
         """Power the guest off; qemu's exit status (None if it had to be killed)."""
         if self.process is None:
             return None
-        if self.process.poll() is None and self.process.stdin is not None:
-            try:
-                self.process.stdin.write(b"systemctl poweroff\n")
-                self.process.stdin.flush()
-            except BrokenPipeError:
-                pass
+        if self.process.poll() is None:
+            self.power_off()
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -229,11 +249,29 @@ class Guest:
             self.disk.unlink(missing_ok=True)
 
 
-def qemu_missing() -> str | None:
-    """Why the twin cannot be built and booted here, or None."""
-    for tool in ("qemu-system-x86_64", "mmdebstrap", "mcopy", "sfdisk", "git"):
+def booted_guest(
+    guest_type: type[G], image: Path, folder: str, config: str, card_bytes: int = 0
+) -> G:
+    """A guest of `guest_type` booting a copy of `image` (on a card of
+    `card_bytes`, see `Guest`), with `config` as the boot partition's
+    simplephone.toml. Its work folder (`folder`, beside the image) is kept
+    apart from pytest's tmp folders, which other pytest sessions rotate, so
+    the console log stays after a failure."""
+    workdir = image.parent / folder
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir()
+    config_file = workdir / "simplephone.toml"
+    config_file.write_text(config)
+    machine = guest_type(image, workdir, {"simplephone.toml": config_file}, card_bytes)
+    machine.boot()
+    return machine
+
+
+def qemu_missing(qemu: str = "qemu-system-x86_64", packages: str = QEMU_PACKAGES) -> str | None:
+    """Why the image cannot be built and booted here, or None."""
+    for tool in (qemu, "mmdebstrap", "mcopy", "sfdisk", "git"):
         if shutil.which(tool) is None:
-            return f"{tool} is not installed; as root: apt-get install {QEMU_PACKAGES}"
+            return f"{tool} is not installed; as root: apt-get install {packages}"
     if os.geteuid() != 0:
         return "building the image needs root (mmdebstrap's root mode)"
     return None
