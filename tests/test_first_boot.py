@@ -243,3 +243,23 @@ def test_board_config_refuses_a_config_without_a_good_pin_map(
     assert result.returncode == 1
     assert message in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("text", [GOOD, RPI.split("[board.rpi.wiring]")[0]])
+def test_board_config_if_wired_prints_nothing_for_a_config_without_a_pin_map(
+    tmp_path: Path, text: str
+) -> None:
+    """The image's first boot asks this way: a config for another board kind, or
+    without wiring, has no overlays for config.txt, and that is no error."""
+    path = tmp_path / "phone.toml"
+    path.write_text(text)
+    result = phone("board-config", "--if-wired", "--config", str(path))
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+
+
+def test_board_config_if_wired_still_refuses_a_bad_pin_map(tmp_path: Path) -> None:
+    path = tmp_path / "phone.toml"
+    path.write_text(RPI.format(red=4))
+    result = phone("board-config", "--if-wired", "--config", str(path))
+    assert result.returncode == 1
+    assert "board.rpi.wiring.buttons.contact-1.red: GPIO4 is already" in result.stderr
