@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 # doubled them); a socket added meanwhile (a second call) waits at most this.
 POLL_MS = 40
 STOP_TIMEOUT_S = 2.0
-PR_SET_NAME = 15  # prctl: the calling thread's name in /proc and top -H
 
 
 class MediaPoller:
@@ -61,7 +60,7 @@ class MediaPoller:
             self._serving.clear()
 
     def _run(self) -> None:
-        ctypes.CDLL(None).prctl(PR_SET_NAME, b"rtp", 0, 0, 0)
+        pjproject.name_thread("rtp")
         pjproject.register_thread("rtp")
         timeout = PjTimeVal(0, POLL_MS)
         poll = self._lib.pj_ioqueue_poll
