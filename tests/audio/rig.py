@@ -16,9 +16,10 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -43,6 +44,7 @@ WINDOW_S = 0.1
 ACTIVE_DB = -50.0  # a window counts as speech above this level
 TARGET_ERLE_DB = 40.0  # issue 15: on every call, within 2 s
 RIG_TAKES = 4
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,22 +63,19 @@ def stall_glitches(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """The phone-side signs of a stall between two readings of its sound counters
     (`AudioStats` as plain data, as the control interface reports it): ALSA
     xruns and ring over/underruns."""
-    counters = {
-        "capture overruns": ("capture_overruns",),
-        "playback underruns": ("playback_underruns",),
-        "capture ring overruns": ("capture", "overruns"),
-        "capture ring underruns": ("capture", "underruns"),
-        "playback ring overruns": ("playback", "overruns"),
-        "playback ring underruns": ("playback", "underruns"),
-    }
 
-    def read(stats: dict[str, Any], keys: tuple[str, ...]) -> int:
-        for key in keys:
-            stats = stats[key]
-        return int(stats)  # type: ignore[call-overload]
+    def counts(stats: dict[str, Any]) -> dict[str, int]:
+        return {
+            "capture overruns": stats["capture_overruns"],
+            "playback underruns": stats["playback_underruns"],
+            "capture ring overruns": stats["capture"]["overruns"],
+            "capture ring underruns": stats["capture"]["underruns"],
+            "playback ring overruns": stats["playback"]["overruns"],
+            "playback ring underruns": stats["playback"]["underruns"],
+        }
 
-    counts = {name: read(after, keys) - read(before, keys) for name, keys in counters.items()}
-    return [f"phone {name}: {count}" for name, count in counts.items() if count]
+    start, end = counts(before), counts(after)
+    return [f"phone {name}: {end[name] - start[name]}" for name in end if end[name] != start[name]]
 
 
 @dataclass(frozen=True)
@@ -104,16 +103,28 @@ def run_rig(
 ) -> RigRun:
     """Play `far` for `seconds` through a room on sinks `spk`/`mic` of `pulse`:
     the first take without a glitch (each in `workdir`/take-N)."""
-    void: list[str] = []
-    for take in range(1, RIG_TAKES + 1):
+
+    def take(n: int) -> tuple[RigRun, list[str]]:
         run = _take(
-            pulse, workdir / f"take-{take}", echo, far, seconds, near, echo_path, noise_db,
+            pulse, workdir / f"take-{n}", echo, far, seconds, near, echo_path, noise_db,
             realtime_priority,
         )  # fmt: skip
-        if not run.glitches:
-            run.void_takes = void
-            return run
-        void.append(f"take {take}: {'; '.join(run.glitches)}")
+        return run, run.glitches
+
+    run, run.void_takes = first_clean_take(take)
+    return run
+
+
+def first_clean_take(take: Callable[[int], tuple[T, list[str]]]) -> tuple[T, list[str]]:
+    """The result of the first of RIG_TAKES takes (`take(n)`: its result and its
+    glitches) in which the machine did not stall the rig, and why the takes
+    before it were void; the test fails when every take was."""
+    void: list[str] = []
+    for n in range(1, RIG_TAKES + 1):
+        result, glitches = take(n)
+        if not glitches:
+            return result, void
+        void.append(f"take {n}: {'; '.join(glitches)}")
     pytest.fail(f"the machine stalled the rig in every take: {void}")
 
 

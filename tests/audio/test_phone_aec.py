@@ -13,7 +13,7 @@ import alsaaudio
 import numpy as np
 import pytest
 
-from tests.audio.rig import RIG_TAKES, stall_glitches
+from tests.audio.rig import first_clean_take, stall_glitches
 from tests.audio.room import (
     EchoPath,
     level_db,
@@ -48,15 +48,10 @@ def echo_at_far_end(
 ) -> float:
     """dBFS of what the far end hears while only it talks (its own echo), from
     the first of RIG_TAKES calls in which the machine did not stall the rig."""
-    void: list[str] = []
-    for take in range(1, RIG_TAKES + 1):
-        level, glitches = echo_take(pulse, phones, echo, f"{run}-{take}")
-        if not glitches:
-            if void:
-                print(f"AEC {echo}: void takes before this one: {void}")
-            return level
-        void.append(f"take {take}: {'; '.join(glitches)}")
-    pytest.fail(f"the machine stalled the rig in every take: {void}")
+    level, void = first_clean_take(lambda n: echo_take(pulse, phones, echo, f"{run}-{n}"))
+    if void:
+        print(f"AEC {echo}: void takes before this one: {void}")
+    return level
 
 
 def echo_take(
