@@ -6,10 +6,11 @@ OPTIONS, and the MESSAGE and REFER below) the same way: the account's Route,
 Authorization once challenged, a From tag, To, Contact (RFC 3261 section
 8.1.1).
 
-MESSAGE (RFC 3428) and REFER (RFC 3515): pjsua2 sends MESSAGE only through a `Buddy` and REFER only inside a call, so
-these go out like PUBLISH does in `phone.sip.publication`: with a fresh
-Call-ID and From tag, sent by `RawSip.send` in a UAC transaction. A 401/407 is answered once
-with the account's digest credentials, on a new CSeq in the same Call-ID
+MESSAGE (RFC 3428) and REFER (RFC 3515): pjsua2 sends MESSAGE only through
+a `Buddy` and REFER only inside a call, so these go out like PUBLISH does in
+`phone.sip.publication`: with a fresh Call-ID and From tag, sent by
+`RawSip.send` in a UAC transaction. A 401/407 is answered once with the
+account's digest credentials, on a new CSeq in the same Call-ID
 (section 22.2). The caller gets the final response, or None when there was
 none (timeout, transport error).
 
