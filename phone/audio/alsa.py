@@ -715,18 +715,15 @@ class AlsaSound:
             self._on_state(state, error)
 
 
-def realtime(priority: int | None, thread: str, tid: int = 0) -> bool:
+def realtime(priority: int | None, thread: str, tid: int = 0) -> None:
     """Run a thread (0: the calling one) SCHED_FIFO at `priority` (None: leave
-    it); where that is not permitted, log it and go on at normal priority.
-    False when refused."""
+    it); where that is not permitted, log it and go on at normal priority."""
     if priority is None:
-        return True
+        return
     try:
         os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
     except (OSError, ValueError) as exc:
         log.warning("%s stays at normal priority: %s", thread, exc)
-        return False
-    return True
 
 
 def realtime_plugin_threads(priority: int | None) -> None:
@@ -743,11 +740,9 @@ def realtime_plugin_threads(priority: int | None) -> None:
         return
     for task in Path("/proc/self/task").iterdir():
         try:
-            tid = int(task.name)
             named = (task / "comm").read_text().strip() == PLUGIN_THREAD
-            raise_it = named and os.sched_getscheduler(tid) != os.SCHED_FIFO
-            if raise_it and not realtime(priority, f"ALSA plugin thread {tid}", tid):
-                return  # refused for one, refused for all: logged once
+            if named and os.sched_getscheduler(int(task.name)) != os.SCHED_FIFO:
+                realtime(priority, f"ALSA plugin thread {task.name}", int(task.name))
         except OSError:
             continue  # the thread ended meanwhile
 
@@ -815,13 +810,11 @@ class _AlsaPort(BridgePort):
         return time.monotonic() - self.requested_at < self._stopped_after_s
 
     def _on_clock_thread(self) -> None:
-        """Raise the clock thread's priority once (a new sound device, at each
-        call, brings a new thread); once refused, stop asking (logged once)."""
+        """Raise the clock thread's priority once (a new sound device brings a new thread)."""
         thread = threading.get_native_id()
         if thread != self._clock_thread:
             self._clock_thread = thread
-            if not realtime(self._priority, "pjmedia's clock thread"):
-                self._priority = None
+            realtime(self._priority, "pjmedia's clock thread")
 
     def onFrameRequested(self, frame: Any) -> None:
         self._on_clock_thread()

@@ -266,23 +266,3 @@ def test_destroy_frees_nothing_a_stuck_audio_thread_still_uses(
     release.set()
     snd.destroy()  # the thread has gone now: the canceller is freed
     assert not snd.echo.active
-
-
-def test_a_refused_clock_thread_priority_is_asked_for_and_logged_once(
-    pj_endpoint: object, caplog: pytest.LogCaptureFixture
-) -> None:
-    """pjsua closes an idle sound device, so each call brings a new clock thread;
-    where real-time priority is refused, one warning says so, not one a call."""
-    snd = AlsaSound(
-        AudioConfig("x_rec", "x_play", echo=EchoConfig(EchoAlgorithm.NONE), realtime_priority=1000)
-    )
-    port = snd.port
-    assert port is not None
-    try:
-        for _ in range(3):  # three clock threads, one after the other
-            clock = threading.Thread(target=port._on_clock_thread)
-            clock.start()
-            clock.join()
-    finally:
-        snd.destroy()
-    assert caplog.text.count("pjmedia's clock thread stays at normal priority") == 1
