@@ -45,8 +45,9 @@ import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
+from phone.demo_focus_sdp import FocusSdp
 from phone.msrp.chunks import IncomingMessage, MemorySink
 from phone.msrp.endpoint import MsrpEndpoint
 from phone.msrp.error import MsrpError
@@ -100,11 +101,6 @@ def focus_users(rooms: dict[str, str]) -> dict[str, str]:
     return {FACTORY: FACTORY_PASSWORD, **{user: f"{user}pw" for user in rooms}}
 
 
-def _session_lines() -> list[str]:
-    """The session part of the focus's SDP, before its m-lines (RFC 4566 section 5)."""
-    return ["v=0", f"o=focus 1 1 IN IP4 {LISTEN_IP}", "s=focus", f"c=IN IP4 {LISTEN_IP}", "t=0 0"]
-
-
 def _branch() -> str:
     return "z9hG4bK" + secrets.token_hex(8)
 
@@ -122,14 +118,28 @@ class Leg:
 
 
 @dataclass
+class RoomChat:
+    """A participant's room chat: its MSRP session and what the SDP agreed."""
+
+    local: MsrpUri
+    agreed: MessageSession
+    line: MediaSection  # our message line: same path, our role as agreed
+    session: MsrpSession
+
+
+@dataclass
 class Member:
     entity: str  # the participant's AOR
     display: str | None
     leg: Leg | None  # None for a guest the test adds without a call
     joining: conference.JoiningMethod
     status: conference.EndpointStatus = conference.EndpointStatus.CONNECTED
-    chat: MsrpSession | None = None  # the room chat stream of their call
-    answer: bytes = b""  # our SDP answer, repeated to a re-INVITE
+    sdp: FocusSdp | None = None  # what the focus said in their call (None for a guest)
+    chat: RoomChat | None = None  # the room chat stream of their call
+    # A 200 of ours offered (the INVITE had no offer): the answer comes in the ACK.
+    awaiting_answer: bool = False
+    # A new chat stream in our offer, not answered yet: our URI and line.
+    offered_chat: tuple[MsrpUri, MediaSection] | None = None
 
     def user(self, state: conference.ElementState) -> conference.User:
         endpoint = conference.Endpoint(
@@ -444,6 +454,7 @@ class Focus:
                 future.set_result(message)
             return
         if message.method == "ACK":
+            self._on_ack(message)
             return
         again = self._answered.get((message.call_id, message.require("cseq")))
         if again is not None:
@@ -494,14 +505,15 @@ class Focus:
         return ("Contact", f"<{room.uri}>;isfocus")
 
     def _on_invite(self, request: SipMessage, address: tuple[str, int]) -> None:
-        if request.to.tag is not None:  # a re-INVITE: keep the same answer
-            member = self._member_in(request.call_id)
-            answer = member.answer if member is not None else self._sdp(request.body)
-            self._respond(request, address, 200, "OK", body=answer, content_type="application/sdp")
+        if request.to.tag is not None:
+            self._on_reinvite(request, address)
             return
         room = self._room_for(request.request_uri or "")
         if room is None:
             self._respond(request, address, 404, "No Such Room")
+            return
+        offer = self._offer_in(request, address)
+        if offer is False:
             return
         tag = secrets.token_hex(4)
         leg = self._uas_leg(request, tag)
@@ -510,8 +522,7 @@ class Focus:
         text = request.require("from")
         display = text.partition("<")[0].strip().strip('"') if "<" in text else ""
         member = Member(entity, display or None, leg, conference.JoiningMethod.DIALED_IN)
-        chat = self._chat_stream(room, member, request.body) if self.chat else None
-        member.answer = self._sdp(request.body, chat)
+        member.sdp = FocusSdp(LISTEN_IP, self._media.getsockname()[1])
         self._respond(
             request,
             address,
@@ -519,38 +530,111 @@ class Focus:
             "OK",
             tag=tag,
             headers=[self._contact(room), ("Allow", "INVITE, ACK, BYE, CANCEL, SUBSCRIBE, REFER")],
-            body=member.answer,
+            body=self._session_sdp(room, member, offer),
             content_type="application/sdp",
         )
         self._join(room, member)
 
-    def _member_in(self, call_id: str) -> Member | None:
-        """The participant whose call has `call_id`."""
+    def _on_reinvite(self, request: SipMessage, address: tuple[str, int]) -> None:
+        """A re-INVITE (RFC 3261 section 14): a new answer, or an offer when it has
+        none; an SDP we cannot read gets 488 and the session stays as it was."""
+        found = self._member_in(request.call_id)
+        if found is None:
+            self._respond(request, address, 481, "Call/Transaction Does Not Exist")
+            return
+        room, member = found
+        offer = self._offer_in(request, address)
+        if offer is False:
+            return
+        body = self._session_sdp(room, member, offer)
+        headers = [self._contact(room)]
+        self._respond(request, address, 200, "OK", headers=headers, body=body,
+                      content_type="application/sdp")  # fmt: skip
+        self._hold_changed(room, member)
+
+    def _offer_in(
+        self, request: SipMessage, address: tuple[str, int]
+    ) -> SessionDescription | None | Literal[False]:
+        """The INVITE's offer, None without one; False when it was answered 488."""
+        if not request.body:
+            return None
+        try:
+            return SessionDescription.parse(request.body.decode(errors="replace"))
+        except SdpError as exc:
+            log.info("focus: unreadable SDP from %s: %s", request.from_.uri, exc)
+            self._respond(request, address, 488, "Not Acceptable Here")
+            return False
+
+    def _on_ack(self, request: SipMessage) -> None:
+        """The ACK of a 200 that offered carries the answer (RFC 3261 section 13.2.1)."""
+        found = self._member_in(request.call_id)
+        if found is None or not found[1].awaiting_answer:
+            return
+        room, member = found
+        member.awaiting_answer = False
+        self._took_answer(room, member, request.body)
+
+    def _session_sdp(self, room: Room, member: Member, offer: SessionDescription | None) -> bytes:
+        """Our SDP in a 200 to `member`'s INVITE: the answer to `offer`, or, when it
+        came without one, an offer (the room's chat again, or a new one at first)."""
+        assert member.sdp is not None
+        member.awaiting_answer = offer is None
+        if offer is not None:
+            return member.sdp.answer(offer, self._chat_answer(room, member, offer))
+        if member.chat is not None:
+            return member.sdp.offer(member.chat.line)
+        member.offered_chat = None if member.sdp.media else self._chat_offer()
+        return member.sdp.offer(None if member.offered_chat is None else member.offered_chat[1])
+
+    def _hold_changed(self, room: Room, member: Member) -> None:
+        """A participant who holds the call (sendonly or inactive audio, RFC 3264
+        section 8.4) is on hold in the roster (RFC 4575 section 5.7.1)."""
+        assert member.sdp is not None
+        held = member.sdp.offered_direction in ("sendonly", "inactive")
+        status = conference.EndpointStatus.ON_HOLD if held else conference.EndpointStatus.CONNECTED
+        if status is not member.status:
+            log.info("focus: %s is %s", member.entity, status.value)
+            member.status = status
+            self._spawn(self._changed(room, member.user(conference.ElementState.FULL)))
+
+    def _member_in(self, call_id: str) -> tuple[Room, Member] | None:
+        """The participant whose call has `call_id`, and their room."""
         for room in self.rooms.values():
             for member in room.members.values():
                 if member.leg is not None and member.leg.call_id == call_id:
-                    return member
+                    return room, member
         return None
 
     # -- room chat (MSRP) ---------------------------------------------------
-    def _chat_stream(self, room: Room, member: Member, offer: bytes) -> MediaSection | None:
-        """Our answer to the offer's message line, its MSRP session started as the
-        answer's a=setup says; None (the line refused) when there is none."""
+    def _chat_answer(
+        self, room: Room, member: Member, offer: SessionDescription
+    ) -> MediaSection | None:
+        """Our line for the offer's message line: the chat goes on while the offer
+        keeps its path (RFC 4975 section 8.4), a new path is a new session, and
+        none (or `chat=False`) ends it; None refuses the line."""
         try:
-            found = find_message(SessionDescription.parse(offer.decode(errors="replace")))
-            if found is None:
-                return None
-            local = self._msrp.new_uri()
+            found = find_message(offer) if self.chat else None
+        except SdpError as exc:
+            log.info("focus: chat stream of %s refused: %s", member.entity, exc)
+            found = None
+        chat = member.chat
+        if chat is not None and found is not None and found[1].path == chat.agreed.remote_path:
+            return chat.line
+        self._end_chat(member, "the chat stream changed")
+        if found is None:
+            return None
+        local = self._msrp.new_uri()
+        try:
             section, agreed = answer_section(found[1], (str(local),), CHAT_ACCEPT, CHAT_WRAPPED)
-            self._open_chat(room, member, local, agreed)
+            self._open_chat(room, member, local, agreed, section.protocol)
         except (SdpError, MsrpError) as exc:
             log.info("focus: chat stream of %s refused: %s", member.entity, exc)
             return None
         return section
 
     def _chat_offer(self) -> tuple[MsrpUri, MediaSection] | None:
-        """A chat stream to offer with a dial-out (none with `chat=False`): our URI
-        and its message line; the answerer picks who connects (RFC 6135)."""
+        """A chat stream to offer (none with `chat=False`): our URI and its message
+        line; the answerer picks who connects (RFC 6135)."""
         if not self.chat:
             return None
         local = self._msrp.new_uri()
@@ -562,21 +646,34 @@ class Focus:
         )
         return local, section
 
-    def _answered_chat(
-        self, room: Room, member: Member, local: MsrpUri, offered: MediaSection, answer: bytes
-    ) -> None:
-        """The chat stream we offered `member` (a dial-out), as their answer took it."""
+    def _took_answer(self, room: Room, member: Member, answer: bytes) -> None:
+        """`member`'s answer to our offer: its message line keeps the chat (same
+        path), moves it (a new path), starts the one we offered, or declines it."""
         try:
             found = find_message(SessionDescription.parse(answer.decode(errors="replace")))
-            if found is None:
-                log.info("focus: %s declined the chat stream", member.entity)
+        except SdpError as exc:
+            log.info("focus: the answer of %s is unusable: %s", member.entity, exc)
+            found = None
+        offered, member.offered_chat = member.offered_chat, None
+        chat = member.chat
+        if chat is not None:
+            if found is not None and found[1].path == chat.agreed.remote_path:
                 return
-            self._open_chat(room, member, local, offered_session(offered, found[1]))
+            self._end_chat(member, "the chat stream changed")
+            offered = (chat.local, chat.line)
+        if offered is None:
+            return
+        if found is None:
+            log.info("focus: %s declined the chat stream", member.entity)
+            return
+        local, line = offered
+        try:
+            self._open_chat(room, member, local, offered_session(line, found[1]), line.protocol)
         except (SdpError, MsrpError) as exc:
             log.info("focus: chat stream of %s not usable: %s", member.entity, exc)
 
     def _open_chat(
-        self, room: Room, member: Member, local: MsrpUri, agreed: MessageSession
+        self, room: Room, member: Member, local: MsrpUri, agreed: MessageSession, protocol: str
     ) -> None:
         """`member`'s room chat: relayed to the room, set up as the SDP agreed."""
         session = self._msrp.session(
@@ -585,8 +682,20 @@ class Focus:
             accept_types=(*CHAT_ACCEPT, *CHAT_WRAPPED),
             on_message=lambda message: self._relay(room, member, message),
         )
-        member.chat = session
+        line = message_section(
+            agreed.local_path,
+            setup=agreed.local_setup,
+            accept_types=CHAT_ACCEPT,
+            accept_wrapped_types=CHAT_WRAPPED,
+            protocol=protocol,
+        )
+        member.chat = RoomChat(local, agreed, line, session)
         self._spawn(self._start_chat(member, session, agreed.we_connect))
+
+    def _end_chat(self, member: Member, reason: str) -> None:
+        chat, member.chat = member.chat, None
+        if chat is not None:
+            chat.session.close(reason)
 
     async def _start_chat(self, member: Member, session: MsrpSession, active: bool) -> None:
         try:
@@ -618,45 +727,13 @@ class Focus:
         )
         for member in room.members.values():
             if member is not sender and member.chat is not None:
-                self._spawn(self._send_chat(member, member.chat, cpim.build(relayed)))
+                self._spawn(self._send_chat(member, member.chat.session, cpim.build(relayed)))
 
     async def _send_chat(self, member: Member, session: MsrpSession, data: bytes) -> None:
         try:
             await session.send_message(cpim.CONTENT_TYPE, data)
         except MsrpError as exc:
             log.info("focus: chat to %s not sent: %s", member.entity, exc)
-
-    def _sdp(self, offer: bytes, chat: MediaSection | None = None) -> bytes:
-        """An answer to the audio line of `offer` (first codec) and, given `chat`, our
-        answer to its message line; other lines refused (port 0)."""
-        port = self._media.getsockname()[1]
-        lines = _session_lines()
-        for line in offer.decode(errors="replace").splitlines():
-            if not line.startswith("m="):
-                continue
-            kind, offered_port, _proto, *formats = line[2:].split()
-            if kind == "audio" and formats:
-                lines += [f"m=audio {port} RTP/AVP {formats[0]}", "a=sendrecv"]
-            elif kind == "message" and chat is not None and offered_port != "0":
-                lines += [f"m=message {chat.port} {chat.protocol} *", *chat.lines]
-                chat = None  # one chat stream per call
-            else:
-                lines.append(f"m={kind} 0 {_proto} {' '.join(formats)}")
-        return ("\r\n".join(lines) + "\r\n").encode()
-
-    def _offer(self, chat: MediaSection | None) -> bytes:
-        """Our offer to someone we dial out to: audio (PCMU) and, given `chat`, the
-        room's chat stream."""
-        port = self._media.getsockname()[1]
-        lines = [
-            *_session_lines(),
-            f"m=audio {port} RTP/AVP 0",
-            "a=rtpmap:0 PCMU/8000",
-            "a=sendrecv",
-        ]
-        if chat is not None:
-            lines += [f"m=message {chat.port} {chat.protocol} *", *chat.lines]
-        return ("\r\n".join(lines) + "\r\n").encode()
 
     def _join(self, room: Room, member: Member) -> None:
         log.info("focus: %s joins %s", member.entity, room.user)
@@ -668,8 +745,7 @@ class Focus:
         if member is None:
             return
         log.info("focus: %s leaves %s", entity, room.user)
-        if member.chat is not None:
-            member.chat.close("left the room")
+        self._end_chat(member, "left the room")
         deleted = conference.User(entity=entity, state=conference.ElementState.DELETED)
         self._spawn(self._changed(room, deleted))
 
@@ -820,12 +896,13 @@ class Focus:
                 sent.add(status)
                 self._spawn(self._progress(refer_leg, status, response.reason, False))
 
+        sdp = FocusSdp(LISTEN_IP, self._media.getsockname()[1])
         chat = self._chat_offer()
         response = await self._request(
             "INVITE",
             leg,
             [self._contact(room), ("Allow", "INVITE, ACK, BYE, CANCEL, SUBSCRIBE, REFER")],
-            self._offer(None if chat is None else chat[1]),
+            sdp.offer(None if chat is None else chat[1]),
             "application/sdp",
             user=FACTORY,
             dest=self.proxy,
@@ -834,9 +911,9 @@ class Focus:
         status = response.status or 500
         await self._progress(refer_leg, status, response.reason, True)
         if 200 <= status < 300:
-            member = Member(parse_sip_uri(uri).aor, None, leg, conference.JoiningMethod.DIALED_OUT)
-            if chat is not None:
-                self._answered_chat(room, member, *chat, response.body)
+            joining = conference.JoiningMethod.DIALED_OUT
+            member = Member(parse_sip_uri(uri).aor, None, leg, joining, sdp=sdp, offered_chat=chat)
+            self._took_answer(room, member, response.body)
             self._join(room, member)
 
 
