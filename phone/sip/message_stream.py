@@ -8,7 +8,8 @@ a `CallMessageStream` (behaviour measured on the 2.15.1 wheel):
   line pjsua made is overwritten with our m=message line; as answerer, the
   m=message line pjsua answered with port 0 is replaced by our answer. The SDP
   is trimmed to stay below pjsua's size limit. This runs again for every
-  re-INVITE.
+  re-INVITE: once a session is agreed, our re-offer (hold, say) keeps its path
+  and our role in it, where pjsua would put the line at port 0 and end it.
 * `onCallTsxState`: the answer to our offer is only readable in the INVITE's
   2xx (`e.body.tsxState.src.rdata.wholeMsg`).
 
@@ -74,6 +75,7 @@ class CallMessageStream:
         self._accept_wrapped_types = accept_wrapped_types
         self._protocol = protocol
         self._offered: MediaSection | None = None
+        self._line: tuple[int, str] | None = None  # the agreed line's index and protocol
         self.session: MessageSession | None = None
 
     def on_sdp_created(self, prm: Any) -> None:
@@ -91,6 +93,8 @@ class CallMessageStream:
                 # str(): a log record holding the exception would keep this frame,
                 # and with it the pjsua2 Call, alive past libDestroy.
                 log.warning("declining the offered message stream: %s", str(exc))
+        elif self.session is not None and self._line is not None:
+            local = self._reoffer(local, self.session, *self._line)
         elif self._offer:
             local = self._make_offer(local)
         prm.sdp.wholeSdp = trim(local).to_text()
@@ -129,9 +133,27 @@ class CallMessageStream:
         audio = [i for i, s in enumerate(local.media) if s.kind == "audio"]
         if len(audio) < 2:
             raise SdpError("the call was not made with offer_call_setting()")
+        self._line = (audio[-1], self._protocol)
         return replace_section(
             local, audio[-1], _with_connection(self._offered, local.media[audio[-1]])
         )
+
+    def _reoffer(
+        self, local: SessionDescription, session: MessageSession, index: int, protocol: str
+    ) -> SessionDescription:
+        """Our offer in a re-INVITE once a session is agreed: the same path, so the
+        session goes on (RFC 4975 section 8.4), and our role in its connection.
+        pjsua's own offer has the line at port 0 where it answered one."""
+        if index >= len(local.media):
+            raise SdpError("pjsua's offer lost the message line")
+        self._offered = message_section(
+            session.local_path,
+            setup=session.local_setup,
+            accept_types=self._accept_types,
+            accept_wrapped_types=self._accept_wrapped_types,
+            protocol=protocol,
+        )
+        return replace_section(local, index, _with_connection(self._offered, local.media[index]))
 
     def _answer(self, remote: SessionDescription, local: SessionDescription) -> SessionDescription:
         found = find_message(remote)
@@ -144,6 +166,7 @@ class CallMessageStream:
         section, self.session = answer_section(
             offer, path, self._accept_types, self._accept_wrapped_types
         )
+        self._line = (index, offer.protocol)
         log.info("answering the message stream: remote path %s", " ".join(offer.path))
         return replace_section(local, index, _with_connection(section, local.media[index]))
 

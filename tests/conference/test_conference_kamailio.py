@@ -1,7 +1,7 @@
 """The conference plugin against a real focus (phone/demo_focus.py) through
 Kamailio: phones join rooms with one press, see the roster, add and remove
-people by REFER, make a one-to-one call into a room, and survive a focus that
-vanishes or sends hostile conference-info."""
+people by REFER, make a one-to-one call into a room, see baresip hold the room,
+and survive a focus that vanishes or sends hostile conference-info."""
 
 from __future__ import annotations
 
@@ -437,3 +437,44 @@ def test_a_room_without_conference_state_stays_a_call(
     alice.wait_for(lambda s: s["conference"] is None and no_calls(s), what="left")
     assert alice.stop() == 0
     assert bob.stop() == 0
+
+
+def status_of(state: dict[str, Any], uri: str) -> str | None:
+    room = state.get("conference") or {"participants": []}
+    return next((p["status"] for p in room["participants"] if p["uri"] == uri), None)
+
+
+def hold_and_resume(alice: RemotePhone, dave: Baresip, uri: str) -> None:
+    """dave holds the room and takes it back: re-INVITEs with a=sendonly, then
+    a=sendrecv (RFC 3264 section 8.4), each answered with SDP; the call goes on."""
+    seen = len(dave.events)
+    for command, status in (("hold", "on-hold"), ("resume", "connected")):
+        sent = len(dave.events)
+        dave.command(command)
+        assert dave.wait_event("CALL_REMOTE_SDP", after=sent).fields["param"] == "answer"
+        alice.wait_for(lambda s, status=status: status_of(s, uri) == status, what=status)
+    assert not [e for e in dave.events[seen:] if e.type == "CALL_CLOSED"], dave.events
+
+
+def test_a_participant_on_hold_dialled_in_and_dialled_out(
+    server: Kamailio, focus: Focus, phones: PhoneFactory, baresip: Callable[..., Baresip]
+) -> None:
+    """baresip holds the room in a call it made and in one the focus made for a
+    REFER: the focus answers each re-INVITE and shows the hold in the roster."""
+    alice = start_phone(phones, server, "alice", ["dave"])
+    alice.press("contact-1")
+    alice.wait_for(in_room(1), what="alice in the room")
+    dave = baresip("dave", server)
+    dave.wait_registered()
+    dave.dial(server.uri("team"))
+    alice.wait_for(in_room(2), what="dave dialled in")
+    hold_and_resume(alice, dave, server.uri("dave"))
+    dave.hangup()
+    alice.wait_for(in_room(1), what="dave left")
+
+    alice.press("contact-2")  # REFER: the focus dials dave
+    dave.wait_event("CALL_INCOMING", timeout=10)
+    dave.answer()
+    alice.wait_for(in_room(2), what="dave dialled out to")
+    hold_and_resume(alice, dave, server.uri("dave"))
+    assert alice.stop() == 0
