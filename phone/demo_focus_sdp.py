@@ -70,7 +70,7 @@ class FocusSdp:
     def answer(self, offer: SessionDescription, chat: MediaSection | None) -> bytes:
         """Our answer to `offer`: its audio line taken, `chat` (our message line)
         for its message line, every other line refused (port 0)."""
-        media = []
+        media: list[MediaSection] = []
         for section in offer.media:
             if (
                 section.kind == "audio"
@@ -78,8 +78,10 @@ class FocusSdp:
                 and section.formats
                 and not any(m.kind == "audio" and m.port for m in media)
             ):
-                fmt = self.audio[0] if self.audio[0] in section.formats else section.formats[0]
-                self.audio = (fmt, _format_lines(section, fmt) or self.audio[1])
+                kept = self.audio[0] in section.formats
+                fmt = self.audio[0] if kept else section.formats[0]
+                lines = _format_lines(section, fmt)
+                self.audio = (fmt, (lines or self.audio[1]) if kept else lines)
                 self.offered_direction = direction(offer, section)
                 answered = _ANSWER_DIRECTION[self.offered_direction]
                 media.append(self._audio_section(answered))
@@ -98,7 +100,7 @@ class FocusSdp:
             if chat is not None:
                 media.append(chat)
             return self._said(tuple(media))
-        again = []
+        again: list[MediaSection] = []
         for section in self.media:
             if section.kind == "audio" and section.port:
                 again.append(self._audio_section("sendrecv"))

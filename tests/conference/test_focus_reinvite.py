@@ -7,6 +7,7 @@ section 8.4), and the room chat on the MSRP path it had (RFC 4975 section 8.4)."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,13 @@ from phone.sip.message import SipMessage
 from phone.sip.message_stream import offer_call_setting
 from phone.sip.sdp import SessionDescription, find_message
 from tests.sip.conftest import sip_transports
-from tests.sip.test_message_stream import StreamCall, few_codecs
+from tests.sip.test_message_stream import (
+    StreamAccount,
+    StreamCall,
+    few_codecs,
+    release_accounts,
+    stream_account,
+)
 
 __all__ = ["few_codecs", "sip_transports"]
 
@@ -52,19 +59,10 @@ class RecordingCall(StreamCall):  # type: ignore[misc]
             self.focus_sdp.append(response.body)
 
 
-class RoomAccount(pj.Account):  # type: ignore[misc]
+class RoomAccount(StreamAccount):  # type: ignore[misc]
     """Answers the focus's dial-out at once, as a person picking up."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[RecordingCall] = []
-
-    def onIncomingCall(self, prm: Any) -> None:  # noqa: N802
-        call = RecordingCall(self, offer=False, call_id=prm.callId)
-        self.calls.append(call)
-        answer = pj.CallOpParam()
-        answer.statusCode = 200
-        call.answer(answer)
+    call_class = RecordingCall
 
 
 @pytest.fixture
@@ -72,21 +70,12 @@ def accounts(
     pj_endpoint: Any, sip_transports: Any, few_codecs: None
 ) -> Iterator[dict[str, RoomAccount]]:
     """Two people on this pjsua: alice, who dials in, and bob, whom the focus dials."""
-    made: dict[str, RoomAccount] = {}
-    for user in ("alice", "bob"):
-        config = pj.AccountConfig()
-        config.idUri = f"sip:{user}@127.0.0.1:{sip_transports.udp_port}"
-        config.mediaConfig.transportConfig.port = 0
-        config.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
-        made[user] = RoomAccount()
-        made[user].create(config)
+    made = {
+        user: stream_account(user, sip_transports.udp_port, RoomAccount())
+        for user in ("alice", "bob")
+    }
     yield made
-    pj_endpoint.hangupAllCalls()
-    for _ in range(50):
-        pj_endpoint.libHandleEvents(5)
-    for account in made.values():
-        account.calls.clear()
-        account.shutdown()
+    release_accounts(pj_endpoint, *made.values())
 
 
 @pytest.fixture
@@ -97,8 +86,6 @@ def focus() -> Iterator[Focus]:
 
 
 def wait(ep: Any, condition: Any, what: str, timeout: float = 5.0) -> None:
-    import time
-
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -148,44 +135,38 @@ def chat_path(sdp: SessionDescription) -> tuple[str, ...]:
     return found[1].path
 
 
+def reinvite(call: RecordingCall, flag: int) -> None:
+    prm = pj.CallOpParam(True)
+    prm.opt.flag = flag
+    call.reinvite(prm)
+
+
 def check_reinvites(call: RecordingCall, ep: Any) -> None:
     """Hold, resume and a re-INVITE without an offer in `call`'s dialog with the focus."""
-    first = sdp(call.focus_sdp[-1])
     session = call.stream.session
     assert session is not None
-    seen = len(call.focus_sdp)
-
-    call.setHold(pj.CallOpParam(True))
-    wait(ep, lambda: len(call.focus_sdp) > seen, "the answer to hold")
-    held = sdp(call.focus_sdp[-1])
-    assert audio_direction(held) == "recvonly", held.to_text()
-    assert chat_path(held) == session.remote_path
-    wait(ep, lambda: audio_status(call) == pj.PJSUA_CALL_MEDIA_LOCAL_HOLD, "held")
-
-    resume = pj.CallOpParam(True)
-    resume.opt.flag = pj.PJSUA_CALL_UNHOLD
-    call.reinvite(resume)
-    wait(ep, lambda: len(call.focus_sdp) > seen + 1, "the answer to resume")
-    resumed = sdp(call.focus_sdp[-1])
-    assert audio_direction(resumed) == "sendrecv", resumed.to_text()
-    assert chat_path(resumed) == session.remote_path
-    wait(ep, lambda: audio_status(call) == pj.PJSUA_CALL_MEDIA_ACTIVE, "resumed")
-
-    no_offer = pj.CallOpParam(True)
-    no_offer.opt.flag = pj.PJSUA_CALL_NO_SDP_OFFER
-    call.reinvite(no_offer)
-    wait(ep, lambda: len(call.focus_sdp) > seen + 2, "the focus's offer")
-    offered = sdp(call.focus_sdp[-1])
-    assert audio_direction(offered) == "sendrecv", offered.to_text()
-    assert chat_path(offered) == session.remote_path
-    for _ in range(20):
+    steps = (
+        ("hold", lambda: call.setHold(pj.CallOpParam(True)), "recvonly", "LOCAL_HOLD"),
+        ("resume", lambda: reinvite(call, pj.PJSUA_CALL_UNHOLD), "sendrecv", "ACTIVE"),
+        ("no offer", lambda: reinvite(call, pj.PJSUA_CALL_NO_SDP_OFFER), "sendrecv", "ACTIVE"),
+    )
+    said = [sdp(call.focus_sdp[-1])]
+    for what, send, way, status in steps:
+        count = len(call.focus_sdp)
+        send()
+        wait(ep, lambda n=count: len(call.focus_sdp) > n, f"the focus's SDP for {what}")
+        said.append(sdp(call.focus_sdp[-1]))
+        assert audio_direction(said[-1]) == way, (what, said[-1].to_text())
+        assert chat_path(said[-1]) == session.remote_path, what
+        wanted = getattr(pj, f"PJSUA_CALL_MEDIA_{status}")
+        wait(ep, lambda w=wanted: audio_status(call) == w, f"the audio after {what}")
+    for _ in range(20):  # the ACK with our answer to the focus's offer
         ep.libHandleEvents(5)
     assert call.getInfo().state == pj.PJSIP_INV_STATE_CONFIRMED
-    assert audio_status(call) == pj.PJSUA_CALL_MEDIA_ACTIVE
     assert call.stream.session is not None
     assert call.stream.session.remote_path == session.remote_path
     # RFC 3264 section 8: one o= line, its version up with each change, kept without one.
-    origins = [origin(description) for description in (first, held, resumed, offered)]
+    origins = [origin(description) for description in said]
     assert len({o[:2] for o in origins}) == 1, origins
     assert [o[2] - origins[0][2] for o in origins] == [0, 1, 2, 2], origins
 
@@ -204,7 +185,8 @@ def test_reinvites_on_a_leg_the_focus_dialled_out(
     bob = str(accounts["bob"].getInfo().uri)
     referrer.xfer(bob, pj.CallOpParam(True))  # REFER: the focus calls bob
     wait(pj_endpoint, lambda: bool(accounts["bob"].calls), "the focus's INVITE")
-    added = accounts["bob"].calls[0]
+    (added,) = accounts["bob"].calls
+    assert isinstance(added, RecordingCall)
     wait(pj_endpoint, lambda: added.stream.session is not None, "the dial-out's chat agreed")
     wait(pj_endpoint, lambda: len(focus.roster("team")) == 2, "both legs in the roster")
     check_reinvites(added, pj_endpoint)

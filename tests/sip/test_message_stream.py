@@ -51,16 +51,40 @@ class StreamCall(pj.Call):  # type: ignore[misc]
 
 
 class StreamAccount(pj.Account):  # type: ignore[misc]
+    """Answers every incoming call at once with a `call_class` call."""
+
+    call_class: type[StreamCall] = StreamCall
+
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[StreamCall] = []
 
     def onIncomingCall(self, prm: Any) -> None:  # noqa: N802
-        call = StreamCall(self, offer=False, call_id=prm.callId)
+        call = self.call_class(self, offer=False, call_id=prm.callId)
         self.calls.append(call)
         answer = pj.CallOpParam()
         answer.statusCode = 200
         call.answer(answer)
+
+
+def stream_account(user: str, udp_port: int, account: StreamAccount) -> StreamAccount:
+    """`account` created as `user` on this pjsua's UDP transport, media on loopback."""
+    config = pj.AccountConfig()
+    config.idUri = f"sip:{user}@127.0.0.1:{udp_port}"
+    config.mediaConfig.transportConfig.port = 0
+    config.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+    account.create(config)
+    return account
+
+
+def release_accounts(ep: Any, *accounts: StreamAccount) -> None:
+    """Hang up, let the BYEs go, then drop the calls before the accounts."""
+    ep.hangupAllCalls()
+    for _ in range(50):
+        ep.libHandleEvents(5)
+    for account in accounts:
+        account.calls.clear()
+        account.shutdown()
 
 
 @pytest.fixture
@@ -78,18 +102,9 @@ def few_codecs(pj_endpoint: Any) -> Iterator[None]:
 
 @pytest.fixture
 def account(pj_endpoint: Any, sip_transports: Any, few_codecs: None) -> Iterator[StreamAccount]:
-    config = pj.AccountConfig()
-    config.idUri = f"sip:me@127.0.0.1:{sip_transports.udp_port}"
-    config.mediaConfig.transportConfig.port = 0
-    config.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
-    acc = StreamAccount()
-    acc.create(config)
+    acc = stream_account("me", sip_transports.udp_port, StreamAccount())
     yield acc
-    pj_endpoint.hangupAllCalls()
-    for _ in range(50):
-        pj_endpoint.libHandleEvents(5)
-    acc.calls.clear()
-    acc.shutdown()
+    release_accounts(pj_endpoint, acc)
 
 
 def _ack(peer: UdpSipPeer, ok: SipMessage, me: str, port: int) -> None:
