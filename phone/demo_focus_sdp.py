@@ -63,7 +63,7 @@ class FocusSdp:
     audio_port: int
     session_id: int = field(default_factory=lambda: secrets.randbelow(2**31))
     version: int = 0
-    audio: tuple[str, tuple[str, ...]] = DIAL_OUT_AUDIO  # payload type, its a= lines
+    audio: tuple[str, tuple[str, ...]] | None = None  # payload type agreed, its a= lines
     media: tuple[MediaSection, ...] = ()  # our last m-sections, in order
     offered_direction: str = "sendrecv"  # the audio direction the peer last asked for
 
@@ -78,10 +78,12 @@ class FocusSdp:
                 and section.formats
                 and not any(m.kind == "audio" and m.port for m in media)
             ):
-                kept = self.audio[0] in section.formats
-                fmt = self.audio[0] if kept else section.formats[0]
-                lines = _format_lines(section, fmt)
-                self.audio = (fmt, (lines or self.audio[1]) if kept else lines)
+                if self.audio is not None and self.audio[0] in section.formats:
+                    fmt, lines = self.audio[0], _format_lines(section, self.audio[0])
+                    self.audio = (fmt, lines or self.audio[1])
+                else:  # the offerer's first choice (RFC 3264 section 6.1)
+                    fmt = section.formats[0]
+                    self.audio = (fmt, _format_lines(section, fmt))
                 self.offered_direction = direction(offer, section)
                 answered = _ANSWER_DIRECTION[self.offered_direction]
                 media.append(self._audio_section(answered))
@@ -95,6 +97,7 @@ class FocusSdp:
     def offer(self, chat: MediaSection | None) -> bytes:
         """Our offer: the first one (audio and `chat`), or a new one in the same
         m-lines as we last said, audio sendrecv and `chat` in the message line."""
+        self.audio = self.audio or DIAL_OUT_AUDIO
         if not self.media:
             media = [self._audio_section("sendrecv")]
             if chat is not None:
@@ -112,6 +115,7 @@ class FocusSdp:
         return self._said(tuple(again))
 
     def _audio_section(self, way: str) -> MediaSection:
+        assert self.audio is not None
         fmt, lines = self.audio
         return MediaSection("audio", self.audio_port, "RTP/AVP", (fmt,), (*lines, f"a={way}"))
 
