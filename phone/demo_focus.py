@@ -27,6 +27,11 @@ registrar (the demo: `registrar=None`, rooms at `room_uri(user)`):
   other participant in CPIM (RFC 3862) whose `From` names the sender, as the
   focus knows them from their INVITE. With `chat=False` it refuses the
   stream (port 0), offers none, and the room is audio only.
+* a re-INVITE (RFC 3261 section 14) gets an SDP that fits the call
+  (`phone/demo_focus_sdp.py`): hold is answered recvonly and shows as
+  `on-hold` in the roster, the chat stays on its MSRP path unless the offer
+  moves it (RFC 4975 section 8.4), and one without an offer gets ours, its
+  answer read from the ACK.
 
 Knobs for the tests: `lose_next_version` skips one version number,
 `notify_raw` sends any body to a room's subscribers, `stop()` vanishes
@@ -45,7 +50,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from phone.demo_focus_sdp import FocusSdp
 from phone.msrp.chunks import IncomingMessage, MemorySink
@@ -79,6 +84,7 @@ EXPIRES = 600
 RESPONSE_TIMEOUT = 8.0
 
 LISTEN_IP = "127.0.0.1"
+SDP = "application/sdp"
 # Room chat: CPIM, carrying plain text (RFC 3862), as SylkServer relays it.
 CHAT_ACCEPT = ("message/cpim",)
 CHAT_WRAPPED = ("text/plain",)
@@ -512,8 +518,10 @@ class Focus:
         if room is None:
             self._respond(request, address, 404, "No Such Room")
             return
-        offer = self._offer_in(request, address)
-        if offer is False:
+        try:
+            offer = _offer(request)
+        except SdpError as exc:
+            self._refuse_sdp(request, address, exc)
             return
         tag = secrets.token_hex(4)
         leg = self._uas_leg(request, tag)
@@ -531,7 +539,7 @@ class Focus:
             tag=tag,
             headers=[self._contact(room), ("Allow", "INVITE, ACK, BYE, CANCEL, SUBSCRIBE, REFER")],
             body=self._session_sdp(room, member, offer),
-            content_type="application/sdp",
+            content_type=SDP,
         )
         self._join(room, member)
 
@@ -543,27 +551,19 @@ class Focus:
             self._respond(request, address, 481, "Call/Transaction Does Not Exist")
             return
         room, member = found
-        offer = self._offer_in(request, address)
-        if offer is False:
+        try:
+            offer = _offer(request)
+        except SdpError as exc:
+            self._refuse_sdp(request, address, exc)
             return
         body = self._session_sdp(room, member, offer)
         headers = [self._contact(room)]
-        self._respond(request, address, 200, "OK", headers=headers, body=body,
-                      content_type="application/sdp")  # fmt: skip
+        self._respond(request, address, 200, "OK", headers=headers, body=body, content_type=SDP)
         self._hold_changed(room, member)
 
-    def _offer_in(
-        self, request: SipMessage, address: tuple[str, int]
-    ) -> SessionDescription | None | Literal[False]:
-        """The INVITE's offer, None without one; False when it was answered 488."""
-        if not request.body:
-            return None
-        try:
-            return SessionDescription.parse(request.body.decode(errors="replace"))
-        except SdpError as exc:
-            log.info("focus: unreadable SDP from %s: %s", request.from_.uri, exc)
-            self._respond(request, address, 488, "Not Acceptable Here")
-            return False
+    def _refuse_sdp(self, request: SipMessage, address: tuple[str, int], exc: SdpError) -> None:
+        log.info("focus: unreadable SDP from %s: %s", request.from_.uri, exc)
+        self._respond(request, address, 488, "Not Acceptable Here")
 
     def _on_ack(self, request: SipMessage) -> None:
         """The ACK of a 200 that offered carries the answer (RFC 3261 section 13.2.1)."""
@@ -903,7 +903,7 @@ class Focus:
             leg,
             [self._contact(room), ("Allow", "INVITE, ACK, BYE, CANCEL, SUBSCRIBE, REFER")],
             sdp.offer(None if chat is None else chat[1]),
-            "application/sdp",
+            SDP,
             user=FACTORY,
             dest=self.proxy,
             on_provisional=provisional,
@@ -915,6 +915,13 @@ class Focus:
             member = Member(parse_sip_uri(uri).aor, None, leg, joining, sdp=sdp, offered_chat=chat)
             self._took_answer(room, member, response.body)
             self._join(room, member)
+
+
+def _offer(request: SipMessage) -> SessionDescription | None:
+    """An INVITE's offer, None when it has none; SdpError when it is unreadable."""
+    if not request.body:
+        return None
+    return SessionDescription.parse(request.body.decode(errors="replace"))
 
 
 class _Protocol(asyncio.DatagramProtocol):
