@@ -29,7 +29,7 @@ import logging
 import os
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -162,8 +162,8 @@ class LineLed:
     Blinking toggles the line from the loop's timers: two wake-ups a period,
     no thread."""
 
-    def __init__(self, chip: Any, gpio: int, key: str) -> None:
-        self._chip = chip  # a HeaderChip: opened by the board at start
+    def __init__(self, chip: HeaderChip, gpio: int, key: str) -> None:
+        self._chip = chip
         self.gpio = gpio
         self.key = key
         self._request: LineRequest | None = None
@@ -175,7 +175,7 @@ class LineLed:
             self._request = request_lines(self._chip.open(), {self.gpio: self.key}, led_settings())
         except ConfigError as e:
             return e.message
-        except OSError as e:
+        except ChipUnavailable as e:
             return str(e)
         return None
 
@@ -226,16 +226,23 @@ class LineLed:
             self._failed = True
 
 
+class ChipUnavailable(Exception):
+    """The header's GPIO chip cannot be opened; the message says why."""
+
+
 class HeaderChip:
     """The header's GPIO chip, opened on first use and shared by the keys and LEDs."""
 
-    def __init__(self, open_chip: Any) -> None:
+    def __init__(self, open_chip: Callable[[], GpioChip]) -> None:
         self._open_chip = open_chip
         self._chip: GpioChip | None = None
 
     def open(self) -> GpioChip:
         if self._chip is None:
-            self._chip = self._open_chip()
+            try:
+                self._chip = self._open_chip()
+            except OSError as e:
+                raise ChipUnavailable(e.strerror or str(e)) from None
         return self._chip
 
     def close(self) -> None:

@@ -75,6 +75,7 @@ from luma.core.interface.serial import i2c, spi
 from luma.oled.device import sh1106, ssd1306
 
 from board.gpio import (
+    ChipUnavailable,
     GpioChip,
     HeaderChip,
     LineLed,
@@ -315,7 +316,7 @@ class RpiBoard(Board):
         keys = {gpio: key for gpio, (_, key) in self._gpio_keys.items()}
         try:
             chip = self._chip.open()
-        except OSError as e:
+        except ChipUnavailable as e:
             raise ConfigError(next(iter(keys.values())), str(e)) from None
         return request_lines(chip, keys, key_settings())
 
@@ -601,10 +602,14 @@ def panel_bus(display: dict[str, Any]) -> Any:
             gpio_RST=display["reset_pin"],
         )
     except luma.core.error.DeviceNotFoundError as e:
-        hint = "dtparam=i2c_arm=on" if bus == "i2c" else "dtparam=spi=on"
-        raise ConfigError(
-            key, f"no {bus} bus {display['port']} ({e}; {hint} in config.txt?)"
-        ) from None
+        # On the SD image's kernel I2C1 is on and i2c-dev loaded at boot; its
+        # mainline device tree leaves SPI0 off, and no config.txt line turns it on.
+        hint = (
+            "is the i2c-dev module loaded?"
+            if bus == "i2c"
+            else "SPI0 is off in the SD image's device tree: put the panel on I2C"
+        )
+        raise ConfigError(key, f"no {bus} bus {display['port']} ({e}; {hint})") from None
     except (luma.core.error.Error, ImportError) as e:
         raise ConfigError(key, f"cannot open {bus} bus {display['port']}: {e}") from None
 

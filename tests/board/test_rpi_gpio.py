@@ -184,7 +184,16 @@ def test_no_header_chip_is_a_config_error_naming_a_wired_key(tmp_path: Path) -> 
     board = wired_board(None, settings, open_chip=lambda: open_header_chip(tmp_path))
     error = start_refused(board)
     assert error.key == "board.rpi.wiring.buttons.end.key"
-    assert "no GPIO chip labelled pinctrl-bcm2835 or pinctrl-bcm2711" in error.message
+    assert error.message.startswith("no GPIO chip labelled pinctrl-bcm2835 or pinctrl-bcm2711")
+
+
+def test_a_chip_the_phone_may_not_open_names_the_first_wired_pin() -> None:
+    def refuse() -> Any:
+        raise PermissionError(errno.EACCES, "cannot open /dev/gpiochip0: Permission denied")
+
+    error = start_refused(wired_board(None, open_chip=refuse))
+    assert error.key == "board.rpi.wiring.buttons.contact-1.green"
+    assert error.message == "cannot open /dev/gpiochip0: Permission denied"
 
 
 def test_the_header_chip_is_found_by_label_only(tmp_path: Path) -> None:

@@ -252,6 +252,11 @@ def test_the_gpio_character_devices_are_the_service_users(guest: Guest) -> None:
     unit = guest.check("systemctl show --property=DeviceAllow --value simplephone")
     assert "char-gpiochip rw" in unit, unit
     assert "gpio" in guest.check("id -Gn simplephone").split()
+    # The OLED's /dev/i2c-N: i2c-dev is loaded at boot (modules-load.d), and its
+    # nodes (the twin's SMBus adapter's, if qemu's machine has one) are group i2c.
+    assert guest.run("test -d /sys/module/i2c_dev")[0] == 0
+    nodes = guest.check("find /dev -maxdepth 1 -name 'i2c-*' -printf '%f %g\\n'")
+    assert all(line.split()[1] == "i2c" for line in nodes.splitlines()), nodes
 
 
 def test_a_wired_button_press_reaches_the_board_through_the_loop(guest: Guest) -> None:
