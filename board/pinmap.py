@@ -21,9 +21,8 @@ Settings::
     end = { key = 26 }
 
 Pins are BCM GPIO numbers on the 40-pin header (GPIO0 to GPIO27). GPIO0/1
-(the HAT ID EEPROM) are never used; GPIO2/3 when the display is on I2C, and
-GPIO7-11 with the panel's DC and reset pins when it is on SPI,
-are the display's.
+(the HAT ID EEPROM) are never used, and the display's pins are its own:
+GPIO2/3 on I2C; GPIO7-11 and the panel's DC and reset pins on SPI.
 """
 
 from __future__ import annotations
@@ -65,7 +64,7 @@ DEFAULT_WIRING: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class WiredPin:
-    """One GPIO and what it does, for config.txt and the diagram."""
+    """One GPIO and what it does, for the board and the diagram."""
 
     gpio: int
     button: str
