@@ -20,6 +20,6 @@ the installed ones are the choices of `[board] kind`. Each takes
 reads its `[board.<kind>]` section with `phone.settings.Table`, so every
 problem names its full key (`board.rpi.display.driver`).
 
-Nothing outside `board/` imports evdev, gpiozero, luma.oled or pygame, so the core runs
+Nothing outside `board/` imports evdev, gpiod, luma.oled or pygame, so the core runs
 wherever luma.core and Pillow do.
 """

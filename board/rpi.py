@@ -1,27 +1,26 @@
-"""The Raspberry Pi board: evdev buttons, kernel-class LEDs, a luma.oled panel, ALSA.
+"""The Raspberry Pi board: GPIO or evdev buttons, GPIO or kernel-class LEDs, a luma.oled panel, ALSA.
 
 Thin on purpose: each piece of hardware is reached through the kernel's own
 interface, so the board only maps names.
 
-- Buttons come from evdev input devices: the `gpio-keys` overlay
-  (`dtoverlay=gpio-key,gpio=17,keycode=59`) or a USB keypad. Devices are named
-  by path or by their evdev name; `[board.rpi.keys]` maps key names
+- The pin map, `[board.rpi.wiring]` (see `board.pinmap`), says which GPIO
+  each button's key and LED colours are wired to. They are lines of the
+  header's GPIO chip, through the kernel's GPIO character device
+  (`board.gpio`): the keys one line request whose edge events the loop
+  reads, each LED colour an output line. No device-tree overlay is needed.
+- Other buttons come from evdev input devices, a USB keypad say. Devices are
+  named by path or by their evdev name; `[board.rpi.keys]` maps key names
   (`evdev.ecodes`) to the phone's buttons. A device is grabbed (EVIOCGRAB) so
   presses never reach a console, and one that disappears is reopened with
   back-off.
-- LEDs are kernel LED class devices (`gpio-led` overlay), one per colour of
-  each contact button's LED, under `/sys/class/leds`. Blinking uses the
-  `timer` trigger, so it costs no CPU (Documentation/leds/leds-class.rst,
-  ledtrig-timer). A red/green LED shows amber with both on. A colour may
-  instead name a GPIO number, driven through gpiozero (optional package).
+- Other LEDs, in `[board.rpi.leds]`, are kernel LED class devices under
+  `/sys/class/leds`, one per colour of a contact button's LED. Blinking uses
+  the `timer` trigger, so it costs no CPU (Documentation/leds/leds-class.rst,
+  ledtrig-timer). A colour may instead name a GPIO number: a line of the
+  header's chip, as in the pin map. A red/green LED shows amber with both on.
   The LEDs are claimed at `start`; what the core set before is shown then.
 - The screen is an SSD1306 or SH1106 128x64 panel on I2C or SPI, opened on
   first use through luma.core's serial interfaces.
-- The pin map, `[board.rpi.wiring]` (see `board.pinmap`), says which GPIO
-  each button's key and LED colours are wired to. The keys, input devices
-  and LED names above are then derived from it, and `phone board-config`
-  prints the config.txt overlays that make the kernel provide them;
-  `keys`/`leds` may still add a USB keypad or LEDs outside the pin map.
 
 Settings (`[board.rpi]`)::
 
@@ -38,7 +37,7 @@ Settings (`[board.rpi]`)::
 
     [board.rpi.leds]          # contact button = { colour = kernel LED name }
     "contact-1" = { green = "sp:green:1", red = "sp:red:1" }
-    "contact-2" = { green = 17, red = 27 }          # BCM GPIO numbers, through gpiozero
+    "contact-2" = { green = 17, red = 27 }          # BCM GPIO numbers
 
     [board.rpi.display]
     driver = "ssd1306"        # or "sh1106"
@@ -52,7 +51,7 @@ Settings (`[board.rpi]`)::
     contrast = 255            # 0..255; absent: the driver's default
 
     [board.rpi.wiring]        # the pin map (board.pinmap); BCM GPIO numbers
-    sound = "usb"             # or an I2S card's overlay name, e.g. "hifiberry-dac"
+    sound = "usb"             # the only sound card the image's kernel can take
     [board.rpi.wiring.buttons]
     contact-1 = { key = 4, green = 17, red = 27 }
     end = { key = 26 }
@@ -75,14 +74,17 @@ from evdev import ecodes
 from luma.core.interface.serial import i2c, spi
 from luma.oled.device import sh1106, ssd1306
 
-from board.pinmap import (
-    GPIO_KEYS_INPUT,
-    GPIO_KEYS_PHYS,
-    derived_inputs,
-    derived_keys,
-    derived_leds,
-    validate_wiring,
+from board.gpio import (
+    ChipUnavailable,
+    GpioChip,
+    HeaderChip,
+    LineLed,
+    LineRequest,
+    key_settings,
+    open_header_chip,
+    request_lines,
 )
+from board.pinmap import WIRING_SECTION, validate_wiring, wired_pins
 from phone.board import (
     BLINK_MS,
     FUNCTION_BUTTONS,
@@ -150,8 +152,8 @@ class RpiBoard(Board):
     """A phone front wired to a Raspberry Pi.
 
     The keyword arguments are the seam to the kernel (how an input device, the
-    list of input devices and the panel's bus are opened) and the reopen
-    back-off; the defaults are the real ones.
+    list of input devices, the header's GPIO chip and the panel's bus are
+    opened) and the reopen back-off; the defaults are the real ones.
     """
 
     kind = "rpi"
@@ -163,6 +165,7 @@ class RpiBoard(Board):
         *,
         open_input: Callable[[str], KeyInput] = evdev.InputDevice,
         list_inputs: Callable[[], Iterable[str]] = evdev.list_devices,
+        open_chip: Callable[[], GpioChip] = open_header_chip,
         open_bus: Callable[[dict[str, Any]], Any] | None = None,
         reopen_delays: tuple[float, float] = REOPEN_DELAYS,
     ) -> None:
@@ -171,25 +174,41 @@ class RpiBoard(Board):
         self._list_inputs = list_inputs
         self._open_bus = open_bus or panel_bus
         self._reopen_delays = reopen_delays
-        wiring = self.settings["wiring"]
-        keys = {**self.settings["keys"], **derived_keys(wiring)}
-        self._inputs = [*self.settings["inputs"], *derived_inputs(wiring)]
-        self._keymap = {ecodes.ecodes[key]: button for key, button in keys.items()}
+        self._chip = HeaderChip(open_chip)
+        self._inputs = self.settings["inputs"]
+        self._keymap = {ecodes.ecodes[key]: button for key, button in self.settings["keys"].items()}
         for key, button in self.settings["keys"].items():
             self._check_button(f"{SECTION}.keys.{key}", button)
-        for button in wiring["buttons"] if wiring else ():
-            self._check_button(f"{SECTION}.wiring.buttons.{button}", button)
+        pins = wired_pins(self.settings["wiring"]) if self.settings["wiring"] else []
+        for button in dict.fromkeys(pin.button for pin in pins):
+            self._check_button(f"{WIRING_SECTION}.buttons.{button}", button)
+        # GPIO -> (button, the config key that wires it)
+        self._gpio_keys = {pin.gpio: (pin.button, pin.key) for pin in pins if pin.role == "key"}
         root = Path(self.settings["leds_root"])
         self._leds_wired: dict[str, dict[str, LedChannel]] = {}
-        for button, colours in {**self.settings["leds"], **derived_leds(wiring)}.items():
+        self._led_keys: dict[tuple[str, str], str] = {}  # (button, colour) -> its config key
+        for button, colours in self.settings["leds"].items():
             self._check_button(f"{SECTION}.leds.{button}", button)
-            self._leds_wired[button] = {
-                colour: GpioLed(where) if isinstance(where, int) else SysfsLed(root, where)
-                for colour, where in colours.items()
-            }
+            for colour, where in colours.items():
+                key = f"{SECTION}.leds.{button}.{colour}"
+                self._add_led(button, colour, key, self._led_channel(where, key, root))
+        for pin in pins:
+            if pin.role != "key":
+                self._add_led(pin.button, pin.role, pin.key, LineLed(self._chip, pin.gpio, pin.key))
         self._leds_live = False
         self._panel: Any = None
         self._readers: list[asyncio.Task[None]] = []
+        self._key_lines: LineRequest | None = None
+
+    def _led_channel(self, where: str | int, key: str, root: Path) -> LedChannel:
+        """A GPIO number is a line of the header's chip, a name a kernel LED."""
+        if isinstance(where, int):
+            return LineLed(self._chip, where, key)
+        return SysfsLed(root, where)
+
+    def _add_led(self, button: str, colour: str, key: str, channel: LedChannel) -> None:
+        self._leds_wired.setdefault(button, {})[colour] = channel
+        self._led_keys[button, colour] = key
 
     def _check_button(self, key: str, button: str) -> None:
         index = contact_index(button)
@@ -217,7 +236,7 @@ class RpiBoard(Board):
         leds = _validate_leds(section.table("leds"))
         display = _validate_display(section.table("display"))
         wiring = validate_wiring(section.table("wiring"), display)
-        _check_wiring_against(wiring, keys, leds)
+        _check_wiring_against(wiring, leds)
         normalised = {
             "inputs": inputs,
             "keys": keys,
@@ -235,27 +254,35 @@ class RpiBoard(Board):
 
     # -- lifecycle ------------------------------------------------------
     async def start(self, handler: ButtonHandler) -> None:
-        """Claim the LEDs and show what they were set to, open the panel, read every input.
+        """Claim the LEDs and show what they were set to, open the panel, request
+        the wired keys' lines, read every input.
 
-        Fails with ConfigError naming the key of a missing LED or bus; what
-        was claimed by then is given back.
+        Fails with ConfigError naming the key of a missing LED, key line or
+        bus; what was claimed by then is given back.
         """
         try:
             for button, colours in self._leds_wired.items():
                 for colour, channel in colours.items():
                     problem = channel.claim()
                     if problem is not None:
-                        raise ConfigError(f"{SECTION}.leds.{button}.{colour}", problem)
+                        raise ConfigError(self._led_keys[button, colour], problem)
             self._leds_live = True
             for button in self._leds_wired:
                 self._drive_led(button, self.led(button))
             self.open_display()
+            if self._gpio_keys:
+                self._key_lines = self._request_keys()
         except ConfigError:
             self._release_leds()
+            self._chip.close()
             raise
         await super().start(handler)
-        if not self._inputs:
-            log.warning("no input devices configured: the buttons will not work")
+        if self._key_lines is not None:
+            asyncio.get_running_loop().add_reader(self._key_lines.fd, self._on_key_lines)
+            pins = ", ".join(f"GPIO{gpio} {b}" for gpio, (b, _) in self._gpio_keys.items())
+            log.info("reading buttons from GPIO lines: %s", pins)
+        if not self._inputs and not self._gpio_keys:
+            log.warning("no buttons wired or input devices configured: the buttons will not work")
         for spec in self._inputs:
             self._readers.append(asyncio.create_task(self._read_keys(spec), name=f"keys {spec}"))
 
@@ -266,8 +293,13 @@ class RpiBoard(Board):
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
         self._readers.clear()
+        if self._key_lines is not None:
+            asyncio.get_running_loop().remove_reader(self._key_lines.fd)
+            self._key_lines.release()
+            self._key_lines = None
         await super().close()
         self._release_leds()
+        self._chip.close()
         if self._panel is not None:
             self._panel.cleanup()
             self._panel = None
@@ -279,6 +311,30 @@ class RpiBoard(Board):
                 channel.release()
 
     # -- buttons --------------------------------------------------------
+    def _request_keys(self) -> LineRequest:
+        """One line request for every wired key (board.gpio.key_settings)."""
+        keys = {gpio: key for gpio, (_, key) in self._gpio_keys.items()}
+        try:
+            chip = self._chip.open()
+        except ChipUnavailable as e:
+            raise ConfigError(next(iter(keys.values())), str(e)) from None
+        return request_lines(chip, keys, key_settings())
+
+    def _on_key_lines(self) -> None:
+        """The key lines' fd is readable: deliver each edge the kernel debounced."""
+        assert self._key_lines is not None
+        try:
+            events = self._key_lines.read_edge_events()
+        except OSError as e:
+            log.error("GPIO key lines lost (%s): the wired buttons stop working", e)
+            asyncio.get_running_loop().remove_reader(self._key_lines.fd)
+            return
+        for event in events:
+            button, _ = self._gpio_keys[event.line_offset]
+            down = event.event_type is event.Type.RISING_EDGE  # active low: pressed is "rising"
+            # The kernel stamps edges on CLOCK_MONOTONIC, as time.monotonic reads it.
+            self._deliver(ButtonEvent(button, down=down, at=event.timestamp_ns / 1e9))
+
     async def _read_keys(self, spec: str) -> None:
         """Deliver key edges from one input device for as long as the board runs.
 
@@ -325,24 +381,17 @@ class RpiBoard(Board):
         return device
 
     def _find_input(self, spec: str) -> KeyInput:
-        """Open an input device by path, by evdev name (the first match), or as
-        `gpio-keys:KEY_X`: the gpio-keys device that reports that key (each
-        gpio-key overlay instance of the pin map is a device of its own)."""
+        """Open an input device by path or by evdev name (the first match)."""
         if spec.startswith("/"):
             return self._open_input(spec)
-        gpio_key = spec.removeprefix(GPIO_KEYS_INPUT) if spec.startswith(GPIO_KEYS_INPUT) else None
         for path in self._list_inputs():
             try:
                 device = self._open_input(path)
             except OSError:
                 continue
-            if gpio_key is None and device.name == spec:
-                return device
-            if gpio_key is not None and _reports_gpio_key(device, gpio_key):
+            if device.name == spec:
                 return device
             device.close()
-        if gpio_key is not None:
-            raise OSError(errno.ENODEV, f"no gpio-keys device reports {gpio_key}")
         raise OSError(errno.ENODEV, f"no input device named {spec!r}")
 
     def _on_input_event(self, event: evdev.InputEvent, held: set[str]) -> None:
@@ -454,7 +503,7 @@ class SysfsLed:
     def claim(self) -> str | None:
         if (self._folder / "brightness").is_file():
             return None
-        return f"no LED {describe_value(self.name)} under {describe_value(str(self.root))} (is the gpio-led overlay loaded?)"
+        return f"no LED {describe_value(self.name)} under {describe_value(str(self.root))}"
 
     def release(self) -> None:
         """Nothing to give back (the kernel owns the LED) but a pending write."""
@@ -533,44 +582,6 @@ class SysfsLed:
             f.write(value)
 
 
-class GpioLed:
-    """One LED on a GPIO pin (BCM numbering) through gpiozero, for boards without
-    the gpio-led overlay; gpiozero blinks it from a background thread."""
-
-    def __init__(self, pin: int) -> None:
-        self.pin = pin
-        self._led: Any = None
-
-    def claim(self) -> str | None:
-        try:
-            from gpiozero import LED
-            from gpiozero.exc import GPIOZeroError
-        except ImportError:
-            return f"GPIO{self.pin}: LEDs on pins need the gpiozero package"
-        try:
-            self._led = LED(self.pin)
-        except (GPIOZeroError, OSError) as e:
-            return f"cannot use GPIO{self.pin}: {e}"
-        return None
-
-    def release(self) -> None:
-        if self._led is not None:
-            self._led.close()
-            self._led = None
-
-    def on(self) -> None:
-        self._led.on()
-
-    def off(self) -> None:
-        self._led.off()
-
-    def blink(self, on_ms: int, off_ms: int) -> None:
-        self._led.blink(on_time=on_ms / 1000, off_time=off_ms / 1000)
-
-    def report_failure(self, error: OSError) -> None:
-        log.error("LED on GPIO%d: %s", self.pin, error)
-
-
 # -- the panel --------------------------------------------------------------
 
 
@@ -591,10 +602,14 @@ def panel_bus(display: dict[str, Any]) -> Any:
             gpio_RST=display["reset_pin"],
         )
     except luma.core.error.DeviceNotFoundError as e:
-        hint = "dtparam=i2c_arm=on" if bus == "i2c" else "dtparam=spi=on"
-        raise ConfigError(
-            key, f"no {bus} bus {display['port']} ({e}; {hint} in config.txt?)"
-        ) from None
+        # On the SD image's kernel I2C1 is on and i2c-dev loaded at boot; its
+        # mainline device tree leaves SPI0 off, and no config.txt line turns it on.
+        hint = (
+            "is the i2c-dev module loaded?"
+            if bus == "i2c"
+            else "SPI0 is off in the SD image's device tree: put the panel on I2C"
+        )
+        raise ConfigError(key, f"no {bus} bus {display['port']} ({e}; {hint})") from None
     except (luma.core.error.Error, ImportError) as e:
         raise ConfigError(key, f"cannot open {bus} bus {display['port']}: {e}") from None
 
@@ -624,29 +639,13 @@ def open_panel(display: dict[str, Any], bus: Any) -> Any:
 # -- settings ---------------------------------------------------------------
 
 
-def _reports_gpio_key(device: KeyInput, key: str) -> bool:
-    if device.phys != GPIO_KEYS_PHYS:
-        return False
-    return ecodes.ecodes[key] in device.capabilities().get(ecodes.EV_KEY, [])
-
-
-def _check_wiring_against(
-    wiring: dict[str, Any] | None,
-    keys: dict[str, str],
-    leds: dict[str, dict[str, str | int]],
-) -> None:
-    """What the pin map derives must not be given again in `keys` or `leds`."""
-    given = {ecodes.ecodes[key]: key for key in keys}
-    for key, button in derived_keys(wiring).items():
-        if ecodes.ecodes[key] in given:
+def _check_wiring_against(wiring: dict[str, Any] | None, leds: dict[str, Any]) -> None:
+    """A button's LED is wired in the pin map or in `leds`, not in both."""
+    for pin in wired_pins(wiring) if wiring else ():
+        if pin.role != "key" and pin.button in leds:
             raise ConfigError(
-                f"{SECTION}.keys.{given[ecodes.ecodes[key]]}",
-                f"is the key code the pin map gives {button}'s key ({key})",
-            )
-    for button in derived_leds(wiring):
-        if button in leds:
-            raise ConfigError(
-                f"{SECTION}.leds.{button}", f"is wired in {SECTION}.wiring.buttons.{button} already"
+                f"{SECTION}.leds.{pin.button}",
+                f"is wired in {WIRING_SECTION}.buttons.{pin.button} already",
             )
 
 
@@ -675,7 +674,7 @@ def _validate_keys(section: Table) -> dict[str, str]:
 
 
 def _validate_leds(section: Table) -> dict[str, dict[str, str | int]]:
-    """Each colour is a kernel LED name (gpio-led overlay) or a BCM GPIO number (gpiozero)."""
+    """Each colour is a kernel LED name or a BCM GPIO number (a line of the header's chip)."""
     leds: dict[str, dict[str, str | int]] = {}
     for button in section:
         if contact_index(button) is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from board.pinmap import HEADER_PINS, I2C_PINS, I2S_PINS, SPI_PINS, USB_SOUND, wired_pins
+from board.pinmap import HEADER_PINS, I2C_PINS, SPI_PINS, wired_pins
 
 SCALE = 2
 ROW = 13  # pixels per header row, before scaling
@@ -36,7 +36,6 @@ COLOURS = {
 }
 I2C_NAMES = {2: "SDA", 3: "SCL"}
 SPI_NAMES = {7: "CE1", 8: "CE0", 9: "MISO", 10: "MOSI", 11: "SCLK"}
-I2S_NAMES = {18: "BCLK", 19: "LRCLK", 20: "DIN", 21: "DOUT"}
 
 
 def pin_uses(wiring: dict[str, Any], display: dict[str, Any]) -> dict[int, tuple[str, str]]:
@@ -51,9 +50,6 @@ def pin_uses(wiring: dict[str, Any], display: dict[str, Any]) -> dict[int, tuple
             uses[HEADER_PINS[gpio]] = (f"GPIO{gpio} OLED {SPI_NAMES[gpio]}", "bus")
         uses[HEADER_PINS[display["dc_pin"]]] = (f"GPIO{display['dc_pin']} OLED DC", "bus")
         uses[HEADER_PINS[display["reset_pin"]]] = (f"GPIO{display['reset_pin']} OLED RST", "bus")
-    if wiring["sound"] != USB_SOUND:
-        for gpio in I2S_PINS:
-            uses[HEADER_PINS[gpio]] = (f"GPIO{gpio} I2S {I2S_NAMES[gpio]}", "bus")
     for pin in wired_pins(wiring):
         what = "key" if pin.role == "key" else f"LED {pin.role}"
         uses[HEADER_PINS[pin.gpio]] = (f"GPIO{pin.gpio} {pin.button} {what}", pin.role)
@@ -65,9 +61,9 @@ def draw_wiring(wiring: dict[str, Any], display: dict[str, Any]) -> Image.Image:
     font = ImageFont.load_default_imagefont()
     image = Image.new("RGB", (WIDTH, HEIGHT), (255, 255, 255))
     draw = ImageDraw.Draw(image)
-    sound = "USB sound card" if wiring["sound"] == USB_SOUND else f"I2S card ({wiring['sound']})"
     title = (
-        f"simplephone: Raspberry Pi 40-pin header, {display['driver']} on {display['bus']}, {sound}"
+        f"simplephone: Raspberry Pi 40-pin header, {display['driver']} on {display['bus']},"
+        " USB sound card"
     )
     draw.text((8, 8), title, fill=(0, 0, 0), font=font)
     draw.text(
@@ -93,7 +89,7 @@ def draw_wiring(wiring: dict[str, Any], display: dict[str, Any]) -> Image.Image:
             draw.text((label_x, y - 5), label, fill=fill, font=font)
     legend_y = TOP + 20 * ROW + 12
     legend = [
-        ("key", "button: GPIO -- push button -- GND (the gpio-key overlay's pull-up, active low)"),
+        ("key", "button: GPIO -- push button -- GND (the line's internal pull-up, active low)"),
         ("green", "LED: GPIO -- 330 R -- LED anode, LED cathode -- GND (about 4 mA at 3.3 V)"),
         ("red", "bi-colour LED: two GPIOs, one resistor each, common cathode to GND"),
         ("bus", "OLED: VCC to 3V3 (pin 1), GND, and the bus pins above"),

@@ -49,7 +49,7 @@ mkdir -p "$root/tmp/simplephone-src"
 cp -a "$IMAGE_SRC/." "$root/tmp/simplephone-src/"
 in_root python3 -m venv /opt/simplephone
 pip_install --upgrade pip
-# [rpi]: gpiozero for LEDs on GPIO pins, spidev and rpi-lgpio (board/rpi.py).
+# [rpi]: gpiod for the wired buttons and LEDs, spidev and rpi-lgpio for SPI panels (board/).
 pip_install "/tmp/simplephone-src[rpi]"
 cp "$IMAGE_SRC/.commit" "$root/opt/simplephone/COMMIT"
 

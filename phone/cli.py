@@ -1,4 +1,4 @@
-"""`phone run | check-config | board-config | wiring | first-boot | status | demo | emulator`:
+"""`phone run | check-config | wiring | first-boot | status | demo | emulator`:
 the firmware's command line."""
 
 from __future__ import annotations
@@ -167,25 +167,21 @@ def _emulator(args: argparse.Namespace) -> int:
         return status
 
 
-def _rpi_settings(config_path: str | None, if_wired: bool = False) -> dict[str, Any] | None:
+def _rpi_settings(config_path: str | None) -> dict[str, Any]:
     """`[board.rpi]` of a config, checked, with a pin map; without a config, the
-    default pin map's. A config without a pin map is an error, or None `if_wired`."""
+    default pin map's. A config without a pin map is an error."""
     from board.pinmap import DEFAULT_WIRING
     from board.rpi import RpiBoard
 
     if config_path is None:
         return RpiBoard.validate_settings({"wiring": DEFAULT_WIRING})
     config = check_config(config_path)
-    if if_wired and config.board.kind != RpiBoard.kind:
-        return None
     if config.board.kind != RpiBoard.kind:
         raise ConfigError(
             "board.kind", f"the pin map is for kind = 'rpi', not {config.board.kind!r}"
         )
     settings = RpiBoard.validate_settings(config.board.settings)
     if settings["wiring"] is None:
-        if if_wired:
-            return None
         raise ConfigError("board.rpi.wiring", "missing: this config has no pin map")
     return settings
 
@@ -219,19 +215,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file")
-    board_config = sub.add_parser(
-        "board-config",
-        help="print the config.txt lines for a config's pin map ([board.rpi.wiring])",
-    )
-    board_config.add_argument(
-        "--config", help="the phone's TOML file (default: the default pin map)"
-    )
-    board_config.add_argument(
-        "--if-wired",
-        action="store_true",
-        help="print nothing (and succeed) for a config with no pin map: another"
-        " board kind, or [board.rpi] without wiring (the image's first boot)",
-    )
     wiring = sub.add_parser("wiring", help="draw the wiring diagram of a config's pin map")
     wiring.add_argument("--config", help="the phone's TOML file (default: the default pin map)")
     wiring.add_argument("--out", required=True, help="the PNG file to write")
@@ -299,18 +282,10 @@ def main(argv: list[str] | None = None) -> int:
             check_config(args.file)
             print(f"{args.file}: OK")
             return 0
-        if args.command == "board-config":
-            from board.pinmap import config_txt
-
-            settings = _rpi_settings(args.config, args.if_wired)
-            if settings is not None:
-                print("\n".join(config_txt(settings["wiring"], settings["display"])))
-            return 0
         if args.command == "wiring":
             from board.wiring import draw_wiring
 
             settings = _rpi_settings(args.config)
-            assert settings is not None  # refused above
             draw_wiring(settings["wiring"], settings["display"]).save(args.out)
             return 0
         # A crash in the field (a segfault, a pjlib assertion's abort) then leaves

@@ -1,4 +1,4 @@
-"""`phone first-boot` and `phone board-config`: what lands where, from a boot
+"""`phone first-boot` and `phone wiring`'s refusals: what lands where, from a boot
 partition and a root file system in tmp dirs, through the real command line."""
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from evdev import ecodes
 
-from board.pinmap import BEGIN_MARKER, END_MARKER
 from phone.first_boot import wpa_supplicant_conf
 from phone.remote import RemotePhone
 from tests.peers.ports import free_port
@@ -34,7 +32,7 @@ kind = "rpi"
 buttons = 2
 
 [board.rpi.wiring]
-sound = "googlevoicehat-soundcard"
+sound = "usb"
 
 [board.rpi.wiring.buttons]
 contact-1 = {{ key = 4, green = 17, red = {red} }}
@@ -103,10 +101,13 @@ def test_a_bad_config_stays_and_its_error_is_kept_for_the_screen(dirs: dict[str,
 
 
 def test_a_pin_map_error_on_the_sd_card_names_the_key_and_the_pin(dirs: dict[str, Path]) -> None:
-    (dirs["boot"] / "simplephone.toml").write_text(RPI.format(red=20))
+    (dirs["boot"] / "simplephone.toml").write_text(RPI.format(red=3))
     result = first_boot(dirs)
     assert result.returncode == 1
-    assert "board.rpi.wiring.buttons.contact-1.red: GPIO20 is taken by I2S" in result.stderr
+    assert (
+        "board.rpi.wiring.buttons.contact-1.red: GPIO3 is taken by I2C (the display)"
+        in result.stderr
+    )
 
 
 def test_the_phone_shows_the_pending_error_while_it_runs_the_last_good_config(
@@ -199,67 +200,24 @@ def test_a_file_that_is_no_key_stays(dirs: dict[str, Path]) -> None:
     assert not (dirs["run"] / "enable-ssh").exists()
 
 
-def test_board_config_prints_the_overlays_of_a_pin_map(tmp_path: Path) -> None:
-    path = tmp_path / "phone.toml"
-    path.write_text(RPI.format(red=27))
-    result = phone("board-config", "--config", str(path))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
-        BEGIN_MARKER,
-        "[all]",
-        "dtparam=i2c_arm=on",
-        "dtparam=i2c_arm_baudrate=400000",
-        "dtparam=audio=off",
-        "dtoverlay=googlevoicehat-soundcard",
-        f"dtoverlay=gpio-key,gpio=4,keycode={ecodes.KEY_F1},label=contact-1",
-        "dtoverlay=gpio-led,gpio=17,label=simplephone:green:contact-1",
-        "dtoverlay=gpio-led,gpio=27,label=simplephone:red:contact-1",
-        END_MARKER,
-    ]
-
-
-def test_board_config_without_a_config_prints_the_default_pin_map() -> None:
-    result = phone("board-config")
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert (lines[0], lines[-1]) == (BEGIN_MARKER, END_MARKER)
-    assert sum(line.startswith("dtoverlay=gpio-key,") for line in lines) == 5
-
-
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         (RPI.format(red=4), "board.rpi.wiring.buttons.contact-1.red: GPIO4 is already"),
         (GOOD, "board.kind: the pin map is for kind = 'rpi'"),
         (RPI.split("[board.rpi.wiring]")[0], "board.rpi.wiring: missing"),
+        (
+            RPI.format(red=27).replace('"usb"', '"hifiberry-dac"'),
+            "board.rpi.wiring.sound: 'hifiberry-dac': an I2S sound card needs a device-tree overlay",
+        ),
     ],
 )
-def test_board_config_refuses_a_config_without_a_good_pin_map(
+def test_wiring_refuses_a_config_without_a_good_pin_map(
     tmp_path: Path, text: str, message: str
 ) -> None:
     path = tmp_path / "phone.toml"
     path.write_text(text)
-    result = phone("board-config", "--config", str(path))
+    result = phone("wiring", "--config", str(path), "--out", str(tmp_path / "wiring.png"))
     assert result.returncode == 1
     assert message in result.stderr
-    assert result.stdout == ""
-
-
-@pytest.mark.parametrize("text", [GOOD, RPI.split("[board.rpi.wiring]")[0]])
-def test_board_config_if_wired_prints_nothing_for_a_config_without_a_pin_map(
-    tmp_path: Path, text: str
-) -> None:
-    """The image's first boot asks this way: a config for another board kind, or
-    without wiring, has no overlays for config.txt, and that is no error."""
-    path = tmp_path / "phone.toml"
-    path.write_text(text)
-    result = phone("board-config", "--if-wired", "--config", str(path))
-    assert (result.returncode, result.stdout) == (0, ""), result.stderr
-
-
-def test_board_config_if_wired_still_refuses_a_bad_pin_map(tmp_path: Path) -> None:
-    path = tmp_path / "phone.toml"
-    path.write_text(RPI.format(red=4))
-    result = phone("board-config", "--if-wired", "--config", str(path))
-    assert result.returncode == 1
-    assert "board.rpi.wiring.buttons.contact-1.red: GPIO4 is already" in result.stderr
+    assert not (tmp_path / "wiring.png").exists()

@@ -26,7 +26,7 @@ LEDS = {
 
 
 def fake_sysfs(root: Path, names: list[str]) -> None:
-    """What the gpio-led overlay leaves: brightness, max_brightness and trigger per LED."""
+    """What a kernel LED class device shows: brightness, max_brightness and trigger per LED."""
     for name in names:
         folder = root / name
         folder.mkdir()

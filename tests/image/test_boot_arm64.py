@@ -10,8 +10,8 @@ What this proves is the card without the Pi's own firmware: Debian's arm64
 kernel and initramfs as raspi-firmware put them on the boot partition (qemu's
 direct kernel boot stands in for the firmware's), the root found by its label,
 the cross-built pjsua2 in the venv, the units, and the first boot taking the
-boot partition's config. The config's board is `virtual` (the virt board has
-no Pi GPIO), so the first boot writes no overlays into config.txt.
+boot partition's config. The config's board is `virtual`: the virt board has
+no Pi GPIO chip (`pinctrl-bcm2835`) for the `rpi` board's lines.
 
 The image has no login on its console (that is the amd64 test twin's), so the
 command line qemu gives the kernel (cmdline.txt, as the firmware would) gets
@@ -66,7 +66,6 @@ class PiGuest(Guest):
         return [
             "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53", "-accel", "tcg",
             "-m", "1024", "-smp", "2", "-display", "none", "-serial", "stdio",
-            # No -no-reboot: a first boot that writes config.txt reboots once.
             "-monitor", f"unix:{self.monitor},server,nowait",
             "-kernel", str(self.workdir / "vmlinuz"),
             "-initrd", str(self.workdir / "initrd.img"),
