@@ -117,7 +117,7 @@ export IMAGE_BUILD_PACKAGES="${BUILD_PACKAGES[*]}"
 mmdebstrap --mode=root --variant=minbase --arch="$arch" --components="$COMPONENTS" \
 	--include="$include" \
 	--dpkgopt=force-confdef --dpkgopt=force-confold \
-	--setup-hook='cp -a "$IMAGE_SRC/image/early/." "$1/"' \
+	--setup-hook='for d in early "early-$IMAGE_ARCH"; do [ ! -d "$IMAGE_SRC/image/$d" ] || cp -a "$IMAGE_SRC/image/$d/." "$1/"; done' \
 	--customize-hook='"$IMAGE_SRC/image/customize.sh" "$1"' \
 	bookworm "$root" \
 	"deb $MIRROR bookworm $COMPONENTS" \
