@@ -10,12 +10,11 @@ import logging
 import os
 import signal
 import sys
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from phone.board import Board, BoardUnavailable, board_kinds
+from phone.board import BUILTIN_BOARDS, Board, BoardUnavailable, board_kinds, is_board_kind
 from phone.config import Config, ConfigError, load_config
 from phone.systemd import SystemdNotifier
 
@@ -32,6 +31,18 @@ def _board(config: Config, kind: str | None, overrides: dict[str, Any] | None = 
     cls = board_class(kind)
     settings = config.board.settings if kind == config.board.kind else {}
     return cls(config.board.buttons, cls.validate_settings({**settings, **(overrides or {})}))
+
+
+class _BoardKinds:
+    """`--board`'s choices, read only when asked: a built-in kind is accepted
+    without reading the installed packages' metadata, which the list (in an
+    error) reads."""
+
+    def __contains__(self, kind: object) -> bool:
+        return isinstance(kind, str) and is_board_kind(kind)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(board_kinds())
 
 
 def check_config(path: str) -> Config:
@@ -146,6 +157,8 @@ def _emulator(args: argparse.Namespace) -> int:
         if args.log_level is None:
             logging.getLogger().setLevel(config.log_level.upper())
         return asyncio.run(_run(config, _board(config, "emulator", sound), args.control))
+    import tempfile
+
     from phone.demo_people import DemoPeople
 
     with tempfile.TemporaryDirectory(prefix="simplephone-emulator-") as tmp:
@@ -210,7 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the phone")
     run.add_argument("--config", required=True, help="the phone's TOML file")
-    run.add_argument("--board", choices=board_kinds(), help="override [board] kind")
+    run.add_argument(
+        "--board",
+        choices=_BoardKinds(),
+        metavar="KIND",
+        help=f"override [board] kind: {', '.join(sorted(BUILTIN_BOARDS))} or a board installed apart",
+    )
     run.add_argument("--control", help="control interface: tcp:HOST:PORT or unix:PATH")
     run.add_argument(
         "--sip-trace",
