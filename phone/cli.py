@@ -64,11 +64,13 @@ async def _run(
     board: Board,
     control_address: str | None,
     sip_trace: bool = False,
-    config_error: str | None = None,
+    config_file: Path | None = None,
     started: Callable[[], None] | None = None,
 ) -> int:
     """Run one phone until a signal or its board (the emulator's window) stops it;
-    `started` is called once it is up (the demo's people then write to it)."""
+    `started` is called once it is up (the demo's people then write to it). A
+    refused SD-card config noted beside `config_file` (phone.first_boot) is
+    shown once the phone runs."""
     from phone.sip.endpoint import PjsuaMissing, SipStartError, import_pjsua2
 
     try:
@@ -107,8 +109,12 @@ async def _run(
             await control.close()
         await phone.shutdown()
         raise
-    if config_error is not None:
-        phone.show_config_error(config_error)
+    if config_file is not None:
+        from phone.first_boot import read_pending_error  # not before the REGISTER
+
+        config_error = read_pending_error(config_file)
+        if config_error is not None:
+            phone.show_config_error(config_error)
     notifier.ready(phone.status_line())
     watchdog = loop.create_task(notifier.keep_alive(phone.sip.stalled), name="watchdog")
     if started is not None:
@@ -339,15 +345,13 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.log_level is None:
             logging.getLogger().setLevel(config.log_level.upper())
-        from phone.first_boot import read_pending_error
-
         return asyncio.run(
             _run(
                 config,
                 _board(config, args.board),
                 args.control,
                 sip_trace=args.sip_trace,
-                config_error=read_pending_error(Path(args.config)),
+                config_file=Path(args.config),
             )
         )
     except ConfigError as exc:

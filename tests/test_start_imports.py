@@ -24,6 +24,7 @@ pytestmark = pytest.mark.kamailio
 DEFERRED = (
     "importlib.metadata",
     "tempfile",
+    "phone.first_boot",
     "plugins",
     "phone.api",
     "phone.sip.services",
