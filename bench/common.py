@@ -85,6 +85,12 @@ def _threads(pid: int) -> dict[int, tuple[str, float, int]]:
     return out
 
 
+def live_threads_cpu_seconds(pid: int) -> float:
+    """CPU time so far of a process's live threads (schedstat's nanoseconds, not
+    stat's 10 ms ticks: a start-up's 200 ms would be 20 ticks)."""
+    return sum(cpu for _, cpu, _ in _threads(pid).values())
+
+
 def thread_cpu(pid: int, seconds: float) -> list[tuple[str, float, float]]:
     """Per thread of a process over `seconds`: (name, % of a core, wake-ups a
     second, counted as context switches). The main thread is named "main";

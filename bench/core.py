@@ -5,8 +5,13 @@
   between), presses 50 ms apart; p50/p99 over N presses. Both ends read CLOCK_MONOTONIC, which is
   system-wide on Linux.
 - start → registered, two ways: process spawn until the "registered" line on
-  its console (also for baresip, against the same Kamailio), and process spawn
-  until the control interface answers `registered: true` (polled every 2 ms).
+  its console (also for baresip, against the same Kamailio), with the CPU time
+  the phone used until then (less at the mercy of the machine's load), and
+  process spawn until the control interface answers `registered: true`
+  (polled every 2 ms). `--starts-only` measures the first alone, and
+  `--phone-python` runs the phone on another interpreter (a venv with a
+  non-editable install, as on the SD image), from a directory outside the
+  checkout.
 - idle CPU and memory after registration: every built-in plugin on, presence
   with two contacts, the registrar watch querying every 5 s. CPU per thread
   (schedstat) with its wake-ups a second; RSS, PSS and USS (smaps_rollup),
@@ -18,6 +23,7 @@
   caller's CPU per thread during the call.
 
 Run: python bench/core.py [--presses 200] [--starts 10] [--idle-s 20] [--call-s 10]
+     python bench/core.py --starts-only [--starts 10] [--phone-python VENV/bin/python]
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
     idle_cpu_percent,
+    live_threads_cpu_seconds,
     machine,
     memory_mib,
     pct,
@@ -198,22 +205,44 @@ def import_costs() -> list[tuple[str, float]]:
     return [(label, float(value)) for (label, _), value in zip(IMPORT_STEPS, out, strict=True)]
 
 
-def start_phone(config: Path) -> tuple[subprocess.Popen[bytes], float]:
-    """Spawn `phone run`; return it and the seconds until it logged "registered"."""
+def start_phone(
+    config: Path, python: str = sys.executable
+) -> tuple[subprocess.Popen[bytes], float, float]:
+    """Spawn `phone run` on `python`, in the config's directory (so `-m phone` is
+    the installed package, not the checkout's); return it, the seconds until it
+    logged "registered" and the CPU seconds it had used by then."""
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "phone", "--log-level", "INFO", "run", "--config", str(config)],
+        [python, "-m", "phone", "--log-level", "INFO", "run", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        cwd=config.parent,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdout is not None
     for line in proc.stdout:
         if b"registered as" in line:
             took = time.monotonic() - started
+            cpu = live_threads_cpu_seconds(proc.pid)
             threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep draining
-            return proc, took
+            return proc, took, cpu
     raise RuntimeError(f"phone exited {proc.wait()} before registering")
+
+
+def starts_only(config: Path, starts: int, python: str) -> None:
+    """start → registered alone, `starts` times."""
+    took, cpu = [], []
+    for _ in range(starts):
+        proc, seconds, cpu_seconds = start_phone(config, python)
+        took.append(seconds)
+        cpu.append(cpu_seconds)
+        stop(proc)
+    print(
+        f"start -> registered ({starts} starts, {python}): median "
+        f"{1000 * statistics.median(took):.0f} ms (max {1000 * max(took):.0f}) to its log line; "
+        f"CPU until then median {1000 * statistics.median(cpu):.0f} ms "
+        f"(max {1000 * max(cpu):.0f}); load average {os.getloadavg()[0]:.2f}"
+    )
 
 
 def start_watched(config: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], float]:
@@ -253,7 +282,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def idle_memory(config: Path) -> tuple[float, float, float]:
     """RSS, PSS, USS of a phone 3 s after it registered."""
-    proc, _ = start_phone(config)
+    proc, _, _ = start_phone(config)
     try:
         time.sleep(3)
         return memory_mib(proc.pid)
@@ -305,8 +334,18 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=10)
     parser.add_argument("--idle-s", type=float, default=20.0)
     parser.add_argument("--call-s", type=float, default=10.0)
+    parser.add_argument("--starts-only", action="store_true", help="only start -> registered")
+    parser.add_argument(
+        "--phone-python", default=sys.executable, help="the interpreter the phone runs on"
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    if args.starts_only:
+        with tempfile.TemporaryDirectory() as tmp, Kamailio() as server:
+            contacts = [("Bob", server.uri("bob")), ("Carol", server.uri("carol"))]
+            config = render_config(account(server, "alice"), contacts, Path(tmp), "reg")
+            starts_only(config, args.starts, args.phone_python)
+        return
     with (
         tempfile.TemporaryDirectory() as tmp,
         Kamailio() as server,
@@ -322,13 +361,14 @@ def main() -> None:
         contacts = [("Bob", server.uri("bob")), ("Carol", server.uri("carol"))]
         config = render_config(account(server, "alice"), contacts, workdir, "reg")
         call_rtp(workdir, args.call_s)
-        ours, outside, theirs = [], [], []
+        ours, ours_cpu, outside, theirs = [], [], [], []
         rss_theirs = cpu_ours = cpu_theirs = 0.0
         threads: list[tuple[str, float, float]] = []
         memory = (0.0, 0.0, 0.0)
         for run in range(args.starts):
-            proc, took = start_phone(config)
+            proc, took, cpu = start_phone(config)
             ours.append(took)
+            ours_cpu.append(cpu)
             if run == 0:
                 time.sleep(3)
                 memory = memory_mib(proc.pid)
@@ -351,7 +391,8 @@ def main() -> None:
         m_ours, m_theirs = statistics.median(ours), statistics.median(theirs)
         print(
             f"start -> registered ({args.starts} starts): simplephone median "
-            f"{1000 * m_ours:.0f} ms (max {1000 * max(ours):.0f}) to its log line, "
+            f"{1000 * m_ours:.0f} ms (max {1000 * max(ours):.0f}) to its log line "
+            f"(CPU median {1000 * statistics.median(ours_cpu):.0f} ms), "
             f"{1000 * statistics.median(outside):.0f} ms (max {1000 * max(outside):.0f}) "
             f"to `registered` on the control interface; baresip median "
             f"{1000 * m_theirs:.0f} ms (max {1000 * max(theirs):.0f}); ratio {m_ours / m_theirs:.1f}x"

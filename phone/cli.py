@@ -10,12 +10,11 @@ import logging
 import os
 import signal
 import sys
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from phone.board import Board, BoardUnavailable, board_kinds
+from phone.board import BUILTIN_BOARDS, Board, BoardUnavailable, board_kinds, is_board_kind
 from phone.config import Config, ConfigError, load_config
 from phone.systemd import SystemdNotifier
 
@@ -32,6 +31,18 @@ def _board(config: Config, kind: str | None, overrides: dict[str, Any] | None = 
     cls = board_class(kind)
     settings = config.board.settings if kind == config.board.kind else {}
     return cls(config.board.buttons, cls.validate_settings({**settings, **(overrides or {})}))
+
+
+class _BoardKinds:
+    """`--board`'s choices, read only when asked: a built-in kind is accepted
+    without reading the installed packages' metadata, which the list (in an
+    error) reads."""
+
+    def __contains__(self, kind: object) -> bool:
+        return isinstance(kind, str) and is_board_kind(kind)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(board_kinds())
 
 
 def check_config(path: str) -> Config:
@@ -53,11 +64,13 @@ async def _run(
     board: Board,
     control_address: str | None,
     sip_trace: bool = False,
-    config_error: str | None = None,
+    config_file: Path | None = None,
     started: Callable[[], None] | None = None,
 ) -> int:
     """Run one phone until a signal or its board (the emulator's window) stops it;
-    `started` is called once it is up (the demo's people then write to it)."""
+    `started` is called once it is up (the demo's people then write to it). A
+    refused SD-card config noted beside `config_file` (phone.first_boot) is
+    shown once the phone runs."""
     from phone.sip.endpoint import PjsuaMissing, SipStartError, import_pjsua2
 
     try:
@@ -96,8 +109,12 @@ async def _run(
             await control.close()
         await phone.shutdown()
         raise
-    if config_error is not None:
-        phone.show_config_error(config_error)
+    if config_file is not None:
+        from phone.first_boot import read_pending_error  # not before the REGISTER
+
+        config_error = read_pending_error(config_file)
+        if config_error is not None:
+            phone.show_config_error(config_error)
     notifier.ready(phone.status_line())
     watchdog = loop.create_task(notifier.keep_alive(phone.sip.stalled), name="watchdog")
     if started is not None:
@@ -146,6 +163,8 @@ def _emulator(args: argparse.Namespace) -> int:
         if args.log_level is None:
             logging.getLogger().setLevel(config.log_level.upper())
         return asyncio.run(_run(config, _board(config, "emulator", sound), args.control))
+    import tempfile
+
     from phone.demo_people import DemoPeople
 
     with tempfile.TemporaryDirectory(prefix="simplephone-emulator-") as tmp:
@@ -206,7 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the phone")
     run.add_argument("--config", required=True, help="the phone's TOML file")
-    run.add_argument("--board", choices=board_kinds(), help="override [board] kind")
+    run.add_argument(
+        "--board",
+        choices=_BoardKinds(),
+        metavar="KIND",
+        help=f"override [board] kind: {', '.join(sorted(BUILTIN_BOARDS))} or a board installed apart",
+    )
     run.add_argument("--control", help="control interface: tcp:HOST:PORT or unix:PATH")
     run.add_argument(
         "--sip-trace",
@@ -296,15 +320,13 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.log_level is None:
             logging.getLogger().setLevel(config.log_level.upper())
-        from phone.first_boot import read_pending_error
-
         return asyncio.run(
             _run(
                 config,
                 _board(config, args.board),
                 args.control,
                 sip_trace=args.sip_trace,
-                config_error=read_pending_error(Path(args.config)),
+                config_file=Path(args.config),
             )
         )
     except ConfigError as exc:

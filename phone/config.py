@@ -44,7 +44,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, overload
 
-from phone.board import board_kinds
+from phone.board import BUILTIN_BOARDS, board_kinds
 from phone.settings import ConfigError, Table, describe_value
 from phone.uri import SipUri
 
@@ -400,13 +400,17 @@ def _parse_contacts(value: Any) -> tuple[ContactConfig, ...]:
 
 
 def _parse_board(root: Table) -> BoardConfig:
-    """`[board]`: its kind is one of the installed boards (phone.board.board_kinds)."""
-    kinds = board_kinds()
-    if not kinds:
-        raise ConfigError(
-            "board.kind",
-            "no board is installed (install simplephone, or `pip install -e .` in a checkout)",
-        )
+    """`[board]`: its kind is one of the installed boards (phone.board.board_kinds).
+    A built-in kind with only built-in kinds' sections needs no look at the
+    installed packages' metadata (phone.board.BUILTIN_BOARDS)."""
+    raw = root.take("board", required=True)
+    kinds = tuple(sorted(BUILTIN_BOARDS))
+    if (
+        not isinstance(raw, dict)
+        or raw.get("kind") not in BUILTIN_BOARDS
+        or not raw.keys() <= {"kind", "buttons", *kinds}
+    ):
+        kinds = board_kinds()
     table = root.table("board", ("kind", "buttons", *kinds), required=True)
     kind = table.choice("kind", kinds, required=True)
     buttons = table.integer("buttons", 1, MAX_BUTTONS, required=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.metadata
 import inspect
 import json
 import logging
@@ -321,6 +320,8 @@ def _discover(builtins: Mapping[str, object]) -> dict[str, Callable[[], object]]
     loaders: dict[str, Callable[[], object]] = {
         name: functools.partial(_identity, module) for name, module in builtins.items()
     }
+    import importlib.metadata  # tens of ms: not before the first REGISTER (Phone.start)
+
     values: dict[str, str] = {}
     entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
     for entry_point in sorted(entry_points, key=lambda ep: ep.name):

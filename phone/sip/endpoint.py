@@ -142,10 +142,9 @@ class SipStack:
         except LayoutError as exc:
             raise SipStartError(f"the pjsip request hook failed its self-test: {exc}") from exc
         loop = asyncio.get_running_loop()
-        self.media_poller = MediaPoller()
         try:
             self.wakeups = SipWakeups(
-                self._handle_events, self.local_port, loop, self.media_poller.serve
+                self._handle_events, self.local_port, loop, self._calls_changed
             )
         except LayoutError as exc:
             raise SipStartError(f"cannot watch pjsip's sockets: {exc}") from exc
@@ -163,6 +162,14 @@ class SipStack:
             on_recovered=self._registration_recovered,
         )
         self.account.start()
+        # Only once the REGISTER is out: stopping pjmedia's worker waits out its
+        # poll, up to 10 ms. No call can come before, as the loop has not run.
+        self.media_poller = MediaPoller()
+
+    def _calls_changed(self, calls: bool) -> None:
+        """pjsua has a call, or none: RTP is polled only while it has one."""
+        if self.media_poller is not None:
+            self.media_poller.serve(calls)
 
     def start_services(self) -> None:
         """Subscriptions, publications, pager and chat sessions (`SipServices`),

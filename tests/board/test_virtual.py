@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import wave
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import pytest
 from luma.core.render import canvas
 
-from board.rpi import RpiBoard
 from board.virtual import VirtualBoard
 from phone.board import (
     FUNCTION_BUTTONS,
@@ -32,12 +30,6 @@ def write_wav(path: Path, channels: int = 1, width: int = 2, rate: int = 8000) -
         wav.setframerate(rate)
         wav.writeframes(bytes(channels * width * rate // 10))
     return path
-
-
-def test_entry_points_name_the_boards() -> None:
-    boards = {ep.name: ep.load() for ep in entry_points(group="simplephone.boards")}
-    assert boards["virtual"] is VirtualBoard
-    assert boards["rpi"] is RpiBoard
 
 
 def test_leds_are_kept_and_unknown_ones_refused() -> None:

@@ -1,0 +1,81 @@
+"""What `phone run` has imported when its first REGISTER goes out: the start
+defers what the REGISTER does not need (bench/README.md, start → registered).
+A real phone registers with Kamailio; a logging filter in the process notes
+`sys.modules` at the account's "registering" line, which follows the REGISTER's
+sending (phone/sip/account.py)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.peers.kamailio import Kamailio
+from tests.phones import account, render_config
+
+pytestmark = pytest.mark.kamailio
+
+# Each costs milliseconds to tens of them on a Pi-class CPU, and none is needed
+# to register: package metadata (entry points: boards, plugins), the plugins,
+# the SIP services with their XML payload parsers, MSRP and XCAP.
+DEFERRED = (
+    "importlib.metadata",
+    "tempfile",
+    "phone.first_boot",
+    "plugins",
+    "phone.api",
+    "phone.sip.services",
+    "phone.msrp",
+    "phone.xcap",
+    "lxml",
+    "h11",
+)
+
+NOTE_MODULES = """
+import logging, sys
+
+class NoteModules(logging.Filter):
+    def filter(self, record):
+        if record.getMessage().startswith("registering "):
+            with open(sys.argv[2], "w") as out:
+                out.write("\\n".join(sorted(sys.modules)))
+        return True
+
+logging.getLogger("phone.sip.account").addFilter(NoteModules())
+from phone.cli import main
+sys.exit(main(["run", "--config", sys.argv[1]]))
+"""
+
+
+def test_the_first_register_goes_out_before_the_heavy_imports(
+    kamailio: Kamailio, tmp_path: Path
+) -> None:
+    config = render_config(account(kamailio, "alice"), [], tmp_path, "alice")
+    noted = tmp_path / "modules.txt"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", NOTE_MODULES, str(config), str(noted)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    log = []
+    try:
+        for line in proc.stderr:  # the log, until the registrar's answer
+            log.append(line)
+            if "registered as sip:alice@" in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        log.append(proc.communicate(timeout=30)[1])
+    assert proc.returncode == 0, "".join(log)
+    assert "registered as sip:alice@" in "".join(log)
+    modules = set(noted.read_text().split())
+    assert "pjsua2" in modules  # the filter saw the phone's own start
+    early = sorted(
+        name for name in modules if any(name == d or name.startswith(d + ".") for d in DEFERRED)
+    )
+    assert early == []
