@@ -33,10 +33,21 @@ first call) does not cost seconds of echo. What the measurement
 adds to ALSA's offset is kept across xruns and device reopenings. The two
 rings then carry the frames across to pjmedia's clock, which runs on system
 time and drifts; `PcmRing` absorbs that. pjmedia's clock runs only while the
-phone has a call (pjsua closes its idle sound device): meanwhile the card
-keeps running, for tones, but the rings are left alone rather than counted
-as overrun, and what the capture ring held is dropped when the clock starts
+phone has a call (pjsua closes its idle sound device): while the card runs
+without it (a tone), the rings are left alone rather than counted as
+overrun, and what the capture ring held is dropped when the clock starts
 again.
+
+When nothing needs sound (pjmedia's clock stopped, no tone) for
+`IDLE_AFTER_S`, the thread stops both PCMs (`drop`, keeping them open) and
+blocks until the clock starts or a tone is set: an idle phone does no
+periodic audio work, as a desk phone's sound device is closed between calls.
+Reopening a PCM would be slower (ALSA's `pulse` plugin took about 1.9 s to
+the first period of a new PCM, against 15-20 ms to restart a stopped one),
+and what the canceller learned and the measured lag stay with the bridge:
+a restart is handled as an xrun is, ALSA's offset measured afresh and the
+measured part of the lag kept, so the next call starts with the reference
+where the last one left it, and the estimator corrects it if it moved.
 """
 
 from __future__ import annotations
@@ -91,6 +102,11 @@ EARLIER_TOLERANCE_MS = 16
 REPLAY_MS = 2000
 REFERENCE_HISTORY_MS = REPLAY_MS + MAX_ECHO_LAG_MS + 200
 STOP_TIMEOUT_S = 5.0  # how long close() waits for the audio thread
+# How long nothing must need sound before the card is stopped: as long as
+# pjsua waits before it closes its idle sound device, so a ring tone that ends
+# as the call's clock starts (answering), or a clock that stops for a moment,
+# does not stop and restart the card.
+IDLE_AFTER_S = 1.0
 PLUGIN_THREAD = "threaded-ml"  # the name PulseAudio's client library gives its thread
 
 
@@ -150,7 +166,8 @@ class AudioStats:
     not counting time blocked in ALSA, took longer than a frame). Ring over-
     and underruns are on the pjmedia side; drift corrections are the single
     samples the rings dropped or inserted. `cpu_seconds` is the thread CPU
-    time of the audio thread plus the port's callbacks.
+    time of the audio thread plus the port's callbacks. `streaming`: the card
+    runs now (it is stopped while nothing needs sound; `state` stays RUNNING).
     """
 
     state: AudioState
@@ -165,6 +182,7 @@ class AudioStats:
     playback: RingStats
     realignments: int
     alignment_ms: float | None
+    streaming: bool
     pj_frames: int
     cpu_seconds: float
     last_error: str | None
@@ -371,6 +389,10 @@ class AlsaSound:
         self._state = AudioState.CLOSED
         self._last_error: AudioDeviceError | None = None
         self._stop = threading.Event()
+        # Set when something may need sound again: pjmedia's clock started, a
+        # tone was set, or close() wants the thread. The idle thread blocks on it.
+        self._wanted = threading.Event()
+        self._streaming = False
         self._thread: threading.Thread | None = None
         self._counters_lock = threading.Lock()
         self._cycles = 0
@@ -439,6 +461,7 @@ class AlsaSound:
         `STOP_TIMEOUT_S` is reported and left alone, still owning its PCMs.
         """
         self._stop.set()
+        self._wanted.set()
         thread = self._thread
         if thread is not None:
             thread.join(timeout=STOP_TIMEOUT_S)
@@ -463,6 +486,8 @@ class AlsaSound:
         """Mix `frames` (S16 frames of this bridge's size) into the speaker; None stops."""
         with self._tone_lock:
             self._tone = frames
+        if frames is not None:
+            self._wanted.set()  # the card may be stopped: start it
 
     def stats(self) -> AudioStats:
         echo = self.echo.stats()
@@ -481,6 +506,7 @@ class AlsaSound:
                 playback=self.playback_ring.stats(),
                 realignments=self._realignments,
                 alignment_ms=None if self._alignment is None else self._alignment * 1000 / RATE,
+                streaming=self._streaming,
                 pj_frames=port.frames if port is not None else 0,
                 cpu_seconds=self._cpu + (port.cpu if port is not None else 0.0),
                 last_error=str(self._last_error) if self._last_error else None,
@@ -498,8 +524,9 @@ class AlsaSound:
         return duplex
 
     def _run(self, duplex: _Duplex | None) -> None:
-        realtime(self.config.realtime_priority, "audio thread")
+        REALTIME.request(self.config.realtime_priority, "audio thread")
         reported: str | None = None  # log a missing device once, not every retry
+        announce = True  # the first stream on newly opened devices is logged
         while not self._stop.is_set():
             if duplex is None:
                 try:
@@ -511,17 +538,38 @@ class AlsaSound:
                     self._stop.wait(self.config.retry_s)
                     continue
                 reported = None
+                announce = True
             try:
-                self._stream(duplex)
+                self._stream(duplex, announce)
+                announce = False
+                self._standby(duplex)
             except AudioDeviceError as exc:
                 # Lost while running (unplugged, server gone): wait for it again.
                 log.error("%s", exc)
                 self._set_state(AudioState.WAITING_FOR_DEVICE, exc)
+                duplex.close()
+                duplex = None
+        if duplex is not None:
             duplex.close()
-            duplex = None
 
-    def _stream(self, duplex: _Duplex) -> None:
-        """The duplex loop: one capture period in, one playback period out, per cycle."""
+    def _standby(self, duplex: _Duplex) -> None:
+        """Stop both PCMs (kept open) and block until sound is needed or close() is called."""
+        if self._stop.is_set():
+            return
+        for device, pcm in (
+            (self.config.capture_pcm, duplex.capture),
+            (self.config.playback_pcm, duplex.playback),
+        ):
+            try:
+                pcm.drop()
+            except alsaaudio.ALSAAudioError as exc:
+                raise AudioDeviceError(device, str(exc)) from exc
+        log.debug("audio idle: card stopped until a call or a tone")
+        self._wanted.wait()
+
+    def _stream(self, duplex: _Duplex, announce: bool) -> None:
+        """The duplex loop: one capture period in, one playback period out, per
+        cycle, until nothing has needed sound for IDLE_AFTER_S (or close())."""
         history = _ReferenceHistory(RATE * REFERENCE_HISTORY_MS // 1000)
         pending = bytearray()
         self._alignment = None
@@ -535,10 +583,11 @@ class AlsaSound:
         port = self._port  # read once: destroy() may drop it meanwhile
         if port is not None:
             port.streaming = True
+        self._streaming = True
         for _ in range(self.config.playback_prefill_frames):
             self._write(duplex, silence)
             history.append(silence)
-        log.info(
+        (log.info if announce else log.debug)(
             "audio running: capture %r, playback %r, %d ms frames",
             self.config.capture_pcm,
             self.config.playback_pcm,
@@ -547,6 +596,7 @@ class AlsaSound:
         try:
             self._duplex_loop(duplex, port, first, pending, history, silence)
         finally:
+            self._streaming = False
             if port is not None:
                 port.streaming = False
 
@@ -566,6 +616,7 @@ class AlsaSound:
         xruns = self._overruns + self._underruns
         # (capture index, frame) of the last REPLAY_MS, for the canceller to relearn
         captured: deque[tuple[int, bytes]] = deque(maxlen=REPLAY_MS // self.config.frame_ms)
+        needed_at = time.monotonic()  # the last cycle that had a clock or a tone
         while True:
             started = time.perf_counter()
             cpu_started = time.thread_time()
@@ -579,6 +630,8 @@ class AlsaSound:
                     self._tone = None
             if tone is not None:
                 playback = _mix(playback, tone)
+            if clocked or tone is not None:
+                needed_at = time.monotonic()
             busy = time.perf_counter() - started
             self._write(duplex, playback)
             resumed = time.perf_counter()
@@ -618,9 +671,19 @@ class AlsaSound:
                 self._cpu += time.thread_time() - cpu_started
                 if elapsed > period:
                     self._late += 1
-            if self._stop.is_set():
+            if self._stop.is_set() or (
+                time.monotonic() - needed_at > IDLE_AFTER_S and self._falls_idle(port)
+            ):
                 return
             frame = self._read(duplex, pending)
+
+    def _falls_idle(self, port: _AlsaPort | None) -> bool:
+        """Whether the card may stop: still nothing needs sound once `_wanted`
+        is cleared (a clock or tone starting after this sets it again)."""
+        self._wanted.clear()
+        clocked = port is not None and port.clocked()
+        with self._tone_lock:
+            return not clocked and self._tone is None
 
     def _measured(self, alignment: _Alignment, estimate: DelayEstimate) -> bool:
         """Take in an estimate; True when it moved the reference."""
@@ -715,15 +778,45 @@ class AlsaSound:
             self._on_state(state, error)
 
 
+class RealtimePriority:
+    """Asks for SCHED_FIFO for audio threads, until the first refusal.
+
+    Where real-time priority is refused (no CAP_SYS_NICE, no rtprio limit) it
+    is refused for every thread after: pjsua brings a new clock thread with
+    each call, and ALSA's pulse plugin a thread with each PCM. So the first
+    refusal is logged, and no thread is asked for again in this process.
+    `setter` is `os.sched_setscheduler`'s signature (tests inject one).
+    """
+
+    def __init__(self, setter: Callable[[int, int, Any], None] = os.sched_setscheduler) -> None:
+        self._set = setter
+        self._lock = threading.Lock()  # threads of the audio path ask at once
+        self.refused: str | None = None
+
+    def request(self, priority: int | None, thread: str, tid: int = 0) -> None:
+        """Run a thread (0: the calling one) SCHED_FIFO at `priority` (None: leave it)."""
+        if priority is None:
+            return
+        with self._lock:
+            if self.refused is not None:
+                return
+            try:
+                self._set(tid, os.SCHED_FIFO, os.sched_param(priority))
+            except (OSError, ValueError) as exc:
+                self.refused = str(exc)
+                log.warning(
+                    "%s stays at normal priority, as will every audio thread after it: %s",
+                    thread,
+                    exc,
+                )
+
+
+REALTIME = RealtimePriority()  # one per process: a refusal holds for the whole process
+
+
 def realtime(priority: int | None, thread: str, tid: int = 0) -> None:
-    """Run a thread (0: the calling one) SCHED_FIFO at `priority` (None: leave
-    it); where that is not permitted, log it and go on at normal priority."""
-    if priority is None:
-        return
-    try:
-        os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
-    except (OSError, ValueError) as exc:
-        log.warning("%s stays at normal priority: %s", thread, exc)
+    """Run a thread SCHED_FIFO at `priority`, through the process's `REALTIME`."""
+    REALTIME.request(priority, thread, tid)
 
 
 def realtime_plugin_threads(priority: int | None) -> None:
@@ -736,13 +829,13 @@ def realtime_plugin_threads(priority: int | None) -> None:
     pjmedia over- and underran, and playback underran. A card's own driver
     has no such thread, so on the Pi there is nothing to find.
     """
-    if priority is None:
+    if priority is None or REALTIME.refused is not None:
         return
     for task in Path("/proc/self/task").iterdir():
         try:
             named = (task / "comm").read_text().strip() == PLUGIN_THREAD
             if named and os.sched_getscheduler(int(task.name)) != os.SCHED_FIFO:
-                realtime(priority, f"ALSA plugin thread {task.name}", int(task.name))
+                REALTIME.request(priority, f"ALSA plugin thread {task.name}", int(task.name))
         except OSError:
             continue  # the thread ended meanwhile
 
@@ -788,6 +881,7 @@ class _AlsaPort(BridgePort):
     """
 
     def __init__(self, sound: AlsaSound) -> None:
+        self._wanted = sound._wanted
         self._capture = sound.capture_ring
         self._playback = sound.playback_ring
         self._samples = sound.samples
@@ -814,13 +908,14 @@ class _AlsaPort(BridgePort):
         thread = threading.get_native_id()
         if thread != self._clock_thread:
             self._clock_thread = thread
-            realtime(self._priority, "pjmedia's clock thread")
+            REALTIME.request(self._priority, "pjmedia's clock thread")
 
     def onFrameRequested(self, frame: Any) -> None:
         self._on_clock_thread()
         started = time.thread_time()
         if not self.clocked():
             self._capture.clear()  # the clock starts again: what the ring holds is old
+            self._wanted.set()  # and the card may be stopped: start it
         self.requested_at = time.monotonic()
         pcm = self._capture.read(self._samples)
         frame.buf = pj.ByteVector(pcm)
