@@ -39,15 +39,21 @@ overrun, and what the capture ring held is dropped when the clock starts
 again.
 
 When nothing needs sound (pjmedia's clock stopped, no tone) for
-`IDLE_AFTER_S`, the thread stops both PCMs (`drop`, keeping them open) and
-blocks until the clock starts or a tone is set: an idle phone does no
-periodic audio work, as a desk phone's sound device is closed between calls.
-Reopening a PCM would be slower (ALSA's `pulse` plugin took about 1.9 s to
-the first period of a new PCM, against 15-20 ms to restart a stopped one),
-and what the canceller learned and the measured lag stay with the bridge:
-a restart is handled as an xrun is, ALSA's offset measured afresh and the
-measured part of the lag kept, so the next call starts with the reference
-where the last one left it, and the estimator corrects it if it moved.
+`IDLE_AFTER_S`, the thread closes both PCMs, opens them again without
+starting them, and blocks until the clock starts or a tone is set: an idle
+phone does no periodic audio work, as a desk phone's sound device is closed
+between calls. Why reopened, not stopped (ALSA's `pulse` plugin, measured):
+a dropped PCM makes a new PulseAudio stream when it starts again, and its
+second period came 1.9 s late; a paused one (a cork) went on at once but
+with 80-100 ms more latency that then moved by 10 ms steps for seconds,
+which cost the next call 2-4 s of echo; a fresh PCM left open for two
+seconds starts at once, with the latency of a first stream (on a card's own
+driver, opening is a few ms either way, and an unstarted PCM costs
+nothing). What the canceller learned and the measured part of the lag stay
+with the bridge: a restart is handled as an xrun is, ALSA's offset measured
+afresh, so the next call starts with the reference where the last one left
+it, and the estimator moves it if the lag changed. Devices that vanished
+while idle are found at the reopen.
 """
 
 from __future__ import annotations
@@ -526,7 +532,8 @@ class AlsaSound:
     def _run(self, duplex: _Duplex | None) -> None:
         REALTIME.request(self.config.realtime_priority, "audio thread")
         reported: str | None = None  # log a missing device once, not every retry
-        announce = True  # the first stream on newly opened devices is logged
+        announce = True  # log the first stream on devices that were missing or new
+        idle = False  # the devices are open and not started: wait until sound is needed
         while not self._stop.is_set():
             if duplex is None:
                 try:
@@ -535,37 +542,28 @@ class AlsaSound:
                     if str(exc) != reported:
                         log.warning("%s; retrying every %.1f s", exc, self.config.retry_s)
                         reported = str(exc)
+                    announce, idle = True, False
                     self._stop.wait(self.config.retry_s)
                     continue
                 reported = None
-                announce = True
+            if idle:
+                log.debug("audio idle: devices open, not started until a call or a tone")
+                self._wanted.wait()
+                idle = False
+                continue
             try:
                 self._stream(duplex, announce)
-                announce = False
-                self._standby(duplex)
+                announce, idle = False, True
             except AudioDeviceError as exc:
                 # Lost while running (unplugged, server gone): wait for it again.
                 log.error("%s", exc)
                 self._set_state(AudioState.WAITING_FOR_DEVICE, exc)
-                duplex.close()
-                duplex = None
+                announce = True
+            # Closed and opened afresh, even to idle: see the module docstring.
+            duplex.close()
+            duplex = None
         if duplex is not None:
             duplex.close()
-
-    def _standby(self, duplex: _Duplex) -> None:
-        """Stop both PCMs (kept open) and block until sound is needed or close() is called."""
-        if self._stop.is_set():
-            return
-        for device, pcm in (
-            (self.config.capture_pcm, duplex.capture),
-            (self.config.playback_pcm, duplex.playback),
-        ):
-            try:
-                pcm.drop()
-            except alsaaudio.ALSAAudioError as exc:
-                raise AudioDeviceError(device, str(exc)) from exc
-        log.debug("audio idle: card stopped until a call or a tone")
-        self._wanted.wait()
 
     def _stream(self, duplex: _Duplex, announce: bool) -> None:
         """The duplex loop: one capture period in, one playback period out, per
@@ -931,6 +929,9 @@ class _AlsaPort(BridgePort):
         started = time.thread_time()
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
             self._playback.write(_read_byte_vector(frame.buf))
-        else:
+        elif self.clocked():
             self._playback.write(self._silence)
+        # else: the bridge's heartbeat to a port nothing is connected to; the
+        # audio thread reads the ring only while the clock asks for frames, so
+        # writing these would only fill it (five overruns a second, for a tone).
         self.cpu += time.thread_time() - started

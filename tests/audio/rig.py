@@ -44,7 +44,10 @@ WINDOW_S = 0.1
 ACTIVE_DB = -50.0  # a window counts as speech above this level
 TARGET_ERLE_DB = 40.0  # issue 15: on every call, within 2 s
 RIG_TAKES = 4
-CALL_LEAD_S = 1.0  # room recording kept before the last of several calls
+CALL_LEAD_S = 1.0  # room recording kept before the (last) call
+# How long a call waits on an idle bridge: the PCMs it reopened to idle on
+# ALSA's pulse plugin start at once after about 2 s, up to 1.9 s late before.
+IDLE_S = 2.5
 T = TypeVar("T")
 
 
@@ -200,9 +203,10 @@ def _take(
         status = room.wait(timeout=10)
     if status != 0:
         raise RuntimeError(f"the room exited with status {status}")
-    # The room's recordings from shortly before the last call (room time 0 is
-    # about when it said it runs), so the analysis finds that call's echo.
-    skip = int(max(0.0, started - room_started - CALL_LEAD_S) * RATE) if calls > 1 else 0
+    # The room's recordings from shortly before the (last) call, so the
+    # analysis finds its echo within its search (room time 0 is about when it
+    # said it runs; the bridge idled in between).
+    skip = int(max(0.0, started - room_started - CALL_LEAD_S) * RATE)
     return RigRun(
         far=far,
         sent=sent,
@@ -217,11 +221,13 @@ def _take(
 
 
 def wait_idle(sound: AlsaSound, timeout: float = 15.0) -> None:
-    """Until the bridge has run its card and stopped it again, nothing needing sound."""
+    """Until the bridge has run its card and stopped it again, nothing needing
+    sound, and then IDLE_S more (a phone idles for longer than that between calls)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         stats = sound.stats()
         if stats.cycles > 0 and not stats.streaming:
+            time.sleep(IDLE_S)
             return
         time.sleep(0.02)
     raise RuntimeError(f"the bridge never fell idle: {sound.stats()}")
