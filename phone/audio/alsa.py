@@ -498,7 +498,7 @@ class AlsaSound:
         return duplex
 
     def _run(self, duplex: _Duplex | None) -> None:
-        realtime(self.config.realtime_priority, "audio thread")
+        REALTIME.request(self.config.realtime_priority, "audio thread")
         reported: str | None = None  # log a missing device once, not every retry
         while not self._stop.is_set():
             if duplex is None:
@@ -715,15 +715,45 @@ class AlsaSound:
             self._on_state(state, error)
 
 
+class RealtimePriority:
+    """Asks for SCHED_FIFO for audio threads, until the first refusal.
+
+    Where real-time priority is refused (no CAP_SYS_NICE, no rtprio limit) it
+    is refused for every thread after: pjsua brings a new clock thread with
+    each call, and ALSA's pulse plugin a thread with each PCM. So the first
+    refusal is logged, and no thread is asked for again in this process.
+    `setter` has `os.sched_setscheduler`'s signature (tests inject one).
+    """
+
+    def __init__(self, setter: Callable[[int, int, Any], None] = os.sched_setscheduler) -> None:
+        self._set = setter
+        self._lock = threading.Lock()  # the threads of the audio path ask at once
+        self.refused: str | None = None
+
+    def request(self, priority: int | None, thread: str, tid: int = 0) -> None:
+        """Run a thread (0: the calling one) SCHED_FIFO at `priority` (None: leave it)."""
+        if priority is None:
+            return
+        with self._lock:
+            if self.refused is not None:
+                return
+            try:
+                self._set(tid, os.SCHED_FIFO, os.sched_param(priority))
+            except (OSError, ValueError) as exc:
+                self.refused = str(exc)
+                log.warning(
+                    "%s stays at normal priority, as will every audio thread after it: %s",
+                    thread,
+                    exc,
+                )
+
+
+REALTIME = RealtimePriority()  # one per process: a refusal holds for the whole process
+
+
 def realtime(priority: int | None, thread: str, tid: int = 0) -> None:
-    """Run a thread (0: the calling one) SCHED_FIFO at `priority` (None: leave
-    it); where that is not permitted, log it and go on at normal priority."""
-    if priority is None:
-        return
-    try:
-        os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
-    except (OSError, ValueError) as exc:
-        log.warning("%s stays at normal priority: %s", thread, exc)
+    """Run a thread SCHED_FIFO at `priority`, through the process's `REALTIME`."""
+    REALTIME.request(priority, thread, tid)
 
 
 def realtime_plugin_threads(priority: int | None) -> None:
@@ -736,13 +766,13 @@ def realtime_plugin_threads(priority: int | None) -> None:
     pjmedia over- and underran, and playback underran. A card's own driver
     has no such thread, so on the Pi there is nothing to find.
     """
-    if priority is None:
+    if priority is None or REALTIME.refused is not None:
         return
     for task in Path("/proc/self/task").iterdir():
         try:
             named = (task / "comm").read_text().strip() == PLUGIN_THREAD
             if named and os.sched_getscheduler(int(task.name)) != os.SCHED_FIFO:
-                realtime(priority, f"ALSA plugin thread {task.name}", int(task.name))
+                REALTIME.request(priority, f"ALSA plugin thread {task.name}", int(task.name))
         except OSError:
             continue  # the thread ended meanwhile
 
@@ -810,11 +840,12 @@ class _AlsaPort(BridgePort):
         return time.monotonic() - self.requested_at < self._stopped_after_s
 
     def _on_clock_thread(self) -> None:
-        """Raise the clock thread's priority once (a new sound device brings a new thread)."""
+        """Raise the clock thread's priority once (a new sound device, at each
+        call, brings a new thread; after a refusal `REALTIME` asks no more)."""
         thread = threading.get_native_id()
         if thread != self._clock_thread:
             self._clock_thread = thread
-            realtime(self._priority, "pjmedia's clock thread")
+            REALTIME.request(self._priority, "pjmedia's clock thread")
 
     def onFrameRequested(self, frame: Any) -> None:
         self._on_clock_thread()

@@ -6,6 +6,7 @@ the room, and the room's talker reaches the phone's microphone.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -266,3 +267,42 @@ def test_destroy_frees_nothing_a_stuck_audio_thread_still_uses(
     release.set()
     snd.destroy()  # the thread has gone now: the canceller is freed
     assert not snd.echo.active
+
+
+class Refusing:
+    """`os.sched_setscheduler` where real-time priority is not permitted."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    def __call__(self, tid: int, policy: int, param: Any) -> None:
+        self.asked.append(tid)
+        raise PermissionError(1, "Operation not permitted")
+
+
+def test_a_refused_real_time_priority_is_asked_for_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each call brings pjmedia a new clock thread, and ALSA's pulse plugin a
+    thread per PCM: once refused, no thread is asked for again, and one
+    warning says so. (A decision object of the test's own, with an injected
+    setter: no thread of the session's pjmedia can ask through it.)"""
+    setter = Refusing()
+    priority = alsa.RealtimePriority(setter)
+    for tid in (0, 101, 102, 0):  # audio thread, two plugin threads, a clock thread
+        priority.request(10, "thread", tid)
+    assert setter.asked == [0]
+    assert priority.refused is not None
+    assert caplog.text.count("stays at normal priority") == 1
+
+
+def test_real_time_priority_is_asked_for_every_thread_while_granted() -> None:
+    asked: list[tuple[int, int, int]] = []
+    priority = alsa.RealtimePriority(
+        lambda tid, policy, param: asked.append((tid, policy, param.sched_priority))
+    )
+    priority.request(10, "audio thread")
+    priority.request(10, "ALSA plugin thread 7", 7)
+    priority.request(None, "never asked")
+    assert asked == [(0, os.SCHED_FIFO, 10), (7, os.SCHED_FIFO, 10)]
+    assert priority.refused is None
