@@ -6,16 +6,18 @@ import contextlib
 import os
 import shutil
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
 
+from phone.sip.rawsip import RawSip
 from tests.peers.baresip import APT_LINE as BARESIP_APT_LINE
 from tests.peers.baresip import Baresip
 from tests.peers.kamailio import APT_LINE as KAMAILIO_APT_LINE
 from tests.peers.kamailio import Kamailio, kamailio_binary
 from tests.peers.process import PeerProcess, log_marks, logs_since
-from tests.sip.stack import poll_endpoint
+from tests.sip.stack import loopback_transport, poll_endpoint, request_hook
 
 P = TypeVar("P", bound=PeerProcess)
 
@@ -60,6 +62,36 @@ def pj_endpoint() -> Iterator[object]:
 # -- Peers: Kamailio (registrar, presence, RLS, XCAP, MSRP relay) and baresip --
 # A missing peer skips its tests on a developer's machine, but fails them in CI
 # (CI set), so a broken install can never turn the suite green.
+
+
+@dataclass
+class SipTransports:
+    udp_port: int
+    tcp_port: int
+    ids: tuple[int, int]
+
+
+@pytest.fixture(scope="session")
+def sip_transports(pj_endpoint: Any) -> Iterator[SipTransports]:
+    """UDP and TCP on loopback for the session's endpoint, made once: pjsua
+    holds at most 8 transports, so no test directory may make its own."""
+    import pjsua2 as pj
+
+    (udp_id, udp_port), (tcp_id, tcp_port) = (
+        loopback_transport(pj_endpoint, kind)
+        for kind in (pj.PJSIP_TRANSPORT_UDP, pj.PJSIP_TRANSPORT_TCP)
+    )
+    yield SipTransports(udp_port, tcp_port, (udp_id, tcp_id))
+    for transport_id in (udp_id, tcp_id):
+        pj_endpoint.transportClose(transport_id)
+
+
+@pytest.fixture(scope="session")
+def raw_sip(pj_endpoint: Any, sip_transports: SipTransports) -> Iterator[RawSip]:
+    """The phone's self-tested request hook on the session's endpoint."""
+    hook = request_hook(pj_endpoint)
+    yield hook
+    hook.close()
 
 
 def _peer_missing(message: str) -> None:

@@ -17,7 +17,6 @@ from phone.demo_focus import Focus
 from phone.sip.message import SipMessage
 from phone.sip.message_stream import offer_call_setting
 from phone.sip.sdp import SessionDescription, find_message
-from tests.sip.conftest import sip_transports
 from tests.sip.test_message_stream import (
     StreamAccount,
     StreamCall,
@@ -26,7 +25,7 @@ from tests.sip.test_message_stream import (
     stream_account,
 )
 
-__all__ = ["few_codecs", "sip_transports"]
+__all__ = ["few_codecs"]
 
 pj = pytest.importorskip("pjsua2")
 

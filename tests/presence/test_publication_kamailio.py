@@ -12,10 +12,7 @@ from phone.sip.publication import Publication, PublicationState
 from phone.sip.rawsip import RawSip
 from phone.sip.subscription import Notification
 from tests.peers.kamailio import Kamailio
-from tests.sip.conftest import raw_sip, sip_transports
 from tests.sip.kamailio_client import KamailioClient
-
-__all__ = ["raw_sip", "sip_transports"]
 
 pytestmark = [pytest.mark.kamailio, pytest.mark.slow]
 

@@ -12,10 +12,7 @@ from phone.sip.identity import Identity
 from phone.sip.message import SipMessage
 from phone.sip.publication import Publication, PublicationState
 from phone.sip.rawsip import RawSip
-from tests.sip.conftest import raw_sip, sip_transports
 from tests.sip.udp_peer import UdpSipPeer
-
-__all__ = ["raw_sip", "sip_transports"]
 
 
 class Server:

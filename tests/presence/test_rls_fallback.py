@@ -14,10 +14,9 @@ from phone.sip.rawsip import RawSip
 from tests.peers.kamailio import Kamailio
 from tests.phones import PhoneFactory, account, phones
 from tests.presence.test_presence_kamailio import GREEN, led, screen_has
-from tests.sip.conftest import raw_sip, sip_transports
 from tests.sip.kamailio_client import KamailioClient
 
-__all__ = ["phones", "raw_sip", "sip_transports"]
+__all__ = ["phones"]
 
 pytestmark = [pytest.mark.kamailio, pytest.mark.slow]
 
