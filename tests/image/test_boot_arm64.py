@@ -127,8 +127,8 @@ def guest(kamailio_on_host: Kamailio) -> Iterator[PiGuest]:
 def test_the_first_boot_takes_the_config(guest: PiGuest) -> None:
     guest.wait_for(INSTALLED, BOOT_TIMEOUT)
     print(f"\nimage-test-arm64: config taken {guest.elapsed():.0f} s after qemu started")
-    # The config's board is `virtual`, with no pin map: `phone board-config
-    # --if-wired` writes no overlays, and that is no failure of the unit.
+    # The config's board is `virtual`, with no pin map: the unit must still
+    # end well (an image with the old overlay writer once failed it here).
     ended = guest.wait_for(FIRST_BOOT_ENDED, BOOT_TIMEOUT)
     assert ended.group(1) == "Deactivated successfully", f"the first boot failed:\n{guest.tail()}"
 
