@@ -751,11 +751,6 @@ class RealtimePriority:
 REALTIME = RealtimePriority()  # one per process: a refusal holds for the whole process
 
 
-def realtime(priority: int | None, thread: str, tid: int = 0) -> None:
-    """Run a thread SCHED_FIFO at `priority`, through the process's `REALTIME`."""
-    REALTIME.request(priority, thread, tid)
-
-
 def realtime_plugin_threads(priority: int | None) -> None:
     """Give the threads of ALSA's pulse plugin the audio thread's priority.
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from phone.audio.alsa import realtime, realtime_plugin_threads
+from phone.audio.alsa import REALTIME, realtime_plugin_threads
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ class VirtualRoom:
     def _run(self) -> None:
         import alsaaudio
 
-        realtime(self.realtime_priority, "room thread")
+        REALTIME.request(self.realtime_priority, "room thread")
 
         try:
             capture = alsaaudio.PCM(
