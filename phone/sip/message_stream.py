@@ -162,9 +162,12 @@ class CallMessageStream:
         index, offer = found
         if index >= len(local.media) or local.media[index].kind != "message":
             raise SdpError("pjsua's answer has no message line where the offer had one")
-        path = self.session.local_path if self.session else self._local_path(offer.protocol)
+        live = self.session
+        path = live.local_path if live else self._local_path(offer.protocol)
+        # A re-offer of the same path keeps the session and its connection (RFC 4975 8.4).
+        live_setup = live.local_setup if live and live.remote_path == offer.path else None
         section, self.session = answer_section(
-            offer, path, self._accept_types, self._accept_wrapped_types
+            offer, path, self._accept_types, self._accept_wrapped_types, live_setup=live_setup
         )
         self._line = (index, offer.protocol)
         log.info("answering the message stream: remote path %s", " ".join(offer.path))

@@ -149,12 +149,18 @@ def message_section(
     return MediaSection("message", port, protocol, ("*",), tuple(lines))
 
 
-def answer_role(offered: SetupRole | None) -> SetupRole:
-    """Our a=setup in an answer (RFC 6135 section 4.2; RFC 4975 section 5.4 without it)."""
+def answer_role(offered: SetupRole | None, live: SetupRole | None = None) -> SetupRole:
+    """Our a=setup in an answer (RFC 6135 section 4.2; RFC 4975 section 5.4 without it).
+
+    `live` is our role in the connection of a session the offer keeps (a
+    re-INVITE with the same path): where the offer leaves the choice to us
+    (actpass), the answer states that role, not a new one."""
     if offered is SetupRole.ACTIVE:
         return SetupRole.PASSIVE
     if offered is None:
         return SetupRole.PASSIVE  # RFC 4975: the offerer connects
+    if offered is SetupRole.ACTPASS and live is not None:
+        return live
     return SetupRole.ACTIVE
 
 
@@ -190,11 +196,13 @@ def answer_section(
     accept_types: tuple[str, ...] = DEFAULT_ACCEPT_TYPES,
     accept_wrapped_types: tuple[str, ...] = DEFAULT_WRAPPED_TYPES,
     connection: str | None = None,
+    live_setup: SetupRole | None = None,
 ) -> tuple[MediaSection, MessageSession]:
-    """Our answer to an offered message line, and the session it makes."""
+    """Our answer to an offered message line, and the session it makes;
+    `live_setup` as in `answer_role`."""
     if not offer.accept_types:
         raise SdpError("offered m=message has no a=accept-types (RFC 4975 section 8.6)")
-    role = answer_role(offer.setup)
+    role = answer_role(offer.setup, live_setup)
     section = message_section(
         local_path,
         setup=role,

@@ -107,9 +107,11 @@ def account(pj_endpoint: Any, sip_transports: Any, few_codecs: None) -> Iterator
     release_accounts(pj_endpoint, acc)
 
 
-def _ack(peer: UdpSipPeer, ok: SipMessage, me: str, port: int) -> None:
+def _ack(peer: UdpSipPeer, ok: SipMessage, me: str, port: int, cseq: int = 1) -> None:
     peer.send(
-        peer.request("ACK", me, call_id=ok.call_id, from_tag="bobtag", to=ok.require("to"), cseq=1),
+        peer.request(
+            "ACK", me, call_id=ok.call_id, from_tag="bobtag", to=ok.require("to"), cseq=cseq
+        ),
         ("127.0.0.1", port),
     )
 
@@ -255,6 +257,52 @@ def test_broken_message_line_declines_only_that_stream(
             ("message", True),
         ]
         assert account.calls[-1].stream.session is None
+        _hang_up(peer, pj_endpoint)
+    finally:
+        rtp.close()
+        peer.close()
+
+
+def test_answer_to_a_reoffer_of_the_same_path_keeps_our_role(
+    account: StreamAccount, pj_endpoint: Any, sip_transports: Any
+) -> None:
+    """The peer connects (a=setup:active), then re-offers the same path with actpass
+    (a hold, say): the phone's answer says passive again, the role of the live
+    connection, not the active it would pick for a new one."""
+    peer = UdpSipPeer("bob")
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp.bind(("127.0.0.1", 0))
+    try:
+        me = f"sip:me@127.0.0.1:{sip_transports.udp_port}"
+        call_id = f"msg-call-{secrets.token_hex(4)}"
+        to = f"<{me}>"
+        roles = []
+        for cseq, setup in ((1, "active"), (2, "actpass")):
+            peer.send(
+                peer.request(
+                    "INVITE",
+                    me,
+                    call_id=call_id,
+                    from_tag="bobtag",
+                    to=to,
+                    cseq=cseq,
+                    body=_peer_sdp(rtp.getsockname()[1], setup),
+                    content_type="application/sdp",
+                ),
+                ("127.0.0.1", sip_transports.udp_port),
+            )
+            ok = peer.receive(
+                lambda: _pump(pj_endpoint),
+                match=lambda m, n=cseq: m.status == 200 and m.cseq[0] == n,
+            )
+            _ack(peer, ok, me, sip_transports.udp_port, cseq)
+            to = ok.require("to")
+            found = find_message(SessionDescription.parse(ok.body.decode()))
+            assert found is not None
+            roles.append(found[1].setup)
+        assert roles == [SetupRole.PASSIVE, SetupRole.PASSIVE]
+        session = account.calls[-1].stream.session
+        assert session is not None and session.local_setup is SetupRole.PASSIVE
         _hang_up(peer, pj_endpoint)
     finally:
         rtp.close()

@@ -85,6 +85,9 @@ def test_roles() -> None:
     assert answer_role(SetupRole.PASSIVE) is SetupRole.ACTIVE
     assert answer_role(SetupRole.ACTIVE) is SetupRole.PASSIVE
     assert answer_role(None) is SetupRole.PASSIVE
+    # A kept session's live role stands where the offer leaves the choice, only there.
+    assert answer_role(SetupRole.ACTPASS, SetupRole.PASSIVE) is SetupRole.PASSIVE
+    assert answer_role(SetupRole.PASSIVE, SetupRole.PASSIVE) is SetupRole.ACTIVE
     ours = message_section(("msrp://h:1/a;tcp",), setup=SetupRole.ACTPASS)
     found = find_message(SessionDescription.parse(BLINK_CHAT_OFFER.replace("actpass", "active")))
     assert found is not None
