@@ -33,9 +33,7 @@ from phone import pjproject
 from phone.config import AccountConfig, CallsConfig, Transport
 from phone.pjproject import LayoutError
 from phone.sip.admission import MediaSlots
-from phone.sip.digest import Credentials
 from phone.sip.layout import self_test
-from phone.sip.proxy_only import GUARDED_METHODS
 from phone.sip.rawsip import RawSip, Responder
 from phone.uri import parse_sip_uri
 
@@ -46,6 +44,7 @@ if TYPE_CHECKING:
 
     from phone.sip.account import SipAccount, SipEvents
     from phone.sip.admission import CallAdmission
+    from phone.sip.digest import Credentials
     from phone.sip.media_poll import MediaPoller
     from phone.sip.message import SipMessage
     from phone.sip.proxy_only import ProxyOnly
@@ -58,8 +57,11 @@ log = logging.getLogger(__name__)
 
 # pjsip's timers this late mean the loop no longer polls it: the watchdog stops.
 STALL_S = 1.0
-# A request answered before the loop runs pjsip (`SipStack.await_registration`)
-# may come again this much later.
+# The requests that pjsua or the core would act on, answered 503 while
+# `SipStack.await_registration` polls before the loop runs pjsip (the rest, in
+# dialogs that do not exist yet, pjsip answers 481 itself), and when they may
+# come again.
+STARTING_REFUSED = ("INVITE", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER", "OPTIONS")
 STARTING_RETRY_AFTER_S = 1
 
 
@@ -181,14 +183,14 @@ class SipStack:
         if account is None or account.direct:
             return
         assert self.ep is not None and self.raw is not None
-        for method in GUARDED_METHODS:
+        for method in STARTING_REFUSED:
             self.raw.on_request(method, _starting)
         try:
             deadline = time.monotonic() + limit_s
             while not account.last_code and (left := deadline - time.monotonic()) > 0:
                 self.ep.libHandleEvents(max(1, round(left * 1000)))
         finally:
-            for method in GUARDED_METHODS:
+            for method in STARTING_REFUSED:
                 self.raw.remove_handler(method, _starting)
 
     def report_to(self, events: SipEvents) -> None:
@@ -202,6 +204,7 @@ class SipStack:
         """Hand pjsip to the event loop: watch its sockets and timers, filter and
         admit requests; every SIP callback runs on the loop from now on."""
         from phone.sip.admission import CallAdmission
+    from phone.sip.digest import Credentials
         from phone.sip.media_poll import MediaPoller
         from phone.sip.wakeups import SipWakeups
 
@@ -322,6 +325,8 @@ class SipStack:
         return () if hop is None else (f"<{hop};lr>",)
 
     def _credentials(self) -> Credentials | None:
+        from phone.sip.digest import Credentials  # hashlib: not before the REGISTER
+
         acc = self.account_config
         return Credentials(acc.username, acc.password) if acc.password else None
 

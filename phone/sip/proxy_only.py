@@ -94,7 +94,7 @@ class ProxyOnly:
         self._refresher = self._loop.create_task(self._refresh(), name="proxy-only-resolve")
 
     async def _refresh(self) -> None:
-        import asyncio  # not at import: the start guard (phone.sip.endpoint) runs before it
+        import asyncio  # not at import: phone.sip.endpoint runs before the loop exists
 
         while True:
             await asyncio.sleep(RESOLVE_EVERY_S)
