@@ -204,7 +204,6 @@ class SipStack:
         """Hand pjsip to the event loop: watch its sockets and timers, filter and
         admit requests; every SIP callback runs on the loop from now on."""
         from phone.sip.admission import CallAdmission
-    from phone.sip.digest import Credentials
         from phone.sip.media_poll import MediaPoller
         from phone.sip.wakeups import SipWakeups
 
