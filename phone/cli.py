@@ -30,7 +30,7 @@ log = logging.getLogger("phone")
 # builds the rest: a registrar on the LAN answers, digest challenge included,
 # in a few ms; a slow or absent one costs the start no more than this, and its
 # answer is then taken by the event loop.
-REGISTER_ANSWER_WAIT_S = 0.015
+REGISTER_ANSWER_WAIT_S = 0.01
 
 CONTROL_ENV = "SIMPLEPHONE_CONTROL"  # `phone status`: the control address
 TOKEN_ENV = "SIMPLEPHONE_CONTROL_TOKEN"  # `phone status`: the token, when not in --config
