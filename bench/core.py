@@ -261,8 +261,7 @@ def start_watched(
     address.unlink(missing_ok=True)
     started = time.monotonic()
     proc = subprocess.Popen(
-        [python, "-m", "phone", "run", "--config", str(config)]
-        + ["--control", f"unix:{address}"],
+        [python, "-m", "phone", "run", "--config", str(config)] + ["--control", f"unix:{address}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=config.parent,

@@ -238,9 +238,7 @@ def _emulator(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         if args.log_level is None:
             logging.getLogger().setLevel(config.log_level.upper())
-        return asyncio.run(
-            _run(config, lambda: _board(config, "emulator", sound), args.control)
-        )
+        return asyncio.run(_run(config, lambda: _board(config, "emulator", sound), args.control))
     import tempfile
 
     from phone.demo_people import DemoPeople

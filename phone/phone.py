@@ -80,7 +80,9 @@ class Phone:
         # The config's plugins load in `start`, once the first REGISTER is out.
         self.plugins = plugins if plugins is not None else PluginHost()
         self._plugins_to_load = config.plugins if plugins is None else None
-        self.sip = sip if sip is not None else SipStack(config.account, config.calls, self, sip_trace)
+        self.sip = (
+            sip if sip is not None else SipStack(config.account, config.calls, self, sip_trace)
+        )
         self.audio = PhoneAudio(self.sip.pj, board.audio, config.audio, self._audio_problem_changed)
         # Handles, kept until DISCONNECTED; their pjsua2 calls belong to the SIP
         # account, which deletes them before the lib (phone/sip/account.py).

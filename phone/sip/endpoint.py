@@ -223,6 +223,11 @@ class SipStack:
         # poll, up to 10 ms. No call can come before, as the loop has not run.
         self.media_poller = MediaPoller()
 
+    @property
+    def attached(self) -> bool:
+        """Whether `attach` has handed pjsip to the event loop."""
+        return self.wakeups is not None
+
     def _calls_changed(self, calls: bool) -> None:
         """pjsua has a call, or none: RTP is polled only while it has one."""
         if self.media_poller is not None:
