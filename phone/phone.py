@@ -126,7 +126,7 @@ class Phone:
         loop = asyncio.get_running_loop()
         try:
             await self.board.start(self.presses.edge)
-        except BaseException:
+        except Exception:
             if self.sip.ep is not None:  # registered already: `shutdown` un-REGISTERs
                 self.sip.attach(loop)
             raise
