@@ -71,7 +71,7 @@ def check_config(path: str) -> Config:
     return config
 
 
-class EarlyStop:
+class _EarlyStop:
     """SIGTERM and SIGINT from the first REGISTER until the loop takes them: noted,
     and the phone stops (un-REGISTERs) as soon as it runs."""
 
@@ -121,7 +121,7 @@ async def _run(
     config_file: Path | None = None,
     started: Callable[[], None] | None = None,
     sip: SipStack | None = None,
-    early_stop: EarlyStop | None = None,
+    early_stop: _EarlyStop | None = None,
 ) -> int:
     """Run one phone until a signal or its board (the emulator's window) stops it;
     `started` is called once it is up (the demo's people then write to it). A
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.log_level is None:
             logging.getLogger().setLevel(config.log_level.upper())
-        early_stop = EarlyStop()
+        early_stop = _EarlyStop()
         sip = _start_sip(config, args.sip_trace)
         if isinstance(sip, int):
             return sip

@@ -93,7 +93,7 @@ def test_the_first_register_goes_out_before_the_heavy_imports(
     assert proc.returncode == 0, "".join(log)
     assert "registered as sip:alice@" in "".join(log)
     # SIGTERM came with the registration, before the loop took the signals (phone.cli
-    # EarlyStop) unless the machine was very slow: it un-REGISTERs all the same.
+    # _EarlyStop) unless the machine was very slow: it un-REGISTERs all the same.
     assert "unregistered (200" in "".join(log)
     modules = set(noted.read_text().split())
     assert "pjsua2" in modules  # the filter saw the phone's own start
