@@ -55,6 +55,11 @@ CONFIG_ERROR_SECONDS = 60.0
 REGISTRATION_HEAD_START_S = 0.2
 
 
+def _import_services() -> None:
+    import phone.api  # noqa: F401
+    import phone.sip.services  # noqa: F401
+
+
 def _mmss(seconds: float) -> str:
     whole = int(seconds)
     return f"{whole // 60:02d}:{whole % 60:02d}"
@@ -142,6 +147,10 @@ class Phone:
                 await asyncio.wait_for(
                     self._registration_answered.wait(), REGISTRATION_HEAD_START_S
                 )
+        # The SIP services' and the plugin API's imports (payload parsers: tens of
+        # ms) run on a worker thread, so the loop answers pjsip and the control
+        # interface meanwhile.
+        await loop.run_in_executor(None, _import_services)
         self.sip.start_services()
         if self._plugins_to_load is not None:
             self.plugins.load(self._plugins_to_load)
