@@ -8,7 +8,7 @@
   its console (also for baresip, against the same Kamailio), with the CPU time
   the phone used until then (less at the mercy of the machine's load), and
   process spawn until the control interface answers `registered: true`
-  (polled every 2 ms). `--starts-only` measures the first alone, and
+  (polled every 2 ms). `--starts-only` measures these two alone, and
   `--phone-python` runs the phone on another interpreter (a venv with a
   non-editable install, as on the SD image), from a directory outside the
   checkout.
@@ -230,32 +230,41 @@ def start_phone(
 
 
 def starts_only(config: Path, starts: int, python: str) -> None:
-    """start → registered alone, `starts` times."""
-    took, cpu = [], []
+    """start → registered alone, `starts` times each way (to the log line, to the
+    control interface), alternating."""
+    took, cpu, outside = [], [], []
     for _ in range(starts):
         proc, seconds, cpu_seconds = start_phone(config, python)
         took.append(seconds)
         cpu.append(cpu_seconds)
         stop(proc)
+        proc, seconds = start_watched(config, config.parent, python)
+        outside.append(seconds)
+        stop(proc)
     print(
         f"start -> registered ({starts} starts, {python}): median "
         f"{1000 * statistics.median(took):.0f} ms (max {1000 * max(took):.0f}) to its log line; "
         f"CPU until then median {1000 * statistics.median(cpu):.0f} ms "
-        f"(max {1000 * max(cpu):.0f}); load average {os.getloadavg()[0]:.2f}"
+        f"(max {1000 * max(cpu):.0f}); to `registered` on the control interface median "
+        f"{1000 * statistics.median(outside):.0f} ms (max {1000 * max(outside):.0f}); "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
 
 
-def start_watched(config: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], float]:
-    """Spawn `phone run --control`; return it and the seconds until the control
-    interface says it is registered."""
+def start_watched(
+    config: Path, workdir: Path, python: str = sys.executable
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Spawn `phone run --control` on `python` (in the config's directory, as
+    `start_phone`); return it and the seconds until the control interface says
+    it is registered."""
     address = workdir / "bench.sock"
     address.unlink(missing_ok=True)
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "phone", "run", "--config", str(config)]
-        + ["--control", f"unix:{address}"],
+        [python, "-m", "phone", "run", "--config", str(config)] + ["--control", f"unix:{address}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        cwd=config.parent,
     )
     client: ControlClient | None = None
     while time.monotonic() - started < 15:

@@ -1,10 +1,14 @@
 """`phone run | check-config | wiring | first-boot | status | demo | emulator`:
-the firmware's command line."""
+the firmware's command line.
+
+`phone run` sends its first REGISTER right after reading the config, before
+it imports asyncio and builds the board and the phone, and waits a moment for
+the answer (`REGISTER_ANSWER_WAIT_S`): bench/README.md, start → registered.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import faulthandler
 import logging
 import os
@@ -12,13 +16,21 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from phone.board import BUILTIN_BOARDS, Board, BoardUnavailable, board_kinds, is_board_kind
 from phone.config import Config, ConfigError, load_config
-from phone.systemd import SystemdNotifier
+
+if TYPE_CHECKING:
+    from phone.sip.endpoint import SipStack
 
 log = logging.getLogger("phone")
+
+# How long `phone run` polls pjsip for the first REGISTER's answer before it
+# builds the rest: a registrar on the LAN answers, digest challenge included,
+# in a few ms; a slow or absent one costs the start no more than this, and its
+# answer is then taken by the event loop.
+REGISTER_ANSWER_WAIT_S = 0.01
 
 CONTROL_ENV = "SIMPLEPHONE_CONTROL"  # `phone status`: the control address
 TOKEN_ENV = "SIMPLEPHONE_CONTROL_TOKEN"  # `phone status`: the token, when not in --config
@@ -59,39 +71,98 @@ def check_config(path: str) -> Config:
     return config
 
 
-async def _run(
-    config: Config,
-    board: Board,
-    control_address: str | None,
-    sip_trace: bool = False,
-    config_file: Path | None = None,
-    started: Callable[[], None] | None = None,
-) -> int:
-    """Run one phone until a signal or its board (the emulator's window) stops it;
-    `started` is called once it is up (the demo's people then write to it). A
-    refused SD-card config noted beside `config_file` (phone.first_boot) is
-    shown once the phone runs."""
-    from phone.sip.endpoint import PjsuaMissing, SipStartError, import_pjsua2
+class _EarlyStop:
+    """SIGTERM and SIGINT from the first REGISTER until the loop takes them: noted,
+    and the phone stops (un-REGISTERs) as soon as it runs."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._note)
+
+    def _note(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+
+def _start_sip(config: Config, sip_trace: bool) -> SipStack | int:
+    """The SIP stack, started without the event loop: its REGISTER is out and
+    perhaps answered. An exit status when it cannot start."""
+    from phone.sip.endpoint import PjsuaMissing, SipStack, SipStartError, import_pjsua2
 
     try:
         import_pjsua2()  # before anything that needs it, to say what to install
     except PjsuaMissing as exc:
         log.error("%s", exc)
         return 2
+    sip = SipStack(config.account, config.calls, None, sip_trace)
+    try:
+        sip.start()
+    except SipStartError as exc:
+        log.error("%s", exc)
+        return 2
+    sip.await_registration(REGISTER_ANSWER_WAIT_S)
+    return sip
+
+
+async def _stop_sip(sip: SipStack) -> None:
+    """Stop a stack started before the phone could be built (un-REGISTER first)."""
+    import asyncio
+
+    if not sip.attached:
+        sip.attach(asyncio.get_running_loop())
+    await sip.stop()
+
+
+async def _run(
+    config: Config,
+    make_board: Callable[[], Board],
+    control_address: str | None,
+    sip_trace: bool = False,
+    config_file: Path | None = None,
+    started: Callable[[], None] | None = None,
+    sip: SipStack | None = None,
+    early_stop: _EarlyStop | None = None,
+) -> int:
+    """Run one phone until a signal or its board (the emulator's window) stops it;
+    `started` is called once it is up (the demo's people then write to it). A
+    refused SD-card config noted beside `config_file` (phone.first_boot) is
+    shown once the phone runs. `sip`: a stack started before (`_start_sip`),
+    stopped here if the board or the control interface cannot be had; a stop
+    asked for meanwhile (`early_stop`) is done once the phone runs."""
+    import asyncio
+
+    from phone.sip.endpoint import PjsuaMissing, SipStartError, import_pjsua2
+    from phone.systemd import SystemdNotifier
+
+    try:
+        import_pjsua2()  # before anything that needs it, to say what to install
+    except PjsuaMissing as exc:
+        log.error("%s", exc)
+        return 2
+    try:
+        board = make_board()
+    except ConfigError:  # the board's settings: main says why
+        if sip is not None:
+            await _stop_sip(sip)
+        raise
     from phone.control import ControlRefused, ControlServer
     from phone.phone import Phone
 
     notifier = SystemdNotifier.from_environment()
-    phone = Phone(config, board, sip_trace=sip_trace)
+    phone = Phone(config, board, sip_trace=sip_trace, sip=sip)
     phone.on_status = notifier.status
     try:
         control = ControlServer(phone, control_address, config.control) if control_address else None
     except ControlRefused as exc:
         log.error("%s", exc)
+        if sip is not None:
+            await _stop_sip(sip)
         return 2
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, phone.stop)
+    if early_stop is not None and early_stop.requested:
+        phone.stop()
     board.on_close = phone.stop
     # The control interface opens first: it answers `state` at once and holds
     # other requests until the phone has started.
@@ -103,7 +174,10 @@ async def _run(
         log.error("%s", exc)
         if control is not None:
             await control.close()
-        return 2 if isinstance(exc, SipStartError) else 1
+        if isinstance(exc, SipStartError):
+            return 2
+        await phone.shutdown()  # the REGISTER may be out: un-REGISTER
+        return 1
     except ConfigError:  # a plugin's settings: down as after a stop, then main says why
         if control is not None:
             await control.close()
@@ -157,12 +231,14 @@ def _status(args: argparse.Namespace) -> int:
 def _emulator(args: argparse.Namespace) -> int:
     """`phone emulator`: a config's phone in a window, or the demo (alice, Bob,
     Carol and their room on loopback) without one."""
+    import asyncio
+
     sound = {"sound": args.sound} if args.sound else {}
     if args.config is not None:
         config = load_config(args.config)
         if args.log_level is None:
             logging.getLogger().setLevel(config.log_level.upper())
-        return asyncio.run(_run(config, _board(config, "emulator", sound), args.control))
+        return asyncio.run(_run(config, lambda: _board(config, "emulator", sound), args.control))
     import tempfile
 
     from phone.demo_people import DemoPeople
@@ -176,7 +252,9 @@ def _emulator(args: argparse.Namespace) -> int:
         try:
             config = load_config(people.alice_config(args.sound or "default"))
             board = _board(config, None)
-            status = asyncio.run(_run(config, board, args.control, started=people.alice_started))
+            status = asyncio.run(
+                _run(config, lambda: board, args.control, started=people.alice_started)
+            )
         finally:
             stopped = people.stop()
         for name, code in stopped.items():
@@ -320,13 +398,21 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.log_level is None:
             logging.getLogger().setLevel(config.log_level.upper())
+        early_stop = _EarlyStop()
+        sip = _start_sip(config, args.sip_trace)
+        if isinstance(sip, int):
+            return sip
+        import asyncio  # after the REGISTER: tens of ms here
+
         return asyncio.run(
             _run(
                 config,
-                _board(config, args.board),
+                lambda: _board(config, args.board),
                 args.control,
                 sip_trace=args.sip_trace,
                 config_file=Path(args.config),
+                sip=sip,
+                early_stop=early_stop,
             )
         )
     except ConfigError as exc:

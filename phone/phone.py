@@ -55,6 +55,11 @@ CONFIG_ERROR_SECONDS = 60.0
 REGISTRATION_HEAD_START_S = 0.2
 
 
+def _import_services() -> None:
+    import phone.api  # noqa: F401
+    import phone.sip.services  # noqa: F401
+
+
 def _mmss(seconds: float) -> str:
     whole = int(seconds)
     return f"{whole // 60:02d}:{whole % 60:02d}"
@@ -67,7 +72,10 @@ class Phone:
         board: Board,
         plugins: PluginHost | None = None,
         sip_trace: bool = False,
+        sip: SipStack | None = None,
     ) -> None:
+        """`sip`: a stack already started, whose REGISTER went out before the
+        phone was built (`phone.cli`); else the phone makes and starts its own."""
         self.config = config
         self.board = board
         self.store = Store(config.storage.path)
@@ -77,7 +85,9 @@ class Phone:
         # The config's plugins load in `start`, once the first REGISTER is out.
         self.plugins = plugins if plugins is not None else PluginHost()
         self._plugins_to_load = config.plugins if plugins is None else None
-        self.sip = SipStack(config.account, config.calls, self, sip_trace)
+        self.sip = (
+            sip if sip is not None else SipStack(config.account, config.calls, self, sip_trace)
+        )
         self.audio = PhoneAudio(self.sip.pj, board.audio, config.audio, self._audio_problem_changed)
         # Handles, kept until DISCONNECTED; their pjsua2 calls belong to the SIP
         # account, which deletes them before the lib (phone/sip/account.py).
@@ -112,21 +122,35 @@ class Phone:
         await self._stop.wait()
 
     async def start(self) -> None:
-        """Start SIP first, so the REGISTER goes out before anything it does not
-        need (the plugins and their imports); give its answer a moment
+        """Start SIP first, unless it was started before the phone was built, so
+        the REGISTER goes out before anything it does not need (the plugins
+        and their imports); hand it to the loop; give its answer a moment
         (`REGISTRATION_HEAD_START_S`) while nothing else holds the loop; then
         load the plugins, show the contacts and tell the plugins we started
         (and, if the registration was answered meanwhile, how)."""
-        await self.board.start(self.presses.edge)
-        self.sip.start()
+        loop = asyncio.get_running_loop()
+        try:
+            await self.board.start(self.presses.edge)
+        except Exception:
+            if self.sip.ep is not None:  # registered already: `shutdown` un-REGISTERs
+                self.sip.attach(loop)
+            raise
+        if self.sip.ep is None:
+            self.sip.start()
         direct = self.sip.account is not None and self.sip.account.direct
         self.registration_text = "direct" if direct else "registering"
+        self.sip.report_to(self)  # the registration's answer, if it came already
+        self.sip.attach(loop)
         self.redraw()
         if not direct:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self._registration_answered.wait(), REGISTRATION_HEAD_START_S
                 )
+        # The SIP services' and the plugin API's imports (payload parsers: tens of
+        # ms) run on a worker thread, so the loop answers pjsip and the control
+        # interface meanwhile.
+        await loop.run_in_executor(None, _import_services)
         self.sip.start_services()
         if self._plugins_to_load is not None:
             self.plugins.load(self._plugins_to_load)

@@ -22,7 +22,6 @@ same rules and the same wording:
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Iterator
 from datetime import date, time
@@ -85,9 +84,9 @@ class Table:
         """The error for a required key that is absent; when a key nobody has
         read looks like it, that misspelling is the error instead."""
         unread = [other for other in self.data if other not in self._known]
-        typo = difflib.get_close_matches(name, unread, n=1)
-        if typo:
-            return self._unknown(typo[0], name)
+        typo = _closest(name, unread)
+        if typo is not None:
+            return self._unknown(typo, name)
         return ConfigError(self.key(name), f"missing: {why}" if why else "missing")
 
     def finish(self) -> None:
@@ -99,7 +98,7 @@ class Table:
     def _unknown(self, name: str, meant: str | None = None) -> ConfigError:
         """`name` is not a key of this table; `meant` is the key it is a typo of."""
         if meant is None:
-            meant = next(iter(difflib.get_close_matches(name, self._known, n=1)), None)
+            meant = _closest(name, self._known)
         if meant is not None:
             return ConfigError(
                 self.key(name), f"unknown key (did you mean {describe_value(meant)}?)"
@@ -198,9 +197,9 @@ class Table:
         message = f"must be one of {', '.join(listed)}, got {describe_value(value)}"
         if isinstance(value, str):
             names = [str(choice) for choice in choices if isinstance(choice, str)]
-            hint = difflib.get_close_matches(value.lower(), names, n=1)
-            if hint:
-                message += f" (did you mean {describe_value(hint[0])}?)"
+            hint = _closest(value.lower(), names)
+            if hint is not None:
+                message += f" (did you mean {describe_value(hint)}?)"
         raise ConfigError(self.key(name), message)
 
     def array(self, name: str) -> list[Any] | None:
@@ -279,3 +278,11 @@ def _toml_string(text: str) -> str:
 
 def _is_control(c: str) -> bool:
     return c < " " or c == "\x7f"
+
+
+def _closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate `word` is most likely a typo of, if any: for an error's
+    "did you mean" (difflib is imported then, not at every start)."""
+    import difflib
+
+    return next(iter(difflib.get_close_matches(word, list(candidates), n=1)), None)

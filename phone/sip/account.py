@@ -17,7 +17,6 @@ the pjsua account; the `SipAccount` object itself may live on harmlessly
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
@@ -27,10 +26,22 @@ import pjsua2 as pj
 from phone.config import AccountConfig, Transport
 from phone.retry import Backoff, Outcome, classify
 from phone.sip.admission import KEYS_PER_LINE, MediaSlots, NoMediaRoom
-from phone.sip.call import CallEvents, SipCall
 
 if TYPE_CHECKING:
+    import asyncio
+
     from phone.payloads.rpid import Activity
+    from phone.sip.call import CallEvents, SipCall
+
+    # Known to the type checker only: the call module (SDP and message-stream
+    # parsers) is imported at the first call, not before the first REGISTER.
+    class SipEvents(CallEvents, Protocol):
+        """What the SIP layer reports to the core (all on the loop thread)."""
+
+        def registration_changed(self, registered: bool, code: int, reason: str) -> None: ...
+
+        def incoming_call(self, call: SipCall) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +58,6 @@ PJSUA_ACTIVITIES = {
 }
 
 
-class SipEvents(CallEvents, Protocol):
-    """What the SIP layer reports to the core (all on the loop thread)."""
-
-    def registration_changed(self, registered: bool, code: int, reason: str) -> None: ...
-
-    def incoming_call(self, call: SipCall) -> None: ...
-
-
 def _with_transport(uri: str, transport: Transport) -> str:
     """Add `;transport=` so pjsua picks the configured transport for this URI."""
     if transport is Transport.UDP or ";transport=" in uri.lower():
@@ -69,9 +72,11 @@ def _loose_route(uri: str) -> str:
 class SipAccount(pj.Account):
     """The pjsua account, built with what it reports to and the resources it uses.
 
-    `events` hears of registration and calls; `media_slots` counts the media sockets of
-    live calls; `on_recovered` runs when the registrar answers again after
-    failing."""
+    `events` hears of registration and calls, from `report_to` on when the
+    REGISTER goes out before the core exists (`phone.sip.endpoint`); `media_slots`
+    counts the media sockets of live calls; `on_recovered` runs when the
+    registrar answers again after failing. Its retries need the event loop,
+    given by `attach`."""
 
     def __init__(
         self,
@@ -79,7 +84,7 @@ class SipAccount(pj.Account):
         *,
         transport_id: int,
         local_address: str,
-        events: SipEvents,
+        events: SipEvents | None,
         media_slots: MediaSlots,
         on_recovered: Callable[[], None],
     ) -> None:
@@ -93,7 +98,9 @@ class SipAccount(pj.Account):
         self.registered = False
         self.last_code = 0
         self.last_reason = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._retry: asyncio.TimerHandle | None = None
+        self._retry_waits_for_loop = False
         self._backoff = Backoff(BACKOFF_FIRST_S, BACKOFF_MAX_S, BACKOFF_JITTER)
         self._stopping = False
         self.calls: dict[int, SipCall] = {}  # live calls by pjsua call id
@@ -111,6 +118,21 @@ class SipAccount(pj.Account):
         """The registrar, with the configured transport; None in direct mode."""
         registrar = self.config.registrar
         return None if registrar is None else _with_transport(registrar, self.config.transport)
+
+    def report_to(self, events: SipEvents) -> None:
+        """From now on `events` hears of the registration and the calls, and at
+        once of a registration answered before it (no call can have come: see
+        `SipStack.await_registration`)."""
+        self._events = events
+        if self.last_code:
+            events.registration_changed(self.registered, self.last_code, self.last_reason)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The event loop runs pjsip from now on: a retry that waited for it is scheduled."""
+        self._loop = loop
+        if self._retry_waits_for_loop:
+            self._retry_waits_for_loop = False
+            self._schedule_retry(self.last_code, self.last_reason)
 
     def start(self) -> None:
         cfg = self.config
@@ -178,15 +200,18 @@ class SipAccount(pj.Account):
             log.info("unregistered (%s %s)", code, reason)
         else:
             self._schedule_retry(code, reason)
-        if changed:
+        if changed and self._events is not None:
             self._events.registration_changed(registered, code, reason)
 
     def _schedule_retry(self, code: int, reason: str) -> None:
         if self._retry is not None:
             return
+        if self._loop is None:
+            self._retry_waits_for_loop = True
+            return
         delay = self._backoff.delay()
         log.warning("registration failed (%s %s), retrying in %.1fs", code, reason, delay)
-        self._retry = asyncio.get_running_loop().call_later(delay, self._register_again)
+        self._retry = self._loop.call_later(delay, self._register_again)
 
     def register_now(self, why: str) -> None:
         """Register at once instead of waiting: the registrar is reachable again
@@ -213,6 +238,9 @@ class SipAccount(pj.Account):
 
     # -- calls ----------------------------------------------------------
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        from phone.sip.call import SipCall
+
+        assert self._events is not None  # requests wait for the core (SipStack.attach)
         call = SipCall.incoming(self, self._events, prm.callId, prm.rdata.wholeMsg)
         self.calls[call.info.id] = call
         self._media_slots.claim(call.sip_call_id)
@@ -227,6 +255,9 @@ class SipAccount(pj.Account):
         keys = KEYS_PER_LINE * (2 if self.call_chat_path is not None else 1)
         if not slots.room_for(keys):
             raise NoMediaRoom("no free media sockets")
+        from phone.sip.call import SipCall
+
+        assert self._events is not None  # the core places calls once it hears of them
         call = SipCall.outgoing(self, self._events, uri, remote_name)
         slots.hold(call.sip_call_id, keys)
         slots.claim(call.sip_call_id)
@@ -256,6 +287,8 @@ class SipAccount(pj.Account):
             self._retry = None
         if self.direct or not self.registered:
             return
+        import asyncio  # the REGISTER went out before asyncio was imported (phone.cli)
+
         try:
             self.setRegistration(False)
         except pj.Error as exc:

@@ -22,7 +22,6 @@ over.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import re
@@ -30,9 +29,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from phone.sip.message import MessageError, SipMessage
 from phone.sip.rawsip import RawSip, Responder
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger(__name__)
 

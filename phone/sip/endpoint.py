@@ -9,41 +9,60 @@ threads of their own, which never touch loop state: RTP is received on
 only while there is a call (`close_sound_when_idle`), so an idle phone wakes
 only for SIP.
 
+The start is in two parts, so that the first REGISTER goes out before the
+event loop, the board and the phone exist (bench/README.md, start →
+registered): `start` needs no loop (the lib, the transport, the request hook,
+the account: the REGISTER is sent), `await_registration` may poll pjsip on
+this thread for its answer, and `attach` hands pjsip to the loop (the socket
+watch, the proxy-only filter, call admission). No request is processed before
+`attach`, save while `await_registration` polls, which answers them 503 with
+Retry-After.
+
 pjsua is a process-wide singleton: one `SipStack` per process.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from phone import pjproject
 from phone.config import AccountConfig, CallsConfig, Transport
 from phone.pjproject import LayoutError
-from phone.sip.admission import CallAdmission, MediaSlots
-from phone.sip.digest import Credentials
+from phone.sip.admission import MediaSlots
 from phone.sip.layout import self_test
-from phone.sip.media_poll import MediaPoller
-from phone.sip.proxy_only import ProxyOnly, server_of
-from phone.sip.rawsip import RawSip
-from phone.sip.wakeups import SipWakeups
+from phone.sip.rawsip import RawSip, Responder
 from phone.uri import parse_sip_uri
 
 if TYPE_CHECKING:
+    import asyncio
+
     import pjsua2 as pj
 
     from phone.sip.account import SipAccount, SipEvents
+    from phone.sip.admission import CallAdmission
+    from phone.sip.digest import Credentials
+    from phone.sip.media_poll import MediaPoller
+    from phone.sip.message import SipMessage
+    from phone.sip.proxy_only import ProxyOnly
     from phone.sip.registrar_watch import RegistrarWatch
     from phone.sip.services import SipServices
     from phone.sip.subscription import Subscriber
+    from phone.sip.wakeups import SipWakeups
 
 log = logging.getLogger(__name__)
 
 # pjsip's timers this late mean the loop no longer polls it: the watchdog stops.
 STALL_S = 1.0
+# The requests that pjsua or the core would act on, answered 503 while
+# `SipStack.await_registration` polls before the loop runs pjsip (the rest, in
+# dialogs that do not exist yet, pjsip answers 481 itself), and when they may
+# come again.
+STARTING_REFUSED = ("INVITE", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER", "OPTIONS")
+STARTING_RETRY_AFTER_S = 1
 
 
 class PjsuaMissing(RuntimeError):
@@ -85,7 +104,7 @@ class SipStack:
         self,
         account: AccountConfig,
         calls: CallsConfig,
-        events: SipEvents,
+        events: SipEvents | None,
         sip_trace: bool = False,
     ) -> None:
         self.account_config = account
@@ -109,8 +128,8 @@ class SipStack:
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> None:
-        """Create the lib, listen, create the account (REGISTER goes out at once);
-        `start_services` follows."""
+        """Create the lib, listen, create the account (REGISTER goes out at once),
+        without the event loop; `attach` and `start_services` follow."""
         pj = self.pj
         ep = pj.Endpoint()
         ep.libCreate()
@@ -141,16 +160,6 @@ class SipStack:
             self_test(self.raw)
         except LayoutError as exc:
             raise SipStartError(f"the pjsip request hook failed its self-test: {exc}") from exc
-        loop = asyncio.get_running_loop()
-        try:
-            self.wakeups = SipWakeups(
-                self._handle_events, self.local_port, loop, self._calls_changed
-            )
-        except LayoutError as exc:
-            raise SipStartError(f"cannot watch pjsip's sockets: {exc}") from exc
-        self.raw.on_transmit = self.wakeups.sent
-        self._start_proxy_only(loop)  # before admission: a refused scanner holds no socket
-        self.admission = CallAdmission(self.raw, self.media_slots, loop)
         from phone.sip.account import SipAccount  # needs pjsua2, imported above
 
         self.account = SipAccount(
@@ -162,9 +171,62 @@ class SipStack:
             on_recovered=self._registration_recovered,
         )
         self.account.start()
+
+    def await_registration(self, limit_s: float) -> None:
+        """Poll pjsip on this thread, before the event loop exists, until the first
+        REGISTER is answered or `limit_s` has passed: a registrar on the LAN
+        answers, challenge included, in a few ms, and the phone is then
+        registered while it imports and builds the rest. A request that comes
+        meanwhile is answered 503 with Retry-After: its sender tries again once
+        the loop runs pjsip, behind the proxy-only filter and call admission."""
+        account = self.account
+        if account is None or account.direct:
+            return
+        assert self.ep is not None and self.raw is not None
+        for method in STARTING_REFUSED:
+            self.raw.on_request(method, _starting)
+        try:
+            deadline = time.monotonic() + limit_s
+            while not account.last_code and (left := deadline - time.monotonic()) > 0:
+                self.ep.libHandleEvents(max(1, round(left * 1000)))
+        finally:
+            for method in STARTING_REFUSED:
+                self.raw.remove_handler(method, _starting)
+
+    def report_to(self, events: SipEvents) -> None:
+        """The core hears of SIP events from now on, and at once of the
+        registration's answer if it came before."""
+        self.events = events
+        if self.account is not None:
+            self.account.report_to(events)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand pjsip to the event loop: watch its sockets and timers, filter and
+        admit requests; every SIP callback runs on the loop from now on."""
+        from phone.sip.admission import CallAdmission
+        from phone.sip.media_poll import MediaPoller
+        from phone.sip.wakeups import SipWakeups
+
+        assert self.raw is not None
+        try:
+            self.wakeups = SipWakeups(
+                self._handle_events, self.local_port, loop, self._calls_changed
+            )
+        except LayoutError as exc:
+            raise SipStartError(f"cannot watch pjsip's sockets: {exc}") from exc
+        self.raw.on_transmit = self.wakeups.sent
+        self._start_proxy_only(loop)  # before admission: a refused scanner holds no socket
+        self.admission = CallAdmission(self.raw, self.media_slots, loop)
+        if self.account is not None:
+            self.account.attach(loop)
         # Only once the REGISTER is out: stopping pjmedia's worker waits out its
         # poll, up to 10 ms. No call can come before, as the loop has not run.
         self.media_poller = MediaPoller()
+
+    @property
+    def attached(self) -> bool:
+        """Whether `attach` has handed pjsip to the event loop."""
+        return self.wakeups is not None
 
     def _calls_changed(self, calls: bool) -> None:
         """pjsua has a call, or none: RTP is polled only while it has one."""
@@ -175,6 +237,8 @@ class SipStack:
         """Subscriptions, publications, pager and chat sessions (`SipServices`),
         after `start`: their imports (the payload parsers) wait until the first
         REGISTER is out."""
+        import asyncio
+
         from phone.sip.services import SipServices
         from phone.sip.subscription import Subscriber
 
@@ -192,6 +256,8 @@ class SipStack:
         acc = self.account_config
         if acc.registrar is None or not self.calls_config.accept_only_from_proxy:
             return
+        from phone.sip.proxy_only import ProxyOnly, server_of
+
         assert self.raw is not None
         hops = [hop for hop in (acc.registrar, acc.outbound_proxy) if hop is not None]
         servers = [server_of(hop, acc.transport.value) for hop in hops]
@@ -263,6 +329,8 @@ class SipStack:
         return () if hop is None else (f"<{hop};lr>",)
 
     def _credentials(self) -> Credentials | None:
+        from phone.sip.digest import Credentials  # hashlib: not before the REGISTER
+
         acc = self.account_config
         return Credentials(acc.username, acc.password) if acc.password else None
 
@@ -374,3 +442,9 @@ class SipStack:
             self.ep.libDestroy()
             self.ep = None
         log.info("SIP stack stopped")
+
+
+def _starting(request: SipMessage, respond: Responder) -> bool:
+    """Before the loop runs pjsip: 503, come again (RFC 3261 section 21.5.4)."""
+    respond(503, (("Retry-After", str(STARTING_RETRY_AFTER_S)),))
+    return True

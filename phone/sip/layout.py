@@ -39,10 +39,10 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import socket
 import struct
 import time
-import uuid
 from ctypes import c_void_p as VoidP
 from dataclasses import dataclass, field
 
@@ -146,7 +146,7 @@ class _SelfTest:
         self, proto: str, address: tuple[str, int], pad: int, timeout: float
     ) -> tuple[int, int]:
         """(pkt_info.packet, msg_info.msg_buf) offsets, as one probe request reads them."""
-        tag = "selftest-" + uuid.uuid4().hex
+        tag = "selftest-" + os.urandom(16).hex()
         text = (
             f"OPTIONS sip:selftest@{address[0]}:{address[1]} SIP/2.0\r\n"
             f"Via: SIP/2.0/{proto} 127.0.0.1:9;branch=z9hG4bK{tag}\r\n"
@@ -227,7 +227,7 @@ class _SelfTest:
         return buffer.raw[:size] if size > 0 else b""
 
     def _probe_tx(self, address: tuple[str, int]) -> int:
-        call_id = "selftest-" + uuid.uuid4().hex
+        call_id = "selftest-" + os.urandom(16).hex()
         uri = f"sip:selftest@{address[0]}:{address[1]}"
         request = OutgoingRequest(
             "OPTIONS", uri, f"<{uri}>;tag=a{call_id}", f"<{uri}>", call_id, 1, f"<{uri}>"
@@ -272,7 +272,7 @@ class _SelfTest:
         """Send ourselves an OPTIONS with a header and a body through `send`: the hook
         must see both as sent, and pjsua's 200 must come back through the
         transaction's `pjsip_event` (src at 24, src type at 44)."""
-        tag = "selftest-" + uuid.uuid4().hex
+        tag = "selftest-" + os.urandom(16).hex()
         uri = f"sip:selftest@{address[0]}:{address[1]};transport={proto.lower()}"
         seen: list[SipMessage] = []
         answers: list[SipMessage | None] = []

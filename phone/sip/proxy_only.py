@@ -29,14 +29,17 @@ source has been quiet for `BURST_QUIET_S`, with the count.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from phone.sip.message import MessageError, SipMessage
 from phone.sip.rawsip import LayoutError, RawSip, Responder
 from phone.uri import parse_sip_uri
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,8 @@ class ProxyOnly:
         self._refresher = self._loop.create_task(self._refresh(), name="proxy-only-resolve")
 
     async def _refresh(self) -> None:
+        import asyncio  # not at import: phone.sip.endpoint runs before the loop exists
+
         while True:
             await asyncio.sleep(RESOLVE_EVERY_S)
             self._apply(await self._loop.run_in_executor(None, self._lookup))
