@@ -794,12 +794,12 @@ class RealtimePriority:
     is refused for every thread after: pjsua brings a new clock thread with
     each call, and ALSA's pulse plugin a thread with each PCM. So the first
     refusal is logged, and no thread is asked for again in this process.
-    `setter` is `os.sched_setscheduler`'s signature (tests inject one).
+    `setter` has `os.sched_setscheduler`'s signature (tests inject one).
     """
 
     def __init__(self, setter: Callable[[int, int, Any], None] = os.sched_setscheduler) -> None:
         self._set = setter
-        self._lock = threading.Lock()  # threads of the audio path ask at once
+        self._lock = threading.Lock()  # the threads of the audio path ask at once
         self.refused: str | None = None
 
     def request(self, priority: int | None, thread: str, tid: int = 0) -> None:
@@ -908,7 +908,8 @@ class _AlsaPort(BridgePort):
         return time.monotonic() - self.requested_at < self._stopped_after_s
 
     def _on_clock_thread(self) -> None:
-        """Raise the clock thread's priority once (a new sound device brings a new thread)."""
+        """Raise the clock thread's priority once (a new sound device, at each
+        call, brings a new thread; after a refusal `REALTIME` asks no more)."""
         thread = threading.get_native_id()
         if thread != self._clock_thread:
             self._clock_thread = thread

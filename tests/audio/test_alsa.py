@@ -294,7 +294,8 @@ def test_a_refused_real_time_priority_is_asked_for_and_logged_once(
 ) -> None:
     """Each call brings pjmedia a new clock thread, and ALSA's pulse plugin a
     thread per PCM: once refused, no thread is asked for again, and one
-    warning says so (a process's own `REALTIME`, here one of the test's)."""
+    warning says so. (A decision object of the test's own, with an injected
+    setter: no thread of the session's pjmedia can ask through it.)"""
     setter = Refusing()
     priority = alsa.RealtimePriority(setter)
     for tid in (0, 101, 102, 0):  # audio thread, two plugin threads, a clock thread
