@@ -654,7 +654,10 @@ class AlsaSound:
                     estimator.restart()
             alignment.reading(self._stream_offset(duplex, read_total, history.end, len(pending)))
             moved = False
-            if estimator is not None:
+            if estimator is not None and tone is None:
+                # Not over a tone: a steady pitch's rises correlate at many
+                # lags, and the earliest taken was 20 ms short of the echo
+                # (after a ringback, the call's first 4 s lost 10-30 dB).
                 estimator.playback(history.end - samples, playback)
                 estimate = estimator.capture(captured_at, frame)
                 moved = estimate is not None and self._measured(alignment, estimate)
