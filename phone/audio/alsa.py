@@ -26,7 +26,8 @@ side), and pjmedia's WebRTC canceller only covers 48 ms. So the bridge also
 measures the whole lag from the sound itself while the far end talks
 (`phone.audio.delay`) and hands the canceller the reference `ECHO_LEAD_MS`
 before the echo, from the first estimate on, on every call. A changed lag
-is taken only when two estimates in a row agree on it. Whenever the
+is taken only when two estimates in a row agree on it. Tones are no probe:
+the estimator skips their frames. Whenever the
 reference moves, the canceller relearns the last REPLAY_MS of capture
 against it, so what it learned against the old place (ALSA's offset, on a
 first call) does not cost seconds of echo. What the measurement
