@@ -658,7 +658,8 @@ class AlsaSound:
             if estimator is not None and tone is None:
                 # Not over a tone: a steady pitch's rises correlate at many
                 # lags, and the earliest taken was 20 ms short of the echo
-                # (after a ringback, the call's first 4 s lost 10-30 dB).
+                # (a ringback, then the call's speech), so the call after it
+                # began with the reference off.
                 estimator.playback(history.end - samples, playback)
                 estimate = estimator.capture(captured_at, frame)
                 moved = estimate is not None and self._measured(alignment, estimate)
