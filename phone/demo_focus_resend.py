@@ -32,8 +32,8 @@ _Key = tuple[str, int, str]  # Call-ID, CSeq number, method
 
 @dataclass(frozen=True)
 class Timers:
-    """RFC 3261's T1 (a round trip) and T2 (the longest retransmission
-    interval), section 17.1.1.1; the tests shorten them."""
+    """RFC 3261's T1 (a round trip, section 17.1.1.1) and T2 (the longest
+    retransmission interval, section 17.1.2.2); the tests shorten them."""
 
     t1: float = 0.5
     t2: float = 4.0
@@ -44,7 +44,7 @@ class Timers:
         return 64 * self.t1
 
 
-DEFAULT_TIMERS = Timers()  # section 17.1.1.2's defaults: T1 500 ms, T2 4 s
+DEFAULT_TIMERS = Timers()  # RFC 3261 appendix A's: T1 500 ms, T2 4 s
 
 
 @dataclass
@@ -95,8 +95,8 @@ class Resender:
         key = _key(request)
         sent = _Sent(data, address)
         self._responses[key] = sent
-        no_ack = key[2] == "INVITE" and status < 300
-        sent.expiry = self._loop.call_later(self.timers.lifetime, self._expire, key, sent, no_ack)
+        dialog = key[2] == "INVITE" and status < 300  # ended if never ACKed
+        sent.expiry = self._loop.call_later(self.timers.lifetime, self._expire, key, sent, dialog)
         if key[2] == "INVITE":
             self._schedule(sent, self.timers.t1)
 
@@ -123,14 +123,14 @@ class Resender:
         self._send(sent.data, sent.address)
         self._schedule(sent, min(2 * interval, self.timers.t2))
 
-    def _expire(self, key: _Key, sent: _Sent, no_ack: bool) -> None:
+    def _expire(self, key: _Key, sent: _Sent, dialog: bool) -> None:
         if self._responses.get(key) is sent:
             del self._responses[key]
-        if sent.again is None:
-            return
-        sent.again.cancel()
-        if no_ack:
-            self._on_no_ack(key[0])
+        unacknowledged, sent.again = sent.again, None
+        if unacknowledged is not None:
+            unacknowledged.cancel()
+            if dialog:
+                self._on_no_ack(key[0])
 
     # -- as the client --------------------------------------------------------
     def sent_ack(self, response: SipMessage, data: bytes, address: Address) -> None:
