@@ -32,8 +32,12 @@ registrar (the demo: `registrar=None`, rooms at `room_uri(user)`):
   `on-hold` in the roster, the chat stays on its MSRP path unless the offer
   moves it (RFC 4975 section 8.4), and one without an offer gets ours, its
   answer read from the ACK.
+* over UDP it sends again what a lost datagram needs (`phone/demo_focus_resend.py`):
+  its final response to an INVITE until the ACK (a 2xx with no ACK in 64*T1
+  ends the call with a BYE, RFC 3261 section 13.3.1.4), any final response to
+  a retransmitted request, and its ACK to a final response that comes again.
 
-Knobs for the tests: `lose_next_version` skips one version number,
+Knobs for the tests: `timers` shortens T1 and T2, `lose_next_version` skips one version number,
 `notify_raw` sends any body to a room's subscribers, `stop()` vanishes
 without a BYE. Everything runs on the focus's own asyncio loop in a thread;
 the public methods are called from the test's thread.
@@ -52,6 +56,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+from phone.demo_focus_resend import DEFAULT_TIMERS, Resender, Timers
 from phone.demo_focus_sdp import FocusSdp
 from phone.msrp.chunks import IncomingMessage, MemorySink
 from phone.msrp.endpoint import MsrpEndpoint
@@ -186,6 +191,7 @@ class Focus:
         *,
         allow_removal: bool = True,
         chat: bool = True,
+        timers: Timers = DEFAULT_TIMERS,
     ) -> None:
         self.registrar = registrar
         self.domain = LISTEN_IP if registrar is None else registrar.domain
@@ -208,7 +214,7 @@ class Focus:
         self._pending: dict[
             str, tuple[asyncio.Future[SipMessage], Callable[[SipMessage], None]]
         ] = {}
-        self._answered: dict[tuple[str, str], bytes] = {}  # (Call-ID, CSeq) -> response
+        self._resender = Resender(self._loop, self._send, timers, self._no_ack)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- from the test's thread -------------------------------------------
@@ -291,12 +297,13 @@ class Focus:
                 await self._register(user)
 
     def _close(self) -> None:
+        self._resender.close()
         for task in self._tasks:
             task.cancel()
         if self._transport is not None:
             self._transport.close()
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, object]) -> None:
         task = self._loop.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -406,8 +413,10 @@ class Focus:
             *(f"Route: {route}" for route in (leg.routes if status < 300 else [])),
             "Content-Length: 0",
         ]
-        where = self._destination(leg) if status < 300 else dest
-        self._send(("\r\n".join(lines) + "\r\n\r\n").encode(), where or self._destination(leg))
+        where = (self._destination(leg) if status < 300 else dest) or self._destination(leg)
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        self._resender.sent_ack(response, data, where)
+        self._send(data, where)
 
     def _respond(
         self,
@@ -440,7 +449,7 @@ class Focus:
         lines.append(f"Content-Length: {len(body)}")
         data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
         if status >= 200:
-            self._answered[(request.call_id, request.require("cseq"))] = data
+            self._resender.responded(request, status, data, address)
         self._send(data, address)
 
     # -- receiving ----------------------------------------------------------
@@ -452,6 +461,7 @@ class Focus:
             branch = header_params(message.require("via"))[1].get("branch", "")
             pending = self._pending.get(branch)
             if pending is None:
+                self._resender.repeat_ack(message)
                 return
             future, on_provisional = pending
             if (message.status or 0) < 200:
@@ -460,11 +470,10 @@ class Focus:
                 future.set_result(message)
             return
         if message.method == "ACK":
+            self._resender.acknowledged(message)
             self._on_ack(message)
             return
-        again = self._answered.get((message.call_id, message.require("cseq")))
-        if again is not None:
-            self._send(again, address)
+        if self._resender.repeat_response(message, address):
             return
         handler = {
             "INVITE": self._on_invite,
@@ -478,6 +487,15 @@ class Focus:
             self._respond(message, address, 405, "Method Not Allowed")
         else:
             handler(message, address)
+
+    def _no_ack(self, call_id: str) -> None:
+        """Our 2xx to an INVITE got no ACK in 64*T1: the session ends with a BYE
+        (RFC 3261 section 13.3.1.4)."""
+        found = self._member_in(call_id)
+        if found is not None:
+            room, member = found
+            log.info("focus: no ACK from %s, hanging up", member.entity)
+            self._spawn(self._hang_up(room, member))
 
     def _on_options(self, request: SipMessage, address: tuple[str, int]) -> None:
         self._respond(request, address, 200, "OK")
@@ -871,12 +889,20 @@ class Focus:
         if member is None:
             await self._progress(refer_leg, 481, "Call Does Not Exist", True)
             return
+        status, reason = await self._hang_up(room, member)
+        await self._progress(refer_leg, status, reason, True)
+
+    async def _hang_up(self, room: Room, member: Member) -> tuple[int, str]:
+        """End `member`'s call with a BYE and take them out of the room; the BYE's answer."""
         status, reason = 200, "OK"
         if member.leg is not None:
-            response = await self._request("BYE", member.leg, [])
-            status, reason = response.status or 500, response.reason
-        self._leave(room, aor)
-        await self._progress(refer_leg, status, reason, True)
+            try:
+                response = await self._request("BYE", member.leg, [])
+                status, reason = response.status or 500, response.reason
+            except TimeoutError:
+                status, reason = 408, "Request Timeout"
+        self._leave(room, member.entity)
+        return status, reason
 
     async def _dial_out(self, room: Room, uri: str, refer_leg: Leg) -> None:
         await self._progress(refer_leg, 100, "Trying", False)

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -136,10 +136,12 @@ class Dialog:
         self.call_id = f"dave-{secrets.token_hex(4)}"
         self.to = f"<{self.room}>"
         self.cseq = 0
+        self.sent = b""  # the last request, to send again as a retransmission
 
     def invite(self, body: bytes, call_id: str | None = None) -> SipMessage:
+        """INVITE (a re-INVITE once answered 200) and its final response, not ACKed."""
         self.cseq += 1
-        self.peer.send(
+        response = self.send(
             self.peer.request(
                 "INVITE",
                 self.room,
@@ -149,13 +151,44 @@ class Dialog:
                 cseq=self.cseq,
                 body=body,
                 content_type="application/sdp",
-            ),
-            ("127.0.0.1", self.focus.port),
+            )
         )
-        response = self.peer.receive(lambda: None, match=lambda m: m.status is not None)
         if response.status == 200:
             self.to = response.require("to")
         return response
+
+    def send(self, request: bytes) -> SipMessage:
+        """Send `request` to the focus; its response (the first with its CSeq)."""
+        self.sent = request
+        self.peer.send(request, ("127.0.0.1", self.focus.port))
+        return self.peer.receive(lambda: None, match=answering(request))
+
+    def ack(self) -> None:
+        """ACK the last INVITE's 2xx."""
+        ack = self.peer.request(
+            "ACK", self.room, call_id=self.call_id, from_tag="davetag", to=self.to, cseq=self.cseq
+        )
+        self.peer.send(ack, ("127.0.0.1", self.focus.port))
+
+    def request(self, method: str, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+        """The next request in the call (a BYE, a REFER)."""
+        self.cseq += 1
+        return self.peer.request(
+            method,
+            self.room,
+            call_id=self.call_id,
+            from_tag="davetag",
+            to=self.to,
+            cseq=self.cseq,
+            headers=headers,
+        )
+
+
+def answering(request: bytes) -> Callable[[SipMessage], bool]:
+    """Matches a response to `request` (a 2xx the focus sends again to an earlier
+    INVITE may come first)."""
+    cseq = SipMessage.parse(request).cseq
+    return lambda message: message.status is not None and message.cseq == cseq
 
 
 def chat_path(response: SipMessage) -> tuple[str, ...] | None:
