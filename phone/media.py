@@ -26,6 +26,7 @@ from typing import Any
 
 from phone.board import AudioEndpoints
 from phone.config import AudioBackend, AudioSettings
+from phone.sip.lifetime import delete_now
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ class PhoneAudio:
     2. the sound (`AlsaSound`: its audio thread, then its bridge port, then
        its echo canceller, see `AlsaSound.destroy`; or pjsua's own sound
        device, given back to the null device);
-    3. the WAV player and recorder (deleting the recorder finalises its WAV),
+    3. the WAV player and recorder, deleted there and then (the recorder
+       finalises its WAV) whoever else still holds them (`phone.sip.lifetime`),
        and the references it lent out as `mic`/`speaker`/`mixer`.
     """
 
@@ -69,6 +71,7 @@ class PhoneAudio:
         self._connected: dict[int, Any] = {}  # bridge port id -> call media
         self._loop: asyncio.AbstractEventLoop | None = None
         self._release: Callable[[], None] | None = None
+        self._wav_ports: list[Any] = []  # the WAV player and recorder it made
 
     @property
     def alsa(self) -> bool:
@@ -88,10 +91,12 @@ class PhoneAudio:
             player = pj.AudioMediaPlayer()
             player.createPlayer(self.endpoints.mic_wav)  # loops
             self.mic = player
+            self._wav_ports.append(player)
         if self.endpoints.speaker_wav:
             recorder = pj.AudioMediaRecorder()
             recorder.createRecorder(self.endpoints.speaker_wav)
             self.speaker = recorder
+            self._wav_ports.append(recorder)
 
     def _open_sound(self, endpoint: Any) -> None:
         from phone.audio.alsa import AlsaSound, AudioConfig, AudioDeviceError
@@ -163,6 +168,9 @@ class PhoneAudio:
         if self._release is not None:
             self._release()
             self._release = None
+        for port in self._wav_ports:
+            delete_now(port)
+        self._wav_ports.clear()
         self.sound = self.mixer = self.mic = self.speaker = None
 
     # -- calls ----------------------------------------------------------

@@ -17,7 +17,7 @@ from tests.peers.baresip import Baresip
 from tests.peers.kamailio import APT_LINE as KAMAILIO_APT_LINE
 from tests.peers.kamailio import Kamailio, kamailio_binary
 from tests.peers.process import PeerProcess, log_marks, logs_since
-from tests.sip.stack import loopback_transport, poll_endpoint, request_hook
+from tests.sip.stack import destroy_endpoint, loopback_transport, poll_endpoint, request_hook
 
 P = TypeVar("P", bound=PeerProcess)
 
@@ -56,7 +56,7 @@ def pj_endpoint() -> Iterator[object]:
     pytest.importorskip("pjsua2")
     ep = poll_endpoint()
     yield ep
-    ep.libDestroy()
+    destroy_endpoint(ep)
 
 
 # -- Peers: Kamailio (registrar, presence, RLS, XCAP, MSRP relay) and baresip --

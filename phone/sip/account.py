@@ -10,9 +10,11 @@ Lifetimes: the account owns its calls. Every `SipCall` is adopted here when
 it is made (before anything can fail) and keeps its pjsua2 `Call` until it is
 released: in its DISCONNECTED callback, or in `release()`, which `SipStack.stop`
 runs after hanging up and before `libDestroy`. So no pjsua2 `Call` outlives
-the lib, however long other code keeps a `SipCall`. Then `release()` deletes
-the pjsua account; the `SipAccount` object itself may live on harmlessly
-(`~Account` only looks up its bounds-checked id).
+the lib, however long other code keeps a `SipCall` (or, through a traceback,
+the pjsua2 `Call` itself: `phone.sip.lifetime`). Then `release()` deletes the
+pjsua account and the C++ half of this object: the `SipAccount` may live on
+(calls and watchers keep it), its state readable, but asked to act it raises
+`SipStackStopped` instead of failing one of pjsua's assertions.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pjsua2 as pj
 from phone.config import AccountConfig, Transport
 from phone.retry import Backoff, Outcome, classify
 from phone.sip.admission import KEYS_PER_LINE, MediaSlots, NoMediaRoom
+from phone.sip.lifetime import SipStackStopped, delete_now
 
 if TYPE_CHECKING:
     import asyncio
@@ -103,6 +106,7 @@ class SipAccount(pj.Account):
         self._retry_waits_for_loop = False
         self._backoff = Backoff(BACKOFF_FIRST_S, BACKOFF_MAX_S, BACKOFF_JITTER)
         self._stopping = False
+        self.stopped = False  # released: pjsua has no such account any more
         self.calls: dict[int, SipCall] = {}  # live calls by pjsua call id
         self._owned: set[SipCall] = set()  # every call whose pjsua2 Call is not deleted yet
         # Our MSRP path for an m=message line in audio calls (phone.sip.message_stream),
@@ -173,6 +177,7 @@ class SipAccount(pj.Account):
         server accepts such subscriptions and NOTIFYs every watcher when this
         changes, as PIDF with RPID (RFC 4480); pjsua knows only the `away` and
         `busy` activities, so on-the-phone is sent as busy with its note."""
+        self._check_running("serve presence")
         status = pj.PresenceStatus()
         status.status = (
             pj.PJSUA_BUDDY_STATUS_ONLINE if basic_open else pj.PJSUA_BUDDY_STATUS_OFFLINE
@@ -249,6 +254,7 @@ class SipAccount(pj.Account):
     def make_call(self, uri: str, remote_name: str | None) -> SipCall:
         """Place a call (pjsua offers one audio line); NoMediaRoom while a burst of
         incoming calls holds the media sockets."""
+        self._check_running(f"call {uri}")
         slots = self._media_slots
         # An offer with chat has a second audio line, overwritten as m=message
         # (phone.sip.message_stream), but pjsua opens its sockets all the same.
@@ -285,7 +291,7 @@ class SipAccount(pj.Account):
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
-        if self.direct or not self.registered:
+        if self.direct or not self.registered or self.stopped:
             return
         import asyncio  # the REGISTER went out before asyncio was imported (phone.cli)
 
@@ -299,14 +305,20 @@ class SipAccount(pj.Account):
             await asyncio.sleep(0.01)  # the SIP poll task delivers the answer
 
     def release(self) -> None:
-        """Delete every pjsua2 Call, then the pjsua account (before libDestroy)."""
+        """Delete every pjsua2 Call, then the pjsua account and this object's
+        C++ half (before libDestroy); idempotent."""
+        if self.stopped:
+            return
+        self._stopping = self.stopped = True
         for call in list(self._owned):
             call.release()
         self.calls.clear()
-        self.shutdown_account()
-
-    def shutdown_account(self) -> None:
         try:
-            super().shutdown()
+            self.shutdown()
         except pj.Error as exc:
             log.debug("account shutdown: %s", exc.reason)
+        delete_now(self)
+
+    def _check_running(self, action: str) -> None:
+        if self.stopped:
+            raise SipStackStopped(f"{action}: the SIP stack is stopped")

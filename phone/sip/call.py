@@ -7,10 +7,12 @@ final status (404, 486, ...), which the screen shows.
 Lifetimes. pjsua2's `Call` destructor tells pjsua to forget the call
 (`pjsua_call_set_user_data`), which asserts and aborts the process once
 `libDestroy` has run. So the `pj.Call` (`_PjCall`, a SWIG director) is private
-to its `SipCall`: nothing else can hold it, and `SipCall.release()` deletes it
-deterministically. The `SipCall` is a handle that anyone may keep (the phone's
-list, a timer, a plugin): after `release()` it still answers `info` and its
-actions do nothing. Who releases is written in `SipAccount`'s docstring.
+to its `SipCall`, and `SipCall.release()` deletes its C++ half there and then
+(`phone.sip.lifetime`), even if a traceback still holds the Python object.
+The `SipCall` is a handle that anyone may keep (the phone's list, a timer, a
+plugin): after `release()` it still answers `info` and its actions do nothing,
+or raise `SipStackStopped` once the stack has stopped. Who releases is written
+in `SipAccount`'s docstring.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 import pjsua2 as pj
 
 from phone.calls import CallInfo, CallState, Direction
+from phone.sip.lifetime import SipStackStopped, delete_now
 from phone.sip.message import MessageError, SipMessage
 from phone.sip.message_stream import CallMessageStream, offer_call_setting
 from phone.sip.request import ProgressCallback, ReferProgress
@@ -71,9 +74,8 @@ def _read_contact(info: CallInfo, whole_message: str) -> None:
 class _PjCall(pj.Call):
     """The pjsua2 call object: pjsua's callbacks arrive here and go to its owner.
 
-    Only its `SipCall` holds it. The back-reference makes a cycle, which
-    `SipCall.release()` breaks: it is deleted there, never by the garbage
-    collector at some later time."""
+    Its `SipCall` holds it and deletes it in `SipCall.release()`, never the
+    garbage collector at some later time."""
 
     def __init__(self, owner: SipCall, account: SipAccount, pjsua_id: int) -> None:
         super().__init__(account, pjsua_id)
@@ -130,6 +132,7 @@ class SipCall:
         if path is not None:
             self.message_stream = CallMessageStream(path, offer=info.direction is Direction.OUT)
         self._pj: _PjCall | None = _PjCall(self, account, pjsua_id)
+        self._lent_media: list[pj.AudioMedia] = []  # given out by `audio_media`
         account.adopt(self)  # from here on, released at the latest when the account is
         self.on_transfer: ProgressCallback | None = None  # a REFER we sent in this call
 
@@ -201,25 +204,26 @@ class SipCall:
         self._answer(code)
 
     def _answer(self, code: int) -> None:
-        if self._pj is None:
-            log.debug("answer %s: the call is already released", code)
+        pj_call = self._live(f"answer {code}")
+        if pj_call is None:
             return
         prm = pj.CallOpParam()
         prm.statusCode = code
         try:
             if code < 300:
-                self._pj.answer(prm)
+                pj_call.answer(prm)
             else:
-                self._pj.hangup(prm)
+                pj_call.hangup(prm)
         except pj.Error as exc:
             log.warning("answer %s failed: %s", code, exc.reason)
 
     def end(self) -> None:
         """Hang up (BYE) or cancel (CANCEL), whatever the state needs."""
-        if self._pj is None:
+        pj_call = self._live("hang up")
+        if pj_call is None:
             return
         try:
-            self._pj.hangup(pj.CallOpParam())
+            pj_call.hangup(pj.CallOpParam())
         except pj.Error as exc:
             log.debug("hangup: %s", exc.reason)
 
@@ -227,23 +231,42 @@ class SipCall:
         """Send a REFER in this call's dialog (RFC 3515; RFC 4579 §5.5 asks a
         participant to join a room this way); its sipfrag NOTIFYs go to
         `on_progress`. Raises pj.Error when pjsua refuses."""
-        if self._pj is None:
+        pj_call = self._live("transfer")
+        if pj_call is None:
             raise RuntimeError("the call is over")
         self.on_transfer = on_progress
-        self._pj.xfer(refer_to, pj.CallOpParam(True))
+        pj_call.xfer(refer_to, pj.CallOpParam(True))
+
+    def _live(self, action: str) -> _PjCall | None:
+        """The pjsua2 call to act on; None once released (the call is over, a
+        late press does nothing); SipStackStopped once the stack has stopped,
+        as acting then is a bug of the caller's."""
+        if self._pj is None:
+            if self.account.stopped:
+                raise SipStackStopped(
+                    f"{action} the call with {self.info.remote_uri}: the SIP stack is stopped"
+                )
+            log.debug("%s: the call is already released", action)
+        return self._pj
 
     def release(self) -> None:
         """Delete the pjsua2 call (pjsua hangs it up if it is still active).
 
-        Runs while the lib is alive, and is idempotent. The handle stays usable:
-        `info` keeps the last state, actions do nothing."""
+        Runs while the lib is alive, and is idempotent. The C++ call is deleted
+        here, whoever else still holds the Python object (`phone.sip.lifetime`).
+        The handle stays usable: `info` keeps the last state, actions do
+        nothing (raise `SipStackStopped` once the stack has stopped)."""
         pj_call, self._pj = self._pj, None
         if pj_call is None:
             return
         pj_call.owner = None
         self.account.disown(self)
-        # `pj_call` was the last reference: ~Call runs on return, or, inside
-        # onCallState, as soon as the callback returns (pjsua2 allows that).
+        # Inside onCallState (DISCONNECTED) too: pjsua2 allows deleting the call
+        # there, and nothing of it is touched once the callback returns.
+        delete_now(pj_call)
+        for media in self._lent_media:
+            delete_now(media)  # ~AudioMedia does nothing: only detached
+        self._lent_media.clear()
 
     # -- pjsua2 events (loop thread, inside libHandleEvents) -------------
     def state_changed(self, ci: pj.CallInfo, event: pj.SipEvent) -> None:
@@ -338,7 +361,11 @@ class SipCall:
         }
 
     def audio_media(self) -> list[pj.AudioMedia]:
-        """The call's active audio streams (usually one; none once released)."""
+        """The call's active audio streams (usually one; none once released).
+
+        They are the call's until `release()`, which detaches them: used after
+        libDestroy they would fail pjmedia's assertions, so from then on they
+        raise TypeError instead."""
         if self._pj is None:
             return []
         media = []
@@ -346,4 +373,5 @@ class SipCall:
         for i, mi in enumerate(info.media):
             if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 media.append(self._pj.getAudioMedia(i))
+        self._lent_media.extend(media)
         return media

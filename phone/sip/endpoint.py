@@ -406,8 +406,10 @@ class SipStack:
 
         Every pjsua2 object dies before `libDestroy`, in this order: the calls
         (`SipAccount.release` deletes each `SipCall`'s pjsua2 Call, whoever still
-        holds the `SipCall`), the pjsua account, the caller's own objects
-        (`before_destroy`: players, recorders, bridge ports), the request hook.
+        holds the `SipCall` or the Call), the pjsua account, the caller's own
+        objects (`before_destroy`: players, recorders, bridge ports), the request
+        hook. What is still referenced then raises when used
+        (`phone.sip.lifetime`).
         """
         if self.ep is None:
             return

@@ -90,9 +90,7 @@ class CallMessageStream:
             try:
                 local = self._answer(SessionDescription.parse(remote_text), local)
             except SdpError as exc:
-                # str(): a log record holding the exception would keep this frame,
-                # and with it the pjsua2 Call, alive past libDestroy.
-                log.warning("declining the offered message stream: %s", str(exc))
+                log.warning("declining the offered message stream: %s", exc)
         elif self.session is not None and self._line is not None:
             local = self._reoffer(local, self.session, *self._line)
         elif self._offer:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from phone.sip.layout import self_test
+from phone.sip.lifetime import delete_now
 from phone.sip.rawsip import RawSip
 from tests.peers.ports import LISTEN_IP
 
@@ -32,6 +33,23 @@ def poll_endpoint() -> Any:
     ep.libStart()
     ep.audDevManager().setNullDev()
     return ep
+
+
+def destroy_endpoint(ep: Any) -> None:
+    """`ep.libDestroy()`, after deleting the pjsua2 calls, players and recorders
+    that tests left behind: a failed test's traceback (`sys.last_traceback`)
+    keeps its locals alive, and their destructors abort the process once
+    pjsua is destroyed (phone/sip/lifetime.py). Accounts and buddies are left
+    to Python: their destructors check that pjsua still knows them."""
+    import gc
+
+    import pjsua2 as pj
+
+    left = (pj.Call, pj.AudioMediaPlayer, pj.AudioMediaRecorder)
+    for obj in gc.get_objects():
+        if isinstance(obj, left):
+            delete_now(obj)
+    ep.libDestroy()
 
 
 def loopback_transport(ep: Any, kind: int) -> tuple[int, int]:
