@@ -116,6 +116,7 @@ class BlinkPeer:
             None if relay is None else MsrpRelayClient(self.endpoint, relay, self.credentials)
         )
         self._cseq = 0
+        self.moved_to: list[OffererEndpoint] = []  # endpoints `move` opened
 
     async def start(self) -> None:
         if self.relay is None:
@@ -126,7 +127,8 @@ class BlinkPeer:
     async def close(self) -> None:
         if self.relay is not None:
             await self.relay.close()
-        await self.endpoint.close()
+        for endpoint in (*self.moved_to, self.endpoint):
+            await endpoint.close()
         self.sip.close()
 
     async def receive(self, match: object, timeout: float = 5.0) -> SipMessage:
@@ -175,12 +177,7 @@ class BlinkPeer:
                 f"a=file-selector:{file}",
                 f"a=file-transfer-id:{secrets.token_hex(8)}",
             ]
-        port = path[-1].port
-        sdp = (
-            f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Blink\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=message {port} {'TCP/TLS/MSRP' if self.tls else 'TCP/MSRP'} *\r\n"
-            + "".join(f"{line}\r\n" for line in lines)
-        ).encode()
+        sdp = self._sdp(path[-1].port, lines, version=1)
         call_id, from_tag = secrets.token_hex(8), secrets.token_hex(4)
         headers: tuple[tuple[str, str], ...] = ()
         for _ in range(2):
@@ -229,6 +226,50 @@ class BlinkPeer:
             )
         return call
 
+    def _sdp(self, port: int, lines: list[str], version: int) -> bytes:
+        return (
+            f"v=0\r\no=- 1 {version} IN IP4 127.0.0.1\r\ns=Blink\r\nc=IN IP4 127.0.0.1\r\n"
+            f"t=0 0\r\nm=message {port} {'TCP/TLS/MSRP' if self.tls else 'TCP/MSRP'} *\r\n"
+            + "".join(f"{line}\r\n" for line in lines)
+        ).encode()
+
+    async def move(
+        self, call: ChatCall, *, setup: str = "actpass", path: str | None = None, start: bool = True
+    ) -> SipMessage:
+        """Move the chat as Blink does on another network (RFC 4975 section 8.4): a
+        re-INVITE whose a=path is a new session on a new endpoint of ours (another
+        port: another address), or `path` (somewhere nobody listens, say). The
+        old session is left as it is; `call` carries the new one once the 200
+        came, set up (with `start`) as the answer's a=setup says."""
+        endpoint = OffererEndpoint(self.tls)
+        await endpoint.listen()
+        self.moved_to.append(endpoint)
+        inbox = Inbox()
+        uri = endpoint.new_uri()
+        msrp = endpoint.session(uri, (uri,), on_message=inbox.take)
+        endpoint.pending[uri.session_id] = msrp
+        lines = [f"a=path:{path or uri}", *CHAT_LINES, f"a=setup:{setup}"]
+        self._cseq += 1
+        cseq = self._cseq
+        self._in_dialog(call, "INVITE", cseq, self._sdp(uri.port, lines, version=2))
+        response = await self.receive(
+            lambda m: m.status is not None and m.status >= 200 and m.call_id == call.call_id
+            and m.cseq == (cseq, "INVITE")
+        )  # fmt: skip
+        self._in_dialog(call, "ACK", cseq)
+        endpoint.pending.pop(uri.session_id, None)
+        if response.status == 200 and path is None:
+            found = find_message(SessionDescription.parse(response.body.decode()))
+            assert found is not None, "the answer to the re-INVITE has no m=message line"
+            msrp.remote_path = parse_path(" ".join(found[1].path))
+            call.msrp, call.inbox = msrp, inbox
+            if start:
+                await msrp.start(
+                    active=found[1].setup is not None and found[1].setup.value == "passive",
+                    timeout=5,
+                )
+        return response
+
     async def bye(self, call: ChatCall) -> None:
         """End the session; returns once the phone answered (it has ended it too)."""
         self._cseq += 1
@@ -237,12 +278,13 @@ class BlinkPeer:
             lambda m: m.status is not None and m.call_id == call.call_id and m.cseq[1] == "BYE"
         )
 
-    def _in_dialog(self, call: ChatCall, method: str, cseq: int) -> None:
+    def _in_dialog(self, call: ChatCall, method: str, cseq: int, sdp: bytes = b"") -> None:
         headers = tuple(("Route", r) for r in call.route)
         self.sip.send(
             self.sip.request(
                 method, call.remote_target, call_id=call.call_id, from_tag=call.from_tag,
-                to=call.to, cseq=cseq, headers=headers, from_uri=self.aor,
+                to=call.to, cseq=cseq, headers=headers, from_uri=self.aor, body=sdp,
+                content_type="application/sdp" if sdp else None,
             ),
             self.proxy,
         )  # fmt: skip

@@ -1,0 +1,112 @@
+"""A chat whose peer moves (RFC 4975 section 8.4): a Blink-style peer re-INVITEs
+through Kamailio with a new a=path, as Blink does on another network. The
+phone leaves the old connection, sets the session up on the new path (it
+connects, or waits, as the answer's a=setup says) and the chat goes on; a
+reply picked while the new path is not set up yet waits for it; a path
+nobody listens on ends the chat, with a note on the screen."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from phone.remote import RemotePhone
+from phone.sip.sdp import SessionDescription, SetupRole, find_message
+from tests.chat.blink_peer import BlinkPeer, ChatCall
+from tests.chat.test_chat_kamailio import shows, wait, with_alice
+from tests.peers.kamailio import Kamailio
+from tests.phones import PhoneFactory, phones
+
+__all__ = ["phones"]
+
+pytestmark = pytest.mark.kamailio
+
+
+def answered_setup(response: object) -> SetupRole | None:
+    found = find_message(SessionDescription.parse(response.body.decode()))  # type: ignore[attr-defined]
+    assert found is not None
+    return found[1].setup
+
+
+async def chatting(bob: RemotePhone, alice: BlinkPeer, kamailio: Kamailio, text: str) -> ChatCall:
+    call = await alice.chat(kamailio.uri("bob"))
+    await alice.send_text(call, text, kamailio.uri("bob"))
+    await wait(bob, shows(text), "the text on bob's screen")
+    return call
+
+
+async def left(old: object) -> None:
+    """The phone closed the old session's connection (RFC 4975 8.4: it may be gone)."""
+    async with asyncio.timeout(5):
+        while not old.closed:  # type: ignore[attr-defined]
+            await asyncio.sleep(0.05)
+
+
+def test_the_chat_follows_the_peer_to_its_new_path(
+    kamailio: Kamailio, phones: PhoneFactory
+) -> None:
+    async def scenario(bob: RemotePhone, alice: BlinkPeer) -> None:
+        call = await chatting(bob, alice, kamailio, "Before the move")
+        old = call.msrp
+        moved = await alice.move(call)  # actpass: the phone connects to the new path
+        assert moved.status == 200 and answered_setup(moved) is SetupRole.ACTIVE
+        assert call.msrp is not old and call.msrp.connection is not None
+        await left(old)
+        await alice.send_text(call, "From the train", kamailio.uri("bob"))
+        state = await wait(bob, shows("From the train"), "text on the new path")
+        assert state["messages"][-1]["text"] == "From the train"
+
+        old = call.msrp
+        moved = await alice.move(call, setup="active")  # alice connects: the phone waits
+        assert moved.status == 200 and answered_setup(moved) is SetupRole.PASSIVE
+        await left(old)
+        await alice.send_text(call, "And off again", kamailio.uri("bob"))
+        await wait(bob, shows("And off again"), "text after the second move")
+        await asyncio.to_thread(bob.press, "page")
+        await asyncio.to_thread(bob.press, "answer")
+        assert await call.inbox.wait_text() == "On my way"
+        await alice.bye(call)
+
+    with_alice(kamailio, phones, scenario)
+
+
+def test_a_reply_during_the_move_waits_for_the_new_path(
+    kamailio: Kamailio, phones: PhoneFactory
+) -> None:
+    async def scenario(bob: RemotePhone, alice: BlinkPeer) -> None:
+        call = await chatting(bob, alice, kamailio, "Moving now")
+        old_inbox = call.inbox
+        moved = await alice.move(call, setup="active", start=False)
+        assert moved.status == 200
+        await asyncio.to_thread(bob.press, "page")
+        await asyncio.to_thread(bob.press, "answer")  # the phone waits for alice's connection
+        await wait(bob, shows("Sent:"), "the reply taken")
+        await call.msrp.start(active=True, timeout=5)
+        assert await call.inbox.wait_text() == "On my way"
+        assert old_inbox.texts() == []
+        state = await wait(bob, lambda s: s["messages"][-1]["direction"] == "out", "history")
+        assert state["messages"][-1]["text"] == "On my way"
+        await alice.bye(call)
+
+    with_alice(kamailio, phones, scenario)
+
+
+def test_a_move_to_a_dead_path_ends_the_chat_with_a_note(
+    kamailio: Kamailio, phones: PhoneFactory
+) -> None:
+    async def scenario(bob: RemotePhone, alice: BlinkPeer) -> None:
+        call = await chatting(bob, alice, kamailio, "Going underground")
+        with socket.socket() as probe:  # a port nobody listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        dead = f"msrp://127.0.0.1:{port}/gone;tcp"
+        moved = await alice.move(call, setup="passive", path=dead)  # the phone must connect
+        assert moved.status == 200 and answered_setup(moved) is SetupRole.ACTIVE
+        bye = await alice.receive(lambda m: m.method == "BYE" and m.call_id == call.call_id)
+        alice.sip.send(alice.sip.response(bye, 200, "OK"), alice.sip.last_from or alice.proxy)
+        await wait(bob, shows("ended: link lost"), "the note on bob's screen")
+        assert "no session on its new path" in bob.log_tail(200)
+
+    with_alice(kamailio, phones, scenario)
