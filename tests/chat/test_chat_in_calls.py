@@ -4,7 +4,7 @@ audio, `phone.sip.message_stream`): a reply picked on one shows on the other."""
 from __future__ import annotations
 
 from phone.demo import free_port
-from tests.chat.test_chat_kamailio import UNREAD, shows
+from tests.chat.test_chat_kamailio import UNREAD, logged, shows
 from tests.phones import PhoneFactory, has_call, phones
 
 __all__ = ["phones"]
@@ -15,6 +15,8 @@ def test_a_reply_in_a_call_shows_on_the_other_phone(phones: PhoneFactory) -> Non
     a_uri, b_uri = f"sip:alice@127.0.0.1:{a_port}", f"sip:bob@127.0.0.1:{b_port}"
     alice, _ = phones.direct("alice", [("Bob", b_uri)], port=a_port)
     bob, _ = phones.direct("bob", [("Alice", a_uri)], port=b_port)
+    for phone in (alice, bob):  # before that, a call's message line is declined
+        phone.wait_for(logged(phone, "MSRP listening on msrp://"), what="the MSRP endpoint")
     alice.press("contact-1")
     bob.wait_for(has_call("ringing"), what="bob rings")
     bob.press("answer")
