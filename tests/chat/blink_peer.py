@@ -77,6 +77,7 @@ class ChatCall:
     msrp: MsrpSession
     inbox: Inbox
     status: int
+    audio_port: int | None = None  # an audio line beside the chat: a call with chat
 
 
 class OffererEndpoint(MsrpEndpoint):
@@ -154,9 +155,11 @@ class BlinkPeer:
         file: FileSelector | None = None,
         setup: str = "actpass",
         start: bool = True,
+        audio_port: int | None = None,
     ) -> ChatCall:
         """INVITE `target` with one m=message line: a chat, or a push of `file`;
-        once answered 200, ACK and (with `start`) set up the MSRP session."""
+        with `audio_port`, a call (PCMU to that port) with chat beside it. Once
+        answered 200, ACK and (with `start`) set up the MSRP session."""
         uri, path = self.new_uri()
         inbox = Inbox()
         options: dict[str, Any] = {"on_message": inbox.take}
@@ -177,7 +180,7 @@ class BlinkPeer:
                 f"a=file-selector:{file}",
                 f"a=file-transfer-id:{secrets.token_hex(8)}",
             ]
-        sdp = self._sdp(path[-1].port, lines, version=1)
+        sdp = self._sdp(path[-1].port, lines, 1, audio_port)
         call_id, from_tag = secrets.token_hex(8), secrets.token_hex(4)
         headers: tuple[tuple[str, str], ...] = ()
         for _ in range(2):
@@ -215,7 +218,7 @@ class BlinkPeer:
         route = tuple(reversed(response.header_values("record-route")))
         answer = SessionDescription.parse(response.body.decode())
         call = ChatCall(call_id, from_tag, response.require("to"), str(contact), route, answer,
-                        msrp, inbox, 200)  # fmt: skip
+                        msrp, inbox, 200, audio_port)  # fmt: skip
         self._in_dialog(call, "ACK", self._cseq)
         found = find_message(answer)
         assert found is not None, "the answer has no m=message line"
@@ -226,10 +229,13 @@ class BlinkPeer:
             )
         return call
 
-    def _sdp(self, port: int, lines: list[str], version: int) -> bytes:
+    def _sdp(self, port: int, lines: list[str], version: int, audio_port: int | None) -> bytes:
+        audio = "" if audio_port is None else (
+            f"m=audio {audio_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+        )  # fmt: skip
         return (
             f"v=0\r\no=- 1 {version} IN IP4 127.0.0.1\r\ns=Blink\r\nc=IN IP4 127.0.0.1\r\n"
-            f"t=0 0\r\nm=message {port} {'TCP/TLS/MSRP' if self.tls else 'TCP/MSRP'} *\r\n"
+            f"t=0 0\r\n{audio}m=message {port} {'TCP/TLS/MSRP' if self.tls else 'TCP/MSRP'} *\r\n"
             + "".join(f"{line}\r\n" for line in lines)
         ).encode()
 
@@ -251,7 +257,7 @@ class BlinkPeer:
         lines = [f"a=path:{path or uri}", *CHAT_LINES, f"a=setup:{setup}"]
         self._cseq += 1
         cseq = self._cseq
-        self._in_dialog(call, "INVITE", cseq, self._sdp(uri.port, lines, version=2))
+        self._in_dialog(call, "INVITE", cseq, self._sdp(uri.port, lines, cseq, call.audio_port))
         response = await self.receive(
             lambda m: m.status is not None and m.status >= 200 and m.call_id == call.call_id
             and m.cseq == (cseq, "INVITE")

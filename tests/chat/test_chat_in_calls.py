@@ -1,10 +1,16 @@
-"""Two phones in an audio call with chat (an m=message line next to the
-audio, `phone.sip.message_stream`): a reply picked on one shows on the other."""
+"""Audio calls with chat (an m=message line next to the audio,
+`phone.sip.message_stream`): between two phones, a reply picked on one shows
+on the other; with a Blink-style peer, the chat follows the peer's new path."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+
 from phone.demo import free_port
-from tests.chat.test_chat_kamailio import UNREAD, logged, shows
+from phone.sip.sdp import SessionDescription
+from tests.chat.blink_peer import BlinkPeer
+from tests.chat.test_chat_kamailio import UNREAD, logged, shows, wait
 from tests.phones import PhoneFactory, has_call, phones
 
 __all__ = ["phones"]
@@ -42,4 +48,50 @@ def test_a_reply_in_a_call_shows_on_the_other_phone(phones: PhoneFactory) -> Non
     for phone in (alice, bob):
         phone.wait_for(lambda s: not s["calls"], what="the call is over")
     assert alice.stop() == 0
+    assert bob.stop() == 0
+
+
+def test_a_calls_chat_follows_the_peer_to_its_new_path(phones: PhoneFactory) -> None:
+    """A Blink-style peer calls with audio and chat, then re-INVITEs with another
+    MSRP path (RFC 4975 section 8.4): the phone connects there, leaves the old
+    connection, and the call's chat goes on both ways."""
+    bob, bob_uri = phones.direct("bob", [("Alice", "sip:alice@127.0.0.1")])
+    bob.wait_for(logged(bob, "MSRP listening on msrp://"), what="bob's MSRP endpoint")
+    address = bob_uri.rsplit("@", 1)[1].split(":")
+    alice = BlinkPeer("alice", "", "127.0.0.1", (address[0], int(address[1])))
+
+    async def answer() -> None:
+        await asyncio.to_thread(bob.wait_for, has_call("ringing"), 10.0, "bob rings")
+        await asyncio.to_thread(bob.press, "answer")
+
+    async def scenario() -> None:
+        await alice.start()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp:
+            rtp.bind(("127.0.0.1", 0))
+            try:
+                call, _ = await asyncio.gather(
+                    alice.chat(bob_uri, audio_port=rtp.getsockname()[1]), answer()
+                )
+                await alice.send_text(call, "Can you hear me?", bob_uri)
+                await wait(bob, shows("Can you hear me?"), "the text in the call")
+                old = call.msrp
+                moved = await alice.move(call)
+                assert moved.status == 200
+                answer_sdp = SessionDescription.parse(moved.body.decode())
+                assert [m.kind for m in answer_sdp.media] == ["audio", "message"]
+                async with asyncio.timeout(5):
+                    while not old.closed:  # the phone left the old connection
+                        await asyncio.sleep(0.05)
+                await alice.send_text(call, "Now on the train", bob_uri)
+                await wait(bob, shows("Now on the train"), "the text on the new path")
+                await asyncio.to_thread(bob.press, "page")
+                await asyncio.to_thread(bob.press, "answer")
+                assert await call.inbox.wait_text() == "On my way"
+                assert bob.state()["calls"][0]["state"] == "confirmed"
+                await alice.bye(call)
+            finally:
+                await alice.close()
+
+    asyncio.run(scenario())
+    bob.wait_for(lambda s: not s["calls"], what="the call is over")
     assert bob.stop() == 0

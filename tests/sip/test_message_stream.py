@@ -12,7 +12,13 @@ import pytest
 
 from phone.sip.message import SipMessage
 from phone.sip.message_stream import CallMessageStream, offer_call_setting
-from phone.sip.sdp import SessionDescription, SetupRole, find_message, local_msrp_path
+from phone.sip.sdp import (
+    MessageSession,
+    SessionDescription,
+    SetupRole,
+    find_message,
+    local_msrp_path,
+)
 
 from .udp_peer import UdpSipPeer
 
@@ -21,12 +27,12 @@ pj = pytest.importorskip("pjsua2")
 PEER_PATH = "msrp://127.0.0.1:2855/peer-session;tcp"
 
 
-def _peer_sdp(audio_port: int, setup: str) -> bytes:
+def _peer_sdp(audio_port: int, setup: str, path: str = PEER_PATH, version: int = 1) -> bytes:
     return (
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=peer\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"v=0\r\no=- 1 {version} IN IP4 127.0.0.1\r\ns=peer\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
         f"m=audio {audio_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
         "m=message 2855 TCP/MSRP *\r\n"
-        f"a=path:{PEER_PATH}\r\n"
+        f"a=path:{path}\r\n"
         "a=accept-types:message/cpim text/plain\r\na=accept-wrapped-types:text/plain\r\n"
         f"a=setup:{setup}\r\n"
     ).encode()
@@ -35,8 +41,11 @@ def _peer_sdp(audio_port: int, setup: str) -> bytes:
 class StreamCall(pj.Call):  # type: ignore[misc]
     def __init__(self, account: Any, offer: bool, call_id: int = pj.PJSUA_INVALID_ID) -> None:
         super().__init__(account, call_id)
+        self.moves: list[MessageSession] = []
         self.stream = CallMessageStream(
-            lambda protocol: (local_msrp_path("127.0.0.1", 40001, protocol),), offer=offer
+            lambda protocol: (local_msrp_path("127.0.0.1", 40001, protocol),),
+            offer=offer,
+            on_moved=self.moves.append,
         )
         self.states: list[int] = []
 
@@ -303,6 +312,59 @@ def test_answer_to_a_reoffer_of_the_same_path_keeps_our_role(
         assert roles == [SetupRole.PASSIVE, SetupRole.PASSIVE]
         session = account.calls[-1].stream.session
         assert session is not None and session.local_setup is SetupRole.PASSIVE
+        _hang_up(peer, pj_endpoint)
+    finally:
+        rtp.close()
+        peer.close()
+
+
+def test_a_reoffer_of_a_new_path_moves_the_session(
+    account: StreamAccount, pj_endpoint: Any, sip_transports: Any
+) -> None:
+    """The peer connects (a=setup:active), then re-offers another path with actpass
+    (Blink on another network, RFC 4975 section 8.4): the answer keeps our path
+    and takes the role of a new connection (we connect), and the move is told
+    once; a re-offer of that path again is no move."""
+    peer = UdpSipPeer("bob")
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp.bind(("127.0.0.1", 0))
+    moved_to = "msrp://127.0.0.1:2856/moved-session;tcp"
+    try:
+        me = f"sip:me@127.0.0.1:{sip_transports.udp_port}"
+        call_id = f"msg-call-{secrets.token_hex(4)}"
+        to = f"<{me}>"
+        answers = []
+        offers = ((1, "active", PEER_PATH), (2, "actpass", moved_to), (3, "actpass", moved_to))
+        for cseq, setup, path in offers:
+            peer.send(
+                peer.request(
+                    "INVITE",
+                    me,
+                    call_id=call_id,
+                    from_tag="bobtag",
+                    to=to,
+                    cseq=cseq,
+                    body=_peer_sdp(rtp.getsockname()[1], setup, path, version=cseq),
+                    content_type="application/sdp",
+                ),
+                ("127.0.0.1", sip_transports.udp_port),
+            )
+            ok = peer.receive(
+                lambda: _pump(pj_endpoint),
+                match=lambda m, n=cseq: m.status == 200 and m.cseq[0] == n,
+            )
+            _ack(peer, ok, me, sip_transports.udp_port, cseq)
+            to = ok.require("to")
+            found = find_message(SessionDescription.parse(ok.body.decode()))
+            assert found is not None
+            answers.append(found[1])
+        assert [a.setup for a in answers] == [SetupRole.PASSIVE, SetupRole.ACTIVE, SetupRole.ACTIVE]
+        assert len({a.path for a in answers}) == 1  # our path stays
+        call = account.calls[-1]
+        assert call.stream.session is not None
+        assert call.stream.session.remote_path == (moved_to,)
+        assert call.stream.session.local_setup is SetupRole.ACTIVE
+        assert call.moves == [call.stream.session]
         _hang_up(peer, pj_endpoint)
     finally:
         rtp.close()
