@@ -537,8 +537,9 @@ class ChatSessions:
         moved = media.path != live.remote_path
         role = answer_role(media.setup, None if moved else live.local_setup)
         section = with_setup(chat._section, role)
-        chat._sdp = self._parse_sdp(chat._pool, _chat_sdp(section))
-        chat._section = section
+        if section != chat._section:  # parsed into the session's pool: only when it changes
+            chat._sdp = self._parse_sdp(chat._pool, _chat_sdp(section))
+            chat._section = section
         chat.remote_sdp = offer
         chat.message = MessageSession(
             live.local_path, media.path, media.accept_types, media.accept_wrapped_types, role

@@ -11,6 +11,7 @@ from phone.demo import free_port
 from phone.sip.sdp import SessionDescription
 from tests.chat.blink_peer import BlinkPeer
 from tests.chat.test_chat_kamailio import UNREAD, logged, shows, wait
+from tests.chat.test_chat_move import left, reply_arrives
 from tests.phones import PhoneFactory, has_call, phones
 
 __all__ = ["phones"]
@@ -79,14 +80,10 @@ def test_a_calls_chat_follows_the_peer_to_its_new_path(phones: PhoneFactory) -> 
                 assert moved.status == 200
                 answer_sdp = SessionDescription.parse(moved.body.decode())
                 assert [m.kind for m in answer_sdp.media] == ["audio", "message"]
-                async with asyncio.timeout(5):
-                    while not old.closed:  # the phone left the old connection
-                        await asyncio.sleep(0.05)
+                await left(old)  # the phone left the old connection
                 await alice.send_text(call, "Now on the train", bob_uri)
                 await wait(bob, shows("Now on the train"), "the text on the new path")
-                await asyncio.to_thread(bob.press, "page")
-                await asyncio.to_thread(bob.press, "answer")
-                assert await call.inbox.wait_text() == "On my way"
+                await reply_arrives(bob, call)
                 assert bob.state()["calls"][0]["state"] == "confirmed"
                 await alice.bye(call)
             finally:

@@ -12,7 +12,9 @@ import socket
 
 import pytest
 
+from phone.msrp.session import MsrpSession
 from phone.remote import RemotePhone
+from phone.sip.message import SipMessage
 from phone.sip.sdp import SessionDescription, SetupRole, find_message
 from tests.chat.blink_peer import BlinkPeer, ChatCall
 from tests.chat.test_chat_kamailio import shows, wait, with_alice
@@ -24,8 +26,9 @@ __all__ = ["phones"]
 pytestmark = pytest.mark.kamailio
 
 
-def answered_setup(response: object) -> SetupRole | None:
-    found = find_message(SessionDescription.parse(response.body.decode()))  # type: ignore[attr-defined]
+def answered_setup(response: SipMessage) -> SetupRole | None:
+    """The phone's a=setup in its answer to a re-INVITE."""
+    found = find_message(SessionDescription.parse(response.body.decode()))
     assert found is not None
     return found[1].setup
 
@@ -37,10 +40,17 @@ async def chatting(bob: RemotePhone, alice: BlinkPeer, kamailio: Kamailio, text:
     return call
 
 
-async def left(old: object) -> None:
+async def reply_arrives(bob: RemotePhone, call: ChatCall) -> None:
+    """Bob picks the first canned reply and sends it: it comes on `call`'s session."""
+    await asyncio.to_thread(bob.press, "page")
+    await asyncio.to_thread(bob.press, "answer")
+    assert await call.inbox.wait_text() == "On my way"
+
+
+async def left(old: MsrpSession) -> None:
     """The phone closed the old session's connection (RFC 4975 8.4: it may be gone)."""
     async with asyncio.timeout(5):
-        while not old.closed:  # type: ignore[attr-defined]
+        while not old.closed:
             await asyncio.sleep(0.05)
 
 
@@ -64,9 +74,7 @@ def test_the_chat_follows_the_peer_to_its_new_path(
         await left(old)
         await alice.send_text(call, "And off again", kamailio.uri("bob"))
         await wait(bob, shows("And off again"), "text after the second move")
-        await asyncio.to_thread(bob.press, "page")
-        await asyncio.to_thread(bob.press, "answer")
-        assert await call.inbox.wait_text() == "On my way"
+        await reply_arrives(bob, call)
         await alice.bye(call)
 
     with_alice(kamailio, phones, scenario)

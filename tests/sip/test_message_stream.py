@@ -14,6 +14,7 @@ from phone.sip.message import SipMessage
 from phone.sip.message_stream import CallMessageStream, offer_call_setting
 from phone.sip.sdp import (
     MessageSession,
+    MsrpMedia,
     SessionDescription,
     SetupRole,
     find_message,
@@ -278,44 +279,12 @@ def test_answer_to_a_reoffer_of_the_same_path_keeps_our_role(
     """The peer connects (a=setup:active), then re-offers the same path with actpass
     (a hold, say): the phone's answer says passive again, the role of the live
     connection, not the active it would pick for a new one."""
-    peer = UdpSipPeer("bob")
-    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rtp.bind(("127.0.0.1", 0))
-    try:
-        me = f"sip:me@127.0.0.1:{sip_transports.udp_port}"
-        call_id = f"msg-call-{secrets.token_hex(4)}"
-        to = f"<{me}>"
-        roles = []
-        for cseq, setup in ((1, "active"), (2, "actpass")):
-            peer.send(
-                peer.request(
-                    "INVITE",
-                    me,
-                    call_id=call_id,
-                    from_tag="bobtag",
-                    to=to,
-                    cseq=cseq,
-                    body=_peer_sdp(rtp.getsockname()[1], setup),
-                    content_type="application/sdp",
-                ),
-                ("127.0.0.1", sip_transports.udp_port),
-            )
-            ok = peer.receive(
-                lambda: _pump(pj_endpoint),
-                match=lambda m, n=cseq: m.status == 200 and m.cseq[0] == n,
-            )
-            _ack(peer, ok, me, sip_transports.udp_port, cseq)
-            to = ok.require("to")
-            found = find_message(SessionDescription.parse(ok.body.decode()))
-            assert found is not None
-            roles.append(found[1].setup)
-        assert roles == [SetupRole.PASSIVE, SetupRole.PASSIVE]
-        session = account.calls[-1].stream.session
-        assert session is not None and session.local_setup is SetupRole.PASSIVE
-        _hang_up(peer, pj_endpoint)
-    finally:
-        rtp.close()
-        peer.close()
+    answers = _offer_in_turn(
+        pj_endpoint, sip_transports.udp_port, (("active", PEER_PATH), ("actpass", PEER_PATH))
+    )
+    assert [a.setup for a in answers] == [SetupRole.PASSIVE, SetupRole.PASSIVE]
+    session = account.calls[-1].stream.session
+    assert session is not None and session.local_setup is SetupRole.PASSIVE
 
 
 def test_a_reoffer_of_a_new_path_moves_the_session(
@@ -325,17 +294,32 @@ def test_a_reoffer_of_a_new_path_moves_the_session(
     (Blink on another network, RFC 4975 section 8.4): the answer keeps our path
     and takes the role of a new connection (we connect), and the move is told
     once; a re-offer of that path again is no move."""
+    moved_to = "msrp://127.0.0.1:2856/moved-session;tcp"
+    offers = (("active", PEER_PATH), ("actpass", moved_to), ("actpass", moved_to))
+    answers = _offer_in_turn(pj_endpoint, sip_transports.udp_port, offers)
+    assert [a.setup for a in answers] == [SetupRole.PASSIVE, SetupRole.ACTIVE, SetupRole.ACTIVE]
+    assert len({a.path for a in answers}) == 1  # our path stays
+    call = account.calls[-1]
+    assert call.stream.session is not None
+    assert call.stream.session.remote_path == (moved_to,)
+    assert call.stream.session.local_setup is SetupRole.ACTIVE
+    assert call.moves == [call.stream.session]
+
+
+def _offer_in_turn(
+    pj_endpoint: Any, port: int, offers: tuple[tuple[str, str], ...]
+) -> list[MsrpMedia]:
+    """The raw peer calls the phone with the first (a=setup, a=path), re-INVITEs
+    with each next one, then hangs up: the phone's message line in each answer."""
     peer = UdpSipPeer("bob")
     rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rtp.bind(("127.0.0.1", 0))
-    moved_to = "msrp://127.0.0.1:2856/moved-session;tcp"
     try:
-        me = f"sip:me@127.0.0.1:{sip_transports.udp_port}"
+        me = f"sip:me@127.0.0.1:{port}"
         call_id = f"msg-call-{secrets.token_hex(4)}"
         to = f"<{me}>"
         answers = []
-        offers = ((1, "active", PEER_PATH), (2, "actpass", moved_to), (3, "actpass", moved_to))
-        for cseq, setup, path in offers:
+        for cseq, (setup, path) in enumerate(offers, start=1):
             peer.send(
                 peer.request(
                     "INVITE",
@@ -347,25 +331,19 @@ def test_a_reoffer_of_a_new_path_moves_the_session(
                     body=_peer_sdp(rtp.getsockname()[1], setup, path, version=cseq),
                     content_type="application/sdp",
                 ),
-                ("127.0.0.1", sip_transports.udp_port),
+                ("127.0.0.1", port),
             )
             ok = peer.receive(
                 lambda: _pump(pj_endpoint),
                 match=lambda m, n=cseq: m.status == 200 and m.cseq[0] == n,
             )
-            _ack(peer, ok, me, sip_transports.udp_port, cseq)
+            _ack(peer, ok, me, port, cseq)
             to = ok.require("to")
             found = find_message(SessionDescription.parse(ok.body.decode()))
             assert found is not None
             answers.append(found[1])
-        assert [a.setup for a in answers] == [SetupRole.PASSIVE, SetupRole.ACTIVE, SetupRole.ACTIVE]
-        assert len({a.path for a in answers}) == 1  # our path stays
-        call = account.calls[-1]
-        assert call.stream.session is not None
-        assert call.stream.session.remote_path == (moved_to,)
-        assert call.stream.session.local_setup is SetupRole.ACTIVE
-        assert call.moves == [call.stream.session]
         _hang_up(peer, pj_endpoint)
+        return answers
     finally:
         rtp.close()
         peer.close()
