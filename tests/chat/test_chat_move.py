@@ -2,8 +2,9 @@
 through Kamailio with a new a=path, as Blink does on another network. The
 phone leaves the old connection, sets the session up on the new path (it
 connects, or waits, as the answer's a=setup says) and the chat goes on; a
-reply picked while the new path is not set up yet waits for it; a path
-nobody listens on ends the chat, with a note on the screen."""
+reply picked while the new path is not set up yet waits for it, and one
+left unanswered on the old path is sent again on the new; a path nobody
+listens on ends the chat, with a note on the screen."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ import socket
 
 import pytest
 
+from phone.msrp.message import response_to
 from phone.msrp.session import MsrpSession
+from phone.msrp.uri import parse_path
+from phone.payloads import cpim
 from phone.remote import RemotePhone
 from phone.sip.message import SipMessage
 from phone.sip.sdp import SessionDescription, SetupRole, find_message
 from tests.chat.blink_peer import BlinkPeer, ChatCall
 from tests.chat.test_chat_kamailio import shows, wait, with_alice
+from tests.msrp.rawpeer import RawPeer, send_frame
 from tests.peers.kamailio import Kamailio
 from tests.phones import PhoneFactory, phones
 
@@ -96,6 +101,42 @@ def test_a_reply_during_the_move_waits_for_the_new_path(
         assert old_inbox.texts() == []
         state = await wait(bob, lambda s: s["messages"][-1]["direction"] == "out", "history")
         assert state["messages"][-1]["text"] == "On my way"
+        await alice.bye(call)
+
+    with_alice(kamailio, phones, scenario)
+
+
+def test_a_reply_unanswered_on_the_old_path_is_sent_again_on_the_new(
+    kamailio: Kamailio, phones: PhoneFactory
+) -> None:
+    """Alice's old side takes bob's reply and never answers it (she is gone): when
+    she moves, the phone leaves that connection and sends the reply on the new path."""
+
+    async def scenario(bob: RemotePhone, alice: BlinkPeer) -> None:
+        call = await alice.chat(kamailio.uri("bob"), setup="active", start=False)
+        found = find_message(call.answer)
+        assert found is not None and found[1].setup is SetupRole.PASSIVE
+        phone_path = parse_path(" ".join(found[1].path))
+        host, port, _ = phone_path[-1].authority
+        old = await RawPeer.connect(host, port)  # alice's old side, by hand
+        to, frm = phone_path, (call.msrp.local_uri,)
+        text = cpim.build(cpim.CpimMessage("text/plain", b"Leaving the office"))
+        for body, message_id in ((b"", "bind"), (text, "text1")):
+            await old.write(send_frame(to, frm, body, message_id=message_id,
+                                       content_type=cpim.CONTENT_TYPE if body else None).encode())  # fmt: skip
+            assert (await old.next_frame()).status == 200
+        await wait(bob, shows("Leaving the office"), "the text on bob's screen")
+        await asyncio.to_thread(bob.press, "page")
+        await asyncio.to_thread(bob.press, "answer")
+        while b"On my way" not in (frame := await old.next_frame()).body:
+            await old.write(response_to(frame, 200).encode())  # is-composing: taken
+        assert frame.method == "SEND"  # the reply: never answered
+        call.msrp.close("left by hand")
+        moved = await alice.move(call)
+        assert moved.status == 200
+        assert await old.closed(timeout=5)
+        assert await call.inbox.wait_text() == "On my way"
+        old.close()
         await alice.bye(call)
 
     with_alice(kamailio, phones, scenario)
