@@ -23,7 +23,7 @@ from phone.msrp.relay import MsrpRelayClient
 from phone.msrp.sdp import FileSelector, fingerprint_line
 from phone.msrp.session import MsrpSession
 from phone.msrp.tls import TlsSettings
-from phone.msrp.uri import MsrpUri, parse_path
+from phone.msrp.uri import MsrpUri, format_path, parse_path
 from phone.payloads import cpim
 from phone.sip.digest import Credentials, DigestChallenge
 from phone.sip.message import SipMessage
@@ -118,6 +118,7 @@ class BlinkPeer:
         )
         self._cseq = 0
         self.moved_to: list[OffererEndpoint] = []  # endpoints `move` opened
+        self.moved_relays: list[MsrpRelayClient] = []  # and their relay connections
 
     async def start(self) -> None:
         if self.relay is None:
@@ -128,6 +129,8 @@ class BlinkPeer:
     async def close(self) -> None:
         if self.relay is not None:
             await self.relay.close()
+        for client in self.moved_relays:
+            await client.close()
         for endpoint in (*self.moved_to, self.endpoint):
             await endpoint.close()
         self.sip.close()
@@ -240,24 +243,42 @@ class BlinkPeer:
         ).encode()
 
     async def move(
-        self, call: ChatCall, *, setup: str = "actpass", path: str | None = None, start: bool = True
+        self,
+        call: ChatCall,
+        *,
+        setup: str = "actpass",
+        path: str | None = None,
+        start: bool = True,
+        relay: MsrpUri | None = None,
     ) -> SipMessage:
         """Move the chat as Blink does on another network (RFC 4975 section 8.4): a
         re-INVITE whose a=path is a new session on a new endpoint of ours (another
-        port: another address), or `path` (somewhere nobody listens, say). The
-        old session is left as it is; `call` carries the new one once the 200
-        came, set up (with `start`) as the answer's a=setup says."""
+        port: another address), through `relay` (RFC 4976) if given, or `path`
+        (somewhere nobody listens, say). The old session is left as it is;
+        `call` carries the new one once the 200 came, set up (with `start`) as
+        the answer's a=setup says."""
         endpoint = OffererEndpoint(self.tls)
-        await endpoint.listen()
         self.moved_to.append(endpoint)
         inbox = Inbox()
-        uri = endpoint.new_uri()
-        msrp = endpoint.session(uri, (uri,), on_message=inbox.take)
+        if relay is None:
+            await endpoint.listen()
+            uri = endpoint.new_uri()
+            msrp = endpoint.session(uri, (uri,), on_message=inbox.take)
+            new_path: tuple[MsrpUri, ...] = (uri,)
+        else:
+            client = MsrpRelayClient(endpoint, relay, self.credentials)
+            self.moved_relays.append(client)
+            await client.connect()
+            uri = client.new_uri()
+            msrp = client.session((uri,), local_uri=uri, on_message=inbox.take)
+            new_path = (*client.use_path, uri)
         endpoint.pending[uri.session_id] = msrp
-        lines = [f"a=path:{path or uri}", *CHAT_LINES, f"a=setup:{setup}"]
+        lines = [f"a=path:{path or format_path(new_path)}", *CHAT_LINES, f"a=setup:{setup}"]
         self._cseq += 1
         cseq = self._cseq
-        self._in_dialog(call, "INVITE", cseq, self._sdp(uri.port, lines, cseq, call.audio_port))
+        self._in_dialog(
+            call, "INVITE", cseq, self._sdp(new_path[-1].port, lines, cseq, call.audio_port)
+        )
         response = await self.receive(
             lambda m: m.status is not None and m.status >= 200 and m.call_id == call.call_id
             and m.cseq == (cseq, "INVITE")

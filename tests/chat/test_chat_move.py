@@ -15,13 +15,13 @@ import pytest
 
 from phone.msrp.message import response_to
 from phone.msrp.session import MsrpSession
-from phone.msrp.uri import parse_path
+from phone.msrp.uri import MsrpUri, parse_path
 from phone.payloads import cpim
 from phone.remote import RemotePhone
 from phone.sip.message import SipMessage
 from phone.sip.sdp import SessionDescription, SetupRole, find_message
 from tests.chat.blink_peer import BlinkPeer, ChatCall
-from tests.chat.test_chat_kamailio import shows, wait, with_alice
+from tests.chat.test_chat_kamailio import logged, peer, shows, start_bob, wait, with_alice
 from tests.msrp.rawpeer import RawPeer, send_frame
 from tests.peers.kamailio import Kamailio
 from tests.phones import PhoneFactory, phones
@@ -83,6 +83,36 @@ def test_the_chat_follows_the_peer_to_its_new_path(
         await alice.bye(call)
 
     with_alice(kamailio, phones, scenario)
+
+
+def test_the_chat_follows_the_peer_to_a_new_relay_session(
+    kamailio: Kamailio, phones: PhoneFactory
+) -> None:
+    """Both sides chat through Kamailio's MSRP relay (RFC 4976); alice comes back
+    with a new grant (a new AUTH: a new Use-Path, as after a change of network),
+    so her path changes at the relay too: the phone's SENDs follow it there."""
+    bob = start_bob(kamailio, phones, relay=kamailio.msrp_relay_uri)
+    bob.wait_for(logged(bob, "Use-Path"), what="bob's relay grant")
+    relay = MsrpUri.parse(kamailio.msrp_relay_uri)
+
+    async def scenario() -> None:
+        alice = peer(kamailio, relay=True)
+        await alice.start()
+        try:
+            call = await chatting(bob, alice, kamailio, "Via the relay")
+            old_path = call.msrp.local_path
+            moved = await alice.move(call, relay=relay)
+            assert moved.status == 200 and answered_setup(moved) is SetupRole.ACTIVE
+            assert call.msrp.local_path != old_path and call.msrp.relay_path
+            await alice.send_text(call, "New grant", kamailio.uri("bob"))
+            await wait(bob, shows("New grant"), "text on the new relay session")
+            await reply_arrives(bob, call)
+            await alice.bye(call)
+        finally:
+            await alice.close()
+
+    asyncio.run(scenario())
+    assert bob.stop() == 0
 
 
 def test_a_reply_during_the_move_waits_for_the_new_path(
