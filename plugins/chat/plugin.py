@@ -239,11 +239,13 @@ class ChatPlugin:
         self._run(self._start(conversation, active))
 
     def _session_moved(self, chat: ChatSession) -> None:
+        """A chat-only session's peer re-offered another path."""
         conversation = next((c for c in self._conversations.values() if c.chat is chat), None)
         if conversation is not None and chat.message is not None:
             self._move(conversation, chat.message, chat.remote_sdp)
 
     def _call_chat_moved(self, call_id: int, message: MessageSession) -> None:
+        """A call's peer re-offered another path for its chat."""
         conversation = next((c for c in self._conversations.values() if c.call_id == call_id), None)
         if conversation is not None:
             self._move(conversation, message, None)
@@ -283,17 +285,18 @@ class ChatPlugin:
         msrp = conversation.msrp
         try:
             await msrp.start(active=active)
-        except MsrpClosed as exc:  # closed meanwhile (the call ended, say): logged by it
-            log.info("chat with %s over before it was set up: %s", conversation.peer_uri, exc)
-            return
         except MsrpError as exc:
-            if conversation.moved:
+            if conversation.msrp is not msrp:
+                return  # moved meanwhile: the session on the new path takes over
+            if isinstance(exc, MsrpClosed):  # closed meanwhile (the call ended, say)
+                log.info("chat with %s over before it was set up: %s", conversation.peer_uri, exc)
+            elif conversation.moved:
                 self._lost(conversation, str(exc))
             else:
                 log.warning("chat with %s not set up: %s", conversation.peer_uri, exc)
             return
         if conversation.msrp is not msrp:
-            return  # moved again meanwhile: the newer session's start takes over
+            return  # moved meanwhile: the session on the new path takes over
         conversation.started = True
         while conversation.outbox and conversation.msrp is msrp:
             await self._send_on(conversation, conversation.outbox.pop(0))
