@@ -14,7 +14,10 @@ a `CallMessageStream` (behaviour measured on the 2.15.1 wheel):
   2xx (`e.body.tsxState.src.rdata.wholeMsg`).
 
 After either, `session` holds the negotiated `MessageSession`, or None when
-the peer declined the message stream. A malformed message line in a peer's
+the peer declined the message stream. A later offer or answer naming another
+peer path is a move (RFC 4975 section 8.4: the old path may be gone): our
+path stays, the answer takes the role of a new connection, and `on_moved`
+is told. A malformed message line in a peer's
 offer declines that stream only (pjsua's port-0 answer stays, RFC 3264
 section 6) and the audio call goes on; `on_sdp_created` raises `SdpError`
 only when pjsua's own SDP is unusable.

@@ -28,6 +28,12 @@ text came on; if that has ended, by a new chat-only INVITE; if that fails,
 by MESSAGE. During a call `end` stays the call's, and in a call that
 carries chat (an m=message line next to the audio) `page` opens the
 replies to the other side even before they wrote.
+
+Moves: a re-INVITE or UPDATE that names another path for the peer (Blink on
+another network, a new relay grant; RFC 4975 section 8.4) leaves the old
+MSRP session and sets the conversation up on the new path; replies waiting
+or left unanswered on the old one are sent there. A new path that cannot
+be set up ends the chat, with a note on the screen.
 """
 
 from __future__ import annotations
