@@ -78,6 +78,7 @@ class ChatCall:
     inbox: Inbox
     status: int
     audio_port: int | None = None  # an audio line beside the chat: a call with chat
+    sdp_version: int = 1  # of our last SDP (o= line): a new one counts up
 
 
 class OffererEndpoint(MsrpEndpoint):
@@ -276,9 +277,9 @@ class BlinkPeer:
         lines = [f"a=path:{path or format_path(new_path)}", *CHAT_LINES, f"a=setup:{setup}"]
         self._cseq += 1
         cseq = self._cseq
-        self._in_dialog(
-            call, "INVITE", cseq, self._sdp(new_path[-1].port, lines, cseq, call.audio_port)
-        )
+        call.sdp_version += 1
+        sdp = self._sdp(new_path[-1].port, lines, call.sdp_version, call.audio_port)
+        self._in_dialog(call, "INVITE", cseq, sdp)
         response = await self.receive(
             lambda m: m.status is not None and m.status >= 200 and m.call_id == call.call_id
             and m.cseq == (cseq, "INVITE")
@@ -349,10 +350,11 @@ class BlinkPeer:
             headers = (("Expires", "300"), ("Authorization", value))
         assert response.status == 200, f"REGISTER answered {response.status}"
 
-    async def take_chat(self, *, accept: bool) -> Inbox | None:
+    async def take_chat(self, *, accept: bool) -> ChatCall | None:
         """Wait for a chat-only INVITE: answer 200 with our m=message line
-        (a=setup:passive; the offerer connects) and return what arrives on
-        it, or refuse it with 488 and return None."""
+        (a=setup:passive; the offerer connects) and return the session once
+        set up (`inbox`: what arrives on it), or refuse it with 488 and
+        return None."""
         invite = await self.receive(lambda m: m.method == "INVITE")
         reply = self.sip.last_from or self.proxy
         if not accept:
@@ -365,10 +367,7 @@ class BlinkPeer:
         remote = parse_path(" ".join(offer[1].path))
         msrp = self.endpoint.session(uri, remote, on_message=inbox.take)
         lines = [f"a=path:{' '.join(str(u) for u in path)}", *CHAT_LINES, "a=setup:passive"]
-        sdp = (
-            f"v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=Blink\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=message {uri.port} TCP/MSRP *\r\n" + "".join(f"{line}\r\n" for line in lines)
-        ).encode()
+        sdp = self._sdp(uri.port, lines, 1, None)
         headers = (("Contact", f"<{self.sip.uri}>"),) + tuple(
             ("Record-Route", rr) for rr in invite.header_values("record-route")
         )
@@ -378,7 +377,11 @@ class BlinkPeer:
             reply,
         )  # fmt: skip
         await msrp.start(active=False)
-        return inbox
+        _, contact = parse_name_addr(invite.require("contact"))
+        # The dialog as its callee sees it: our tag "b", the route as recorded.
+        return ChatCall(invite.call_id, "b", invite.require("from"), str(contact),
+                        tuple(invite.header_values("record-route")),
+                        SessionDescription.parse(sdp.decode()), msrp, inbox, 200)  # fmt: skip
 
     async def take_message(self) -> SipMessage:
         """Wait for a pager MESSAGE and answer it 200."""

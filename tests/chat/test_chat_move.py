@@ -115,6 +115,31 @@ def test_the_chat_follows_the_peer_to_a_new_relay_session(
     assert bob.stop() == 0
 
 
+def test_a_chat_the_phone_offered_follows_the_peer_too(
+    kamailio: Kamailio, phones: PhoneFactory
+) -> None:
+    """Bob's reply after alice's session ended opens a chat of his (his offer said
+    actpass); alice then moves: his answer states a role (he connects), not the
+    actpass of his offer, and the chat goes on on her new path."""
+
+    async def scenario(bob: RemotePhone, alice: BlinkPeer) -> None:
+        await alice.register(kamailio.registrar_uri)
+        call = await chatting(bob, alice, kamailio, "Call me back")
+        await alice.bye(call)
+        await asyncio.to_thread(bob.press, "page")
+        await asyncio.to_thread(bob.press, "answer")
+        taken = await alice.take_chat(accept=True)  # bob's chat-only INVITE
+        assert taken is not None and await taken.inbox.wait_text() == "On my way"
+        moved = await alice.move(taken)
+        assert moved.status == 200 and answered_setup(moved) is SetupRole.ACTIVE
+        await alice.send_text(taken, "Back online", kamailio.uri("bob"))
+        await wait(bob, shows("Back online"), "text on alice's new path")
+        await reply_arrives(bob, taken)
+        await alice.bye(taken)
+
+    with_alice(kamailio, phones, scenario)
+
+
 def test_a_reply_during_the_move_waits_for_the_new_path(
     kamailio: Kamailio, phones: PhoneFactory
 ) -> None:
