@@ -55,7 +55,8 @@ def test_a_reply_in_a_call_shows_on_the_other_phone(phones: PhoneFactory) -> Non
 def test_a_calls_chat_follows_the_peer_to_its_new_path(phones: PhoneFactory) -> None:
     """A Blink-style peer calls with audio and chat, then re-INVITEs with another
     MSRP path (RFC 4975 section 8.4): the phone connects there, leaves the old
-    connection, and the call's chat goes on both ways."""
+    connection, and the call's chat goes on both ways; a path nobody listens on
+    ends the chat, with a note, and the call goes on."""
     bob, bob_uri = phones.direct("bob", [("Alice", "sip:alice@127.0.0.1")])
     bob.wait_for(logged(bob, "MSRP listening on msrp://"), what="bob's MSRP endpoint")
     address = bob_uri.rsplit("@", 1)[1].split(":")
@@ -84,7 +85,13 @@ def test_a_calls_chat_follows_the_peer_to_its_new_path(phones: PhoneFactory) -> 
                 await alice.send_text(call, "Now on the train", bob_uri)
                 await wait(bob, shows("Now on the train"), "the text on the new path")
                 await reply_arrives(bob, call)
-                assert bob.state()["calls"][0]["state"] == "confirmed"
+                with socket.socket() as probe:  # then to a port nobody listens on
+                    probe.bind(("127.0.0.1", 0))
+                    dead = f"msrp://127.0.0.1:{probe.getsockname()[1]}/gone;tcp"
+                moved = await alice.move(call, setup="passive", path=dead)
+                assert moved.status == 200
+                state = await wait(bob, shows("ended: link lost"), "the chat's end on the screen")
+                assert state["calls"][0]["state"] == "confirmed"  # the call goes on
                 await alice.bye(call)
             finally:
                 await alice.close()
