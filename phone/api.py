@@ -318,25 +318,37 @@ class PhoneApi:
         on_session: Callable[[ChatSession], None],
         on_end: Callable[[ChatSession], None],
         answer_lines: AnswerLines | None = None,
+        on_moved: Callable[[ChatSession], None] | None = None,
     ) -> ChatSessions:
         """Take chat-only INVITEs (m=message only, as Blink sends): until a plugin
         calls this they get 488. `local_path(protocol)` gives our MSRP path for
         an SDP answer; `answer_lines(offer, section)` adds lines to the answer's
         m=message section (RFC 5547 file attributes) or raises `SdpError` to
         refuse with 488; sessions are reported as they start and end (each
-        with the peer's SDP in `remote_sdp`). One plugin only: a second call
-        raises RuntimeError."""
-        self._chats = self._services().chat_sessions(local_path, on_session, on_end, answer_lines)
+        with the peer's SDP in `remote_sdp`), and `on_moved` when a re-offer
+        changed the peer's MSRP path (RFC 4975 section 8.4: `message` then
+        holds the new path, to connect to or wait on). One plugin only: a
+        second call raises RuntimeError."""
+        self._chats = self._services().chat_sessions(
+            local_path, on_session, on_end, answer_lines, on_moved
+        )
         return self._chats
 
-    def chat_in_calls(self, local_path: Callable[[str], tuple[str, ...]]) -> None:
+    def chat_in_calls(
+        self,
+        local_path: Callable[[str], tuple[str, ...]],
+        on_moved: Callable[[int, MessageSession], None] | None = None,
+    ) -> None:
         """Offer and answer an m=message line (MSRP) in audio calls from now on, as
         Blink does for chat during a call; `local_path(protocol)` gives our path.
-        `call_chat(call_id)` then says what was agreed."""
+        `call_chat(call_id)` then says what was agreed, and `on_moved(call_id,
+        session)` tells when a re-INVITE changed the peer's path (RFC 4975
+        section 8.4: a new connection to make or wait for)."""
         account = self._phone.sip.account
         if account is None:
             raise RuntimeError(NOT_STARTED)
         account.call_chat_path = local_path
+        account.call_chat_moved = on_moved
 
     def call_chat(self, call_id: int) -> MessageSession | None:
         """The message session agreed in call `call_id` (paths, who connects), or

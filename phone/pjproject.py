@@ -172,6 +172,12 @@ INV_STATE_DISCONNECTED = 6
 REDIRECT_REJECT = 0  # pjsip_redirect_op
 
 
+def rx_offer(param: int) -> int:
+    """The offer (`pjmedia_sdp_session *`) of a `pjsip_inv_on_rx_offer_cb_param`,
+    its first member since 2.0 (then `rdata`)."""
+    return VoidP.from_address(param).value or 0
+
+
 def inv_state(inv: int) -> int:
     """`inv->state`: after obj_name[PJ_MAX_OBJ_NAME=32] and three pool pointers (2.15.1);
     -1 if the session does not start with its "inv" name."""
@@ -249,6 +255,7 @@ PROTOTYPES: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "pjsip_inv_dec_ref": (c_int, (VoidP,)),
     # pjmedia
     "pjmedia_sdp_parse": (c_int, (VoidP, VoidP, c_size_t, _OUT)),
+    "pjmedia_sdp_print": (c_int, (VoidP, VoidP, c_size_t)),
     "pjmedia_echo_create2": (c_int, (VoidP, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, _OUT)),
     "pjmedia_echo_cancel": (c_int, (VoidP, _I16P, _I16P, c_uint, VoidP)),
     "pjmedia_echo_reset": (c_int, (VoidP,)),

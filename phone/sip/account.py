@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from phone.payloads.rpid import Activity
     from phone.sip.call import CallEvents, SipCall
+    from phone.sip.sdp import MessageSession
 
     # Known to the type checker only: the call module (SDP and message-stream
     # parsers) is imported at the first call, not before the first REGISTER.
@@ -112,6 +113,8 @@ class SipAccount(pj.Account):
         # Our MSRP path for an m=message line in audio calls (phone.sip.message_stream),
         # set by the plugin that carries chat; None: calls carry audio only.
         self.call_chat_path: Callable[[str], tuple[str, ...]] | None = None
+        # Told (call id, new session) when a re-INVITE moves a call's chat path.
+        self.call_chat_moved: Callable[[int, MessageSession], None] | None = None
 
     @property
     def direct(self) -> bool:

@@ -17,6 +17,7 @@ in `SipAccount`'s docstring.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Protocol
@@ -28,7 +29,7 @@ from phone.sip.lifetime import SipStackStopped, delete_now
 from phone.sip.message import MessageError, SipMessage
 from phone.sip.message_stream import CallMessageStream, offer_call_setting
 from phone.sip.request import ProgressCallback, ReferProgress
-from phone.sip.sdp import SdpError
+from phone.sip.sdp import MessageSession, SdpError
 from phone.uri import SipUriError, header_params, parse_name_addr
 
 if TYPE_CHECKING:
@@ -130,7 +131,9 @@ class SipCall:
         self.message_stream: CallMessageStream | None = None
         path = account.call_chat_path
         if path is not None:
-            self.message_stream = CallMessageStream(path, offer=info.direction is Direction.OUT)
+            self.message_stream = CallMessageStream(
+                path, offer=info.direction is Direction.OUT, on_moved=self._chat_moved
+            )
         self._pj: _PjCall | None = _PjCall(self, account, pjsua_id)
         self._lent_media: list[pj.AudioMedia] = []  # given out by `audio_media`
         account.adopt(self)  # from here on, released at the latest when the account is
@@ -323,6 +326,12 @@ class SipCall:
     def tsx_state(self, prm: pj.OnCallTsxStateParam) -> None:
         if self.message_stream is not None:
             self.message_stream.on_tsx_state(prm)
+
+    def _chat_moved(self, session: MessageSession) -> None:
+        """From the message stream, inside a pjsua callback: tell the plugin after it."""
+        moved = self.account.call_chat_moved
+        if moved is not None:
+            asyncio.get_running_loop().call_soon(moved, self.info.id, session)
 
     def transfer_requested(self, prm: pj.OnCallTransferRequestParam) -> None:
         """A REFER in this call (RFC 3515; a conference focus's room, RFC 4579

@@ -69,13 +69,17 @@ from phone.sip.sdp import (
     SdpError,
     SessionDescription,
     SetupRole,
+    answer_role,
     answer_section,
     find_message,
     message_section,
     offered_session,
+    with_setup,
 )
 
 log = logging.getLogger(__name__)
+
+SDP_PRINT_ROOM = 4096  # bytes: pjsip takes no larger SIP message on the wheel
 
 # What each wrapper returns for our sessions when we have nothing to do.
 _OUR_DEFAULT: dict[str, int | None] = {"on_rx_reinvite": 1, "on_redirected": REDIRECT_REJECT}
@@ -151,6 +155,7 @@ class ChatSession:
     _pool: int
     _sdp: int
     remote_sdp: SessionDescription | None = None  # the peer's offer or answer (file attributes)
+    _section: MediaSection | None = None  # our m=message line, as last sent
 
 
 @dataclass
@@ -177,7 +182,10 @@ class ChatSessions:
         accept_types: tuple[str, ...] = DEFAULT_ACCEPT_TYPES,
         accept_wrapped_types: tuple[str, ...] = DEFAULT_WRAPPED_TYPES,
         answer_lines: AnswerLines | None = None,
+        on_moved: Callable[[ChatSession], None] | None = None,
     ) -> None:
+        """`on_moved(session)`: the peer's re-offer changed its MSRP path (RFC 4975
+        section 8.4): `session.message` holds the new path and who connects."""
         self._raw = raw
         self._answer_lines = answer_lines
         self._lib = pjproject.library()
@@ -186,6 +194,7 @@ class ChatSessions:
         self._local_path = local_path
         self._on_session = on_session
         self._on_end = on_end
+        self._on_moved = on_moved
         self._accept_types = accept_types
         self._accept_wrapped_types = accept_wrapped_types
         self._sessions: dict[int, ChatSession] = {}
@@ -246,21 +255,21 @@ class ChatSessions:
         replaced = {line.split(":", 1)[0] for line in extra}
         kept = tuple(line for line in section.lines if line.split(":", 1)[0] not in replaced)
         section = replace(section, lines=(*kept, *extra))
-        self._answer(message, respond.rdata, _chat_sdp(section), session, offer)
+        self._answer(message, respond.rdata, section, session, offer)
         return True
 
     def _answer(
         self,
         message: SipMessage,
         rdata: int,
-        sdp_text: str,
+        section: MediaSection,
         session: MessageSession,
         offer: SessionDescription,
     ) -> None:
         c = self._lib
         pool = c.pjsua_pool_create(b"chat", 4096, 4096)
         try:
-            sdp = self._parse_sdp(pool, sdp_text)
+            sdp = self._parse_sdp(pool, _chat_sdp(section))
         except SdpError:
             c.pj_pool_release(pool)
             raise
@@ -290,6 +299,7 @@ class ChatSessions:
                 _pool=pool,
                 _sdp=sdp,
                 remote_sdp=offer,
+                _section=section,
             )
             self._sessions[handle] = chat
             if inv_state(handle) != INV_STATE_NULL:
@@ -331,7 +341,7 @@ class ChatSessions:
             accept_types=self._accept_types,
             accept_wrapped_types=self._accept_wrapped_types,
         )
-        chat = ChatSession("", target, None, ChatSessionState.CALLING, 0, 0, 0)
+        chat = ChatSession("", target, None, ChatSessionState.CALLING, 0, 0, 0, _section=section)
         self._invite(chat, _Offer(identity, section))
         return chat
 
@@ -500,10 +510,59 @@ class ChatSessions:
                 self._loop.call_soon(self._on_session, chat)
 
     def on_rx_offer2(self, inv: int, param: int) -> None:
-        """A re-INVITE with SDP: we keep our line as it is (same path, same role)."""
+        """A re-INVITE or UPDATE with SDP (RFC 4975 section 8.4). Our path stays;
+        the same peer path keeps the session and our role in its connection; a
+        new one (a new relay, the peer on another network) needs a new
+        connection, whose role the answer states as for a new session
+        (RFC 6135), and `on_moved` sets it up."""
         chat = self._sessions.get(inv)
-        if chat is not None:
-            self._lib.pjsip_inv_set_sdp_answer(inv, chat._sdp)
+        if chat is None:
+            return
+        try:
+            self._reanswer(chat, param)
+        except SdpError as exc:
+            log.warning("chat re-offer from %s: %s; answering as before", chat.remote_uri, exc)
+        self._lib.pjsip_inv_set_sdp_answer(inv, chat._sdp)
+
+    def _reanswer(self, chat: ChatSession, param: int) -> None:
+        """Our answer to a re-offer in `chat._sdp`, and `chat.message` after it."""
+        live = chat.message
+        if live is None or chat._section is None:
+            raise SdpError("the session was not set up yet")
+        offer = SessionDescription.parse(self._sdp_text(pjproject.rx_offer(param)))
+        found = find_message(offer)
+        if found is None:
+            raise SdpError("no message line in it")
+        media = found[1]
+        moved = media.path != live.remote_path
+        role = answer_role(media.setup, None if moved else live.local_setup)
+        section = with_setup(chat._section, role)
+        if section != chat._section:  # parsed into the session's pool: only when it changes
+            chat._sdp = self._parse_sdp(chat._pool, _chat_sdp(section))
+            chat._section = section
+        chat.remote_sdp = offer
+        chat.message = MessageSession(
+            live.local_path, media.path, media.accept_types, media.accept_wrapped_types, role
+        )
+        if moved:
+            log.info(
+                "chat with %s moved to %s: we %s",
+                chat.remote_uri,
+                " ".join(media.path),
+                "connect" if chat.message.we_connect else "wait for its connection",
+            )
+            if self._on_moved is not None and chat._inv in self._announced:
+                self._loop.call_soon(self._on_moved, chat)
+
+    def _sdp_text(self, sdp: int) -> str:
+        """A parsed `pjmedia_sdp_session` as text."""
+        if not sdp:
+            raise SdpError("pjsip passed no offer")
+        buffer = ctypes.create_string_buffer(SDP_PRINT_ROOM)
+        length = self._lib.pjmedia_sdp_print(sdp, buffer, len(buffer))
+        if length <= 0:
+            raise SdpError(f"pjmedia cannot print the offer ({length})")
+        return buffer.raw[:length].decode(errors="replace")
 
 
 def _chat_sdp(section: MediaSection) -> str:

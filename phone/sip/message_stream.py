@@ -14,7 +14,10 @@ a `CallMessageStream` (behaviour measured on the 2.15.1 wheel):
   2xx (`e.body.tsxState.src.rdata.wholeMsg`).
 
 After either, `session` holds the negotiated `MessageSession`, or None when
-the peer declined the message stream. A malformed message line in a peer's
+the peer declined the message stream. A later offer or answer naming another
+peer path is a move (RFC 4975 section 8.4: the old path may be gone): our
+path stays, the answer takes the role of a new connection, and `on_moved`
+is told. A malformed message line in a peer's
 offer declines that stream only (pjsua's port-0 answer stays, RFC 3264
 section 6) and the audio call goes on; `on_sdp_created` raises `SdpError`
 only when pjsua's own SDP is unusable.
@@ -66,9 +69,12 @@ class CallMessageStream:
         accept_types: tuple[str, ...] = DEFAULT_ACCEPT_TYPES,
         accept_wrapped_types: tuple[str, ...] = DEFAULT_WRAPPED_TYPES,
         protocol: str = "TCP/MSRP",
+        on_moved: Callable[[MessageSession], None] | None = None,
     ) -> None:
         """`local_path(protocol)` gives our MSRP path for a new session (the MSRP layer
-        listens there); `offer` says whether we add the line to our INVITE."""
+        listens there); `offer` says whether we add the line to our INVITE;
+        `on_moved(session)`: an offer or answer after the first changed the
+        peer's path (RFC 4975 section 8.4), so the connection must be made anew."""
         self._local_path = local_path
         self._offer = offer
         self._accept_types = accept_types
@@ -76,6 +82,7 @@ class CallMessageStream:
         self._protocol = protocol
         self._offered: MediaSection | None = None
         self._line: tuple[int, str] | None = None  # the agreed line's index and protocol
+        self._on_moved = on_moved
         self.session: MessageSession | None = None
 
     def on_sdp_created(self, prm: Any) -> None:
@@ -116,8 +123,7 @@ class CallMessageStream:
             log.info("the peer declined the message stream")
             self.session = None
             return
-        self.session = offered_session(self._offered, found[1])
-        log.info("message session agreed: remote path %s", " ".join(self.session.remote_path))
+        self._agreed(offered_session(self._offered, found[1]))
 
     def _make_offer(self, local: SessionDescription) -> SessionDescription:
         if self._offered is None:
@@ -164,12 +170,24 @@ class CallMessageStream:
         path = live.local_path if live else self._local_path(offer.protocol)
         # A re-offer of the same path keeps the session and its connection (RFC 4975 8.4).
         live_setup = live.local_setup if live and live.remote_path == offer.path else None
-        section, self.session = answer_section(
+        section, session = answer_section(
             offer, path, self._accept_types, self._accept_wrapped_types, live_setup=live_setup
         )
         self._line = (index, offer.protocol)
-        log.info("answering the message stream: remote path %s", " ".join(offer.path))
+        self._agreed(session)
         return replace_section(local, index, _with_connection(section, local.media[index]))
+
+    def _agreed(self, session: MessageSession) -> None:
+        """`session` is what the last offer and answer agreed; a new peer path is a move."""
+        live, self.session = self.session, session
+        path = " ".join(session.remote_path)
+        if live is None or live.remote_path == session.remote_path:
+            log.info("message session agreed: remote path %s", path)
+            return
+        log.info("message session moved: remote path %s, we %s", path,
+                 "connect" if session.we_connect else "wait for its connection")  # fmt: skip
+        if self._on_moved is not None:
+            self._on_moved(session)
 
 
 def _with_connection(section: MediaSection, replaced: MediaSection) -> MediaSection:

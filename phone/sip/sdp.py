@@ -164,6 +164,15 @@ def answer_role(offered: SetupRole | None, live: SetupRole | None = None) -> Set
     return SetupRole.ACTIVE
 
 
+def with_setup(section: MediaSection, role: SetupRole) -> MediaSection:
+    """Our message section stating `role` (a=setup) in place of what it said."""
+    lines = tuple(line for line in section.lines if not line.startswith("a=setup:"))
+    return MediaSection(
+        section.kind, section.port, section.protocol, section.formats,
+        (*lines, f"a=setup:{role.value}"),
+    )  # fmt: skip
+
+
 def find_message(sdp: SessionDescription) -> tuple[int, MsrpMedia] | None:
     """The index and content of the first usable m=message line, or None."""
     for index, section in enumerate(sdp.media):

@@ -59,6 +59,7 @@ class SipServices:
         on_session: Callable[[ChatSession], None],
         on_end: Callable[[ChatSession], None],
         answer_lines: AnswerLines | None = None,
+        on_moved: Callable[[ChatSession], None] | None = None,
     ) -> ChatSessions:
         """Start answering chat-only INVITEs (m=message only, as Blink sends).
 
@@ -77,6 +78,7 @@ class SipServices:
             on_session,
             on_end,
             answer_lines=answer_lines,
+            on_moved=on_moved,
         )
         if not self._chats.available:
             log.error("chat-only sessions are off: %s", self._chats.unavailable_reason)

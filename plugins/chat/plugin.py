@@ -28,6 +28,12 @@ text came on; if that has ended, by a new chat-only INVITE; if that fails,
 by MESSAGE. During a call `end` stays the call's, and in a call that
 carries chat (an m=message line next to the audio) `page` opens the
 replies to the other side even before they wrote.
+
+Moves: a re-INVITE or UPDATE that names another path for the peer (Blink on
+another network, a new relay grant; RFC 4975 section 8.4) leaves the old
+MSRP session and sets the conversation up on the new path; replies waiting
+or left unanswered on the old one are sent there. A new path that cannot
+be set up ends the chat, with a note on the screen.
 """
 
 from __future__ import annotations
@@ -111,6 +117,7 @@ class Conversation:
     outbox: list[str] = field(default_factory=list)  # replies waiting for the session to start
     started: bool = False
     room: bool = False  # a conference's stream: CPIM From names each sender
+    moved: bool = False  # the peer re-offered another path: `msrp` is the session set up there
 
 
 class ChatPlugin:
@@ -138,12 +145,13 @@ class ChatPlugin:
             phone.local_address, self.settings.port, self._relay, phone.data_dir(NAME)
         )
         phone.receive_messages(self._pager)
-        phone.chat_in_calls(self.transport.local_path)
+        phone.chat_in_calls(self.transport.local_path, self._call_chat_moved)
         self._chats = phone.chat_sessions(
             self.transport.local_path,
             self._session_started,
             self._session_ended,
             self._answer_lines,
+            self._session_moved,
         )
         self._show_unread()
         return self._start_transport(phone)
@@ -200,18 +208,12 @@ class ChatPlugin:
     ) -> None:
         """The MSRP session of a chat-only session (`chat`) or of a call (`call_id`,
         a conference room's when `room`)."""
-        assert self.transport is not None
         key = address_key(peer_uri)
         old = self._conversations.pop(key, None)
         if old is not None:
             old.msrp.close("a new session replaced it")
         try:
-            msrp = self.transport.session(
-                message,
-                chat.remote_sdp if chat is not None else None,
-                accept_types=("message/cpim", TEXT, iscomposing.CONTENT_TYPE),
-                on_message=lambda m: self._msrp_message(peer_uri, m),
-            )
+            msrp = self._msrp(peer_uri, message, chat.remote_sdp if chat is not None else None)
         except MsrpError as exc:
             log.warning("chat with %s refused: %s", peer_uri, exc)
             if chat is not None:
@@ -220,21 +222,89 @@ class ChatPlugin:
         conversation = Conversation(
             peer_uri, msrp, chat, call_id, self._pending.pop(key, []), room=room
         )
+        self._attach(conversation, msrp, message.we_connect)
+
+    def _msrp(
+        self, peer_uri: str, message: MessageSession, remote_sdp: SessionDescription | None
+    ) -> MsrpSession:
+        """The MSRP session of a conversation on `message`'s paths (MsrpError if unusable)."""
+        assert self.transport is not None
+        return self.transport.session(
+            message,
+            remote_sdp,
+            accept_types=("message/cpim", TEXT, iscomposing.CONTENT_TYPE),
+            on_message=lambda m: self._msrp_message(peer_uri, m),
+        )
+
+    def _attach(self, conversation: Conversation, msrp: MsrpSession, active: bool) -> None:
+        """Carry `conversation` on `msrp` from now on, once it is set up."""
+        key = address_key(conversation.peer_uri)
+        conversation.msrp, conversation.started = msrp, False
         msrp.on_closed = lambda reason: self._msrp_closed(key, conversation, reason)
         self._conversations[key] = conversation
-        self._run(self._start(conversation, message.we_connect))
+        self._run(self._start(conversation, active))
+
+    def _session_moved(self, chat: ChatSession) -> None:
+        """A chat-only session's peer re-offered another path."""
+        conversation = next((c for c in self._conversations.values() if c.chat is chat), None)
+        if conversation is not None and chat.message is not None:
+            self._move(conversation, chat.message, chat.remote_sdp)
+
+    def _call_chat_moved(self, call_id: int, message: MessageSession) -> None:
+        """A call's peer re-offered another path for its chat."""
+        conversation = next((c for c in self._conversations.values() if c.call_id == call_id), None)
+        if conversation is not None:
+            self._move(conversation, message, None)
+
+    def _move(
+        self,
+        conversation: Conversation,
+        message: MessageSession,
+        remote_sdp: SessionDescription | None,
+    ) -> None:
+        """The peer re-offered another MSRP path (RFC 4975 section 8.4: the old one
+        may be gone): leave the old connection, set the session up again on the
+        new path, and go on there with what was waiting or on its way."""
+        old = conversation.msrp
+        old.on_closed = None  # the conversation goes on: not ended with it
+        old.close("the peer moved to another path")
+        conversation.moved = True
+        try:
+            msrp = self._msrp(conversation.peer_uri, message, remote_sdp)
+        except MsrpError as exc:
+            self._lost(conversation, str(exc))
+            self._msrp_closed(address_key(conversation.peer_uri), conversation, str(exc))
+            return
+        self._attach(conversation, msrp, message.we_connect)
+
+    def _lost(self, conversation: Conversation, reason: str) -> None:
+        """A chat that moved and cannot be set up on its new path: it ends."""
+        who = self._name(conversation.peer_uri, None)
+        log.warning(
+            "chat with %s: no session on its new path (%s): ending it",
+            conversation.peer_uri,
+            reason,
+        )
+        self._note([f"Chat with {who}", "ended: link lost"])
 
     async def _start(self, conversation: Conversation, active: bool) -> None:
+        msrp = conversation.msrp
         try:
-            await conversation.msrp.start(active=active)
-        except MsrpClosed as exc:  # closed meanwhile (the call ended, say): logged by it
-            log.info("chat with %s over before it was set up: %s", conversation.peer_uri, exc)
-            return
+            await msrp.start(active=active)
         except MsrpError as exc:
-            log.warning("chat with %s not set up: %s", conversation.peer_uri, exc)
+            if conversation.msrp is not msrp:
+                return  # moved meanwhile: the session on the new path takes over
+            if isinstance(exc, MsrpClosed):  # closed meanwhile (the call ended, say)
+                log.info("chat with %s over before it was set up: %s", conversation.peer_uri, exc)
+            elif conversation.moved:
+                self._lost(conversation, str(exc))
+            else:
+                log.warning("chat with %s not set up: %s", conversation.peer_uri, exc)
             return
+        if conversation.msrp is not msrp:
+            return  # moved meanwhile: the session on the new path takes over
         conversation.started = True
-        while conversation.outbox:
+        while conversation.outbox and conversation.msrp is msrp:
             await self._send_on(conversation, conversation.outbox.pop(0))
 
     def _msrp_closed(self, key: str, conversation: Conversation, reason: str) -> None:
@@ -468,6 +538,8 @@ class ChatPlugin:
             await self._fallback(peer_uri, texts)
 
     async def _send_on(self, conversation: Conversation, text: str) -> None:
+        """Send `text`; if the session moves meanwhile, again on the new one
+        (once set up); if it cannot go, the screen says so."""
         assert self.phone is not None
         message = cpim.CpimMessage(
             content_type=TEXT,
@@ -476,7 +548,23 @@ class ChatPlugin:
             recipients=(cpim.Identity(conversation.peer_uri),),
             timestamp=datetime.now(UTC),
         )
-        await self._send_cpim(conversation, message)
+        msrp = conversation.msrp
+        try:
+            await msrp.send_message(cpim.CONTENT_TYPE, cpim.build(message))
+            return
+        except MsrpError as exc:
+            moved = conversation.msrp is not msrp and not conversation.msrp.closed
+            if not moved:
+                log.warning("chat: not sent to %s: %s", conversation.peer_uri, exc)
+                self._note(["Not delivered:", text])
+                return
+        log.info(
+            "chat with %s moved while a text was on its way: sent again", conversation.peer_uri
+        )
+        if conversation.started:
+            await self._send_on(conversation, text)
+        else:
+            conversation.outbox.append(text)
 
     async def _send_cpim(self, conversation: Conversation, message: cpim.CpimMessage) -> None:
         try:

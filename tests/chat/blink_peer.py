@@ -23,7 +23,7 @@ from phone.msrp.relay import MsrpRelayClient
 from phone.msrp.sdp import FileSelector, fingerprint_line
 from phone.msrp.session import MsrpSession
 from phone.msrp.tls import TlsSettings
-from phone.msrp.uri import MsrpUri, parse_path
+from phone.msrp.uri import MsrpUri, format_path, parse_path
 from phone.payloads import cpim
 from phone.sip.digest import Credentials, DigestChallenge
 from phone.sip.message import SipMessage
@@ -77,6 +77,8 @@ class ChatCall:
     msrp: MsrpSession
     inbox: Inbox
     status: int
+    audio_port: int | None = None  # an audio line beside the chat: a call with chat
+    sdp_version: int = 1  # of our last SDP (o= line): a new one counts up
 
 
 class OffererEndpoint(MsrpEndpoint):
@@ -116,6 +118,8 @@ class BlinkPeer:
             None if relay is None else MsrpRelayClient(self.endpoint, relay, self.credentials)
         )
         self._cseq = 0
+        self.moved_to: list[OffererEndpoint] = []  # endpoints `move` opened
+        self.moved_relays: list[MsrpRelayClient] = []  # and their relay connections
 
     async def start(self) -> None:
         if self.relay is None:
@@ -126,7 +130,10 @@ class BlinkPeer:
     async def close(self) -> None:
         if self.relay is not None:
             await self.relay.close()
-        await self.endpoint.close()
+        for client in self.moved_relays:
+            await client.close()
+        for endpoint in (*self.moved_to, self.endpoint):
+            await endpoint.close()
         self.sip.close()
 
     async def receive(self, match: object, timeout: float = 5.0) -> SipMessage:
@@ -152,9 +159,11 @@ class BlinkPeer:
         file: FileSelector | None = None,
         setup: str = "actpass",
         start: bool = True,
+        audio_port: int | None = None,
     ) -> ChatCall:
         """INVITE `target` with one m=message line: a chat, or a push of `file`;
-        once answered 200, ACK and (with `start`) set up the MSRP session."""
+        with `audio_port`, a call (PCMU to that port) with chat beside it. Once
+        answered 200, ACK and (with `start`) set up the MSRP session."""
         uri, path = self.new_uri()
         inbox = Inbox()
         options: dict[str, Any] = {"on_message": inbox.take}
@@ -175,12 +184,7 @@ class BlinkPeer:
                 f"a=file-selector:{file}",
                 f"a=file-transfer-id:{secrets.token_hex(8)}",
             ]
-        port = path[-1].port
-        sdp = (
-            f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Blink\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=message {port} {'TCP/TLS/MSRP' if self.tls else 'TCP/MSRP'} *\r\n"
-            + "".join(f"{line}\r\n" for line in lines)
-        ).encode()
+        sdp = self._sdp(path[-1].port, lines, 1, audio_port)
         call_id, from_tag = secrets.token_hex(8), secrets.token_hex(4)
         headers: tuple[tuple[str, str], ...] = ()
         for _ in range(2):
@@ -218,7 +222,7 @@ class BlinkPeer:
         route = tuple(reversed(response.header_values("record-route")))
         answer = SessionDescription.parse(response.body.decode())
         call = ChatCall(call_id, from_tag, response.require("to"), str(contact), route, answer,
-                        msrp, inbox, 200)  # fmt: skip
+                        msrp, inbox, 200, audio_port)  # fmt: skip
         self._in_dialog(call, "ACK", self._cseq)
         found = find_message(answer)
         assert found is not None, "the answer has no m=message line"
@@ -229,6 +233,71 @@ class BlinkPeer:
             )
         return call
 
+    def _sdp(self, port: int, lines: list[str], version: int, audio_port: int | None) -> bytes:
+        audio = "" if audio_port is None else (
+            f"m=audio {audio_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+        )  # fmt: skip
+        return (
+            f"v=0\r\no=- 1 {version} IN IP4 127.0.0.1\r\ns=Blink\r\nc=IN IP4 127.0.0.1\r\n"
+            f"t=0 0\r\n{audio}m=message {port} {'TCP/TLS/MSRP' if self.tls else 'TCP/MSRP'} *\r\n"
+            + "".join(f"{line}\r\n" for line in lines)
+        ).encode()
+
+    async def move(
+        self,
+        call: ChatCall,
+        *,
+        setup: str = "actpass",
+        path: str | None = None,
+        start: bool = True,
+        relay: MsrpUri | None = None,
+    ) -> SipMessage:
+        """Move the chat as Blink does on another network (RFC 4975 section 8.4): a
+        re-INVITE whose a=path is a new session on a new endpoint of ours (another
+        port: another address), through `relay` (RFC 4976) if given, or `path`
+        (somewhere nobody listens, say). The old session is left as it is;
+        `call` carries the new one once the 200 came, set up (with `start`) as
+        the answer's a=setup says."""
+        endpoint = OffererEndpoint(self.tls)
+        self.moved_to.append(endpoint)
+        inbox = Inbox()
+        if relay is None:
+            await endpoint.listen()
+            uri = endpoint.new_uri()
+            msrp = endpoint.session(uri, (uri,), on_message=inbox.take)
+            new_path: tuple[MsrpUri, ...] = (uri,)
+        else:
+            client = MsrpRelayClient(endpoint, relay, self.credentials)
+            self.moved_relays.append(client)
+            await client.connect()
+            uri = client.new_uri()
+            msrp = client.session((uri,), local_uri=uri, on_message=inbox.take)
+            new_path = (*client.use_path, uri)
+        endpoint.pending[uri.session_id] = msrp
+        lines = [f"a=path:{path or format_path(new_path)}", *CHAT_LINES, f"a=setup:{setup}"]
+        self._cseq += 1
+        cseq = self._cseq
+        call.sdp_version += 1
+        sdp = self._sdp(new_path[-1].port, lines, call.sdp_version, call.audio_port)
+        self._in_dialog(call, "INVITE", cseq, sdp)
+        response = await self.receive(
+            lambda m: m.status is not None and m.status >= 200 and m.call_id == call.call_id
+            and m.cseq == (cseq, "INVITE")
+        )  # fmt: skip
+        self._in_dialog(call, "ACK", cseq)
+        endpoint.pending.pop(uri.session_id, None)
+        if response.status == 200 and path is None:
+            found = find_message(SessionDescription.parse(response.body.decode()))
+            assert found is not None, "the answer to the re-INVITE has no m=message line"
+            msrp.remote_path = parse_path(" ".join(found[1].path))
+            call.msrp, call.inbox = msrp, inbox
+            if start:
+                await msrp.start(
+                    active=found[1].setup is not None and found[1].setup.value == "passive",
+                    timeout=5,
+                )
+        return response
+
     async def bye(self, call: ChatCall) -> None:
         """End the session; returns once the phone answered (it has ended it too)."""
         self._cseq += 1
@@ -237,12 +306,13 @@ class BlinkPeer:
             lambda m: m.status is not None and m.call_id == call.call_id and m.cseq[1] == "BYE"
         )
 
-    def _in_dialog(self, call: ChatCall, method: str, cseq: int) -> None:
+    def _in_dialog(self, call: ChatCall, method: str, cseq: int, sdp: bytes = b"") -> None:
         headers = tuple(("Route", r) for r in call.route)
         self.sip.send(
             self.sip.request(
                 method, call.remote_target, call_id=call.call_id, from_tag=call.from_tag,
-                to=call.to, cseq=cseq, headers=headers, from_uri=self.aor,
+                to=call.to, cseq=cseq, headers=headers, from_uri=self.aor, body=sdp,
+                content_type="application/sdp" if sdp else None,
             ),
             self.proxy,
         )  # fmt: skip
@@ -280,10 +350,11 @@ class BlinkPeer:
             headers = (("Expires", "300"), ("Authorization", value))
         assert response.status == 200, f"REGISTER answered {response.status}"
 
-    async def take_chat(self, *, accept: bool) -> Inbox | None:
+    async def take_chat(self, *, accept: bool) -> ChatCall | None:
         """Wait for a chat-only INVITE: answer 200 with our m=message line
-        (a=setup:passive; the offerer connects) and return what arrives on
-        it, or refuse it with 488 and return None."""
+        (a=setup:passive; the offerer connects) and return the session once
+        set up (`inbox`: what arrives on it), or refuse it with 488 and
+        return None."""
         invite = await self.receive(lambda m: m.method == "INVITE")
         reply = self.sip.last_from or self.proxy
         if not accept:
@@ -296,10 +367,7 @@ class BlinkPeer:
         remote = parse_path(" ".join(offer[1].path))
         msrp = self.endpoint.session(uri, remote, on_message=inbox.take)
         lines = [f"a=path:{' '.join(str(u) for u in path)}", *CHAT_LINES, "a=setup:passive"]
-        sdp = (
-            f"v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=Blink\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=message {uri.port} TCP/MSRP *\r\n" + "".join(f"{line}\r\n" for line in lines)
-        ).encode()
+        sdp = self._sdp(uri.port, lines, 1, None)
         headers = (("Contact", f"<{self.sip.uri}>"),) + tuple(
             ("Record-Route", rr) for rr in invite.header_values("record-route")
         )
@@ -309,7 +377,11 @@ class BlinkPeer:
             reply,
         )  # fmt: skip
         await msrp.start(active=False)
-        return inbox
+        _, contact = parse_name_addr(invite.require("contact"))
+        # The dialog as its callee sees it: our tag "b", the route as recorded.
+        return ChatCall(invite.call_id, "b", invite.require("from"), str(contact),
+                        tuple(invite.header_values("record-route")),
+                        SessionDescription.parse(sdp.decode()), msrp, inbox, 200)  # fmt: skip
 
     async def take_message(self) -> SipMessage:
         """Wait for a pager MESSAGE and answer it 200."""

@@ -1,10 +1,17 @@
-"""Two phones in an audio call with chat (an m=message line next to the
-audio, `phone.sip.message_stream`): a reply picked on one shows on the other."""
+"""Audio calls with chat (an m=message line next to the audio,
+`phone.sip.message_stream`): between two phones, a reply picked on one shows
+on the other; with a Blink-style peer, the chat follows the peer's new path."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+
 from phone.demo import free_port
-from tests.chat.test_chat_kamailio import UNREAD, shows
+from phone.sip.sdp import SessionDescription
+from tests.chat.blink_peer import BlinkPeer
+from tests.chat.test_chat_kamailio import UNREAD, logged, shows, wait
+from tests.chat.test_chat_move import left, reply_arrives
 from tests.phones import PhoneFactory, has_call, phones
 
 __all__ = ["phones"]
@@ -15,6 +22,8 @@ def test_a_reply_in_a_call_shows_on_the_other_phone(phones: PhoneFactory) -> Non
     a_uri, b_uri = f"sip:alice@127.0.0.1:{a_port}", f"sip:bob@127.0.0.1:{b_port}"
     alice, _ = phones.direct("alice", [("Bob", b_uri)], port=a_port)
     bob, _ = phones.direct("bob", [("Alice", a_uri)], port=b_port)
+    for phone in (alice, bob):  # before that, a call's message line is declined
+        phone.wait_for(logged(phone, "MSRP listening on msrp://"), what="the MSRP endpoint")
     alice.press("contact-1")
     bob.wait_for(has_call("ringing"), what="bob rings")
     bob.press("answer")
@@ -40,4 +49,53 @@ def test_a_reply_in_a_call_shows_on_the_other_phone(phones: PhoneFactory) -> Non
     for phone in (alice, bob):
         phone.wait_for(lambda s: not s["calls"], what="the call is over")
     assert alice.stop() == 0
+    assert bob.stop() == 0
+
+
+def test_a_calls_chat_follows_the_peer_to_its_new_path(phones: PhoneFactory) -> None:
+    """A Blink-style peer calls with audio and chat, then re-INVITEs with another
+    MSRP path (RFC 4975 section 8.4): the phone connects there, leaves the old
+    connection, and the call's chat goes on both ways; a path nobody listens on
+    ends the chat, with a note, and the call goes on."""
+    bob, bob_uri = phones.direct("bob", [("Alice", "sip:alice@127.0.0.1")])
+    bob.wait_for(logged(bob, "MSRP listening on msrp://"), what="bob's MSRP endpoint")
+    address = bob_uri.rsplit("@", 1)[1].split(":")
+    alice = BlinkPeer("alice", "", "127.0.0.1", (address[0], int(address[1])))
+
+    async def answer() -> None:
+        await asyncio.to_thread(bob.wait_for, has_call("ringing"), 10.0, "bob rings")
+        await asyncio.to_thread(bob.press, "answer")
+
+    async def scenario() -> None:
+        await alice.start()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp:
+            rtp.bind(("127.0.0.1", 0))
+            try:
+                call, _ = await asyncio.gather(
+                    alice.chat(bob_uri, audio_port=rtp.getsockname()[1]), answer()
+                )
+                await alice.send_text(call, "Can you hear me?", bob_uri)
+                await wait(bob, shows("Can you hear me?"), "the text in the call")
+                old = call.msrp
+                moved = await alice.move(call)
+                assert moved.status == 200
+                answer_sdp = SessionDescription.parse(moved.body.decode())
+                assert [m.kind for m in answer_sdp.media] == ["audio", "message"]
+                await left(old)  # the phone left the old connection
+                await alice.send_text(call, "Now on the train", bob_uri)
+                await wait(bob, shows("Now on the train"), "the text on the new path")
+                await reply_arrives(bob, call)
+                with socket.socket() as probe:  # then to a port nobody listens on
+                    probe.bind(("127.0.0.1", 0))
+                    dead = f"msrp://127.0.0.1:{probe.getsockname()[1]}/gone;tcp"
+                moved = await alice.move(call, setup="passive", path=dead)
+                assert moved.status == 200
+                state = await wait(bob, shows("ended: link lost"), "the chat's end on the screen")
+                assert state["calls"][0]["state"] == "confirmed"  # the call goes on
+                await alice.bye(call)
+            finally:
+                await alice.close()
+
+    asyncio.run(scenario())
+    bob.wait_for(lambda s: not s["calls"], what="the call is over")
     assert bob.stop() == 0

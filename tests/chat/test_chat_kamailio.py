@@ -142,9 +142,9 @@ def test_a_reply_after_the_session_ended_goes_by_invite_else_by_message(
         await alice.bye(call)  # the session ends while the text is shown
         await asyncio.to_thread(bob.press, "page")
         await asyncio.to_thread(bob.press, "answer")
-        inbox = await alice.take_chat(accept=True)  # a new chat-only INVITE
-        assert inbox is not None
-        assert await inbox.wait_text() == "On my way"
+        taken = await alice.take_chat(accept=True)  # a new chat-only INVITE
+        assert taken is not None
+        assert await taken.inbox.wait_text() == "On my way"
 
         # Alice writes again in a new session of hers, and refuses bob's next offer.
         call = await alice.chat(kamailio.uri("bob"))

@@ -12,7 +12,14 @@ import pytest
 
 from phone.sip.message import SipMessage
 from phone.sip.message_stream import CallMessageStream, offer_call_setting
-from phone.sip.sdp import SessionDescription, SetupRole, find_message, local_msrp_path
+from phone.sip.sdp import (
+    MessageSession,
+    MsrpMedia,
+    SessionDescription,
+    SetupRole,
+    find_message,
+    local_msrp_path,
+)
 
 from .udp_peer import UdpSipPeer
 
@@ -21,12 +28,12 @@ pj = pytest.importorskip("pjsua2")
 PEER_PATH = "msrp://127.0.0.1:2855/peer-session;tcp"
 
 
-def _peer_sdp(audio_port: int, setup: str) -> bytes:
+def _peer_sdp(audio_port: int, setup: str, path: str = PEER_PATH, version: int = 1) -> bytes:
     return (
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=peer\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"v=0\r\no=- 1 {version} IN IP4 127.0.0.1\r\ns=peer\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
         f"m=audio {audio_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
         "m=message 2855 TCP/MSRP *\r\n"
-        f"a=path:{PEER_PATH}\r\n"
+        f"a=path:{path}\r\n"
         "a=accept-types:message/cpim text/plain\r\na=accept-wrapped-types:text/plain\r\n"
         f"a=setup:{setup}\r\n"
     ).encode()
@@ -35,8 +42,11 @@ def _peer_sdp(audio_port: int, setup: str) -> bytes:
 class StreamCall(pj.Call):  # type: ignore[misc]
     def __init__(self, account: Any, offer: bool, call_id: int = pj.PJSUA_INVALID_ID) -> None:
         super().__init__(account, call_id)
+        self.moves: list[MessageSession] = []
         self.stream = CallMessageStream(
-            lambda protocol: (local_msrp_path("127.0.0.1", 40001, protocol),), offer=offer
+            lambda protocol: (local_msrp_path("127.0.0.1", 40001, protocol),),
+            offer=offer,
+            on_moved=self.moves.append,
         )
         self.states: list[int] = []
 
@@ -269,15 +279,47 @@ def test_answer_to_a_reoffer_of_the_same_path_keeps_our_role(
     """The peer connects (a=setup:active), then re-offers the same path with actpass
     (a hold, say): the phone's answer says passive again, the role of the live
     connection, not the active it would pick for a new one."""
+    answers = _offer_in_turn(
+        pj_endpoint, sip_transports.udp_port, (("active", PEER_PATH), ("actpass", PEER_PATH))
+    )
+    assert [a.setup for a in answers] == [SetupRole.PASSIVE, SetupRole.PASSIVE]
+    session = account.calls[-1].stream.session
+    assert session is not None and session.local_setup is SetupRole.PASSIVE
+
+
+def test_a_reoffer_of_a_new_path_moves_the_session(
+    account: StreamAccount, pj_endpoint: Any, sip_transports: Any
+) -> None:
+    """The peer connects (a=setup:active), then re-offers another path with actpass
+    (Blink on another network, RFC 4975 section 8.4): the answer keeps our path
+    and takes the role of a new connection (we connect), and the move is told
+    once; a re-offer of that path again is no move."""
+    moved_to = "msrp://127.0.0.1:2856/moved-session;tcp"
+    offers = (("active", PEER_PATH), ("actpass", moved_to), ("actpass", moved_to))
+    answers = _offer_in_turn(pj_endpoint, sip_transports.udp_port, offers)
+    assert [a.setup for a in answers] == [SetupRole.PASSIVE, SetupRole.ACTIVE, SetupRole.ACTIVE]
+    assert len({a.path for a in answers}) == 1  # our path stays
+    call = account.calls[-1]
+    assert call.stream.session is not None
+    assert call.stream.session.remote_path == (moved_to,)
+    assert call.stream.session.local_setup is SetupRole.ACTIVE
+    assert call.moves == [call.stream.session]
+
+
+def _offer_in_turn(
+    pj_endpoint: Any, port: int, offers: tuple[tuple[str, str], ...]
+) -> list[MsrpMedia]:
+    """The raw peer calls the phone with the first (a=setup, a=path), re-INVITEs
+    with each next one, then hangs up: the phone's message line in each answer."""
     peer = UdpSipPeer("bob")
     rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rtp.bind(("127.0.0.1", 0))
     try:
-        me = f"sip:me@127.0.0.1:{sip_transports.udp_port}"
+        me = f"sip:me@127.0.0.1:{port}"
         call_id = f"msg-call-{secrets.token_hex(4)}"
         to = f"<{me}>"
-        roles = []
-        for cseq, setup in ((1, "active"), (2, "actpass")):
+        answers = []
+        for cseq, (setup, path) in enumerate(offers, start=1):
             peer.send(
                 peer.request(
                     "INVITE",
@@ -286,24 +328,22 @@ def test_answer_to_a_reoffer_of_the_same_path_keeps_our_role(
                     from_tag="bobtag",
                     to=to,
                     cseq=cseq,
-                    body=_peer_sdp(rtp.getsockname()[1], setup),
+                    body=_peer_sdp(rtp.getsockname()[1], setup, path, version=cseq),
                     content_type="application/sdp",
                 ),
-                ("127.0.0.1", sip_transports.udp_port),
+                ("127.0.0.1", port),
             )
             ok = peer.receive(
                 lambda: _pump(pj_endpoint),
                 match=lambda m, n=cseq: m.status == 200 and m.cseq[0] == n,
             )
-            _ack(peer, ok, me, sip_transports.udp_port, cseq)
+            _ack(peer, ok, me, port, cseq)
             to = ok.require("to")
             found = find_message(SessionDescription.parse(ok.body.decode()))
             assert found is not None
-            roles.append(found[1].setup)
-        assert roles == [SetupRole.PASSIVE, SetupRole.PASSIVE]
-        session = account.calls[-1].stream.session
-        assert session is not None and session.local_setup is SetupRole.PASSIVE
+            answers.append(found[1])
         _hang_up(peer, pj_endpoint)
+        return answers
     finally:
         rtp.close()
         peer.close()
