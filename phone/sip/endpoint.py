@@ -411,12 +411,22 @@ class SipStack:
         """
         if self.ep is None:
             return
+        if not self.attached:
+            # Stopped before the phone handed pjsip to the loop (its board or
+            # control interface failed, phone.cli): hand it now, so that the
+            # loop polls pjsip for the un-REGISTER's answer.
+            import asyncio
+
+            try:
+                self.attach(asyncio.get_running_loop())
+            except SipStartError as exc:
+                log.warning("SIP stack stopped without un-REGISTER: %s", exc)
         if self.registrar_watch is not None:
             self.registrar_watch.close()
         try:  # the goodbyes may fail; the teardown below must run whatever happens
             if self.services is not None:
                 await self.services.close()
-            if self.account is not None:
+            if self.account is not None and self.attached:
                 await self.account.unregister()
         finally:
             if self.wakeups is not None:
