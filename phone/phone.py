@@ -24,7 +24,7 @@ from phone.buttons import CALL_LAYER, Contact, ContactButtons, PressTracker
 from phone.calls import CallInfo, CallState, Direction
 from phone.config import Config, SecondCall
 from phone.media import PhoneAudio
-from phone.plugins import PluginHost
+from phone.plugins import PluginHost, import_plugins
 from phone.screen import Screen
 from phone.sip.admission import NoMediaRoom
 from phone.sip.call import SipCall
@@ -136,13 +136,15 @@ class Phone:
                 await asyncio.wait_for(
                     self._registration_answered.wait(), REGISTRATION_HEAD_START_S
                 )
-        # The SIP services' and the plugin API's imports (payload parsers: tens of
-        # ms) run on a worker thread, so the loop answers pjsip and the control
-        # interface meanwhile.
+        # The SIP services', the plugin API's and the plugins' imports (payload
+        # parsers, the plugins' own modules: about 200 ms) run on a worker thread,
+        # so the loop answers pjsip and the control interface meanwhile; the
+        # plugins are created and registered here, on the loop.
         await loop.run_in_executor(None, _import_services)
         self.sip.start_services()
         if self._plugins_to_load is not None:
-            self.plugins.load(self._plugins_to_load)
+            imported = await loop.run_in_executor(None, import_plugins, self._plugins_to_load)
+            self.plugins.register(imported)
             self._plugins_to_load = None
         # On a full disk the buttons show the contacts stored before; on_full says so.
         with contextlib.suppress(StoreFull):
