@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from phone.board import BUILTIN_BOARDS, Board, board_kinds, is_board_kind
+from phone.board_kinds import BUILTIN_BOARDS, board_kinds, is_board_kind
 from phone.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:
+    from phone.board import Board
     from phone.sip.endpoint import SipStack
 
 log = logging.getLogger("phone")
@@ -37,7 +38,7 @@ TOKEN_ENV = "SIMPLEPHONE_CONTROL_TOKEN"  # `phone status`: the token, when not i
 
 
 def _board(config: Config, kind: str | None, overrides: dict[str, Any] | None = None) -> Board:
-    from phone.board import board_class
+    from phone.board_kinds import board_class
 
     kind = kind or config.board.kind
     cls = board_class(kind)
@@ -59,7 +60,7 @@ class _BoardKinds:
 
 def check_config(path: str) -> Config:
     """Parse the file and every section that belongs to a board or a plugin."""
-    from phone.board import board_class
+    from phone.board_kinds import board_class
     from phone.plugins import PluginHost
 
     config = load_config(path)

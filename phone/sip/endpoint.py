@@ -82,9 +82,12 @@ def import_pjsua2() -> object:
 
 
 def route_source(host: str, port: int) -> str:
-    """The local IP address the kernel would use to send to host:port (no packet is sent)."""
+    """The local IP address the kernel would use to send to host:port (no packet is
+    sent). A SIP URI's host is ASCII (RFC 3261 section 25.1, phone.uri checks
+    it): given as bytes, `getaddrinfo` does not load the IDNA codec, a few ms
+    before the first REGISTER on a Pi."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        infos = socket.getaddrinfo(host.encode("ascii"), port, type=socket.SOCK_DGRAM)
     except socket.gaierror as exc:
         raise SipStartError(f"cannot resolve the SIP server {host!r}: {exc}") from exc
     family, _, _, _, address = infos[0]
