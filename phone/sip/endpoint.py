@@ -84,8 +84,8 @@ def import_pjsua2() -> object:
 def route_source(host: str, port: int) -> str:
     """The local IP address the kernel would use to send to host:port (no packet is
     sent). A SIP URI's host is ASCII (RFC 3261 section 25.1, phone.uri checks
-    it): given as bytes, `getaddrinfo` does not load the IDNA codec, a few ms
-    before the first REGISTER on a Pi."""
+    it): given as bytes, `getaddrinfo` does not load the IDNA codec (with
+    `stringprep` and `unicodedata`, 1.3 ms of CPU here) before the first REGISTER."""
     try:
         infos = socket.getaddrinfo(host.encode("ascii"), port, type=socket.SOCK_DGRAM)
     except socket.gaierror as exc:
