@@ -21,13 +21,22 @@ def button_pressed(button, long_press):
 """
 
 
+def install_for_next_phones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plugins: dict[str, tuple[str, str]]
+) -> None:
+    """Install `plugins` (entry point: module name, source) where the phones
+    started next find them (their PYTHONPATH)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    for entry_point, (module, source) in plugins.items():
+        install_plugin(site, entry_point, module, source)
+    monkeypatch.setenv("PYTHONPATH", str(site))
+
+
 def test_raising_plugin_is_disabled_and_the_call_still_goes_out(
     phones: PhoneFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = tmp_path / "site"
-    site.mkdir()
-    install_plugin(site, "faulty", "faulty_plugin", FAULTY)
-    monkeypatch.setenv("PYTHONPATH", str(site))
+    install_for_next_phones(tmp_path, monkeypatch, {"faulty": ("faulty_plugin", FAULTY)})
     b_port = free_port()
     alice, _ = phones.direct("alice", [("Bob", f"sip:bob@127.0.0.1:{b_port}")])
     monkeypatch.delenv("PYTHONPATH")
@@ -81,11 +90,11 @@ raise RuntimeError("unimportable plugin")
 def test_plugins_import_off_the_loop_and_one_that_cannot_is_skipped(
     phones: PhoneFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = tmp_path / "site"
-    site.mkdir()
-    install_plugin(site, "probe", "thread_probe", THREAD_PROBE)
-    install_plugin(site, "unimportable", "unimportable_plugin", UNIMPORTABLE)
-    monkeypatch.setenv("PYTHONPATH", str(site))
+    installed = {
+        "probe": ("thread_probe", THREAD_PROBE),
+        "unimportable": ("unimportable_plugin", UNIMPORTABLE),
+    }
+    install_for_next_phones(tmp_path, monkeypatch, installed)
     alice, _ = phones.direct("alice", [("Bob", f"sip:bob@127.0.0.1:{free_port()}")])
     state = alice.wait_for(lambda s: s["started"], what="the phone started")
     # The module imports on a worker thread; the plugin is created and called on the loop's.
