@@ -8,7 +8,9 @@
   its console (also for baresip, against the same Kamailio), with the CPU time
   the phone used until then (less at the mercy of the machine's load), and
   process spawn until the control interface answers `registered: true`
-  (polled every 2 ms). `--starts-only` measures these two alone, and
+  (polled every 2 ms), then the longest wait for a `state` answer until the
+  phone has started (the event loop held by the start's work: the plugins'
+  imports, say). `--starts-only` measures these alone, and
   `--phone-python` runs the phone on another interpreter (a venv with a
   non-editable install, as on the SD image), from a directory outside the
   checkout.
@@ -232,14 +234,15 @@ def start_phone(
 def starts_only(config: Path, starts: int, python: str) -> None:
     """start → registered alone, `starts` times each way (to the log line, to the
     control interface), alternating."""
-    took, cpu, outside = [], [], []
+    took, cpu, outside, held = [], [], [], []
     for _ in range(starts):
         proc, seconds, cpu_seconds = start_phone(config, python)
         took.append(seconds)
         cpu.append(cpu_seconds)
         stop(proc)
-        proc, seconds = start_watched(config, config.parent, python)
+        proc, seconds, held_seconds = start_watched(config, config.parent, python)
         outside.append(seconds)
+        held.append(held_seconds)
         stop(proc)
     print(
         f"start -> registered ({starts} starts, {python}): median "
@@ -247,16 +250,20 @@ def starts_only(config: Path, starts: int, python: str) -> None:
         f"CPU until then median {1000 * statistics.median(cpu):.0f} ms "
         f"(max {1000 * max(cpu):.0f}); to `registered` on the control interface median "
         f"{1000 * statistics.median(outside):.0f} ms (max {1000 * max(outside):.0f}); "
+        f"then the longest wait for a `state` answer until started median "
+        f"{1000 * statistics.median(held):.0f} ms (max {1000 * max(held):.0f}); "
         f"load average {os.getloadavg()[0]:.2f}"
     )
 
 
 def start_watched(
     config: Path, workdir: Path, python: str = sys.executable
-) -> tuple[subprocess.Popen[bytes], float]:
+) -> tuple[subprocess.Popen[bytes], float, float]:
     """Spawn `phone run --control` on `python` (in the config's directory, as
-    `start_phone`); return it and the seconds until the control interface says
-    it is registered."""
+    `start_phone`); return it, the seconds until the control interface says it
+    is registered, and the longest a `state` request then waited for its answer
+    until the phone said it had started (plugins loaded): how long the start's
+    work held the event loop."""
     address = workdir / "bench.sock"
     address.unlink(missing_ok=True)
     started = time.monotonic()
@@ -267,19 +274,26 @@ def start_watched(
         cwd=config.parent,
     )
     client: ControlClient | None = None
+    registered: float | None = None
+    held = 0.0
     while time.monotonic() - started < 15:
         if proc.poll() is not None:
-            raise RuntimeError(f"phone exited {proc.returncode} before registering")
+            raise RuntimeError(f"phone exited {proc.returncode} before it started")
         try:
             client = client or ControlClient(f"unix:{address}")
-            if client.state()["registered"]:
-                took = time.monotonic() - started
+            asked = time.monotonic()
+            state = client.state()
+            if registered is not None:
+                held = max(held, time.monotonic() - asked)
+            elif state["registered"]:
+                registered = time.monotonic() - started
+            if registered is not None and state["started"]:
                 client.close()
-                return proc, took
+                return proc, registered, held
         except OSError:
             client = None
         time.sleep(0.002)
-    raise RuntimeError("phone did not register within 15 s")
+    raise RuntimeError("phone did not start within 15 s")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -384,7 +398,7 @@ def main() -> None:
                 threads = thread_cpu(proc.pid, args.idle_s)
                 cpu_ours = sum(share for _, share, _ in threads)
             stop(proc)
-            proc, took = start_watched(config, workdir)
+            proc, took, _ = start_watched(config, workdir)
             outside.append(took)
             stop(proc)
             peer = Baresip("bob", server)

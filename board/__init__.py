@@ -14,7 +14,7 @@ button edges; it never knows which board it drives.
 - `emulator.py`: `EmulatorBoard`, the phone's front in a pygame window on a
   desktop (`phone emulator`); the desktop's ALSA default for sound.
 
-These are named in `phone.board.BUILTIN_BOARDS`; a board installed apart
+These are named in `phone.board_kinds.BUILTIN_BOARDS`; a board installed apart
 joins them through the `simplephone.boards` entry-point group, and together
 they are the choices of `[board] kind`. Each takes
 `(contact_buttons, settings)` and has a `validate_settings` classmethod that

@@ -1,9 +1,9 @@
 """The board seam: everything the core needs from the hardware, and nothing more.
 
 The core drives one `Board`; `board/` holds the implementations (a Raspberry Pi,
-an in-memory virtual board, a desktop window), named in `BUILTIN_BOARDS` and
-imported only when chosen, so `phone/` never imports a concrete board. Boards
-installed apart come through the `simplephone.boards` entry-point group. This follows luma.core's layering: the panel (a luma device) is handed to
+an in-memory virtual board, a desktop window), found by kind in
+`phone.board_kinds` and imported only when chosen, so `phone/` never imports a
+concrete board. This follows luma.core's layering: the panel (a luma device) is handed to
 the core, which draws on it with `luma.core.render.canvas`, whatever the panel.
 
 Inputs are raw button edges (down/up). Telling a short press from a long press
@@ -12,18 +12,14 @@ is the core's job (`phone.buttons`), so every board behaves the same.
 
 from __future__ import annotations
 
-import importlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from phone.settings import Table
-
-if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
 
 SCREEN_WIDTH = 128
 SCREEN_HEIGHT = 64
@@ -230,48 +226,3 @@ class Board(ABC):
     @abstractmethod
     def audio(self) -> AudioEndpoints:
         """Where the phone's microphone and speaker are on this board."""
-
-
-BOARD_GROUP = "simplephone.boards"
-# The boards of this project, as entry-point values. They are found without
-# reading the installed packages' metadata (`importlib.metadata` costs tens of
-# ms at start); a board installed apart under one of these names is ignored.
-BUILTIN_BOARDS = {
-    "emulator": "board.emulator:EmulatorBoard",
-    "rpi": "board.rpi:RpiBoard",
-    "virtual": "board.virtual:VirtualBoard",
-}
-
-
-def board_kinds() -> tuple[str, ...]:
-    """The names of the installed boards, sorted: the `[board] kind` choices."""
-    return tuple(sorted(BUILTIN_BOARDS.keys() | _board_entry_points().keys()))
-
-
-def is_board_kind(kind: str) -> bool:
-    """Whether `kind` names an installed board; a built-in one without reading
-    the installed packages' metadata."""
-    return kind in BUILTIN_BOARDS or kind in _board_entry_points()
-
-
-def board_class(kind: str) -> type[Board]:
-    """The board implementation named `kind`: a built-in one, else one of the
-    `simplephone.boards` entry points."""
-    if kind in BUILTIN_BOARDS:
-        module, _, name = BUILTIN_BOARDS[kind].partition(":")
-        cls = getattr(importlib.import_module(module), name)
-    else:
-        found = _board_entry_points()
-        if kind not in found:
-            raise LookupError(f"no board named {kind!r} (known: {', '.join(board_kinds())})")
-        cls = found[kind].load()
-    if not (isinstance(cls, type) and issubclass(cls, Board)):
-        raise LookupError(f"board {kind!r} does not implement phone.board.Board")
-    return cls
-
-
-def _board_entry_points() -> dict[str, EntryPoint]:
-    """The boards installed apart, by name (reads every installed package's metadata)."""
-    from importlib.metadata import entry_points
-
-    return {ep.name: ep for ep in entry_points(group=BOARD_GROUP)}

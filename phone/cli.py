@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from phone.board import BUILTIN_BOARDS, Board, BoardUnavailable, board_kinds, is_board_kind
+from phone.board_kinds import BUILTIN_BOARDS, board_kinds, is_board_kind
 from phone.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:
+    from phone.board import Board
     from phone.sip.endpoint import SipStack
 
 log = logging.getLogger("phone")
@@ -37,7 +38,7 @@ TOKEN_ENV = "SIMPLEPHONE_CONTROL_TOKEN"  # `phone status`: the token, when not i
 
 
 def _board(config: Config, kind: str | None, overrides: dict[str, Any] | None = None) -> Board:
-    from phone.board import board_class
+    from phone.board_kinds import board_class
 
     kind = kind or config.board.kind
     cls = board_class(kind)
@@ -59,7 +60,7 @@ class _BoardKinds:
 
 def check_config(path: str) -> Config:
     """Parse the file and every section that belongs to a board or a plugin."""
-    from phone.board import board_class
+    from phone.board_kinds import board_class
     from phone.plugins import PluginHost
 
     config = load_config(path)
@@ -86,31 +87,18 @@ class _EarlyStop:
 
 def _start_sip(config: Config, sip_trace: bool) -> SipStack | int:
     """The SIP stack, started without the event loop: its REGISTER is out and
-    perhaps answered. An exit status when it cannot start."""
-    from phone.sip.endpoint import PjsuaMissing, SipStack, SipStartError, import_pjsua2
+    perhaps answered. An exit status when it cannot start (pjsua2 missing: what
+    to install; a port taken, no TLS)."""
+    from phone.sip.endpoint import PjsuaMissing, SipStack, SipStartError
 
     try:
-        import_pjsua2()  # before anything that needs it, to say what to install
-    except PjsuaMissing as exc:
-        log.error("%s", exc)
-        return 2
-    sip = SipStack(config.account, config.calls, None, sip_trace)
-    try:
+        sip = SipStack(config.account, config.calls, None, sip_trace)
         sip.start()
-    except SipStartError as exc:
+    except (PjsuaMissing, SipStartError) as exc:
         log.error("%s", exc)
         return 2
     sip.await_registration(REGISTER_ANSWER_WAIT_S)
     return sip
-
-
-async def _stop_sip(sip: SipStack) -> None:
-    """Stop a stack started before the phone could be built (un-REGISTER first)."""
-    import asyncio
-
-    if not sip.attached:
-        sip.attach(asyncio.get_running_loop())
-    await sip.stop()
 
 
 async def _run(
@@ -126,76 +114,59 @@ async def _run(
     """Run one phone until a signal or its board (the emulator's window) stops it;
     `started` is called once it is up (the demo's people then write to it). A
     refused SD-card config noted beside `config_file` (phone.first_boot) is
-    shown once the phone runs. `sip`: a stack started before (`_start_sip`),
-    stopped here if the board or the control interface cannot be had; a stop
-    asked for meanwhile (`early_stop`) is done once the phone runs."""
+    shown once the phone runs. `sip`: the stack `phone run` started before the
+    loop (`_start_sip`), else it starts here; a stop asked for meanwhile
+    (`early_stop`) is done once the phone runs. However the run ends, the one
+    `finally` below stops the phone, or the stack alone when the phone could not
+    be built: either un-REGISTERs. A ConfigError (the board's or a plugin's
+    settings) goes up once all is down, and main says why."""
     import asyncio
 
-    from phone.sip.endpoint import PjsuaMissing, SipStartError, import_pjsua2
-    from phone.systemd import SystemdNotifier
-
-    try:
-        import_pjsua2()  # before anything that needs it, to say what to install
-    except PjsuaMissing as exc:
-        log.error("%s", exc)
-        return 2
-    try:
-        board = make_board()
-    except ConfigError:  # the board's settings: main says why
-        if sip is not None:
-            await _stop_sip(sip)
-        raise
+    from phone.board import BoardUnavailable
     from phone.control import ControlRefused, ControlServer
     from phone.phone import Phone
+    from phone.sip.endpoint import SipStartError
+    from phone.systemd import SystemdNotifier
 
+    stack = sip if sip is not None else _start_sip(config, sip_trace)
+    if isinstance(stack, int):
+        return stack
     notifier = SystemdNotifier.from_environment()
-    phone = Phone(config, board, sip_trace=sip_trace, sip=sip)
-    phone.on_status = notifier.status
+    phone: Phone | None = None
+    control: ControlServer | None = None
+    watchdog: asyncio.Task[None] | None = None
     try:
-        control = ControlServer(phone, control_address, config.control) if control_address else None
-    except ControlRefused as exc:
-        log.error("%s", exc)
-        if sip is not None:
-            await _stop_sip(sip)
-        return 2
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, phone.stop)
-    if early_stop is not None and early_stop.requested:
-        phone.stop()
-    board.on_close = phone.stop
-    # The control interface opens first: it answers `state` at once and holds
-    # other requests until the phone has started.
-    if control is not None:
-        await control.start()
-    try:
+        phone = Phone(config, make_board(), stack)
+        phone.on_status = notifier.status
+        if control_address:
+            control = ControlServer(phone, control_address, config.control)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, phone.stop)
+        if early_stop is not None and early_stop.requested:
+            phone.stop()
+        phone.board.on_close = phone.stop
+        # The control interface opens first: it answers `state` at once and holds
+        # other requests until the phone has started.
+        if control is not None:
+            await control.start()
         await phone.start()
-    except (SipStartError, BoardUnavailable) as exc:
-        log.error("%s", exc)
-        if control is not None:
-            await control.close()
-        if isinstance(exc, SipStartError):
-            return 2
-        await phone.shutdown()  # the REGISTER may be out: un-REGISTER
-        return 1
-    except ConfigError:  # a plugin's settings: down as after a stop, then main says why
-        if control is not None:
-            await control.close()
-        await phone.shutdown()
-        raise
-    if config_file is not None:
-        from phone.first_boot import read_pending_error  # not before the REGISTER
+        if config_file is not None:
+            from phone.first_boot import read_pending_error  # not before the REGISTER
 
-        config_error = read_pending_error(config_file)
-        if config_error is not None:
-            phone.show_config_error(config_error)
-    notifier.ready(phone.status_line())
-    watchdog = loop.create_task(notifier.keep_alive(phone.sip.stalled), name="watchdog")
-    if started is not None:
-        started()
-    try:
+            config_error = read_pending_error(config_file)
+            if config_error is not None:
+                phone.show_config_error(config_error)
+        notifier.ready(phone.status_line())
+        watchdog = loop.create_task(notifier.keep_alive(stack.stalled), name="watchdog")
+        if started is not None:
+            started()
         await phone.stopped()
         notifier.stopping()
+        return 0
+    except (ControlRefused, SipStartError, BoardUnavailable) as exc:
+        log.error("%s", exc)
+        return 1 if isinstance(exc, BoardUnavailable) else 2
     finally:
         if watchdog is not None:
             watchdog.cancel()
@@ -203,9 +174,11 @@ async def _run(
             if control is not None:
                 await control.close()
         finally:
-            await phone.shutdown()
+            if phone is not None:
+                await phone.shutdown()
+            else:
+                await stack.stop()
             notifier.close()
-    return 0
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -44,7 +44,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, overload
 
-from phone.board import BUILTIN_BOARDS, board_kinds
+from phone.board_kinds import BUILTIN_BOARDS, board_kinds
 from phone.settings import ConfigError, Table, describe_value
 from phone.uri import SipUri
 
@@ -102,6 +102,8 @@ class AccountConfig:
 
 @dataclass(frozen=True)
 class ContactConfig:
+    """One `[[contacts]]` entry: a button that calls `uri` and shows its presence."""
+
     name: str
     uri: str
     blf: bool = False
@@ -120,6 +122,8 @@ class BoardConfig:
 
 @dataclass(frozen=True)
 class CallsConfig:
+    """`[calls]`: how calls are refused, answered and placed."""
+
     reject_code: int = 486
     second_call: SecondCall = SecondCall.BUSY
     codecs: tuple[str, ...] = DEFAULT_CODECS
@@ -165,6 +169,8 @@ class ControlSettings:
 
 @dataclass(frozen=True)
 class StorageConfig:
+    """`[storage]`: the SQLite file of contacts, history and plugin tables."""
+
     path: str
 
 
@@ -183,6 +189,8 @@ class PluginConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """A whole config file, checked (`load_config`)."""
+
     account: AccountConfig
     contacts: tuple[ContactConfig, ...]
     board: BoardConfig
@@ -400,9 +408,9 @@ def _parse_contacts(value: Any) -> tuple[ContactConfig, ...]:
 
 
 def _parse_board(root: Table) -> BoardConfig:
-    """`[board]`: its kind is one of the installed boards (phone.board.board_kinds).
+    """`[board]`: its kind is one of the installed boards (phone.board_kinds.board_kinds).
     A built-in kind with only built-in kinds' sections needs no look at the
-    installed packages' metadata (phone.board.BUILTIN_BOARDS)."""
+    installed packages' metadata (phone.board_kinds.BUILTIN_BOARDS)."""
     raw = root.take("board", required=True)
     kinds = tuple(sorted(BUILTIN_BOARDS))
     if (

@@ -24,7 +24,7 @@ from phone.buttons import CALL_LAYER, Contact, ContactButtons, PressTracker
 from phone.calls import CallInfo, CallState, Direction
 from phone.config import Config, SecondCall
 from phone.media import PhoneAudio
-from phone.plugins import PluginHost
+from phone.plugins import PluginHost, import_plugins
 from phone.screen import Screen
 from phone.sip.admission import NoMediaRoom
 from phone.sip.call import SipCall
@@ -70,12 +70,11 @@ class Phone:
         self,
         config: Config,
         board: Board,
+        sip: SipStack,
         plugins: PluginHost | None = None,
-        sip_trace: bool = False,
-        sip: SipStack | None = None,
     ) -> None:
-        """`sip`: a stack already started, whose REGISTER went out before the
-        phone was built (`phone.cli`); else the phone makes and starts its own."""
+        """`sip`: the stack, started already: its REGISTER went out before the
+        phone was built (`phone.cli`). The phone stops it in `shutdown`."""
         self.config = config
         self.board = board
         self.store = Store(config.storage.path)
@@ -85,9 +84,7 @@ class Phone:
         # The config's plugins load in `start`, once the first REGISTER is out.
         self.plugins = plugins if plugins is not None else PluginHost()
         self._plugins_to_load = config.plugins if plugins is None else None
-        self.sip = (
-            sip if sip is not None else SipStack(config.account, config.calls, self, sip_trace)
-        )
+        self.sip = sip
         self.audio = PhoneAudio(self.sip.pj, board.audio, config.audio, self._audio_problem_changed)
         # Handles, kept until DISCONNECTED; their pjsua2 calls belong to the SIP
         # account, which deletes them before the lib (phone/sip/account.py).
@@ -122,21 +119,13 @@ class Phone:
         await self._stop.wait()
 
     async def start(self) -> None:
-        """Start SIP first, unless it was started before the phone was built, so
-        the REGISTER goes out before anything it does not need (the plugins
-        and their imports); hand it to the loop; give its answer a moment
+        """Start the board, hand SIP (started before the phone, its REGISTER out)
+        to the loop, give the REGISTER's answer a moment
         (`REGISTRATION_HEAD_START_S`) while nothing else holds the loop; then
         load the plugins, show the contacts and tell the plugins we started
         (and, if the registration was answered meanwhile, how)."""
         loop = asyncio.get_running_loop()
-        try:
-            await self.board.start(self.presses.edge)
-        except Exception:
-            if self.sip.ep is not None:  # registered already: `shutdown` un-REGISTERs
-                self.sip.attach(loop)
-            raise
-        if self.sip.ep is None:
-            self.sip.start()
+        await self.board.start(self.presses.edge)
         direct = self.sip.account is not None and self.sip.account.direct
         self.registration_text = "direct" if direct else "registering"
         self.sip.report_to(self)  # the registration's answer, if it came already
@@ -147,13 +136,15 @@ class Phone:
                 await asyncio.wait_for(
                     self._registration_answered.wait(), REGISTRATION_HEAD_START_S
                 )
-        # The SIP services' and the plugin API's imports (payload parsers: tens of
-        # ms) run on a worker thread, so the loop answers pjsip and the control
-        # interface meanwhile.
+        # The SIP services', the plugin API's and the plugins' imports (payload
+        # parsers, the plugins' own modules: about 200 ms) run on a worker thread,
+        # so the loop answers pjsip and the control interface meanwhile; the
+        # plugins are created and registered here, on the loop.
         await loop.run_in_executor(None, _import_services)
         self.sip.start_services()
         if self._plugins_to_load is not None:
-            self.plugins.load(self._plugins_to_load)
+            imported = await loop.run_in_executor(None, import_plugins, self._plugins_to_load)
+            self.plugins.register(imported)
             self._plugins_to_load = None
         # On a full disk the buttons show the contacts stored before; on_full says so.
         with contextlib.suppress(StoreFull):

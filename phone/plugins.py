@@ -86,7 +86,8 @@ class DisabledPlugin:
 
 
 class PluginHost:
-    """Loads the enabled plugins (at construction, or later with `load`; raising
+    """Loads the enabled plugins (at construction, or later with `register`,
+    from what `import_plugins` imported on another thread; raising
     ConfigError for bad settings) and calls their hooks, guarded, on the event
     loop thread. Until they are loaded, hooks are called on no one."""
 
@@ -102,28 +103,7 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self._tasks: set[asyncio.Task[None]] = set()
         if config_plugins is not None:
-            self.load(config_plugins, builtins)
-
-    def load(
-        self,
-        config_plugins: Mapping[str, PluginConfig],
-        builtins: Mapping[str, object] | None = None,
-    ) -> None:
-        """Import and register every enabled plugin (the phone does this once
-        its first REGISTER is out: see `Phone.start`)."""
-        loaders = _discover(builtins or {})
-        for name in config_plugins:
-            if name not in loaders and config_plugins[name].enabled:
-                installed = ", ".join(sorted(loaders)) or "none"
-                raise ConfigError(
-                    f"plugins.{name}", f"no such plugin is installed (installed: {installed})"
-                )
-        for name, load in loaders.items():
-            config = config_plugins.get(name, PluginConfig())
-            if not config.enabled:
-                log.info("plugin %s: disabled in the config", name)
-                continue
-            self._load(name, load, config.settings)
+            self.register(import_plugins(config_plugins, builtins))
 
     @property
     def names(self) -> list[str]:
@@ -131,12 +111,20 @@ class PluginHost:
         return [name for name, _ in reversed(self.pm.list_name_plugin())]
 
     # -- loading --------------------------------------------------------
-    def _load(self, name: str, load: Callable[[], object], settings: dict[str, Any]) -> None:
-        try:
-            module = load()
-        except Exception as e:
-            self._note_disabled(name, DisableCause.LOAD, f"cannot load: {type(e).__name__}: {e}")
-            return
+    def register(self, imported: list[ImportedPlugin]) -> None:
+        """Create and register the plugins `import_plugins` found, on the event
+        loop thread, in its order; log each one disabled or not importable."""
+        for plugin in imported:
+            if not plugin.config.enabled:
+                log.info("plugin %s: disabled in the config", plugin.name)
+            elif plugin.error is not None:
+                error = plugin.error
+                reason = f"cannot load: {type(error).__name__}: {error}"
+                self._note_disabled(plugin.name, DisableCause.LOAD, reason)
+            else:
+                self._register_one(plugin.name, plugin.module, plugin.config.settings)
+
+    def _register_one(self, name: str, module: object, settings: dict[str, Any]) -> None:
         create = getattr(module, "create_plugin", None)
         table = Table(f"plugins.{name}", dict(settings))
         plugin = module
@@ -312,6 +300,45 @@ class PluginHost:
             return
         self.pm.unregister(impl.plugin)
         self._note_disabled(impl.plugin_name, DisableCause.FAILED, reason, error)
+
+
+@dataclass(frozen=True)
+class ImportedPlugin:
+    """A plugin found by `import_plugins`: its module, or why it could not be imported."""
+
+    name: str
+    config: PluginConfig
+    module: object = None  # None when disabled in the config, or not importable
+    error: Exception | None = None
+
+
+def import_plugins(
+    config_plugins: Mapping[str, PluginConfig],
+    builtins: Mapping[str, object] | None = None,
+) -> list[ImportedPlugin]:
+    """Find the installed plugins (ConfigError for a table that names none of
+    them) and import the enabled ones' modules, in registration order. It
+    touches no host, so it may run on a worker thread: `Phone.start` imports
+    them so (tens of ms), while the loop answers pjsip and the control
+    interface; `PluginHost.register` then creates and registers them on the loop."""
+    loaders = _discover(builtins or {})
+    for name in config_plugins:
+        if name not in loaders and config_plugins[name].enabled:
+            installed = ", ".join(sorted(loaders)) or "none"
+            raise ConfigError(
+                f"plugins.{name}", f"no such plugin is installed (installed: {installed})"
+            )
+    found = []
+    for name, load in loaders.items():
+        config = config_plugins.get(name, PluginConfig())
+        if not config.enabled:
+            found.append(ImportedPlugin(name, config))
+            continue
+        try:
+            found.append(ImportedPlugin(name, config, module=load()))
+        except Exception as e:  # a plugin that cannot be imported is skipped, not fatal
+            found.append(ImportedPlugin(name, config, error=e))
+    return found
 
 
 def _discover(builtins: Mapping[str, object]) -> dict[str, Callable[[], object]]:

@@ -20,16 +20,19 @@ from tests.phones import account, render_config
 pytestmark = pytest.mark.kamailio
 
 # Each costs milliseconds to tens of them on a Pi-class CPU, and none is needed
-# to register: asyncio (with ssl and concurrent.futures), the board (luma,
-# PIL), the phone with its control interface, store and screen, the call's SDP
-# and message parsers, digest authentication (hashlib: pjsua answers the
-# registrar's challenge itself), package metadata (entry points: boards,
-# plugins), the plugins, the SIP services with their XML payload parsers, MSRP
-# and XCAP.
+# to register: asyncio (with ssl and concurrent.futures), the board interface
+# (its dataclasses and enums; the config and the command line need only the
+# kinds, phone.board_kinds) and the board (luma, PIL), the phone with its
+# control interface, store and screen, the call's SDP and message parsers,
+# digest authentication (hashlib: pjsua answers the registrar's challenge
+# itself), the IDNA codec (a SIP host is ASCII), package metadata (entry
+# points: boards, plugins), the plugins, the SIP services with their XML
+# payload parsers, MSRP and XCAP.
 DEFERRED = (
     "asyncio",
     "ssl",
     "concurrent",
+    "phone.board",
     "board",
     "luma",
     "PIL",
@@ -40,6 +43,7 @@ DEFERRED = (
     "phone.sip.call",
     "phone.sip.sdp",
     "phone.sip.digest",
+    "encodings.idna",
     "difflib",
     "importlib.metadata",
     "tempfile",

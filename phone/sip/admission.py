@@ -65,6 +65,8 @@ def audio_lines(request: SipMessage) -> int:
 
 @dataclass
 class _Hold:
+    """The keys a live call holds."""
+
     keys: int
     claimed: bool = False  # pjsua made a call of it (we heard of the call)
 

@@ -18,9 +18,9 @@ from phone.board import (
     Led,
     LedColor,
     LedPattern,
-    board_class,
     contact_button,
 )
+from phone.board_kinds import board_class
 from phone.settings import ConfigError
 
 

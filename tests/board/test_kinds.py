@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-import phone.board
+import phone.board_kinds
 from board.emulator import EmulatorBoard
 from board.rpi import RpiBoard
 from board.virtual import VirtualBoard
-from phone.board import BOARD_GROUP, board_class, board_kinds, is_board_kind
+from phone.board_kinds import BOARD_GROUP, board_class, board_kinds, is_board_kind
 from phone.config import ConfigError, parse_config
 
 TOASTER = """
@@ -67,7 +67,7 @@ def test_built_in_boards_need_no_package_metadata(monkeypatch: pytest.MonkeyPatc
     def no_scan() -> dict[str, object]:
         raise AssertionError("read the installed packages' metadata")
 
-    monkeypatch.setattr(phone.board, "_board_entry_points", no_scan)
+    monkeypatch.setattr(phone.board_kinds, "_board_entry_points", no_scan)
     assert board_class("virtual") is VirtualBoard
     assert board_class("rpi") is RpiBoard
     assert board_class("emulator") is EmulatorBoard
