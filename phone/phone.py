@@ -71,7 +71,6 @@ class Phone:
         config: Config,
         board: Board,
         sip: SipStack,
-        plugins: PluginHost | None = None,
     ) -> None:
         """`sip`: the stack, started already: its REGISTER went out before the
         phone was built (`phone.cli`). The phone stops it in `shutdown`."""
@@ -82,8 +81,7 @@ class Phone:
         self.screen = Screen(board.display)
         self.buttons = ContactButtons(board)
         # The config's plugins load in `start`, once the first REGISTER is out.
-        self.plugins = plugins if plugins is not None else PluginHost()
-        self._plugins_to_load = config.plugins if plugins is None else None
+        self.plugins = PluginHost()
         self.sip = sip
         self.audio = PhoneAudio(self.sip.pj, board.audio, config.audio, self._audio_problem_changed)
         # Handles, kept until DISCONNECTED; their pjsua2 calls belong to the SIP
@@ -142,10 +140,8 @@ class Phone:
         # plugins are created and registered here, on the loop.
         await loop.run_in_executor(None, _import_services)
         self.sip.start_services()
-        if self._plugins_to_load is not None:
-            imported = await loop.run_in_executor(None, import_plugins, self._plugins_to_load)
-            self.plugins.register(imported)
-            self._plugins_to_load = None
+        imported = await loop.run_in_executor(None, import_plugins, self.config.plugins)
+        self.plugins.register(imported)
         # On a full disk the buttons show the contacts stored before; on_full says so.
         with contextlib.suppress(StoreFull):
             self.store.replace_contacts(
