@@ -16,7 +16,8 @@ again:
   still without ACK after 64*T1 is reported, so the focus ends that session
   with a BYE;
 * every final response is kept for 64*T1 (Timers J and L) and sent again to a
-  retransmission of its request, which is then no new transaction;
+  retransmission of its request (the same top Via branch and sent-by, and
+  method: section 17.2.3), which is then no new transaction;
 * every ACK it sends is kept as long and sent again when the final response
   it acknowledged comes again (sections 13.2.2.4 and 17.1.1.2): the peer
   repeats that response because our ACK was lost.
@@ -77,15 +78,11 @@ def _key(message: SipMessage) -> _Key:
     return message.call_id, number, method
 
 
-def _branch(message: SipMessage) -> str:
-    return header_params(message.require("via"))[1].get("branch", "")
-
-
-def _transaction(request: SipMessage) -> _Transaction:
-    """What makes `request` a retransmission, RFC 3261 section 17.2.3: its top
-    Via's branch and sent-by, and its method."""
-    via, params = header_params(request.require("via"))
-    return params.get("branch", ""), via.split()[-1], request.cseq[1]
+def _transaction(message: SipMessage) -> _Transaction:
+    """The transaction of a request or response (RFC 3261 sections 17.1.3 and
+    17.2.3): its top Via's branch and sent-by, and its CSeq method."""
+    via, params = header_params(message.require("via"))
+    return params.get("branch", ""), via.split()[-1], message.cseq[1]
 
 
 class Resender:
@@ -211,11 +208,11 @@ class Resender:
         """A response to one of our requests: a final one, or a provisional one to
         an INVITE, ends its sending and its timeout; a provisional one to a
         non-INVITE makes the next waits T2."""
-        branch = _branch(response)
+        branch, _, method = _transaction(response)
         sent = self._requests.get(branch)
         if sent is None:
             return
-        if (response.status or 0) < 200 and response.cseq[1] != "INVITE":
+        if (response.status or 0) < 200 and method != "INVITE":
             sent.interval = sent.ceiling
             return
         del self._requests[branch]

@@ -80,6 +80,27 @@ def responses_until(peer: UdpSipPeer, method: str) -> list[SipMessage]:
     return got
 
 
+def in_room(peer: UdpSipPeer, focus: Focus) -> Dialog:
+    """`peer`'s call into the room, answered and ACKed."""
+    dialog = Dialog(peer, focus)
+    assert dialog.invite(offer().to_text().encode()).status == 200
+    dialog.ack()
+    return dialog
+
+
+def erins_answer(invite: SipMessage, erin: UdpSipPeer, status: int, reason: str) -> bytes:
+    """erin's final response to the focus's INVITE: a 2xx with her SDP answer."""
+    return UdpSipPeer.response(
+        invite,
+        status,
+        reason,
+        to_tag="erintag",
+        headers=(("Contact", f"<{erin.uri}>"),),
+        body=ANSWER if status == 200 else b"",
+        content_type="application/sdp",
+    )
+
+
 def refer(dialog: Dialog, refer_to: str) -> None:
     """dave asks the focus to INVITE or BYE `refer_to` (RFC 4579 section 5); the
     focus says 100 Trying before it INVITEs."""
@@ -167,21 +188,11 @@ def test_the_focus_acks_again_a_final_response_that_comes_again(
     when the focus's ACK is lost, and the same ACK must follow (a 2xx's in the
     dialog, section 13.2.2.4; a non-2xx's in its transaction, section 17.1.1.2)."""
     dave, erin = peers("dave"), peers("erin")
-    dialog = Dialog(dave, focus)
-    assert dialog.invite(offer().to_text().encode()).status == 200
-    dialog.ack()
+    dialog = in_room(dave, focus)
     refer(dialog, f"<{erin.uri}>")
 
     invite = erin.receive(lambda: None, match=is_method("INVITE"))
-    final = UdpSipPeer.response(
-        invite,
-        status,
-        reason,
-        to_tag="erintag",
-        headers=(("Contact", f"<{erin.uri}>"),),
-        body=ANSWER if status == 200 else b"",
-        content_type="application/sdp",
-    )
+    final = erins_answer(invite, erin, status, reason)
     to_focus = erin.last_from
     assert to_focus is not None
     erin.send(final, to_focus)
@@ -198,9 +209,7 @@ def test_a_lost_invite_goes_again_until_it_rings_then_waits_for_the_answer(
     once; a provisional response ends its sending and Timer B, and the call
     goes on when erin answers after 64*T1."""
     dave, erin = peers("dave"), peers("erin")
-    dialog = Dialog(dave, focus)
-    assert dialog.invite(offer().to_text().encode()).status == 200
-    dialog.ack()
+    dialog = in_room(dave, focus)
     refer(dialog, f"<{erin.uri}>")
     invite = erin.receive(lambda: None, match=is_method("INVITE"))  # lost
     assert erin.receive(lambda: None, match=is_method("INVITE")) == invite
@@ -212,16 +221,7 @@ def test_a_lost_invite_goes_again_until_it_rings_then_waits_for_the_answer(
     time.sleep(TIMERS.lifetime + 1)
     assert not drain(erin)
     assert not drain(dave)  # no 408: Timer B stopped at the 180
-    final = UdpSipPeer.response(
-        invite,
-        200,
-        "OK",
-        to_tag="erintag",
-        headers=(("Contact", f"<{erin.uri}>"),),
-        body=ANSWER,
-        content_type="application/sdp",
-    )
-    erin.send(final, to_focus)
+    erin.send(erins_answer(invite, erin, 200, "OK"), to_focus)
     assert erin.receive(lambda: None, match=is_method("ACK")).cseq == (invite.cseq[0], "ACK")
     progress_until(dave, 200)
     wait_for(lambda: focus.roster("team") == [entity(dave), entity(erin)], "erin in the room")
@@ -233,9 +233,7 @@ def test_a_lost_bye_and_notify_go_again_until_answered(
     """Timer E (section 17.1.2.2): dave REFERs his own removal; the focus's BYE
     is lost once, then the NOTIFY that reports it."""
     dave = peers("dave")
-    dialog = Dialog(dave, focus)
-    assert dialog.invite(offer().to_text().encode()).status == 200
-    dialog.ack()
+    dialog = in_room(dave, focus)
     refer(dialog, f"<{dave.uri};method=BYE>")
     bye = dave.receive(lambda: None, match=is_method("BYE"))  # lost
     assert dave.receive(lambda: None, match=is_method("BYE")) == bye
@@ -257,9 +255,7 @@ def test_a_request_never_answered_goes_again_then_times_out(
     it sends dave: the same request again and again, then after 64*T1 the
     REFER's outcome is 408 (RFC 3261 section 8.1.3.1)."""
     dave, erin = peers("dave"), peers("erin")
-    dialog = Dialog(dave, focus)
-    assert dialog.invite(offer().to_text().encode()).status == 200
-    dialog.ack()
+    dialog = in_room(dave, focus)
     refer(dialog, f"<{erin.uri}>" if method == "INVITE" else f"<{dave.uri};method=BYE>")
     came = progress_until(dave, 408) + drain(erin)
     sent = [m for m in came if m.method == method]
