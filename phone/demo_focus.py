@@ -33,9 +33,14 @@ registrar (the demo: `registrar=None`, rooms at `room_uri(user)`):
   moves it (RFC 4975 section 8.4), and one without an offer gets ours, its
   answer read from the ACK.
 * over UDP it sends again what a lost datagram needs (`phone/demo_focus_resend.py`):
+  its own requests until they are answered (RFC 3261 section 17.1: a request
+  with no answer in 64*T1 has timed out, a REFER's INVITE then ends in 408),
   its final response to an INVITE until the ACK (a 2xx with no ACK in 64*T1
   ends the call with a BYE, RFC 3261 section 13.3.1.4), any final response to
   a retransmitted request, and its ACK to a final response that comes again.
+* it answers every request at once, so a CANCEL never finds one pending: it
+  gets 200 if it matches a request the focus answered, else 481 (RFC 3261
+  section 9.2).
 
 Knobs for the tests: `timers` shortens T1 and T2, `lose_next_version` skips one version number,
 `notify_raw` sends any body to a room's subscribers, `stop()` vanishes
@@ -46,6 +51,7 @@ the public methods are called from the test's thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import secrets
@@ -86,7 +92,6 @@ log = logging.getLogger(__name__)
 FACTORY = "conference"
 FACTORY_PASSWORD = "conferencepw"
 EXPIRES = 600
-RESPONSE_TIMEOUT = 8.0
 
 LISTEN_IP = "127.0.0.1"
 SDP = "application/sdp"
@@ -283,7 +288,9 @@ class Focus:
         self._run(send())
 
     def _run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(RESPONSE_TIMEOUT * 2)
+        """Run `coroutine` on the focus's loop; its requests may wait 64*T1 each."""
+        limit = 2 * self._resender.timers.lifetime
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(limit)
 
     # -- on the focus's loop ----------------------------------------------
     async def _start(self) -> None:
@@ -348,8 +355,10 @@ class Focus:
         dest: tuple[str, int] | None = None,
         on_provisional: Callable[[SipMessage], None] | None = None,
     ) -> SipMessage:
-        """Send a request in `leg` (a new CSeq) and wait for its final response;
-        a 401/407 is answered once with `user`'s digest."""
+        """Send a request in `leg` (a new CSeq), again until answered, and wait for
+        its final response; a 401/407 is answered once with `user`'s digest.
+        TimeoutError when 64*T1 pass without one (for an INVITE: without any
+        response; once one rang, its final response may take as long as it takes)."""
         authorization: tuple[str, str] | None = None
         for _ in range(2):
             leg.cseq += 1
@@ -373,9 +382,12 @@ class Focus:
             data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
             future: asyncio.Future[SipMessage] = self._loop.create_future()
             self._pending[branch] = (future, on_provisional or (lambda _: None))
-            self._send(data, dest or self._destination(leg))
+            where = dest or self._destination(leg)
+            self._send(data, where)
+            timed_out = functools.partial(_time_out, future, f"no answer to {method} in 64*T1")
+            self._resender.sent_request(method, branch, data, where, timed_out)
             try:
-                response = await asyncio.wait_for(future, RESPONSE_TIMEOUT)
+                response = await future
             finally:
                 self._pending.pop(branch, None)
             if method == "INVITE":
@@ -459,6 +471,7 @@ class Focus:
         message = SipMessage.parse(data)
         if not message.is_request:
             branch = header_params(message.require("via"))[1].get("branch", "")
+            self._resender.answered(message)
             pending = self._pending.get(branch)
             if pending is None:
                 self._resender.repeat_ack(message)
@@ -481,7 +494,7 @@ class Focus:
             "SUBSCRIBE": self._on_subscribe,
             "REFER": self._on_refer,
             "OPTIONS": self._on_options,
-            "CANCEL": self._on_options,
+            "CANCEL": self._on_cancel,
         }.get(message.method or "")
         if handler is None:
             self._respond(message, address, 405, "Method Not Allowed")
@@ -499,6 +512,15 @@ class Focus:
 
     def _on_options(self, request: SipMessage, address: tuple[str, int]) -> None:
         self._respond(request, address, 200, "OK")
+
+    def _on_cancel(self, request: SipMessage, address: tuple[str, int]) -> None:
+        """RFC 3261 section 9.2. The focus answers every request at once, so no
+        CANCEL finds one pending: one for a request we answered gets 200 and
+        changes nothing, one matching no request of ours gets 481."""
+        if self._resender.answered_request(request):
+            self._respond(request, address, 200, "OK")
+        else:
+            self._respond(request, address, 481, "Call/Transaction Does Not Exist")
 
     def _room_for(self, request_uri: str) -> Room | None:
         user = parse_sip_uri(request_uri).user or ""
@@ -924,16 +946,20 @@ class Focus:
 
         sdp = FocusSdp(LISTEN_IP, self._media.getsockname()[1])
         chat = self._chat_offer()
-        response = await self._request(
-            "INVITE",
-            leg,
-            [self._contact(room), ("Allow", "INVITE, ACK, BYE, CANCEL, SUBSCRIBE, REFER")],
-            sdp.offer(None if chat is None else chat[1]),
-            SDP,
-            user=FACTORY,
-            dest=self.proxy,
-            on_provisional=provisional,
-        )
+        try:
+            response = await self._request(
+                "INVITE",
+                leg,
+                [self._contact(room), ("Allow", "INVITE, ACK, BYE, CANCEL, SUBSCRIBE, REFER")],
+                sdp.offer(None if chat is None else chat[1]),
+                SDP,
+                user=FACTORY,
+                dest=self.proxy,
+                on_provisional=provisional,
+            )
+        except TimeoutError:  # Timer B: no response at all
+            await self._progress(refer_leg, 408, "Request Timeout", True)
+            return
         status = response.status or 500
         await self._progress(refer_leg, status, response.reason, True)
         if 200 <= status < 300:
@@ -941,6 +967,12 @@ class Focus:
             member = Member(parse_sip_uri(uri).aor, None, leg, joining, sdp=sdp, offered_chat=chat)
             self._took_answer(room, member, response.body)
             self._join(room, member)
+
+
+def _time_out(future: asyncio.Future[SipMessage], why: str) -> None:
+    """Timer B or F: our request's wait ends with a TimeoutError."""
+    if not future.done():
+        future.set_exception(TimeoutError(why))
 
 
 def _offer(request: SipMessage) -> SessionDescription | None:

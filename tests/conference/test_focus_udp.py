@@ -1,8 +1,10 @@
 """The demo focus over UDP when a datagram is lost (RFC 3261 sections 13.2.2.4,
-13.3.1.4 and 17), against raw UDP peers that drop an ACK on purpose: its 2xx
-goes again until the ACK and a 2xx never ACKed ends the call with a BYE; its
-ACK goes again when a final response to its INVITE comes again; a retransmitted
-request gets the same response. T1 and T2 are shortened so 64*T1 is 6.4 s."""
+13.3.1.4 and 17), against raw UDP peers that drop an ACK or a request on
+purpose: its 2xx goes again until the ACK and a 2xx never ACKed ends the call
+with a BYE; its ACK goes again when a final response to its INVITE comes again;
+a retransmitted request gets the same response; its own requests go again
+until answered, and time out after 64*T1. Then CANCEL (section 9.2). T1 and
+T2 are shortened so 64*T1 is 6.4 s."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ import pytest
 
 from phone.demo_focus import Focus
 from phone.demo_focus_resend import Timers
-from phone.sip.message import SipMessage
+from phone.payloads import sipfrag
+from phone.sip.message import SipMessage, header_params
 from tests.conference.test_focus_sdp import Dialog, answering, offer
 from tests.sip.udp_peer import UdpSipPeer
 
@@ -74,6 +77,53 @@ def responses_until(peer: UdpSipPeer, method: str) -> list[SipMessage]:
         return message.status is not None and message.cseq[1] == method
 
     peer.receive(lambda: None, match=last)
+    return got
+
+
+def in_room(peer: UdpSipPeer, focus: Focus) -> Dialog:
+    """`peer`'s call into the room, answered and ACKed."""
+    dialog = Dialog(peer, focus)
+    assert dialog.invite(offer().to_text().encode()).status == 200
+    dialog.ack()
+    return dialog
+
+
+def erins_answer(invite: SipMessage, erin: UdpSipPeer, status: int, reason: str) -> bytes:
+    """erin's final response to the focus's INVITE: a 2xx with her SDP answer."""
+    return UdpSipPeer.response(
+        invite,
+        status,
+        reason,
+        to_tag="erintag",
+        headers=(("Contact", f"<{erin.uri}>"),),
+        body=ANSWER if status == 200 else b"",
+        content_type="application/sdp",
+    )
+
+
+def refer(dialog: Dialog, refer_to: str) -> None:
+    """dave asks the focus to INVITE or BYE `refer_to` (RFC 4579 section 5); the
+    focus says 100 Trying before it INVITEs."""
+    assert dialog.send(dialog.request("REFER", (("Refer-To", refer_to),))).status == 202
+    if "method=BYE" not in refer_to:
+        progress_until(dialog.peer, 100)
+
+
+def progress_until(peer: UdpSipPeer, status: int) -> list[SipMessage]:
+    """The requests that come to `peer` until the REFER's NOTIFY whose sipfrag
+    says `status`; its NOTIFYs are answered 200."""
+    got: list[SipMessage] = []
+
+    def last(message: SipMessage) -> bool:
+        if message.method is None:
+            return False
+        got.append(message)
+        if message.method != "NOTIFY":
+            return False
+        peer.send(UdpSipPeer.response(message, 200, "OK"), peer.last_from or ("", 0))
+        return sipfrag.parse(message.body).status == status
+
+    peer.receive(lambda: None, GIVE_UP, last)
     return got
 
 
@@ -138,23 +188,11 @@ def test_the_focus_acks_again_a_final_response_that_comes_again(
     when the focus's ACK is lost, and the same ACK must follow (a 2xx's in the
     dialog, section 13.2.2.4; a non-2xx's in its transaction, section 17.1.1.2)."""
     dave, erin = peers("dave"), peers("erin")
-    dialog = Dialog(dave, focus)
-    assert dialog.invite(offer().to_text().encode()).status == 200
-    dialog.ack()
-    assert dialog.send(dialog.request("REFER", (("Refer-To", f"<{erin.uri}>"),))).status == 202
-    trying = dave.receive(lambda: None, match=is_method("NOTIFY"))
-    dave.send(UdpSipPeer.response(trying, 200, "OK"), dave.last_from or ("127.0.0.1", focus.port))
+    dialog = in_room(dave, focus)
+    refer(dialog, f"<{erin.uri}>")
 
     invite = erin.receive(lambda: None, match=is_method("INVITE"))
-    final = UdpSipPeer.response(
-        invite,
-        status,
-        reason,
-        to_tag="erintag",
-        headers=(("Contact", f"<{erin.uri}>"),),
-        body=ANSWER if status == 200 else b"",
-        content_type="application/sdp",
-    )
+    final = erins_answer(invite, erin, status, reason)
     to_focus = erin.last_from
     assert to_focus is not None
     erin.send(final, to_focus)
@@ -162,3 +200,95 @@ def test_the_focus_acks_again_a_final_response_that_comes_again(
     assert ack.cseq == (invite.cseq[0], "ACK")
     erin.send(final, to_focus)  # as if that ACK were lost
     assert erin.receive(lambda: None, match=is_method("ACK")) == ack
+
+
+def test_a_lost_invite_goes_again_until_it_rings_then_waits_for_the_answer(
+    focus: Focus, peers: Callable[[str], UdpSipPeer]
+) -> None:
+    """Timer A (section 17.1.1.2): the focus's INVITE for dave's REFER is lost
+    once; a provisional response ends its sending and Timer B, and the call
+    goes on when erin answers after 64*T1."""
+    dave, erin = peers("dave"), peers("erin")
+    dialog = in_room(dave, focus)
+    refer(dialog, f"<{erin.uri}>")
+    invite = erin.receive(lambda: None, match=is_method("INVITE"))  # lost
+    assert erin.receive(lambda: None, match=is_method("INVITE")) == invite
+    to_focus = erin.last_from
+    assert to_focus is not None
+    erin.send(UdpSipPeer.response(invite, 180, "Ringing", to_tag="erintag"), to_focus)
+    progress_until(dave, 180)
+    drain(erin)  # what was on its way before the 180
+    time.sleep(TIMERS.lifetime + 1)
+    assert not drain(erin)
+    assert not drain(dave)  # no 408: Timer B stopped at the 180
+    erin.send(erins_answer(invite, erin, 200, "OK"), to_focus)
+    assert erin.receive(lambda: None, match=is_method("ACK")).cseq == (invite.cseq[0], "ACK")
+    progress_until(dave, 200)
+    wait_for(lambda: focus.roster("team") == [entity(dave), entity(erin)], "erin in the room")
+
+
+def test_a_lost_bye_and_notify_go_again_until_answered(
+    focus: Focus, peers: Callable[[str], UdpSipPeer]
+) -> None:
+    """Timer E (section 17.1.2.2): dave REFERs his own removal; the focus's BYE
+    is lost once, then the NOTIFY that reports it."""
+    dave = peers("dave")
+    dialog = in_room(dave, focus)
+    refer(dialog, f"<{dave.uri};method=BYE>")
+    bye = dave.receive(lambda: None, match=is_method("BYE"))  # lost
+    assert dave.receive(lambda: None, match=is_method("BYE")) == bye
+    dave.send(UdpSipPeer.response(bye, 200, "OK"), dave.last_from or ("", 0))
+    notify = dave.receive(lambda: None, match=is_method("NOTIFY"))  # lost
+    assert sipfrag.parse(notify.body).status == 200
+    assert dave.receive(lambda: None, match=is_method("NOTIFY")) == notify
+    dave.send(UdpSipPeer.response(notify, 200, "OK"), dave.last_from or ("", 0))
+    wait_for(lambda: focus.roster("team") == [], "dave out of the room")
+    time.sleep(4 * TIMERS.t2)  # longer than Timer E's longest wait
+    assert not drain(dave)
+
+
+@pytest.mark.parametrize("method", ["INVITE", "BYE"])
+def test_a_request_never_answered_goes_again_then_times_out(
+    focus: Focus, peers: Callable[[str], UdpSipPeer], method: str
+) -> None:
+    """Timers A and B for the INVITE the focus sends erin, E and F for the BYE
+    it sends dave: the same request again and again, then after 64*T1 the
+    REFER's outcome is 408 (RFC 3261 section 8.1.3.1)."""
+    dave, erin = peers("dave"), peers("erin")
+    dialog = in_room(dave, focus)
+    refer(dialog, f"<{erin.uri}>" if method == "INVITE" else f"<{dave.uri};method=BYE>")
+    came = progress_until(dave, 408) + drain(erin)
+    sent = [m for m in came if m.method == method]
+    assert len(sent) >= 2 and all(m == sent[0] for m in sent), came
+    time.sleep(4 * TIMERS.t2)
+    assert not [m for m in drain(dave) + drain(erin) if m.method == method]
+
+
+def test_cancel_gets_200_for_a_request_answered_and_481_for_none(
+    focus: Focus, peers: Callable[[str], UdpSipPeer]
+) -> None:
+    """RFC 3261 section 9.2: the focus answers an INVITE at once, so a CANCEL of
+    it comes after the final response: 200, and the call goes on. A CANCEL that
+    matches no request the focus answered (another branch) gets 481."""
+    dave = peers("dave")
+    dialog = Dialog(dave, focus)
+    assert dialog.invite(offer().to_text().encode()).status == 200
+    branch = header_params(SipMessage.parse(dialog.sent).require("via"))[1]["branch"]
+
+    def cancel(call_id: str, branch: str) -> int | None:
+        request = dave.request(
+            "CANCEL",
+            dialog.room,
+            call_id=call_id,
+            from_tag="davetag",
+            to=f"<{dialog.room}>",
+            cseq=dialog.cseq,
+            branch=branch,
+        )
+        return dialog.send(request).status
+
+    assert cancel(dialog.call_id, branch) == 200
+    dialog.ack()
+    assert cancel(dialog.call_id, branch + "x") == 481
+    assert cancel("no-such-call", branch + "y") == 481
+    assert focus.roster("team") == [entity(dave)]
