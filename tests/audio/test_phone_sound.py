@@ -176,14 +176,32 @@ def test_missing_sound_device_is_shown_and_recovers(
 def test_state_reports_the_sound_stats_on_alsa_only(
     pulse: pulseaudio.PulseAudioServer, phones: PhoneFactory
 ) -> None:
-    alice, _ = phones.direct("alice", [], board=alsa_board(pulse), audio={"echo": "webrtc"})
-    on_wav, _ = phones.direct("bob", [])
-    first = alice.wait_for(
-        lambda s: s["sound"]["state"] == "running" and s["sound"]["cycles"] > 0,
-        what="the sound device running",
+    """The counters, and that an idle phone's card is stopped (no cycles) until
+    a tone or a call needs it."""
+    b_port = free_port()
+    alice, _ = phones.direct(
+        "alice",
+        [("Bob", f"sip:bob@127.0.0.1:{b_port}")],
+        board=alsa_board(pulse),
+        audio={"echo": "webrtc"},
+    )
+    on_wav, _ = phones.direct("bob", [], port=b_port)
+    idle = alice.wait_for(
+        lambda s: (
+            s["sound"]["state"] == "running"
+            and s["sound"]["cycles"] > 0
+            and not s["sound"]["streaming"]
+        ),
+        what="the sound device open and idle",
     )["sound"]
     time.sleep(0.5)
+    assert alice.state()["sound"]["cycles"] == idle["cycles"]  # no periodic work while idle
+    alice.press("contact-1")
+    on_wav.wait_for(has_call("ringing"))
+    first = alice.wait_for(lambda s: s["sound"]["streaming"], what="ringback")["sound"]
+    time.sleep(0.5)
     later = alice.state()["sound"]
+    alice.press("end")
     assert later["aec"] is True and later["aec_backend"] == "webrtc"
     assert later["cycles"] - first["cycles"] >= 10  # 20 ms frames for half a second
     assert later["cpu_seconds"] > first["cpu_seconds"]
