@@ -26,6 +26,7 @@ import pytest
 
 from phone.audio.alsa import AlsaSound, AudioConfig, AudioStats
 from phone.audio.echo import EchoConfig
+from phone.audio.tones import ToneKind, tone
 from tests.audio.farend import FarEnd
 from tests.audio.room import (
     EchoPath,
@@ -105,18 +106,21 @@ def run_rig(
     noise_db: float = -90.0,
     realtime_priority: int | None = 50,
     calls: int = 1,
+    ringback_s: float = 0.0,
 ) -> RigRun:
     """Play `far` for `seconds` through a room on sinks `spk`/`mic` of `pulse`:
     the first take without a glitch (each in `workdir`/take-N).
 
     Each call starts on an idle bridge (its card stopped, as a phone's is
     between calls); with `calls` > 1 the same bridge and room make that many
-    calls in a row, and the run is the last of them."""
+    calls in a row, and the run is the last of them. With `ringback_s`, each
+    call is preceded by that long of ringback, stopped as the far end starts
+    talking (an outgoing call answered)."""
 
     def take(n: int) -> tuple[RigRun, list[str]]:
         run = _take(
             pulse, workdir / f"take-{n}", echo, far, seconds, near, echo_path, noise_db,
-            realtime_priority, calls,
+            realtime_priority, calls, ringback_s,
         )  # fmt: skip
         return run, run.glitches
 
@@ -148,6 +152,7 @@ def _take(
     noise_db: float,
     realtime_priority: int | None,
     calls: int,
+    ringback_s: float,
 ) -> RigRun:
     path = echo_path or EchoPath()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -183,6 +188,10 @@ def _take(
         sound.open()
         for _ in range(calls):
             wait_idle(sound)
+            if ringback_s:
+                sound.play_tone(tone(ToneKind.RINGBACK))
+                time.sleep(ringback_s)
+                sound.play_tone(None)
             talker = far_end.talker(to_pcm(far))
             listener = far_end.listener()
             started, started_stats = time.monotonic(), sound.stats()
