@@ -44,13 +44,19 @@ STAT_EVERY_FRAMES = 50
 # How much silence a reset canceller is given before it relearns. WebRTC's
 # legacy AEC starts each instance (and each `pjmedia_echo_reset`) in a
 # start-up phase: it passes its first 10 ms blocks through untouched while it
-# sizes its far-end buffer (six stable blocks, `ProcessNormal` in
-# echo_cancellation.c). Replaying a call's speech straight into that phase
-# left the relearned canceller 5-20 dB short for the seconds after, on 4 of 5
-# recorded first calls (the 5th the same either way); with 2 to 8 silent
-# 20 ms frames first, all as good. A call's own canceller never meets this:
-# the bridge feeds it silence before the far end talks.
-STARTUP_MS = 60
+# sizes its far-end buffer (`ProcessNormal` in echo_cancellation.c). Replaying
+# a call's speech straight into that phase left the relearned canceller 5-20
+# dB short for the seconds after, on 4 of 5 recorded first calls; 60 ms of
+# silence first fixed those, whose replays began with the stream's own quiet
+# frames. After a ringback the replay begins with the tone instead, and a
+# canceller then needed 300 ms of quiet first (15 frames, counting quiet
+# frames at the replay's head): with less it held 26-30 dB, at any place of
+# the reference, until the call's fifth second; with 300 ms or more it reached
+# 50 dB in the call's third second (recorded first calls after a 6 s
+# ringback, replayed offline). 400 ms, for a margin; it costs 20 frames of
+# CPU per relearn. A call's own canceller meets silence before the far end
+# talks.
+STARTUP_MS = 400
 
 
 class EchoFlag(IntFlag):
