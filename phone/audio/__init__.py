@@ -11,9 +11,14 @@ The contract, for the core (one object of each per phone):
   audio thread** (hand it to the loop with `call_soon_threadsafe`). `muted`
   sends silence instead of the microphone. `play_tone(frames)` mixes a tone
   into the speaker. `stats()` gives deadline misses, xruns, ring over/underruns,
-  drift corrections, AEC on/off and CPU time. `close()` stops the audio
-  thread; `destroy()` then ends the port and frees the canceller, before
-  `libDestroy`.
+  drift corrections, AEC on/off, CPU time and `streaming` (the card runs). The
+  card runs only while something needs sound: a call (pjmedia's clock, which
+  pjsua stops between calls) or a tone; 1 s after the last of them the audio
+  thread reopens the PCMs unstarted and blocks, so an idle phone does no
+  periodic audio work, and a call or `play_tone` starts the card again. The
+  canceller's adaptation and the measured echo lag outlive the stop. `close()`
+  stops the audio thread; `destroy()` then ends the port and frees the
+  canceller, before `libDestroy`.
 - `pjsua_sound.PjsuaSound(endpoint, PjsuaSoundConfig(...))` — the other
   backend, where pjproject was built with ALSA (the Pi image): pjsua owns the
   card and runs its own canceller (AEC3 possible). Same `open()`,

@@ -26,17 +26,37 @@ side), and pjmedia's WebRTC canceller only covers 48 ms. So the bridge also
 measures the whole lag from the sound itself while the far end talks
 (`phone.audio.delay`) and hands the canceller the reference `ECHO_LEAD_MS`
 before the echo, from the first estimate on, on every call. A changed lag
-is taken only when two estimates in a row agree on it. Whenever the
+is taken only when two estimates in a row agree on it. Tones are no probe:
+the estimator skips their frames. Whenever the
 reference moves, the canceller relearns the last REPLAY_MS of capture
 against it, so what it learned against the old place (ALSA's offset, on a
 first call) does not cost seconds of echo. What the measurement
 adds to ALSA's offset is kept across xruns and device reopenings. The two
 rings then carry the frames across to pjmedia's clock, which runs on system
 time and drifts; `PcmRing` absorbs that. pjmedia's clock runs only while the
-phone has a call (pjsua closes its idle sound device): meanwhile the card
-keeps running, for tones, but the rings are left alone rather than counted
-as overrun, and what the capture ring held is dropped when the clock starts
+phone has a call (pjsua closes its idle sound device): while the card runs
+without it (a tone), the rings are left alone rather than counted as
+overrun, and what the capture ring held is dropped when the clock starts
 again.
+
+When nothing needs sound (pjmedia's clock stopped, no tone) for
+`IDLE_AFTER_S`, the thread closes both PCMs, opens them again without
+starting them, and blocks until the clock starts or a tone is set: an idle
+phone does no periodic audio work, as a desk phone's sound device is closed
+between calls. Why reopened, not stopped (ALSA's `pulse` plugin, measured):
+a dropped PCM makes a new PulseAudio stream when it starts again, and its
+second period came 1.9 s late; a paused one (a cork) went on at once but
+with 80-100 ms more latency that then moved by 10 ms steps for seconds,
+which cost the next call 2-4 s of echo; a fresh PCM left open for two
+seconds starts at once, with the latency of a first stream (on a card's own
+driver, opening is a few ms either way, and an unstarted PCM costs
+nothing). What the canceller learned and the measured part of the lag stay
+with the bridge: a restart is handled as an xrun is, ALSA's offset measured
+afresh, so the next call starts with the reference where the last one left
+it, and the estimator moves it if the lag changed. A call whose sound
+starts the card (no ring or ringback before it) reaches the speaker after
+the stream's first STREAM_SETTLE_MS. Devices that vanished while idle are
+found at the reopen.
 """
 
 from __future__ import annotations
@@ -91,6 +111,18 @@ EARLIER_TOLERANCE_MS = 16
 REPLAY_MS = 2000
 REFERENCE_HISTORY_MS = REPLAY_MS + MAX_ECHO_LAG_MS + 200
 STOP_TIMEOUT_S = 5.0  # how long close() waits for the audio thread
+# How long nothing must need sound before the card is stopped: as long as
+# pjsua waits before it closes its idle sound device, so a ring tone that ends
+# as the call's clock starts (answering), or a clock that stops for a moment,
+# does not stop and restart the card.
+IDLE_AFTER_S = 1.0
+# A started stream plays what pjmedia sends only after this long (tones at
+# once): a call that began on the card's first cycle (a stopped card, no ring
+# before it) reached 40 dB after 3.5-5.2 s in the rig's 60 ms room, with the
+# card started 100 ms before the call's sound 1.1-1.3 s (PulseAudio's streams
+# settle; leaving those 100 ms out of the lag measurement and the relearning
+# alone gave 2.7-2.9 s). A call that follows its ring or ringback loses nothing.
+STREAM_SETTLE_MS = 100
 PLUGIN_THREAD = "threaded-ml"  # the name PulseAudio's client library gives its thread
 
 
@@ -150,7 +182,8 @@ class AudioStats:
     not counting time blocked in ALSA, took longer than a frame). Ring over-
     and underruns are on the pjmedia side; drift corrections are the single
     samples the rings dropped or inserted. `cpu_seconds` is the thread CPU
-    time of the audio thread plus the port's callbacks.
+    time of the audio thread plus the port's callbacks. `streaming`: the card
+    runs now (it is stopped while nothing needs sound; `state` stays RUNNING).
     """
 
     state: AudioState
@@ -165,6 +198,7 @@ class AudioStats:
     playback: RingStats
     realignments: int
     alignment_ms: float | None
+    streaming: bool
     pj_frames: int
     cpu_seconds: float
     last_error: str | None
@@ -371,6 +405,10 @@ class AlsaSound:
         self._state = AudioState.CLOSED
         self._last_error: AudioDeviceError | None = None
         self._stop = threading.Event()
+        # Set when something may need sound again: pjmedia's clock started, a
+        # tone was set, or close() wants the thread. The idle thread blocks on it.
+        self._wanted = threading.Event()
+        self._streaming = False
         self._thread: threading.Thread | None = None
         self._counters_lock = threading.Lock()
         self._cycles = 0
@@ -439,6 +477,7 @@ class AlsaSound:
         `STOP_TIMEOUT_S` is reported and left alone, still owning its PCMs.
         """
         self._stop.set()
+        self._wanted.set()
         thread = self._thread
         if thread is not None:
             thread.join(timeout=STOP_TIMEOUT_S)
@@ -463,6 +502,8 @@ class AlsaSound:
         """Mix `frames` (S16 frames of this bridge's size) into the speaker; None stops."""
         with self._tone_lock:
             self._tone = frames
+        if frames is not None:
+            self._wanted.set()  # the card may be stopped: start it
 
     def stats(self) -> AudioStats:
         echo = self.echo.stats()
@@ -481,6 +522,7 @@ class AlsaSound:
                 playback=self.playback_ring.stats(),
                 realignments=self._realignments,
                 alignment_ms=None if self._alignment is None else self._alignment * 1000 / RATE,
+                streaming=self._streaming,
                 pj_frames=port.frames if port is not None else 0,
                 cpu_seconds=self._cpu + (port.cpu if port is not None else 0.0),
                 last_error=str(self._last_error) if self._last_error else None,
@@ -500,6 +542,8 @@ class AlsaSound:
     def _run(self, duplex: _Duplex | None) -> None:
         REALTIME.request(self.config.realtime_priority, "audio thread")
         reported: str | None = None  # log a missing device once, not every retry
+        announce = True  # log the first stream on devices that were missing or new
+        idle = False  # the devices are open and not started: wait until sound is needed
         while not self._stop.is_set():
             if duplex is None:
                 try:
@@ -508,20 +552,32 @@ class AlsaSound:
                     if str(exc) != reported:
                         log.warning("%s; retrying every %.1f s", exc, self.config.retry_s)
                         reported = str(exc)
+                    announce, idle = True, False
                     self._stop.wait(self.config.retry_s)
                     continue
                 reported = None
+            if idle:
+                log.debug("audio idle: devices open, not started until a call or a tone")
+                self._wanted.wait()
+                idle = False
+                continue
             try:
-                self._stream(duplex)
+                self._stream(duplex, announce)
+                announce, idle = False, True
             except AudioDeviceError as exc:
                 # Lost while running (unplugged, server gone): wait for it again.
                 log.error("%s", exc)
                 self._set_state(AudioState.WAITING_FOR_DEVICE, exc)
+                announce = True
+            # Closed and opened afresh, even to idle: see the module docstring.
             duplex.close()
             duplex = None
+        if duplex is not None:
+            duplex.close()
 
-    def _stream(self, duplex: _Duplex) -> None:
-        """The duplex loop: one capture period in, one playback period out, per cycle."""
+    def _stream(self, duplex: _Duplex, announce: bool) -> None:
+        """The duplex loop: one capture period in, one playback period out, per
+        cycle, until nothing has needed sound for IDLE_AFTER_S (or close())."""
         history = _ReferenceHistory(RATE * REFERENCE_HISTORY_MS // 1000)
         pending = bytearray()
         self._alignment = None
@@ -533,12 +589,11 @@ class AlsaSound:
         self.playback_ring.clear()
         self.capture_ring.clear()
         port = self._port  # read once: destroy() may drop it meanwhile
-        if port is not None:
-            port.streaming = True
+        self._streaming = True
         for _ in range(self.config.playback_prefill_frames):
             self._write(duplex, silence)
             history.append(silence)
-        log.info(
+        (log.info if announce else log.debug)(
             "audio running: capture %r, playback %r, %d ms frames",
             self.config.capture_pcm,
             self.config.playback_pcm,
@@ -547,6 +602,7 @@ class AlsaSound:
         try:
             self._duplex_loop(duplex, port, first, pending, history, silence)
         finally:
+            self._streaming = False
             if port is not None:
                 port.streaming = False
 
@@ -566,6 +622,8 @@ class AlsaSound:
         xruns = self._overruns + self._underruns
         # (capture index, frame) of the last REPLAY_MS, for the canceller to relearn
         captured: deque[tuple[int, bytes]] = deque(maxlen=REPLAY_MS // self.config.frame_ms)
+        needed_at = time.monotonic()  # the last cycle that had a clock or a tone
+        settling = STREAM_SETTLE_MS // self.config.frame_ms  # cycles before the speaker's frames
         while True:
             started = time.perf_counter()
             cpu_started = time.thread_time()
@@ -579,6 +637,11 @@ class AlsaSound:
                     self._tone = None
             if tone is not None:
                 playback = _mix(playback, tone)
+            if clocked or tone is not None:
+                needed_at = time.monotonic()
+            settling -= 1
+            if settling == 0 and port is not None:
+                port.streaming = True  # pjmedia's frames reach the speaker from now on
             busy = time.perf_counter() - started
             self._write(duplex, playback)
             resumed = time.perf_counter()
@@ -592,7 +655,11 @@ class AlsaSound:
                     estimator.restart()
             alignment.reading(self._stream_offset(duplex, read_total, history.end, len(pending)))
             moved = False
-            if estimator is not None:
+            if estimator is not None and tone is None:
+                # Not over a tone: a steady pitch's rises correlate at many
+                # lags, and the earliest taken was 20 ms short of the echo
+                # (a ringback, then the call's speech), so the call after it
+                # began with the reference off.
                 estimator.playback(history.end - samples, playback)
                 estimate = estimator.capture(captured_at, frame)
                 moved = estimate is not None and self._measured(alignment, estimate)
@@ -618,9 +685,19 @@ class AlsaSound:
                 self._cpu += time.thread_time() - cpu_started
                 if elapsed > period:
                     self._late += 1
-            if self._stop.is_set():
+            if self._stop.is_set() or (
+                time.monotonic() - needed_at > IDLE_AFTER_S and self._falls_idle(port)
+            ):
                 return
             frame = self._read(duplex, pending)
+
+    def _falls_idle(self, port: _AlsaPort | None) -> bool:
+        """Whether the card may stop: still nothing needs sound once `_wanted`
+        is cleared (a clock or tone starting after this sets it again)."""
+        self._wanted.clear()
+        clocked = port is not None and port.clocked()
+        with self._tone_lock:
+            return not clocked and self._tone is None
 
     def _measured(self, alignment: _Alignment, estimate: DelayEstimate) -> bool:
         """Take in an estimate; True when it moved the reference."""
@@ -813,6 +890,7 @@ class _AlsaPort(BridgePort):
     """
 
     def __init__(self, sound: AlsaSound) -> None:
+        self._wanted = sound._wanted
         self._capture = sound.capture_ring
         self._playback = sound.playback_ring
         self._samples = sound.samples
@@ -847,6 +925,7 @@ class _AlsaPort(BridgePort):
         started = time.thread_time()
         if not self.clocked():
             self._capture.clear()  # the clock starts again: what the ring holds is old
+            self._wanted.set()  # and the card may be stopped: start it
         self.requested_at = time.monotonic()
         pcm = self._capture.read(self._samples)
         frame.buf = pj.ByteVector(pcm)
@@ -862,6 +941,9 @@ class _AlsaPort(BridgePort):
         started = time.thread_time()
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
             self._playback.write(_read_byte_vector(frame.buf))
-        else:
+        elif self.clocked():
             self._playback.write(self._silence)
+        # else: the bridge's heartbeat to a port nothing is connected to; the
+        # audio thread reads the ring only while the clock asks for frames, so
+        # writing these would only fill it (five overruns a second, for a tone).
         self.cpu += time.thread_time() - started

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,6 +41,22 @@ PJ_SUCCESS = 0
 PJ_ENOTSUP = 70012  # PJ_ERRNO_START_STATUS (70000) + 12
 PJMEDIA_ECHO_STAT_NOT_SPECIFIED = 999999
 STAT_EVERY_FRAMES = 50
+# How much silence a reset canceller is given before it relearns. WebRTC's
+# legacy AEC starts each instance (and each `pjmedia_echo_reset`) in a
+# start-up phase: it passes its first 10 ms blocks through untouched while it
+# sizes its far-end buffer (`ProcessNormal` in echo_cancellation.c). Replaying
+# a call's speech straight into that phase left the relearned canceller 5-20
+# dB short for the seconds after, on 4 of 5 recorded first calls; 60 ms of
+# silence first fixed those, whose replays began with the stream's own quiet
+# frames. After a ringback the replay begins with the tone instead, and a
+# canceller then needed 300 ms of quiet first (15 frames, counting quiet
+# frames at the replay's head): with less it held 26-30 dB, at any place of
+# the reference, until the call's fifth second; with 300 ms or more it reached
+# 50 dB in the call's third second (recorded first calls after a 6 s
+# ringback, replayed offline). 400 ms, for a margin; it costs 20 frames of
+# CPU per relearn. A call's own canceller meets silence before the far end
+# talks.
+STARTUP_MS = 400
 
 
 class EchoFlag(IntFlag):
@@ -280,6 +297,7 @@ class EchoCanceller:
         self.clock_rate = clock_rate
         self.samples_per_frame = clock_rate * frame_ms // 1000
         self.frame_bytes = self.samples_per_frame * 2
+        self.startup_frames = math.ceil(STARTUP_MS / frame_ms)  # of silence before a relearn
         self._frames = 0
         self._delay_ms: int | None = None
         self._backend: _Backend | None = None
@@ -332,7 +350,9 @@ class EchoCanceller:
         place is wrong, and adapting on live speech took it about 3 s. The
         frames already heard, replayed against the new place, teach it at
         once. Pass them up to the one last cancelled, so the stream the
-        canceller sees stays continuous. Their output is
+        canceller sees stays continuous. The reset canceller first gets
+        STARTUP_MS of silence, as at a call's start, so that its start-up
+        phase does not swallow the first of them. Their output is
         dropped and they are not counted in `stats`. About 7 ms of CPU for
         2 s of frames here.
         """
@@ -340,6 +360,9 @@ class EchoCanceller:
         if backend is None:
             return
         backend.reset()
+        silence = bytes(self.frame_bytes)
+        for _ in range(self.startup_frames):
+            backend.cancel(bytearray(silence), silence)
         for capture, reference in frames:
             backend.cancel(bytearray(capture), reference)
 

@@ -26,6 +26,7 @@ import pytest
 
 from phone.audio.alsa import AlsaSound, AudioConfig, AudioStats
 from phone.audio.echo import EchoConfig
+from phone.audio.tones import ToneKind, tone
 from tests.audio.farend import FarEnd
 from tests.audio.room import (
     EchoPath,
@@ -44,6 +45,10 @@ WINDOW_S = 0.1
 ACTIVE_DB = -50.0  # a window counts as speech above this level
 TARGET_ERLE_DB = 40.0  # issue 15: on every call, within 2 s
 RIG_TAKES = 4
+CALL_LEAD_S = 1.0  # room recording kept before the (last) call
+# How long a call waits on an idle bridge: the PCMs it reopened to idle on
+# ALSA's pulse plugin start at once after about 2 s, up to 1.9 s late before.
+IDLE_S = 2.5
 T = TypeVar("T")
 
 
@@ -100,14 +105,22 @@ def run_rig(
     echo_path: EchoPath | None = None,
     noise_db: float = -90.0,
     realtime_priority: int | None = 50,
+    calls: int = 1,
+    ringback_s: float = 0.0,
 ) -> RigRun:
     """Play `far` for `seconds` through a room on sinks `spk`/`mic` of `pulse`:
-    the first take without a glitch (each in `workdir`/take-N)."""
+    the first take without a glitch (each in `workdir`/take-N).
+
+    Each call starts on an idle bridge (its card stopped, as a phone's is
+    between calls); with `calls` > 1 the same bridge and room make that many
+    calls in a row, and the run is the last of them. With `ringback_s`, each
+    call is preceded by that long of ringback, stopped as the far end starts
+    talking (an outgoing call answered)."""
 
     def take(n: int) -> tuple[RigRun, list[str]]:
         run = _take(
             pulse, workdir / f"take-{n}", echo, far, seconds, near, echo_path, noise_db,
-            realtime_priority,
+            realtime_priority, calls, ringback_s,
         )  # fmt: skip
         return run, run.glitches
 
@@ -138,6 +151,8 @@ def _take(
     echo_path: EchoPath | None,
     noise_db: float,
     realtime_priority: int | None,
+    calls: int,
+    ringback_s: float,
 ) -> RigRun:
     path = echo_path or EchoPath()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -169,21 +184,25 @@ def _take(
         assert room.stdout is not None
         if room.stdout.readline().strip() != b"room running":
             raise RuntimeError("the room did not start")
+        room_started = time.monotonic()
         sound.open()
-        deadline = time.monotonic() + 10
-        while sound.stats().cycles < 5 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        talker = far_end.talker(to_pcm(far))
-        listener = far_end.listener()
-        started, started_stats = time.monotonic(), sound.stats()
-        talker.startTransmit(sound.port)
-        sound.port.startTransmit(listener)
-        time.sleep(seconds)
-        talker.stopTransmit(sound.port)
-        sound.port.stopTransmit(listener)
-        wall = time.monotonic() - started
-        sent = np.frombuffer(listener.take(), dtype="<i2").astype(np.float64)
-        stats = sound.stats()
+        for _ in range(calls):
+            wait_idle(sound)
+            if ringback_s:
+                sound.play_tone(tone(ToneKind.RINGBACK))
+                time.sleep(ringback_s)
+                sound.play_tone(None)
+            talker = far_end.talker(to_pcm(far))
+            listener = far_end.listener()
+            started, started_stats = time.monotonic(), sound.stats()
+            talker.startTransmit(sound.port)
+            sound.port.startTransmit(listener)
+            time.sleep(seconds)
+            talker.stopTransmit(sound.port)
+            sound.port.stopTransmit(listener)
+            wall = time.monotonic() - started
+            sent = np.frombuffer(listener.take(), dtype="<i2").astype(np.float64)
+            stats = sound.stats()
     finally:
         # Every bridge port ends explicitly here, while the clock still runs
         # (see phone/audio/bridge_port.py), then the room stops.
@@ -193,17 +212,34 @@ def _take(
         status = room.wait(timeout=10)
     if status != 0:
         raise RuntimeError(f"the room exited with status {status}")
+    # The room's recordings from shortly before the (last) call, so the
+    # analysis finds its echo within its search (room time 0 is about when it
+    # said it runs; the bridge idled in between).
+    skip = int(max(0.0, started - room_started - CALL_LEAD_S) * RATE)
     return RigRun(
         far=far,
         sent=sent,
-        echo=read_wav(workdir / "room" / "echo.wav"),
-        near=read_wav(workdir / "room" / "near.wav"),
+        echo=read_wav(workdir / "room" / "echo.wav")[skip:],
+        near=read_wav(workdir / "room" / "near.wav")[skip:],
         stats=stats,
         wall_s=wall,
         glitches=read_glitches(workdir / "room")
         + stall_glitches(asdict(started_stats), asdict(stats)),
         void_takes=[],
     )
+
+
+def wait_idle(sound: AlsaSound, timeout: float = 15.0) -> None:
+    """Until the bridge has run its card and stopped it again, nothing needing
+    sound, and then IDLE_S more (a phone idles for longer than that between calls)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = sound.stats()
+        if stats.cycles > 0 and not stats.streaming:
+            time.sleep(IDLE_S)
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"the bridge never fell idle: {sound.stats()}")
 
 
 def _lag(sent: np.ndarray, mic: np.ndarray) -> int:

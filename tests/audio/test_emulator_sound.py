@@ -40,7 +40,17 @@ def test_a_clicked_call_is_heard_both_ways(
     line = Line(pulse, talk_hz=700)
     alice = EmulatorPhone(xvfb, tmp_path, ["--config", str(config)], buttons=4).start()
     try:
-        alice.wait_for(lambda s: s["sound"] and s["sound"]["state"] == "running", what="sound")
+        # Clicked once the card has run and stopped, as a person clicks a
+        # while after the window opens: the call starts the idle card.
+        alice.wait_for(
+            lambda s: (
+                s["sound"]
+                and s["sound"]["state"] == "running"
+                and s["sound"]["cycles"] > 0
+                and not s["sound"]["streaming"]
+            ),
+            what="the sound device open and idle",
+        )
         alice.click("contact-1")
         bob.wait_for(has_call("ringing"), what="bob rings")
         bob.press("answer")

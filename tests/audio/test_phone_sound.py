@@ -37,17 +37,24 @@ def alsa_board(
 
 class Line:
     """The test's own end of the sinks: it talks into the phone's mic and
-    listens to the phone's speaker, through ALSA like the phone. One thread
-    runs both directions a period at a time, as a duplex card driver does."""
+    listens to the phone's speaker, through ALSA like the phone.
+
+    Each direction runs on its own thread, so a stall of one stream cannot
+    delay what the other records. (On one thread, a read per write, the talk
+    stream's start, which a PulseAudio null sink holds for up to its 2 s idle
+    block, left the listening stream 1.6 s of backlog that it then read a
+    period per period for good: the line heard the speaker 1.7 s late.)
+    """
 
     def __init__(self, server: pulseaudio.PulseAudioServer, talk_hz: float) -> None:
         self.recorded: list[tuple[float, bytes]] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run,
-            args=(server.playback_pcm("mic"), server.capture_pcm("spk"), talk_hz),
-        )
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._talk, args=(server.playback_pcm("mic"), talk_hz)),
+            threading.Thread(target=self._listen, args=(server.capture_pcm("spk"),)),
+        ]
+        for thread in self._threads:
+            thread.start()
         deadline = time.monotonic() + 10
         while not self.recorded:  # PulseAudio takes a second or two to start a stream
             assert time.monotonic() < deadline, "the test's own ALSA line never started"
@@ -64,18 +71,21 @@ class Line:
             periods=8,
         )
 
-    def _run(self, talk_device: str, listen_device: str, hz: float) -> None:
-        talk = self._open(alsaaudio.PCM_PLAYBACK, talk_device)
-        listen = self._open(alsaaudio.PCM_CAPTURE, listen_device)
+    def _talk(self, device: str, hz: float) -> None:
+        talk = self._open(alsaaudio.PCM_PLAYBACK, device)
         n = 0
         while not self._stop.is_set():
             t = (np.arange(PERIOD) + n) / RATE
             talk.write((0.3 * 32767 * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes())
             n += PERIOD
+        talk.close()
+
+    def _listen(self, device: str) -> None:
+        listen = self._open(alsaaudio.PCM_CAPTURE, device)
+        while not self._stop.is_set():
             length, data = listen.read()
             if length > 0:
                 self.recorded.append((time.monotonic(), data))
-        talk.close()
         listen.close()
 
     def heard(self, start: float, end: float) -> np.ndarray:
@@ -84,7 +94,8 @@ class Line:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        for thread in self._threads:
+            thread.join(5)
 
 
 def dominant(samples: np.ndarray, min_s: float = 0.25) -> float:
@@ -176,14 +187,32 @@ def test_missing_sound_device_is_shown_and_recovers(
 def test_state_reports_the_sound_stats_on_alsa_only(
     pulse: pulseaudio.PulseAudioServer, phones: PhoneFactory
 ) -> None:
-    alice, _ = phones.direct("alice", [], board=alsa_board(pulse), audio={"echo": "webrtc"})
-    on_wav, _ = phones.direct("bob", [])
-    first = alice.wait_for(
-        lambda s: s["sound"]["state"] == "running" and s["sound"]["cycles"] > 0,
-        what="the sound device running",
+    """The counters, and that an idle phone's card is stopped (no cycles) until
+    a tone or a call needs it."""
+    b_port = free_port()
+    alice, _ = phones.direct(
+        "alice",
+        [("Bob", f"sip:bob@127.0.0.1:{b_port}")],
+        board=alsa_board(pulse),
+        audio={"echo": "webrtc"},
+    )
+    on_wav, _ = phones.direct("bob", [], port=b_port)
+    idle = alice.wait_for(
+        lambda s: (
+            s["sound"]["state"] == "running"
+            and s["sound"]["cycles"] > 0
+            and not s["sound"]["streaming"]
+        ),
+        what="the sound device open and idle",
     )["sound"]
     time.sleep(0.5)
+    assert alice.state()["sound"]["cycles"] == idle["cycles"]  # no periodic work while idle
+    alice.press("contact-1")
+    on_wav.wait_for(has_call("ringing"))
+    first = alice.wait_for(lambda s: s["sound"]["streaming"], what="ringback")["sound"]
+    time.sleep(0.5)
     later = alice.state()["sound"]
+    alice.press("end")
     assert later["aec"] is True and later["aec_backend"] == "webrtc"
     assert later["cycles"] - first["cycles"] >= 10  # 20 ms frames for half a second
     assert later["cpu_seconds"] > first["cpu_seconds"]
