@@ -358,6 +358,15 @@ class PhoneApi:
                 return call.message_stream.session
         return None
 
+    def end_call_chat(self, call_id: int) -> bool:
+        """End the chat of call `call_id` while its audio goes on: the peer gets a
+        re-INVITE whose m=message line has port 0 (RFC 3264 section 8.2). False
+        when that call is not up or has no chat agreed."""
+        for call in self._phone.calls:
+            if call.info.id == call_id:
+                return call.end_chat()
+        return False
+
     def offer_chat(self, target: str) -> ChatSession:
         """Start a chat-only session with `target` (an INVITE with only m=message),
         reported through the callbacks given to `chat_sessions`, which must come

@@ -17,7 +17,9 @@ After either, `session` holds the negotiated `MessageSession`, or None when
 the peer declined the message stream. A later offer or answer naming another
 peer path is a move (RFC 4975 section 8.4: the old path may be gone): our
 path stays, the answer takes the role of a new connection, and `on_moved`
-is told. A malformed message line in a peer's
+is told. `end()` closes the stream while the call goes on: our next offer
+has the line at port 0 (RFC 3264 section 8.2), and so has every answer
+after it. A malformed message line in a peer's
 offer declines that stream only (pjsua's port-0 answer stays, RFC 3264
 section 6) and the audio call goes on; `on_sdp_created` raises `SdpError`
 only when pjsua's own SDP is unusable.
@@ -83,6 +85,7 @@ class CallMessageStream:
         self._offered: MediaSection | None = None
         self._line: tuple[int, str] | None = None  # the agreed line's index and protocol
         self._on_moved = on_moved
+        self._ended = False  # we closed the stream: the line stays at port 0
         self.session: MessageSession | None = None
 
     def on_sdp_created(self, prm: Any) -> None:
@@ -93,7 +96,9 @@ class CallMessageStream:
             )
         local = SessionDescription.parse(prm.sdp.wholeSdp)
         remote_text = prm.remSdp.wholeSdp
-        if remote_text:
+        if self._ended and self._line is not None:
+            local = self._closed(local, *self._line)
+        elif remote_text:
             try:
                 local = self._answer(SessionDescription.parse(remote_text), local)
             except SdpError as exc:
@@ -103,6 +108,16 @@ class CallMessageStream:
         elif self._offer:
             local = self._make_offer(local)
         prm.sdp.wholeSdp = trim(local).to_text()
+
+    def end(self) -> bool:
+        """Close the agreed stream: from now on our offers and answers have the line
+        at port 0 (RFC 3264 section 8.2), so the peer learns it is over once the
+        caller sends a new offer. False when no stream was agreed or it is over."""
+        if self.session is None or self._line is None:
+            return False
+        log.info("message session ended by us: its line goes to port 0")
+        self.session, self._offered, self._ended = None, None, True
+        return True
 
     def on_tsx_state(self, prm: Any) -> None:
         """From `Call.onCallTsxState(prm)`: read the peer's answer in the INVITE's 2xx."""
@@ -158,6 +173,14 @@ class CallMessageStream:
             protocol=protocol,
         )
         return replace_section(local, index, _with_connection(self._offered, local.media[index]))
+
+    def _closed(self, local: SessionDescription, index: int, protocol: str) -> SessionDescription:
+        """`local` with our message line at port 0: the stream stays closed
+        (RFC 3264 sections 6 and 8.2: the line keeps its place and its type)."""
+        if index >= len(local.media):
+            raise SdpError("pjsua's SDP lost the message line")
+        closed = MediaSection("message", 0, protocol, ("*",), ())
+        return replace_section(local, index, _with_connection(closed, local.media[index]))
 
     def _answer(self, remote: SessionDescription, local: SessionDescription) -> SessionDescription:
         found = find_message(remote)

@@ -34,6 +34,10 @@ another network, a new relay grant; RFC 4975 section 8.4) leaves the old
 MSRP session and sets the conversation up on the new path; replies waiting
 or left unanswered on the old one are sent there. A new path that cannot
 be set up ends the chat, with a note on the screen.
+
+A chat that ends while its SIP session goes on is ended there too, so the
+peer knows: a chat-only session with BYE, a call's chat with a re-INVITE
+whose m=message line has port 0 (RFC 3264 section 8.2), the audio going on.
 """
 
 from __future__ import annotations
@@ -135,6 +139,7 @@ class ChatPlugin:
         self._lit: set[str] = set()  # URIs whose LED shows unread
         self._chats: ChatSessions | None = None
         self._pending: dict[str, list[str]] = {}  # replies waiting for our chat offer
+        self._stopping = False  # the phone ends its calls itself: no chat end to offer
 
     # -- start and stop ---------------------------------------------------
     @hookimpl
@@ -170,6 +175,7 @@ class ChatPlugin:
 
     @hookimpl
     def phone_stopping(self) -> Awaitable[None] | None:
+        self._stopping = True
         for conversation in list(self._conversations.values()):
             conversation.msrp.close("phone stopping")
         return self.transport.close() if self.transport is not None else None
@@ -312,6 +318,9 @@ class ChatPlugin:
             del self._conversations[key]
         if conversation.chat is not None:
             self._end_chat(conversation.chat)
+        elif conversation.call_id is not None and not self._stopping:
+            assert self.phone is not None
+            self.phone.end_call_chat(conversation.call_id)  # nothing if the call is over
         if conversation.outbox:
             self._run(self._fallback(conversation.peer_uri, conversation.outbox))
 

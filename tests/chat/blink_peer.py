@@ -298,6 +298,32 @@ class BlinkPeer:
                 )
         return response
 
+    async def take_reoffer(self, call: ChatCall) -> SessionDescription:
+        """Wait for the phone's re-INVITE in `call`, answer it 200 (the audio as it
+        was, every other line declined, as RFC 3264 section 6 wants for a line
+        offered at port 0), wait for its ACK and return the offer."""
+        invite = await self.receive(lambda m: m.method == "INVITE" and m.call_id == call.call_id)
+        offer = SessionDescription.parse(invite.body.decode())
+        audio = "" if call.audio_port is None else (
+            f"m=audio {call.audio_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+        )  # fmt: skip
+        declined = "".join(
+            f"m={m.kind} 0 {m.protocol} {' '.join(m.formats)}\r\n"
+            for m in offer.media if m.kind != "audio"
+        )  # fmt: skip
+        call.sdp_version += 1
+        sdp = (
+            f"v=0\r\no=- 1 {call.sdp_version} IN IP4 127.0.0.1\r\ns=Blink\r\n"
+            f"c=IN IP4 127.0.0.1\r\nt=0 0\r\n{audio}{declined}"
+        ).encode()
+        self.sip.send(
+            self.sip.response(invite, 200, "OK", headers=(("Contact", f"<{self.sip.uri}>"),),
+                              body=sdp, content_type="application/sdp"),
+            self.sip.last_from or self.proxy,
+        )  # fmt: skip
+        await self.receive(lambda m: m.method == "ACK" and m.call_id == call.call_id)
+        return offer
+
     async def bye(self, call: ChatCall) -> None:
         """End the session; returns once the phone answered (it has ended it too)."""
         self._cseq += 1

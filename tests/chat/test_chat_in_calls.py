@@ -56,7 +56,8 @@ def test_a_calls_chat_follows_the_peer_to_its_new_path(phones: PhoneFactory) -> 
     """A Blink-style peer calls with audio and chat, then re-INVITEs with another
     MSRP path (RFC 4975 section 8.4): the phone connects there, leaves the old
     connection, and the call's chat goes on both ways; a path nobody listens on
-    ends the chat, with a note, and the call goes on."""
+    ends the chat, with a note, and the phone re-INVITEs with the message line at
+    port 0 (RFC 3264 section 8.2) so alice ends it too, while the audio goes on."""
     bob, bob_uri = phones.direct("bob", [("Alice", "sip:alice@127.0.0.1")])
     bob.wait_for(logged(bob, "MSRP listening on msrp://"), what="bob's MSRP endpoint")
     address = bob_uri.rsplit("@", 1)[1].split(":")
@@ -90,8 +91,16 @@ def test_a_calls_chat_follows_the_peer_to_its_new_path(phones: PhoneFactory) -> 
                     dead = f"msrp://127.0.0.1:{probe.getsockname()[1]}/gone;tcp"
                 moved = await alice.move(call, setup="passive", path=dead)
                 assert moved.status == 200
-                state = await wait(bob, shows("ended: link lost"), "the chat's end on the screen")
-                assert state["calls"][0]["state"] == "confirmed"  # the call goes on
+                await wait(bob, shows("ended: link lost"), "the chat's end on the screen")
+                # The phone tells alice: its re-offer keeps the audio, the chat at port 0.
+                reoffer = await alice.take_reoffer(call)
+                assert [(m.kind, m.port == 0) for m in reoffer.media] == [
+                    ("audio", False), ("message", True)
+                ]  # fmt: skip
+                state = await wait(bob, has_call("confirmed"), "the call goes on")
+                sent = state["calls"][0]["rtp_tx"]
+                await wait(bob, lambda s: s["calls"][0]["rtp_tx"] > sent + 10, "audio after it")
+                assert "chat ended, offered with its line at port 0" in bob.log_tail(200)
                 await alice.bye(call)
             finally:
                 await alice.close()
