@@ -132,10 +132,14 @@ class SipCall:
         self.sip_call_id = ""  # the Call-ID header
         # The call's m=message line, when a plugin carries chat in calls.
         self.message_stream: CallMessageStream | None = None
-        path = account.call_chat_path
-        if path is not None:
+        chat = account.call_chat
+        if chat is not None:
             self.message_stream = CallMessageStream(
-                path, offer=info.direction is Direction.OUT, on_moved=self._chat_moved
+                chat.local_path,
+                offer=info.direction is Direction.OUT,
+                answer_lines=chat.answer_lines,
+                on_moved=self._chat_moved,
+                on_ended=self._chat_ended,
             )
         self._pj: _PjCall | None = _PjCall(self, account, pjsua_id)
         self._lent_media: list[pj.AudioMedia] = []  # given out by `audio_media`
@@ -360,9 +364,15 @@ class SipCall:
 
     def _chat_moved(self, session: MessageSession) -> None:
         """From the message stream, inside a pjsua callback: tell the plugin after it."""
-        moved = self.account.call_chat_moved
-        if moved is not None:
-            asyncio.get_running_loop().call_soon(moved, self.info.id, session)
+        chat = self.account.call_chat
+        if chat is not None and chat.on_moved is not None:
+            asyncio.get_running_loop().call_soon(chat.on_moved, self.info.id, session)
+
+    def _chat_ended(self) -> None:
+        """From the message stream, inside a pjsua callback: tell the plugin after it."""
+        chat = self.account.call_chat
+        if chat is not None and chat.on_ended is not None:
+            asyncio.get_running_loop().call_soon(chat.on_ended, self.info.id)
 
     def transfer_requested(self, prm: pj.OnCallTransferRequestParam) -> None:
         """A REFER in this call (RFC 3515; a conference focus's room, RFC 4579

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
 
 import pytest
 
 from phone.msrp.message import response_to
 from phone.msrp.session import MsrpSession
+from phone.msrp.tls import TlsSettings
 from phone.msrp.uri import MsrpUri, parse_path
 from phone.payloads import cpim
 from phone.remote import RemotePhone
@@ -22,6 +24,7 @@ from phone.sip.message import SipMessage
 from phone.sip.sdp import SessionDescription, SetupRole, find_message
 from tests.chat.blink_peer import BlinkPeer, ChatCall
 from tests.chat.test_chat_kamailio import logged, peer, shows, start_bob, wait, with_alice
+from tests.msrp.conftest import make_certificate
 from tests.msrp.rawpeer import RawPeer, send_frame
 from tests.peers.kamailio import Kamailio
 from tests.phones import PhoneFactory, phones
@@ -214,3 +217,64 @@ def test_a_move_to_a_dead_path_ends_the_chat_with_a_note(
         assert "no session on its new path" in bob.log_tail(200)
 
     with_alice(kamailio, phones, scenario)
+
+
+def test_a_move_to_msrps_answers_in_msrps_and_the_chat_goes_on(
+    kamailio: Kamailio, phones: PhoneFactory, tmp_path: Path
+) -> None:
+    """Alice chats over TCP/MSRP, then re-offers a TCP/TLS/MSRP path (RFC 4975
+    section 8.5): the phone answers in that protocol, with a new msrps path of
+    its own and its certificate's fingerprint, connects there (checking alice's
+    fingerprint), and the chat goes on both ways."""
+    alice_tls = make_certificate(tmp_path, "alice")
+
+    async def scenario(bob: RemotePhone, alice: BlinkPeer) -> None:
+        await wait(bob, logged(bob, "MSRP listening on msrps://"), "bob's msrps endpoint")
+        call = await chatting(bob, alice, kamailio, "On plain TCP")
+        moved = await alice.move(call, tls=alice_tls)
+        assert moved.status == 200 and answered_setup(moved) is SetupRole.ACTIVE
+        section = next(m for m in SessionDescription.parse(moved.body.decode()).media
+                       if m.kind == "message")  # fmt: skip
+        assert section.protocol == "TCP/TLS/MSRP" and section.port != 0
+        assert (section.attribute("path") or "").startswith("msrps://")
+        ours = tmp_path / "plugins" / "chat"
+        assert section.attribute("fingerprint") == str(
+            TlsSettings(ours / "msrps.pem", ours / "msrps.key").fingerprint()
+        )
+        assert call.msrp.connection is not None and call.msrp.connection.secure
+        await alice.send_text(call, "Now over TLS", kamailio.uri("bob"))
+        await wait(bob, shows("Now over TLS"), "text over msrps")
+        await reply_arrives(bob, call)
+        await alice.bye(call)
+
+    with_alice(kamailio, phones, scenario)
+
+
+def test_a_move_to_a_protocol_the_phone_lacks_is_declined_and_ends_the_chat(
+    kamailio: Kamailio, phones: PhoneFactory, tmp_path: Path
+) -> None:
+    """Bob chats through Kamailio's MSRP relay, which is plain TCP: alice's
+    re-offer in msrps is answered with the line at port 0 (RFC 3264 section 6),
+    not in the old protocol, and the phone ends the session, left without a
+    stream, with a BYE."""
+    bob = start_bob(kamailio, phones, relay=kamailio.msrp_relay_uri)
+    bob.wait_for(logged(bob, "Use-Path"), what="bob's relay grant")
+    alice_tls = make_certificate(tmp_path, "alice")
+
+    async def scenario() -> None:
+        alice = peer(kamailio, relay=True)
+        await alice.start()
+        try:
+            call = await chatting(bob, alice, kamailio, "Via the relay")
+            moved = await alice.move(call, tls=alice_tls, start=False)
+            assert moved.status == 200
+            answer = SessionDescription.parse(moved.body.decode())
+            assert [(m.kind, m.port) for m in answer.media] == [("message", 0)]
+            bye = await alice.receive(lambda m: m.method == "BYE" and m.call_id == call.call_id)
+            alice.sip.send(alice.sip.response(bye, 200, "OK"), alice.sip.last_from or alice.proxy)
+            assert "TCP/TLS/MSRP declined" in bob.log_tail(200)
+        finally:
+            await alice.close()
+
+    asyncio.run(scenario())
+    assert bob.stop() == 0
