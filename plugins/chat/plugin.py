@@ -143,7 +143,6 @@ class ChatPlugin:
         self._lit: set[str] = set()  # URIs whose LED shows unread
         self._chats: ChatSessions | None = None
         self._pending: dict[str, list[str]] = {}  # replies waiting for our chat offer
-        self._stopping = False  # the phone ends its calls itself: no chat end to offer
 
     # -- start and stop ---------------------------------------------------
     @hookimpl
@@ -184,7 +183,6 @@ class ChatPlugin:
 
     @hookimpl
     def phone_stopping(self) -> Awaitable[None] | None:
-        self._stopping = True
         for conversation in list(self._conversations.values()):
             conversation.msrp.close("phone stopping")
         return self.transport.close() if self.transport is not None else None
@@ -326,6 +324,15 @@ class ChatPlugin:
             reason,
         )
         self._note([f"Chat with {who}", "ended: link lost"])
+        self._end_call_chat(conversation)
+
+    def _end_call_chat(self, conversation: Conversation) -> None:
+        """A call's chat we give up on: the peer is told by a re-INVITE with its
+        line at port 0 (a chat-only session ends with BYE when its MSRP closes).
+        A connection the peer drops is no such end: it may be moving."""
+        if conversation.call_id is not None:
+            assert self.phone is not None
+            self.phone.end_call_chat(conversation.call_id)  # nothing if the call is over
 
     async def _start(self, conversation: Conversation, active: bool) -> None:
         msrp = conversation.msrp
@@ -340,6 +347,7 @@ class ChatPlugin:
                 self._lost(conversation, str(exc))
             else:
                 log.warning("chat with %s not set up: %s", conversation.peer_uri, exc)
+                self._end_call_chat(conversation)
             return
         if conversation.msrp is not msrp:
             return  # moved meanwhile: the session on the new path takes over
@@ -352,9 +360,6 @@ class ChatPlugin:
             del self._conversations[key]
         if conversation.chat is not None:
             self._end_chat(conversation.chat)
-        elif conversation.call_id is not None and not self._stopping:
-            assert self.phone is not None
-            self.phone.end_call_chat(conversation.call_id)  # nothing if the call is over
         if conversation.outbox:
             self._run(self._fallback(conversation.peer_uri, conversation.outbox))
 

@@ -286,18 +286,11 @@ class BlinkPeer:
         lines = [f"a=path:{path or format_path(new_path)}", *CHAT_LINES, f"a=setup:{setup}"]
         if tls is not None:
             lines.append(fingerprint_line(tls.fingerprint()))
-        self._cseq += 1
-        cseq = self._cseq
         call.sdp_version += 1
         sdp = self._sdp(
             new_path[-1].port, lines, call.sdp_version, call.audio_port, tls is not None
         )
-        self._in_dialog(call, "INVITE", cseq, sdp)
-        response = await self.receive(
-            lambda m: m.status is not None and m.status >= 200 and m.call_id == call.call_id
-            and m.cseq == (cseq, "INVITE")
-        )  # fmt: skip
-        self._in_dialog(call, "ACK", cseq)
+        response = await self._reinvite(call, sdp)
         endpoint.pending.pop(uri.session_id, None)
         found = None
         if response.status == 200:
@@ -310,6 +303,26 @@ class BlinkPeer:
                     active=found[1].setup is not None and found[1].setup.value == "passive",
                     timeout=5,
                 )
+        return response
+
+    async def close_chat(self, call: ChatCall) -> SipMessage:
+        """End the chat of `call` while its audio goes on: a re-INVITE with the
+        message line at port 0 (RFC 3264 section 8.2); the phone's answer."""
+        call.sdp_version += 1
+        response = await self._reinvite(call, self._sdp(0, [], call.sdp_version, call.audio_port))
+        call.msrp.close("we ended the chat")
+        return response
+
+    async def _reinvite(self, call: ChatCall, sdp: bytes) -> SipMessage:
+        """Send a re-INVITE with `sdp` in `call`, ACK its final answer and return it."""
+        self._cseq += 1
+        cseq = self._cseq
+        self._in_dialog(call, "INVITE", cseq, sdp)
+        response = await self.receive(
+            lambda m: m.status is not None and m.status >= 200 and m.call_id == call.call_id
+            and m.cseq == (cseq, "INVITE")
+        )  # fmt: skip
+        self._in_dialog(call, "ACK", cseq)
         return response
 
     async def take_reoffer(self, call: ChatCall) -> SessionDescription:

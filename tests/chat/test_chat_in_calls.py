@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
 
 from phone.demo import free_port
+from phone.msrp.tls import TlsSettings
 from phone.sip.sdp import SessionDescription
 from tests.chat.blink_peer import BlinkPeer
 from tests.chat.test_chat_kamailio import UNREAD, logged, shows, wait
 from tests.chat.test_chat_move import left, reply_arrives
+from tests.msrp.conftest import make_certificate
 from tests.phones import PhoneFactory, has_call, phones
 
 __all__ = ["phones"]
@@ -101,6 +104,65 @@ def test_a_calls_chat_follows_the_peer_to_its_new_path(phones: PhoneFactory) -> 
                 sent = state["calls"][0]["rtp_tx"]
                 await wait(bob, lambda s: s["calls"][0]["rtp_tx"] > sent + 10, "audio after it")
                 assert "chat ended, offered with its line at port 0" in bob.log_tail(200)
+                await alice.bye(call)
+            finally:
+                await alice.close()
+
+    asyncio.run(scenario())
+    bob.wait_for(lambda s: not s["calls"], what="the call is over")
+    assert bob.stop() == 0
+
+
+def test_a_calls_chat_follows_the_peer_to_msrps_and_ends_when_the_peer_closes_it(
+    phones: PhoneFactory, tmp_path: Path
+) -> None:
+    """A Blink-style peer calls with audio and plain chat, then re-INVITEs its
+    chat in TCP/TLS/MSRP (RFC 4975 section 8.5): the phone answers in msrps with
+    its fingerprint, connects checking the peer's, and the chat goes on; the
+    peer then re-INVITEs with the message line at port 0: the phone's answer
+    keeps it at port 0, its chat ends, and the audio goes on."""
+    bob, bob_uri = phones.direct("bob", [("Alice", "sip:alice@127.0.0.1")])
+    bob.wait_for(logged(bob, "MSRP listening on msrps://"), what="bob's msrps endpoint")
+    address = bob_uri.rsplit("@", 1)[1].split(":")
+    alice = BlinkPeer("alice", "", "127.0.0.1", (address[0], int(address[1])))
+    alice_tls = make_certificate(tmp_path, "alice")
+
+    async def answer() -> None:
+        await asyncio.to_thread(bob.wait_for, has_call("ringing"), 10.0, "bob rings")
+        await asyncio.to_thread(bob.press, "answer")
+
+    async def scenario() -> None:
+        await alice.start()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp:
+            rtp.bind(("127.0.0.1", 0))
+            try:
+                call, _ = await asyncio.gather(
+                    alice.chat(bob_uri, audio_port=rtp.getsockname()[1]), answer()
+                )
+                await alice.send_text(call, "Plain first", bob_uri)
+                await wait(bob, shows("Plain first"), "the text in the call")
+                moved = await alice.move(call, tls=alice_tls)
+                assert moved.status == 200
+                section = SessionDescription.parse(moved.body.decode()).media[1]
+                assert section.protocol == "TCP/TLS/MSRP"
+                assert (section.attribute("path") or "").startswith("msrps://")
+                ours = tmp_path / "plugins" / "chat"
+                assert section.attribute("fingerprint") == str(
+                    TlsSettings(ours / "msrps.pem", ours / "msrps.key").fingerprint()
+                )
+                assert call.msrp.connection is not None and call.msrp.connection.secure
+                await alice.send_text(call, "Now secure", bob_uri)
+                await wait(bob, shows("Now secure"), "the text over msrps")
+                await reply_arrives(bob, call)
+                closed = await alice.close_chat(call)
+                assert closed.status == 200
+                kinds = [(m.kind, m.port == 0) for m in SessionDescription.parse(
+                    closed.body.decode()).media]  # fmt: skip
+                assert kinds == [("audio", False), ("message", True)]
+                await wait(bob, logged(bob, "ended by the peer; the call goes on"), "chat over")
+                state = await wait(bob, has_call("confirmed"), "the call goes on")
+                sent = state["calls"][0]["rtp_tx"]
+                await wait(bob, lambda s: s["calls"][0]["rtp_tx"] > sent + 10, "audio after it")
                 await alice.bye(call)
             finally:
                 await alice.close()
