@@ -43,6 +43,7 @@ from phone.sip.chat_session import (
 )
 from phone.sip.digest import Credentials
 from phone.sip.message import SipMessage
+from phone.sip.message_stream import CallChat, CallMessageStream
 from phone.sip.packages import EventPackage
 from phone.sip.pager import MessageReceiver, PagerInbox
 from phone.sip.publication import Publication, PublicationState
@@ -338,25 +339,49 @@ class PhoneApi:
         self,
         local_path: Callable[[str], tuple[str, ...]],
         on_moved: Callable[[int, MessageSession], None] | None = None,
+        answer_lines: AnswerLines | None = None,
+        on_ended: Callable[[int], None] | None = None,
     ) -> None:
         """Offer and answer an m=message line (MSRP) in audio calls from now on, as
-        Blink does for chat during a call; `local_path(protocol)` gives our path.
-        `call_chat(call_id)` then says what was agreed, and `on_moved(call_id,
-        session)` tells when a re-INVITE changed the peer's path (RFC 4975
-        section 8.4: a new connection to make or wait for)."""
+        Blink does for chat during a call; `local_path(protocol)` gives our path
+        (`SdpError` where there is none in that protocol: the line is declined),
+        `answer_lines` adds lines to our answer (a=fingerprint). `call_chat(call_id)`
+        then says what was agreed and `call_chat_sdp(call_id)` the peer's SDP;
+        `on_moved(call_id, session)` tells when a re-INVITE changed the peer's
+        path or protocol, or started the chat again (RFC 4975 section 8.4: a new
+        connection to make or wait for), `on_ended(call_id)` when the peer's
+        offer ended it (its line at port 0, or one we declined)."""
         account = self._phone.sip.account
         if account is None:
             raise RuntimeError(NOT_STARTED)
-        account.call_chat_path = local_path
-        account.call_chat_moved = on_moved
+        account.call_chat = CallChat(local_path, on_moved, answer_lines, on_ended)
 
     def call_chat(self, call_id: int) -> MessageSession | None:
         """The message session agreed in call `call_id` (paths, who connects), or
-        None when it has none (not offered, declined, or no such call)."""
+        None when it has none (not offered, declined, ended, or no such call)."""
+        stream = self._call_stream(call_id)
+        return stream.session if stream is not None else None
+
+    def call_chat_sdp(self, call_id: int) -> SessionDescription | None:
+        """The peer's SDP that agreed the message session of call `call_id` (its
+        a=fingerprint for msrps), or None."""
+        stream = self._call_stream(call_id)
+        return stream.remote_sdp if stream is not None and stream.session is not None else None
+
+    def _call_stream(self, call_id: int) -> CallMessageStream | None:
         for call in self._phone.calls:
-            if call.info.id == call_id and call.message_stream is not None:
-                return call.message_stream.session
+            if call.info.id == call_id:
+                return call.message_stream
         return None
+
+    def end_call_chat(self, call_id: int) -> bool:
+        """End the chat of call `call_id` while its audio goes on: the peer gets a
+        re-INVITE whose m=message line has port 0 (RFC 3264 section 8.2). False
+        when that call is not up or has no chat agreed."""
+        for call in self._phone.calls:
+            if call.info.id == call_id:
+                return call.end_chat()
+        return False
 
     def offer_chat(self, target: str) -> ChatSession:
         """Start a chat-only session with `target` (an INVITE with only m=message),

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from phone.payloads.rpid import Activity
     from phone.sip.call import CallEvents, SipCall
-    from phone.sip.sdp import MessageSession
+    from phone.sip.message_stream import CallChat
 
     # Known to the type checker only: the call module (SDP and message-stream
     # parsers) is imported at the first call, not before the first REGISTER.
@@ -110,11 +110,9 @@ class SipAccount(pj.Account):
         self.stopped = False  # released: pjsua has no such account any more
         self.calls: dict[int, SipCall] = {}  # live calls by pjsua call id
         self._owned: set[SipCall] = set()  # every call whose pjsua2 Call is not deleted yet
-        # Our MSRP path for an m=message line in audio calls (phone.sip.message_stream),
-        # set by the plugin that carries chat; None: calls carry audio only.
-        self.call_chat_path: Callable[[str], tuple[str, ...]] | None = None
-        # Told (call id, new session) when a re-INVITE moves a call's chat path.
-        self.call_chat_moved: Callable[[int, MessageSession], None] | None = None
+        # The m=message line in audio calls (phone.sip.message_stream), set by the
+        # plugin that carries chat; None: calls carry audio only.
+        self.call_chat: CallChat | None = None
 
     @property
     def direct(self) -> bool:
@@ -261,7 +259,7 @@ class SipAccount(pj.Account):
         slots = self._media_slots
         # An offer with chat has a second audio line, overwritten as m=message
         # (phone.sip.message_stream), but pjsua opens its sockets all the same.
-        keys = KEYS_PER_LINE * (2 if self.call_chat_path is not None else 1)
+        keys = KEYS_PER_LINE * (2 if self.call_chat is not None else 1)
         if not slots.room_for(keys):
             raise NoMediaRoom("no free media sockets")
         from phone.sip.call import SipCall

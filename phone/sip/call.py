@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+REOFFER_TRIES = 10  # a re-INVITE pjsua refuses while another INVITE is open...
+REOFFER_DELAY = 0.2  # ...is tried again after this many seconds
+
 
 class CallEvents(Protocol):
     """What a call reports to the core (on the loop thread)."""
@@ -129,10 +132,14 @@ class SipCall:
         self.sip_call_id = ""  # the Call-ID header
         # The call's m=message line, when a plugin carries chat in calls.
         self.message_stream: CallMessageStream | None = None
-        path = account.call_chat_path
-        if path is not None:
+        chat = account.call_chat
+        if chat is not None:
             self.message_stream = CallMessageStream(
-                path, offer=info.direction is Direction.OUT, on_moved=self._chat_moved
+                chat.local_path,
+                offer=info.direction is Direction.OUT,
+                answer_lines=chat.answer_lines,
+                on_moved=self._chat_moved,
+                on_ended=self._chat_ended,
             )
         self._pj: _PjCall | None = _PjCall(self, account, pjsua_id)
         self._lent_media: list[pj.AudioMedia] = []  # given out by `audio_media`
@@ -240,6 +247,34 @@ class SipCall:
         self.on_transfer = on_progress
         pj_call.xfer(refer_to, pj.CallOpParam(True))
 
+    def end_chat(self) -> bool:
+        """End this call's chat while the audio goes on: a re-INVITE whose
+        m=message line has port 0 (RFC 3264 section 8.2, RFC 4975 section 8),
+        so the peer closes it too. False when the call has no chat to end."""
+        stream = self.message_stream
+        if self.info.state is not CallState.CONFIRMED or stream is None or not stream.end():
+            return False
+        self._offer_chat_end(REOFFER_TRIES)
+        return True
+
+    def _offer_chat_end(self, tries: int) -> None:
+        """The re-INVITE of `end_chat`; pjsua refuses one while an INVITE
+        transaction of the dialog is still open (the peer's, whose ACK has not
+        come), so it is tried again a little later."""
+        pj_call = self._pj  # a retry after the call was released: nothing to do
+        if pj_call is None or self.info.state is not CallState.CONFIRMED:
+            return
+        try:
+            pj_call.reinvite(pj.CallOpParam())
+        except pj.Error as exc:
+            if tries <= 1:
+                log.warning("call with %s: chat end not offered: %s", self.info.remote_uri,
+                            exc.reason)  # fmt: skip
+                return
+            asyncio.get_running_loop().call_later(REOFFER_DELAY, self._offer_chat_end, tries - 1)
+            return
+        log.info("call with %s: chat ended, offered with its line at port 0", self.info.remote_uri)
+
     def _live(self, action: str) -> _PjCall | None:
         """The pjsua2 call to act on; None once released (the call is over, a
         late press does nothing); SipStackStopped once the stack has stopped,
@@ -329,9 +364,15 @@ class SipCall:
 
     def _chat_moved(self, session: MessageSession) -> None:
         """From the message stream, inside a pjsua callback: tell the plugin after it."""
-        moved = self.account.call_chat_moved
-        if moved is not None:
-            asyncio.get_running_loop().call_soon(moved, self.info.id, session)
+        chat = self.account.call_chat
+        if chat is not None and chat.on_moved is not None:
+            asyncio.get_running_loop().call_soon(chat.on_moved, self.info.id, session)
+
+    def _chat_ended(self) -> None:
+        """From the message stream, inside a pjsua callback: tell the plugin after it."""
+        chat = self.account.call_chat
+        if chat is not None and chat.on_ended is not None:
+            asyncio.get_running_loop().call_soon(chat.on_ended, self.info.id)
 
     def transfer_requested(self, prm: pj.OnCallTransferRequestParam) -> None:
         """A REFER in this call (RFC 3515; a conference focus's room, RFC 4579

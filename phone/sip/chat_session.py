@@ -64,6 +64,7 @@ from phone.sip.rawsip import RawSip, Responder
 from phone.sip.sdp import (
     DEFAULT_ACCEPT_TYPES,
     DEFAULT_WRAPPED_TYPES,
+    AnswerLines,
     MediaSection,
     MessageSession,
     SdpError,
@@ -74,6 +75,7 @@ from phone.sip.sdp import (
     find_message,
     message_section,
     offered_session,
+    with_lines,
     with_setup,
 )
 
@@ -83,13 +85,6 @@ SDP_PRINT_ROOM = 4096  # bytes: pjsip takes no larger SIP message on the wheel
 
 # What each wrapper returns for our sessions when we have nothing to do.
 _OUR_DEFAULT: dict[str, int | None] = {"on_rx_reinvite": 1, "on_redirected": REDIRECT_REJECT}
-
-
-AnswerLines = Callable[[SessionDescription, MediaSection], tuple[str, ...]]
-"""Given a chat offer and its m=message section: the lines to add to our
-answer's section (RFC 5547 file attributes, a=recvonly, a=fingerprint), or
-`SdpError` to refuse the offer with 488. A line replaces ours of the same
-attribute (a file push answers `a=accept-types` with the file's type)."""
 
 
 class ChatUnavailable(RuntimeError):
@@ -252,9 +247,7 @@ class ChatSessions:
             log.warning("chat INVITE from %s: %s", message.from_.uri, exc)
             respond(488)
             return True
-        replaced = {line.split(":", 1)[0] for line in extra}
-        kept = tuple(line for line in section.lines if line.split(":", 1)[0] not in replaced)
-        section = replace(section, lines=(*kept, *extra))
+        section = with_lines(section, extra)
         self._answer(message, respond.rdata, section, session, offer)
         return True
 
@@ -533,17 +526,32 @@ class ChatSessions:
         found = find_message(offer)
         if found is None:
             raise SdpError("no message line in it")
-        media = found[1]
-        moved = media.path != live.remote_path
-        role = answer_role(media.setup, None if moved else live.local_setup)
-        section = with_setup(chat._section, role)
+        index, media = found
+        if media.protocol != chat._section.protocol:
+            # RFC 4975 section 8.5: a connection in the other protocol, from a path of ours in it.
+            try:
+                path = self._local_path(media.protocol)
+                extra = self._answer_lines(offer, offer.media[index]) if self._answer_lines else ()
+            except SdpError as exc:
+                self._decline(chat, media.protocol, str(exc))
+                return
+            section, message = answer_section(
+                media, path, self._accept_types, self._accept_wrapped_types
+            )
+            section = with_lines(section, extra)
+            moved = True
+        else:
+            moved = media.path != live.remote_path
+            role = answer_role(media.setup, None if moved else live.local_setup)
+            section = with_setup(chat._section, role)
+            message = MessageSession(
+                live.local_path, media.path, media.accept_types, media.accept_wrapped_types, role
+            )
         if section != chat._section:  # parsed into the session's pool: only when it changes
             chat._sdp = self._parse_sdp(chat._pool, _chat_sdp(section))
             chat._section = section
         chat.remote_sdp = offer
-        chat.message = MessageSession(
-            live.local_path, media.path, media.accept_types, media.accept_wrapped_types, role
-        )
+        chat.message = message
         if moved:
             log.info(
                 "chat with %s moved to %s: we %s",
@@ -553,6 +561,17 @@ class ChatSessions:
             )
             if self._on_moved is not None and chat._inv in self._announced:
                 self._loop.call_soon(self._on_moved, chat)
+
+    def _decline(self, chat: ChatSession, protocol: str, reason: str) -> None:
+        """A re-offer in a protocol we have no path in: its line is answered at
+        port 0 (RFC 3264 section 6), and the session, left without a stream, ends."""
+        assert chat._section is not None
+        log.warning("chat with %s: %s declined (%s): ending the session", chat.remote_uri,
+                    protocol, reason)  # fmt: skip
+        section = replace(chat._section, port=0, protocol=protocol)
+        chat._sdp = self._parse_sdp(chat._pool, _chat_sdp(section))
+        chat._section = section
+        self._loop.call_soon(self.end, chat)
 
     def _sdp_text(self, sdp: int) -> str:
         """A parsed `pjmedia_sdp_session` as text."""

@@ -13,11 +13,19 @@ a `CallMessageStream` (behaviour measured on the 2.15.1 wheel):
 * `onCallTsxState`: the answer to our offer is only readable in the INVITE's
   2xx (`e.body.tsxState.src.rdata.wholeMsg`).
 
-After either, `session` holds the negotiated `MessageSession`, or None when
-the peer declined the message stream. A later offer or answer naming another
-peer path is a move (RFC 4975 section 8.4: the old path may be gone): our
-path stays, the answer takes the role of a new connection, and `on_moved`
-is told. A malformed message line in a peer's
+After either, `session` holds the negotiated `MessageSession` (and
+`remote_sdp` the peer's SDP, whose a=fingerprint an msrps connection
+checks), or None when the peer declined the message stream. A later offer
+or answer naming another peer path is a move (RFC 4975 section 8.4: the
+old path may be gone): our path stays, the answer takes the role of a new
+connection, and `CallChat.on_moved` is told. A re-offer in another
+protocol (TCP/MSRP <-> TCP/TLS/MSRP, RFC 4975 section 8.5) moves the
+session to a new path of ours in that protocol, or, where we have none,
+is declined (port 0). The stream ends, `CallChat.on_ended` told, when the
+peer's offer sets its line to port 0 or is declined so; `end()` ends it
+from our side. Once ended, our offers keep the line at port 0 (RFC 3264
+section 8.2); a peer's offer of a live line starts it again, told as a
+move. A malformed message line in a peer's
 offer declines that stream only (pjsua's port-0 answer stays, RFC 3264
 section 6) and the audio call goes on; `on_sdp_created` raises `SdpError`
 only when pjsua's own SDP is unusable.
@@ -27,7 +35,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pjsua2 as pj
@@ -36,6 +44,7 @@ from phone.sip.message import MessageError, SipMessage
 from phone.sip.sdp import (
     DEFAULT_ACCEPT_TYPES,
     DEFAULT_WRAPPED_TYPES,
+    AnswerLines,
     MediaSection,
     MessageSession,
     SdpError,
@@ -47,9 +56,27 @@ from phone.sip.sdp import (
     offered_session,
     replace_section,
     trim,
+    with_lines,
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallChat:
+    """What a plugin that carries chat in calls gives every call's stream.
+
+    `local_path(protocol)` gives our MSRP path for a new session (the MSRP
+    layer listens there; `SdpError` when it has none in that protocol);
+    `answer_lines` adds lines to our answer (a=fingerprint for msrps);
+    `on_moved(call_id, session)`: the peer's path changed, or the stream
+    started again, so the connection must be made anew (RFC 4975 section
+    8.4); `on_ended(call_id)`: the peer's offer closed the stream."""
+
+    local_path: Callable[[str], tuple[str, ...]]
+    on_moved: Callable[[int, MessageSession], None] | None = None
+    answer_lines: AnswerLines | None = None
+    on_ended: Callable[[int], None] | None = None
 
 
 def offer_call_setting(setting: Any) -> Any:
@@ -69,21 +96,26 @@ class CallMessageStream:
         accept_types: tuple[str, ...] = DEFAULT_ACCEPT_TYPES,
         accept_wrapped_types: tuple[str, ...] = DEFAULT_WRAPPED_TYPES,
         protocol: str = "TCP/MSRP",
+        answer_lines: AnswerLines | None = None,
         on_moved: Callable[[MessageSession], None] | None = None,
+        on_ended: Callable[[], None] | None = None,
     ) -> None:
-        """`local_path(protocol)` gives our MSRP path for a new session (the MSRP layer
-        listens there); `offer` says whether we add the line to our INVITE;
-        `on_moved(session)`: an offer or answer after the first changed the
-        peer's path (RFC 4975 section 8.4), so the connection must be made anew."""
+        """`local_path`, `answer_lines` as in `CallChat`; `offer` says whether we
+        add the line to our INVITE; `on_moved(session)` and `on_ended()` are
+        called inside pjsua's callbacks."""
         self._local_path = local_path
         self._offer = offer
         self._accept_types = accept_types
         self._accept_wrapped_types = accept_wrapped_types
         self._protocol = protocol
+        self._answer_lines = answer_lines
+        self._on_moved = on_moved
+        self._on_ended = on_ended
         self._offered: MediaSection | None = None
         self._line: tuple[int, str] | None = None  # the agreed line's index and protocol
-        self._on_moved = on_moved
+        self._ended = False  # the stream was ended: our offers keep the line at port 0
         self.session: MessageSession | None = None
+        self.remote_sdp: SessionDescription | None = None
 
     def on_sdp_created(self, prm: Any) -> None:
         """From `Call.onCallSdpCreated(prm)`: rewrite `prm.sdp.wholeSdp`."""
@@ -98,11 +130,24 @@ class CallMessageStream:
                 local = self._answer(SessionDescription.parse(remote_text), local)
             except SdpError as exc:
                 log.warning("declining the offered message stream: %s", exc)
+                self._over()
+        elif self._ended and self._line is not None:
+            local = self._closed(local, *self._line)
         elif self.session is not None and self._line is not None:
             local = self._reoffer(local, self.session, *self._line)
         elif self._offer:
             local = self._make_offer(local)
         prm.sdp.wholeSdp = trim(local).to_text()
+
+    def end(self) -> bool:
+        """End the agreed stream from our side: our offers from now on have the
+        line at port 0 (RFC 3264 section 8.2), so the peer learns it is over
+        once the caller sends a new offer. False when there is none to end."""
+        if self.session is None or self._line is None:
+            return False
+        log.info("message session ended by us: its line goes to port 0")
+        self.session, self._offered, self._ended = None, None, True
+        return True
 
     def on_tsx_state(self, prm: Any) -> None:
         """From `Call.onCallTsxState(prm)`: read the peer's answer in the INVITE's 2xx."""
@@ -115,7 +160,8 @@ class CallMessageStream:
             return
         try:
             response = SipMessage.parse(tsx_state.src.rdata.wholeMsg.encode())
-            found = find_message(SessionDescription.parse(response.body.decode()))
+            answer = SessionDescription.parse(response.body.decode())
+            found = find_message(answer)
         except (MessageError, SdpError, UnicodeDecodeError) as exc:
             log.warning("the answer's message line is unusable: %s", str(exc))
             return
@@ -123,6 +169,7 @@ class CallMessageStream:
             log.info("the peer declined the message stream")
             self.session = None
             return
+        self.remote_sdp = answer
         self._agreed(offered_session(self._offered, found[1]))
 
     def _make_offer(self, local: SessionDescription) -> SessionDescription:
@@ -159,35 +206,65 @@ class CallMessageStream:
         )
         return replace_section(local, index, _with_connection(self._offered, local.media[index]))
 
+    def _closed(self, local: SessionDescription, index: int, protocol: str) -> SessionDescription:
+        """`local` with our message line at port 0: the stream stays closed
+        (RFC 3264 sections 6 and 8.2: the line keeps its place and its type)."""
+        if index >= len(local.media):
+            raise SdpError("pjsua's SDP lost the message line")
+        closed = MediaSection("message", 0, protocol, ("*",), ())
+        return replace_section(local, index, _with_connection(closed, local.media[index]))
+
     def _answer(self, remote: SessionDescription, local: SessionDescription) -> SessionDescription:
         found = find_message(remote)
         if found is None:
+            if self.session is not None:
+                log.info("message session ended by the peer: its line is at port 0")
+                self._over()
             return local
         index, offer = found
         if index >= len(local.media) or local.media[index].kind != "message":
             raise SdpError("pjsua's answer has no message line where the offer had one")
         live = self.session
+        if live is not None and self._line is not None and self._line[1] != offer.protocol:
+            log.info("message session: the peer changes to %s", offer.protocol)
+            live = None  # a connection in the other protocol, from a path of ours in it
         path = live.local_path if live else self._local_path(offer.protocol)
         # A re-offer of the same path keeps the session and its connection (RFC 4975 8.4).
         live_setup = live.local_setup if live and live.remote_path == offer.path else None
         section, session = answer_section(
             offer, path, self._accept_types, self._accept_wrapped_types, live_setup=live_setup
         )
+        if self._answer_lines is not None:
+            section = with_lines(section, self._answer_lines(remote, remote.media[index]))
         self._line = (index, offer.protocol)
+        self.remote_sdp = remote
         self._agreed(session)
         return replace_section(local, index, _with_connection(section, local.media[index]))
 
     def _agreed(self, session: MessageSession) -> None:
-        """`session` is what the last offer and answer agreed; a new peer path is a move."""
+        """`session` is what the last offer and answer agreed; a new path, ours or
+        the peer's, or a stream started again, is a move."""
         live, self.session = self.session, session
+        again, self._ended = self._ended, False
         path = " ".join(session.remote_path)
-        if live is None or live.remote_path == session.remote_path:
+        same = live is not None and (live.remote_path, live.local_path) == (
+            session.remote_path, session.local_path
+        )  # fmt: skip
+        if not again and (live is None or same):
             log.info("message session agreed: remote path %s", path)
             return
         log.info("message session moved: remote path %s, we %s", path,
                  "connect" if session.we_connect else "wait for its connection")  # fmt: skip
         if self._on_moved is not None:
             self._on_moved(session)
+
+    def _over(self) -> None:
+        """The peer's offer ended the stream (its line at port 0, or one we declined)."""
+        if self.session is None:
+            return
+        self.session, self._offered, self._ended = None, None, True
+        if self._on_ended is not None:
+            self._on_ended()
 
 
 def _with_connection(section: MediaSection, replaced: MediaSection) -> MediaSection:

@@ -19,7 +19,8 @@ network raises `SdpError`; the call code answers 488 then.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 SDP_LIMIT = 1000  # bytes: below pjsua's limit for wholeSdp, with room for the answer's growth
@@ -171,6 +172,20 @@ def with_setup(section: MediaSection, role: SetupRole) -> MediaSection:
         section.kind, section.port, section.protocol, section.formats,
         (*lines, f"a=setup:{role.value}"),
     )  # fmt: skip
+
+
+AnswerLines = Callable[[SessionDescription, "MediaSection"], tuple[str, ...]]
+"""Given a chat offer and its m=message section: the lines to add to our
+answer's section (RFC 5547 file attributes, a=recvonly, a=fingerprint), or
+`SdpError` to refuse the offer with 488. A line replaces ours of the same
+attribute (a file push answers `a=accept-types` with the file's type)."""
+
+
+def with_lines(section: MediaSection, extra: tuple[str, ...]) -> MediaSection:
+    """`section` with `extra` lines added, each in place of ours of the same attribute."""
+    replaced = {line.split(":", 1)[0] for line in extra}
+    kept = tuple(line for line in section.lines if line.split(":", 1)[0] not in replaced)
+    return replace(section, lines=(*kept, *extra))
 
 
 def find_message(sdp: SessionDescription) -> tuple[int, MsrpMedia] | None:

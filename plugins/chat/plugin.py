@@ -34,6 +34,14 @@ another network, a new relay grant; RFC 4975 section 8.4) leaves the old
 MSRP session and sets the conversation up on the new path; replies waiting
 or left unanswered on the old one are sent there. A new path that cannot
 be set up ends the chat, with a note on the screen.
+
+A re-offer in the other protocol (TCP/MSRP <-> TCP/TLS/MSRP, RFC 4975
+section 8.5) is such a move, to a path of ours in that protocol; one the
+transport lacks (TLS through a plain relay) is declined and ends the chat.
+A chat that ends while its SIP session goes on is ended there too, so the
+peer knows: a chat-only session with BYE, a call's chat with a re-INVITE
+whose m=message line has port 0 (RFC 3264 section 8.2), the audio going on;
+a peer's re-offer with that line at port 0 ends the call's chat here.
 """
 
 from __future__ import annotations
@@ -145,7 +153,12 @@ class ChatPlugin:
             phone.local_address, self.settings.port, self._relay, phone.data_dir(NAME)
         )
         phone.receive_messages(self._pager)
-        phone.chat_in_calls(self.transport.local_path, self._call_chat_moved)
+        phone.chat_in_calls(
+            self.transport.local_path,
+            self._call_chat_moved,
+            self._call_answer_lines,
+            self._call_chat_ended,
+        )
         self._chats = phone.chat_sessions(
             self.transport.local_path,
             self._session_started,
@@ -185,6 +198,13 @@ class ChatPlugin:
             self._note(["File refused:", f"{files.size_text(size or 0)} too big"])
             raise
 
+    def _call_answer_lines(
+        self, _offer: SessionDescription, section: MediaSection
+    ) -> tuple[str, ...]:
+        """Our fingerprint in the answer to an msrps line in a call."""
+        assert self.transport is not None
+        return self.transport.answer_lines(section)
+
     def _session_started(self, chat: ChatSession) -> None:
         assert self.transport is not None and chat.message is not None
         try:
@@ -205,15 +225,18 @@ class ChatPlugin:
         chat: ChatSession | None,
         call_id: int | None,
         room: bool = False,
+        remote_sdp: SessionDescription | None = None,
     ) -> None:
         """The MSRP session of a chat-only session (`chat`) or of a call (`call_id`,
-        a conference room's when `room`)."""
+        a conference room's when `room`; `remote_sdp` the peer's)."""
         key = address_key(peer_uri)
         old = self._conversations.pop(key, None)
         if old is not None:
             old.msrp.close("a new session replaced it")
+        if chat is not None:
+            remote_sdp = chat.remote_sdp
         try:
-            msrp = self._msrp(peer_uri, message, chat.remote_sdp if chat is not None else None)
+            msrp = self._msrp(peer_uri, message, remote_sdp)
         except MsrpError as exc:
             log.warning("chat with %s refused: %s", peer_uri, exc)
             if chat is not None:
@@ -251,10 +274,25 @@ class ChatPlugin:
             self._move(conversation, chat.message, chat.remote_sdp)
 
     def _call_chat_moved(self, call_id: int, message: MessageSession) -> None:
-        """A call's peer re-offered another path for its chat."""
+        """A call's peer re-offered another path or protocol for its chat, or
+        offered it again after it ended."""
+        assert self.phone is not None
+        remote_sdp = self.phone.call_chat_sdp(call_id)
         conversation = next((c for c in self._conversations.values() if c.call_id == call_id), None)
         if conversation is not None:
-            self._move(conversation, message, None)
+            self._move(conversation, message, remote_sdp)
+            return
+        call = next((c for c in self.phone.calls() if c.id == call_id), None)
+        if call is not None and call.state is CallState.CONFIRMED:
+            self._open_call_chat(call, message, remote_sdp)
+
+    def _call_chat_ended(self, call_id: int) -> None:
+        """A call's peer ended its chat (its offer had the line at port 0)."""
+        for conversation in list(self._conversations.values()):
+            if conversation.call_id == call_id:
+                log.info("chat with %s ended by the peer; the call goes on",
+                         conversation.peer_uri)  # fmt: skip
+                conversation.msrp.close("the peer ended the chat")
 
     def _move(
         self,
@@ -286,6 +324,15 @@ class ChatPlugin:
             reason,
         )
         self._note([f"Chat with {who}", "ended: link lost"])
+        self._end_call_chat(conversation)
+
+    def _end_call_chat(self, conversation: Conversation) -> None:
+        """A call's chat we give up on: the peer is told by a re-INVITE with its
+        line at port 0 (a chat-only session ends with BYE when its MSRP closes).
+        A connection the peer drops is no such end: it may be moving."""
+        if conversation.call_id is not None:
+            assert self.phone is not None
+            self.phone.end_call_chat(conversation.call_id)  # nothing if the call is over
 
     async def _start(self, conversation: Conversation, active: bool) -> None:
         msrp = conversation.msrp
@@ -300,6 +347,7 @@ class ChatPlugin:
                 self._lost(conversation, str(exc))
             else:
                 log.warning("chat with %s not set up: %s", conversation.peer_uri, exc)
+                self._end_call_chat(conversation)
             return
         if conversation.msrp is not msrp:
             return  # moved meanwhile: the session on the new path takes over
@@ -729,9 +777,15 @@ class ChatPlugin:
                 return  # no message line in this call
             await asyncio.sleep(0.02)
         if not any(c.call_id == call.id for c in self._conversations.values()):
-            contact = phone.find_contact(call.remote_uri)
-            room = call.isfocus or (contact is not None and contact.conference)
-            self._open(call.remote_uri, message, None, call.id, room)
+            self._open_call_chat(call, message, phone.call_chat_sdp(call.id))
+
+    def _open_call_chat(
+        self, call: CallInfo, message: MessageSession, remote_sdp: SessionDescription | None
+    ) -> None:
+        assert self.phone is not None
+        contact = self.phone.find_contact(call.remote_uri)
+        room = call.isfocus or (contact is not None and contact.conference)
+        self._open(call.remote_uri, message, None, call.id, room, remote_sdp)
 
     def _call_conversation(self, phone: PhoneApi) -> Conversation | None:
         """The message stream of the call going on, if it has one."""

@@ -233,13 +233,18 @@ class BlinkPeer:
             )
         return call
 
-    def _sdp(self, port: int, lines: list[str], version: int, audio_port: int | None) -> bytes:
+    def _sdp(
+        self, port: int, lines: list[str], version: int, audio_port: int | None,
+        secure: bool | None = None,
+    ) -> bytes:  # fmt: skip
+        """Our SDP; the message line in msrps with `secure`, by default if we have TLS."""
         audio = "" if audio_port is None else (
             f"m=audio {audio_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
         )  # fmt: skip
+        secure = self.tls is not None if secure is None else secure
         return (
             f"v=0\r\no=- 1 {version} IN IP4 127.0.0.1\r\ns=Blink\r\nc=IN IP4 127.0.0.1\r\n"
-            f"t=0 0\r\n{audio}m=message {port} {'TCP/TLS/MSRP' if self.tls else 'TCP/MSRP'} *\r\n"
+            f"t=0 0\r\n{audio}m=message {port} {'TCP/TLS/MSRP' if secure else 'TCP/MSRP'} *\r\n"
             + "".join(f"{line}\r\n" for line in lines)
         ).encode()
 
@@ -251,14 +256,18 @@ class BlinkPeer:
         path: str | None = None,
         start: bool = True,
         relay: MsrpUri | None = None,
+        tls: TlsSettings | None = None,
     ) -> SipMessage:
         """Move the chat as Blink does on another network (RFC 4975 section 8.4): a
         re-INVITE whose a=path is a new session on a new endpoint of ours (another
         port: another address), through `relay` (RFC 4976) if given, or `path`
-        (somewhere nobody listens, say). The old session is left as it is;
-        `call` carries the new one once the 200 came, set up (with `start`) as
-        the answer's a=setup says."""
-        endpoint = OffererEndpoint(self.tls)
+        (somewhere nobody listens, say); with `tls`, the new endpoint is msrps
+        (TCP/TLS/MSRP, RFC 4975 section 8.5) with that certificate. The old
+        session is left as it is; `call` carries the new one once the 200
+        came, set up (with `start`) as the answer's a=setup says (a 200 whose
+        message line is at port 0 carries none)."""
+        tls = tls or self.tls
+        endpoint = OffererEndpoint(tls)
         self.moved_to.append(endpoint)
         inbox = Inbox()
         if relay is None:
@@ -275,20 +284,18 @@ class BlinkPeer:
             new_path = (*client.use_path, uri)
         endpoint.pending[uri.session_id] = msrp
         lines = [f"a=path:{path or format_path(new_path)}", *CHAT_LINES, f"a=setup:{setup}"]
-        self._cseq += 1
-        cseq = self._cseq
+        if tls is not None:
+            lines.append(fingerprint_line(tls.fingerprint()))
         call.sdp_version += 1
-        sdp = self._sdp(new_path[-1].port, lines, call.sdp_version, call.audio_port)
-        self._in_dialog(call, "INVITE", cseq, sdp)
-        response = await self.receive(
-            lambda m: m.status is not None and m.status >= 200 and m.call_id == call.call_id
-            and m.cseq == (cseq, "INVITE")
-        )  # fmt: skip
-        self._in_dialog(call, "ACK", cseq)
+        sdp = self._sdp(
+            new_path[-1].port, lines, call.sdp_version, call.audio_port, tls is not None
+        )
+        response = await self._reinvite(call, sdp)
         endpoint.pending.pop(uri.session_id, None)
-        if response.status == 200 and path is None:
+        found = None
+        if response.status == 200:
             found = find_message(SessionDescription.parse(response.body.decode()))
-            assert found is not None, "the answer to the re-INVITE has no m=message line"
+        if found is not None and path is None:
             msrp.remote_path = parse_path(" ".join(found[1].path))
             call.msrp, call.inbox = msrp, inbox
             if start:
@@ -297,6 +304,52 @@ class BlinkPeer:
                     timeout=5,
                 )
         return response
+
+    async def close_chat(self, call: ChatCall) -> SipMessage:
+        """End the chat of `call` while its audio goes on: a re-INVITE with the
+        message line at port 0 (RFC 3264 section 8.2); the phone's answer."""
+        call.sdp_version += 1
+        response = await self._reinvite(call, self._sdp(0, [], call.sdp_version, call.audio_port))
+        call.msrp.close("we ended the chat")
+        return response
+
+    async def _reinvite(self, call: ChatCall, sdp: bytes) -> SipMessage:
+        """Send a re-INVITE with `sdp` in `call`, ACK its final answer and return it."""
+        self._cseq += 1
+        cseq = self._cseq
+        self._in_dialog(call, "INVITE", cseq, sdp)
+        response = await self.receive(
+            lambda m: m.status is not None and m.status >= 200 and m.call_id == call.call_id
+            and m.cseq == (cseq, "INVITE")
+        )  # fmt: skip
+        self._in_dialog(call, "ACK", cseq)
+        return response
+
+    async def take_reoffer(self, call: ChatCall) -> SessionDescription:
+        """Wait for the phone's re-INVITE in `call`, answer it 200 (the audio as it
+        was, every other line declined, as RFC 3264 section 6 wants for a line
+        offered at port 0), wait for its ACK and return the offer."""
+        invite = await self.receive(lambda m: m.method == "INVITE" and m.call_id == call.call_id)
+        offer = SessionDescription.parse(invite.body.decode())
+        audio = "" if call.audio_port is None else (
+            f"m=audio {call.audio_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+        )  # fmt: skip
+        declined = "".join(
+            f"m={m.kind} 0 {m.protocol} {' '.join(m.formats)}\r\n"
+            for m in offer.media if m.kind != "audio"
+        )  # fmt: skip
+        call.sdp_version += 1
+        sdp = (
+            f"v=0\r\no=- 1 {call.sdp_version} IN IP4 127.0.0.1\r\ns=Blink\r\n"
+            f"c=IN IP4 127.0.0.1\r\nt=0 0\r\n{audio}{declined}"
+        ).encode()
+        self.sip.send(
+            self.sip.response(invite, 200, "OK", headers=(("Contact", f"<{self.sip.uri}>"),),
+                              body=sdp, content_type="application/sdp"),
+            self.sip.last_from or self.proxy,
+        )  # fmt: skip
+        await self.receive(lambda m: m.method == "ACK" and m.call_id == call.call_id)
+        return offer
 
     async def bye(self, call: ChatCall) -> None:
         """End the session; returns once the phone answered (it has ended it too)."""

@@ -65,13 +65,19 @@ def with_alice(
     kamailio: Kamailio,
     phones: PhoneFactory,
     scenario: Callable[[RemotePhone, BlinkPeer], Awaitable[None]],
+    relayed: bool = False,
     **chat: Any,
 ) -> None:
-    """Run `scenario` with bob's phone and a started Blink-style alice; bob must stop cleanly."""
+    """Run `scenario` with bob's phone and a started Blink-style alice, both
+    through Kamailio's MSRP relay if `relayed`; bob must stop cleanly."""
+    if relayed:
+        chat["relay"] = kamailio.msrp_relay_uri
     bob = start_bob(kamailio, phones, **chat)
+    if relayed:
+        bob.wait_for(logged(bob, "Use-Path"), what="bob's relay grant")
 
     async def run() -> None:
-        alice = peer(kamailio)
+        alice = peer(kamailio, relay=relayed)
         await alice.start()
         try:
             await scenario(bob, alice)
@@ -80,6 +86,13 @@ def with_alice(
 
     asyncio.run(run())
     assert bob.stop() == 0
+
+
+def bob_fingerprint(data_dir: Path) -> str:
+    """The fingerprint of the msrps certificate bob's phone made at its first
+    start in `data_dir`, which its SDP answers name (RFC 4572)."""
+    ours = data_dir / "plugins" / "chat"
+    return str(TlsSettings(ours / "msrps.pem", ours / "msrps.key").fingerprint())
 
 
 async def wait(phone: RemotePhone, predicate: Any, what: str) -> dict[str, Any]:
@@ -174,10 +187,7 @@ def test_a_blink_chat_over_msrps_with_fingerprints(
         call = await alice.chat(kamailio.uri("bob"))
         section = next(m for m in call.answer.media if m.kind == "message")
         assert section.protocol == "TCP/TLS/MSRP"
-        # bob's own certificate, made at his first start, is what the answer names
-        ours = tmp_path / "plugins" / "chat"
-        bob_tls = TlsSettings(ours / "msrps.pem", ours / "msrps.key")
-        assert section.attribute("fingerprint") == str(bob_tls.fingerprint())
+        assert section.attribute("fingerprint") == bob_fingerprint(tmp_path)
         assert call.msrp.connection is not None and call.msrp.connection.secure
         await alice.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,8 @@ from phone.remote import RemotePhone
 from phone.sip.message import SipMessage
 from phone.sip.sdp import SessionDescription, SetupRole, find_message
 from tests.chat.blink_peer import BlinkPeer, ChatCall
-from tests.chat.test_chat_kamailio import logged, peer, shows, start_bob, wait, with_alice
+from tests.chat.test_chat_kamailio import bob_fingerprint, logged, shows, wait, with_alice
+from tests.msrp.conftest import make_certificate
 from tests.msrp.rawpeer import RawPeer, send_frame
 from tests.peers.kamailio import Kamailio
 from tests.phones import PhoneFactory, phones
@@ -52,6 +54,15 @@ async def reply_arrives(bob: RemotePhone, call: ChatCall) -> None:
     assert await call.inbox.wait_text() == "On my way"
 
 
+async def chat_goes_on(
+    bob: RemotePhone, alice: BlinkPeer, call: ChatCall, to: str, text: str
+) -> None:
+    """Alice's `text` on `call`'s session shows on bob's screen, and his reply comes back there."""
+    await alice.send_text(call, text, to)
+    await wait(bob, shows(text), f"{text!r} on bob's screen")
+    await reply_arrives(bob, call)
+
+
 async def left(old: MsrpSession) -> None:
     """The phone closed the old session's connection (RFC 4975 8.4: it may be gone)."""
     async with asyncio.timeout(5):
@@ -77,9 +88,7 @@ def test_the_chat_follows_the_peer_to_its_new_path(
         moved = await alice.move(call, setup="active")  # alice connects: the phone waits
         assert moved.status == 200 and answered_setup(moved) is SetupRole.PASSIVE
         await left(old)
-        await alice.send_text(call, "And off again", kamailio.uri("bob"))
-        await wait(bob, shows("And off again"), "text after the second move")
-        await reply_arrives(bob, call)
+        await chat_goes_on(bob, alice, call, kamailio.uri("bob"), "And off again")
         await alice.bye(call)
 
     with_alice(kamailio, phones, scenario)
@@ -91,28 +100,18 @@ def test_the_chat_follows_the_peer_to_a_new_relay_session(
     """Both sides chat through Kamailio's MSRP relay (RFC 4976); alice comes back
     with a new grant (a new AUTH: a new Use-Path, as after a change of network),
     so her path changes at the relay too: the phone's SENDs follow it there."""
-    bob = start_bob(kamailio, phones, relay=kamailio.msrp_relay_uri)
-    bob.wait_for(logged(bob, "Use-Path"), what="bob's relay grant")
     relay = MsrpUri.parse(kamailio.msrp_relay_uri)
 
-    async def scenario() -> None:
-        alice = peer(kamailio, relay=True)
-        await alice.start()
-        try:
-            call = await chatting(bob, alice, kamailio, "Via the relay")
-            old_path = call.msrp.local_path
-            moved = await alice.move(call, relay=relay)
-            assert moved.status == 200 and answered_setup(moved) is SetupRole.ACTIVE
-            assert call.msrp.local_path != old_path and call.msrp.relay_path
-            await alice.send_text(call, "New grant", kamailio.uri("bob"))
-            await wait(bob, shows("New grant"), "text on the new relay session")
-            await reply_arrives(bob, call)
-            await alice.bye(call)
-        finally:
-            await alice.close()
+    async def scenario(bob: RemotePhone, alice: BlinkPeer) -> None:
+        call = await chatting(bob, alice, kamailio, "Via the relay")
+        old_path = call.msrp.local_path
+        moved = await alice.move(call, relay=relay)
+        assert moved.status == 200 and answered_setup(moved) is SetupRole.ACTIVE
+        assert call.msrp.local_path != old_path and call.msrp.relay_path
+        await chat_goes_on(bob, alice, call, kamailio.uri("bob"), "New grant")
+        await alice.bye(call)
 
-    asyncio.run(scenario())
-    assert bob.stop() == 0
+    with_alice(kamailio, phones, scenario, relayed=True)
 
 
 def test_a_chat_the_phone_offered_follows_the_peer_too(
@@ -214,3 +213,51 @@ def test_a_move_to_a_dead_path_ends_the_chat_with_a_note(
         assert "no session on its new path" in bob.log_tail(200)
 
     with_alice(kamailio, phones, scenario)
+
+
+def test_a_move_to_msrps_answers_in_msrps_and_the_chat_goes_on(
+    kamailio: Kamailio, phones: PhoneFactory, tmp_path: Path
+) -> None:
+    """Alice chats over TCP/MSRP, then re-offers a TCP/TLS/MSRP path (RFC 4975
+    section 8.5): the phone answers in that protocol, with a new msrps path of
+    its own and its certificate's fingerprint, connects there (checking alice's
+    fingerprint), and the chat goes on both ways."""
+    alice_tls = make_certificate(tmp_path, "alice")
+
+    async def scenario(bob: RemotePhone, alice: BlinkPeer) -> None:
+        await wait(bob, logged(bob, "MSRP listening on msrps://"), "bob's msrps endpoint")
+        call = await chatting(bob, alice, kamailio, "On plain TCP")
+        moved = await alice.move(call, tls=alice_tls)
+        assert moved.status == 200 and answered_setup(moved) is SetupRole.ACTIVE
+        section = next(m for m in SessionDescription.parse(moved.body.decode()).media
+                       if m.kind == "message")  # fmt: skip
+        assert section.protocol == "TCP/TLS/MSRP" and section.port != 0
+        assert (section.attribute("path") or "").startswith("msrps://")
+        assert section.attribute("fingerprint") == bob_fingerprint(tmp_path)
+        assert call.msrp.connection is not None and call.msrp.connection.secure
+        await chat_goes_on(bob, alice, call, kamailio.uri("bob"), "Now over TLS")
+        await alice.bye(call)
+
+    with_alice(kamailio, phones, scenario)
+
+
+def test_a_move_to_a_protocol_the_phone_lacks_is_declined_and_ends_the_chat(
+    kamailio: Kamailio, phones: PhoneFactory, tmp_path: Path
+) -> None:
+    """Bob chats through Kamailio's MSRP relay, which is plain TCP: alice's
+    re-offer in msrps is answered with the line at port 0 (RFC 3264 section 6),
+    not in the old protocol, and the phone ends the session, left without a
+    stream, with a BYE."""
+    alice_tls = make_certificate(tmp_path, "alice")
+
+    async def scenario(bob: RemotePhone, alice: BlinkPeer) -> None:
+        call = await chatting(bob, alice, kamailio, "Via the relay")
+        moved = await alice.move(call, tls=alice_tls, start=False)
+        assert moved.status == 200
+        answer = SessionDescription.parse(moved.body.decode())
+        assert [(m.kind, m.port) for m in answer.media] == [("message", 0)]
+        bye = await alice.receive(lambda m: m.method == "BYE" and m.call_id == call.call_id)
+        alice.sip.send(alice.sip.response(bye, 200, "OK"), alice.sip.last_from or alice.proxy)
+        assert "TCP/TLS/MSRP declined" in bob.log_tail(200)
+
+    with_alice(kamailio, phones, scenario, relayed=True)

@@ -13,8 +13,10 @@ import pytest
 from phone.sip.message import SipMessage
 from phone.sip.message_stream import CallMessageStream, offer_call_setting
 from phone.sip.sdp import (
+    MediaSection,
     MessageSession,
     MsrpMedia,
+    SdpError,
     SessionDescription,
     SetupRole,
     find_message,
@@ -29,10 +31,13 @@ PEER_PATH = "msrp://127.0.0.1:2855/peer-session;tcp"
 
 
 def _peer_sdp(audio_port: int, setup: str, path: str = PEER_PATH, version: int = 1) -> bytes:
+    """The peer's offer; its message line in msrps for an msrps path, at port 0
+    for an empty one (the peer closes the stream)."""
+    protocol = "TCP/TLS/MSRP" if path.startswith("msrps:") else "TCP/MSRP"
     return (
         f"v=0\r\no=- 1 {version} IN IP4 127.0.0.1\r\ns=peer\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
         f"m=audio {audio_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
-        "m=message 2855 TCP/MSRP *\r\n"
+        f"m=message {2855 if path else 0} {protocol} *\r\n"
         f"a=path:{path}\r\n"
         "a=accept-types:message/cpim text/plain\r\na=accept-wrapped-types:text/plain\r\n"
         f"a=setup:{setup}\r\n"
@@ -42,13 +47,23 @@ def _peer_sdp(audio_port: int, setup: str, path: str = PEER_PATH, version: int =
 class StreamCall(pj.Call):  # type: ignore[misc]
     def __init__(self, account: Any, offer: bool, call_id: int = pj.PJSUA_INVALID_ID) -> None:
         super().__init__(account, call_id)
+        # The stream's callbacks hold no reference to the call: a cycle would leave
+        # it to the garbage collector, whose ~Call may then act on the call id of
+        # a later test's call.
         self.moves: list[MessageSession] = []
+        self.endings: list[None] = []  # one for each time the peer's offer ended the stream
+        endings = self.endings
         self.stream = CallMessageStream(
-            lambda protocol: (local_msrp_path("127.0.0.1", 40001, protocol),),
+            self.local_path,
             offer=offer,
             on_moved=self.moves.append,
+            on_ended=lambda: endings.append(None),
         )
         self.states: list[int] = []
+
+    @staticmethod
+    def local_path(protocol: str) -> tuple[str, ...]:
+        return (local_msrp_path("127.0.0.1", 40001, protocol),)
 
     def onCallSdpCreated(self, prm: Any) -> None:  # noqa: N802 (pjsua2 callback)
         self.stream.on_sdp_created(prm)
@@ -58,6 +73,16 @@ class StreamCall(pj.Call):  # type: ignore[misc]
 
     def onCallState(self, prm: Any) -> None:  # noqa: N802
         self.states.append(self.getInfo().state)
+
+
+class PlainOnlyCall(StreamCall):
+    """A call whose MSRP has no msrps path, as behind a plain relay."""
+
+    @staticmethod
+    def local_path(protocol: str) -> tuple[str, ...]:
+        if protocol != "TCP/MSRP":
+            raise SdpError(f"{protocol} is not offered here")
+        return StreamCall.local_path(protocol)
 
 
 class StreamAccount(pj.Account):  # type: ignore[misc]
@@ -309,8 +334,17 @@ def test_a_reoffer_of_a_new_path_moves_the_session(
 def _offer_in_turn(
     pj_endpoint: Any, port: int, offers: tuple[tuple[str, str], ...]
 ) -> list[MsrpMedia]:
+    """The phone's message line in each answer of `_answers_in_turn`."""
+    lines = [find_message(answer) for answer in _answers_in_turn(pj_endpoint, port, offers)]
+    assert all(line is not None for line in lines), lines
+    return [line[1] for line in lines if line is not None]
+
+
+def _answers_in_turn(
+    pj_endpoint: Any, port: int, offers: tuple[tuple[str, str], ...]
+) -> list[SessionDescription]:
     """The raw peer calls the phone with the first (a=setup, a=path), re-INVITEs
-    with each next one, then hangs up: the phone's message line in each answer."""
+    with each next one, then hangs up: the phone's answers."""
     peer = UdpSipPeer("bob")
     rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rtp.bind(("127.0.0.1", 0))
@@ -339,11 +373,63 @@ def _offer_in_turn(
             )
             _ack(peer, ok, me, port, cseq)
             to = ok.require("to")
-            found = find_message(SessionDescription.parse(ok.body.decode()))
-            assert found is not None
-            answers.append(found[1])
+            answers.append(SessionDescription.parse(ok.body.decode()))
         _hang_up(peer, pj_endpoint)
         return answers
     finally:
         rtp.close()
         peer.close()
+
+
+def _message_line(answer: SessionDescription) -> MediaSection:
+    (section,) = [m for m in answer.media if m.kind == "message"]
+    return section
+
+
+def test_a_reoffer_in_msrps_moves_the_session_to_a_path_of_ours_in_msrps(
+    account: StreamAccount, pj_endpoint: Any, sip_transports: Any
+) -> None:
+    """The peer re-offers its line in TCP/TLS/MSRP (RFC 4975 section 8.5): the
+    answer is in that protocol from a new msrps path of ours, a new connection
+    (told as a move), and back in TCP/MSRP likewise."""
+    secure = "msrps://127.0.0.1:2856/secure-session;tcp"
+    offers = (("active", PEER_PATH), ("actpass", secure), ("actpass", PEER_PATH))
+    answers = _answers_in_turn(pj_endpoint, sip_transports.udp_port, offers)
+    lines = [_message_line(a) for a in answers]
+    assert [line.protocol for line in lines] == ["TCP/MSRP", "TCP/TLS/MSRP", "TCP/MSRP"]
+    paths = [line.attribute("path") or "" for line in lines]
+    assert paths[1].startswith("msrps://") and paths[2].startswith("msrp://")
+    assert len(set(paths)) == 3
+    call = account.calls[-1]
+    assert [m.remote_path for m in call.moves] == [(secure,), (PEER_PATH,)]
+    assert [m.local_path for m in call.moves] == [(paths[1],), (paths[2],)]
+    assert call.endings == []
+
+
+def test_a_reoffer_in_a_protocol_without_a_path_of_ours_is_declined(
+    account: StreamAccount, pj_endpoint: Any, sip_transports: Any
+) -> None:
+    """Where the phone has no msrps path, a re-offer in TCP/TLS/MSRP gets the
+    line at port 0, not an answer in the old protocol: the stream has ended."""
+    account.call_class = PlainOnlyCall
+    secure = "msrps://127.0.0.1:2856/secure-session;tcp"
+    offers = (("active", PEER_PATH), ("actpass", secure))
+    answers = _answers_in_turn(pj_endpoint, sip_transports.udp_port, offers)
+    assert [_message_line(a).port == 0 for a in answers] == [False, True]
+    call = account.calls[-1]
+    assert call.stream.session is None and len(call.endings) == 1 and call.moves == []
+
+
+def test_the_peer_closing_the_line_ends_the_stream_and_a_new_offer_starts_it_again(
+    account: StreamAccount, pj_endpoint: Any, sip_transports: Any
+) -> None:
+    """The peer's re-offer has the message line at port 0 (RFC 3264 section 8.2):
+    the stream ends, told once; a later offer of a live line starts it again,
+    told as a move."""
+    offers = (("active", PEER_PATH), ("actpass", ""), ("actpass", PEER_PATH))
+    answers = _answers_in_turn(pj_endpoint, sip_transports.udp_port, offers)
+    assert [_message_line(a).port == 0 for a in answers] == [False, True, False]
+    call = account.calls[-1]
+    assert len(call.endings) == 1
+    assert [m.remote_path for m in call.moves] == [(PEER_PATH,)]
+    assert call.stream.session is not None
