@@ -235,13 +235,15 @@ class Focus:
         return self
 
     def stop(self) -> None:
-        """Vanish: no BYE, no final NOTIFY, the socket closed."""
+        """Vanish: no BYE, no final NOTIFY, the socket closed, every task of the
+        focus ended before its loop stops."""
         if not self._thread.is_alive():
             return
-        self._run(self._msrp.close())
-        self._loop.call_soon_threadsafe(self._close)
+        self._run(self._close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
         self._media.close()
 
     def room_uri(self, user: str) -> str:
@@ -309,12 +311,19 @@ class Focus:
             for user in [FACTORY, *self._room_subjects]:
                 await self._register(user)
 
-    def _close(self) -> None:
+    async def _close(self) -> None:
+        """Nothing more in or out, and every task cancelled and awaited: a task
+        the loop never finishes is destroyed pending (asyncio logs it)."""
+        await self._msrp.close()
         self._resender.close()
-        for task in self._tasks:
-            task.cancel()
         if self._transport is not None:
             self._transport.close()
+        while self._tasks:  # a task may spawn another as it ends
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._tasks.difference_update(tasks)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, object]) -> None:
         task = self._loop.create_task(coroutine)

@@ -5,11 +5,13 @@ with a BYE; its ACK goes again when a final response to its INVITE comes again;
 a retransmitted request gets the same response; its own requests go again
 until answered, and time out after 64*T1. Then CANCEL: the focus's own, when
 its INVITE rings too long (sections 9.1 and 13.2.1), and the peers' (section
-9.2). T1 and T2 are shortened so 64*T1
+9.2). Last, `stop()` ends the focus's tasks. T1 and T2 are shortened so 64*T1
 is 6.4 s, and the ring limit to 1 s where a test wants it."""
 
 from __future__ import annotations
 
+import gc
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -384,3 +386,17 @@ def test_a_cancel_never_answered_ends_the_dial_out_with_408(
     cancels = [m for m in drain(erin) if m.method == "CANCEL"]
     assert len(cancels) >= 2 and all(m == cancels[0] for m in cancels)
     assert focus.roster("team") == [entity(dave)]
+
+
+def test_stop_ends_a_ringing_dial_out_without_a_task_left_pending(
+    peers: Callable[[str], UdpSipPeer], caplog: pytest.LogCaptureFixture
+) -> None:
+    """`stop()` while the focus's INVITE rings at erin: its task is ended before
+    the loop stops, so asyncio never finds it destroyed pending."""
+    focus = Focus(None, {"team": "Team meeting"}, timers=TIMERS).start()
+    erin_rings(peers("dave"), peers("erin"), focus)
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        focus.stop()
+        del focus
+        gc.collect()
+    assert not [r for r in caplog.records if "destroyed but it is pending" in r.getMessage()]
