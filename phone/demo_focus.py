@@ -38,14 +38,18 @@ registrar (the demo: `registrar=None`, rooms at `room_uri(user)`):
   its final response to an INVITE until the ACK (a 2xx with no ACK in 64*T1
   ends the call with a BYE, RFC 3261 section 13.3.1.4), any final response to
   a retransmitted request, and its ACK to a final response that comes again.
+* a dial-out that rings unanswered for `timers.ring` (30 s) is CANCELed
+  (`phone/demo_focus_ring.py`, RFC 3261 sections 9.1 and 13.2.1), and the
+  REFER's final NOTIFY says 487 (408 if no final response follows).
 * it answers every request at once, so a CANCEL never finds one pending: it
   gets 200 if it matches a request the focus answered, else 481 (RFC 3261
   section 9.2).
 
-Knobs for the tests: `timers` shortens T1 and T2, `lose_next_version` skips one version number,
-`notify_raw` sends any body to a room's subscribers, `stop()` vanishes
-without a BYE. Everything runs on the focus's own asyncio loop in a thread;
-the public methods are called from the test's thread.
+Knobs for the tests: `timers` shortens T1, T2 and the ring limit,
+`lose_next_version` skips one version number, `notify_raw` sends any body to
+a room's subscribers, `stop()` vanishes without a BYE. Everything runs on
+the focus's own asyncio loop in a thread; the public methods are called from
+the test's thread.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from phone.demo_focus_resend import DEFAULT_TIMERS, Resender, Timers
+from phone.demo_focus_ring import RingLimit, cancel_for, expires
 from phone.demo_focus_sdp import FocusSdp
 from phone.msrp.chunks import IncomingMessage, MemorySink
 from phone.msrp.endpoint import MsrpEndpoint
@@ -216,8 +221,9 @@ class Focus:
         self._media.bind((LISTEN_IP, 0))
         self._msrp = MsrpEndpoint(LISTEN_IP, 0)
         self.port = 0
+        # Our requests awaiting their final response, by top Via branch and method.
         self._pending: dict[
-            str, tuple[asyncio.Future[SipMessage], Callable[[SipMessage], None]]
+            tuple[str, str], tuple[asyncio.Future[SipMessage], Callable[[SipMessage], None]]
         ] = {}
         self._resender = Resender(self._loop, self._send, timers, self._no_ack)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -229,13 +235,15 @@ class Focus:
         return self
 
     def stop(self) -> None:
-        """Vanish: no BYE, no final NOTIFY, the socket closed."""
+        """Vanish: no BYE, no final NOTIFY, the socket closed, every task of the
+        focus ended before its loop stops."""
         if not self._thread.is_alive():
             return
-        self._run(self._msrp.close())
-        self._loop.call_soon_threadsafe(self._close)
+        self._run(self._close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
         self._media.close()
 
     def room_uri(self, user: str) -> str:
@@ -303,12 +311,19 @@ class Focus:
             for user in [FACTORY, *self._room_subjects]:
                 await self._register(user)
 
-    def _close(self) -> None:
+    async def _close(self) -> None:
+        """Nothing more in or out, and every task cancelled and awaited: a task
+        the loop never finishes is destroyed pending (asyncio logs it)."""
+        await self._msrp.close()
         self._resender.close()
-        for task in self._tasks:
-            task.cancel()
         if self._transport is not None:
             self._transport.close()
+        while self._tasks:  # a task may spawn another as it ends
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._tasks.difference_update(tasks)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, object]) -> None:
         task = self._loop.create_task(coroutine)
@@ -354,12 +369,16 @@ class Focus:
         user: str | None = None,
         dest: tuple[str, int] | None = None,
         on_provisional: Callable[[SipMessage], None] | None = None,
+        ring: float | None = None,
     ) -> SipMessage:
         """Send a request in `leg` (a new CSeq), again until answered, and wait for
         its final response; a 401/407 is answered once with `user`'s digest.
         TimeoutError when 64*T1 pass without one (for an INVITE: without any
-        response; once one rang, its final response may take as long as it takes)."""
+        response). An INVITE may ring for `ring` seconds, then it is CANCELed
+        (`phone/demo_focus_ring.py`); without `ring` it may ring for ever."""
         authorization: tuple[str, str] | None = None
+        if ring is not None:
+            headers = [*headers, expires(ring)]
         for _ in range(2):
             leg.cseq += 1
             branch = _branch()
@@ -380,16 +399,20 @@ class Focus:
                 lines.append(f"Content-Type: {content_type}")
             lines.append(f"Content-Length: {len(body)}")
             data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-            future: asyncio.Future[SipMessage] = self._loop.create_future()
-            self._pending[branch] = (future, on_provisional or (lambda _: None))
             where = dest or self._destination(leg)
-            self._send(data, where)
-            timed_out = functools.partial(_time_out, future, f"no answer to {method} in 64*T1")
-            self._resender.sent_request(method, branch, data, where, timed_out)
+            future: asyncio.Future[SipMessage] = self._loop.create_future()
+            provisional = on_provisional or (lambda _: None)
+            limit: RingLimit | None = None
+            if ring is not None:
+                cancel = functools.partial(self._spawn_cancel, data, branch, where)
+                lifetime = self._resender.timers.lifetime
+                limit = RingLimit(self._loop, ring, lifetime, future, cancel)
+                provisional = functools.partial(_rang, limit, provisional)
             try:
-                response = await future
+                response = await self._transact(future, method, branch, data, where, provisional)
             finally:
-                self._pending.pop(branch, None)
+                if limit is not None:
+                    limit.stop()
             if method == "INVITE":
                 self._ack(leg, response, branch, dest)
             if response.status in (401, 407) and user is not None and authorization is None:
@@ -401,6 +424,46 @@ class Focus:
                 continue
             return response
         return response
+
+    async def _transact(
+        self,
+        future: asyncio.Future[SipMessage],
+        method: str,
+        branch: str,
+        data: bytes,
+        where: tuple[str, int],
+        on_provisional: Callable[[SipMessage], None],
+    ) -> SipMessage:
+        """Send our request `data` (`method`, its top Via `branch`) to `where`, again
+        until answered; `future` gets its final response, or TimeoutError (Timer B or F)."""
+        self._pending[branch, method] = (future, on_provisional)
+        self._send(data, where)
+        timed_out = functools.partial(_time_out, future, f"no answer to {method} in 64*T1")
+        self._resender.sent_request(method, branch, data, where, timed_out)
+        try:
+            return await future
+        finally:
+            self._pending.pop((branch, method), None)
+
+    def _spawn_cancel(self, invite: bytes, branch: str, where: tuple[str, int]) -> None:
+        self._spawn(self._cancel(invite, branch, where))
+
+    async def _cancel(self, invite: bytes, branch: str, where: tuple[str, int]) -> None:
+        """CANCEL our INVITE `invite` (RFC 3261 section 9.1), sent again like any
+        non-INVITE request; its 200 says nothing of the INVITE, whose 487 (or
+        2xx, if it crossed the CANCEL) ends the wait."""
+        request = SipMessage.parse(invite)
+        log.info("focus: %s rang unanswered too long, CANCEL", request.request_uri)
+        future: asyncio.Future[SipMessage] = self._loop.create_future()
+        try:
+            response = await self._transact(
+                future, "CANCEL", branch, cancel_for(request), where, lambda _: None
+            )
+        except TimeoutError:
+            log.info("focus: CANCEL to %s unanswered", request.request_uri)
+            return
+        if response.status != 200:
+            log.info("focus: CANCEL to %s got %s", request.request_uri, response.status)
 
     def _ack(
         self, leg: Leg, response: SipMessage, branch: str, dest: tuple[str, int] | None
@@ -472,7 +535,7 @@ class Focus:
         if not message.is_request:
             branch = header_params(message.require("via"))[1].get("branch", "")
             self._resender.answered(message)
-            pending = self._pending.get(branch)
+            pending = self._pending.get((branch, message.cseq[1]))
             if pending is None:
                 self._resender.repeat_ack(message)
                 return
@@ -956,8 +1019,9 @@ class Focus:
                 user=FACTORY,
                 dest=self.proxy,
                 on_provisional=provisional,
+                ring=self._resender.timers.ring,
             )
-        except TimeoutError:  # Timer B: no response at all
+        except TimeoutError:  # Timer B (no response at all), or no final one after CANCEL
             await self._progress(refer_leg, 408, "Request Timeout", True)
             return
         status = response.status or 500
@@ -973,6 +1037,14 @@ def _time_out(future: asyncio.Future[SipMessage], why: str) -> None:
     """Timer B or F: our request's wait ends with a TimeoutError."""
     if not future.done():
         future.set_exception(TimeoutError(why))
+
+
+def _rang(
+    limit: RingLimit, on_provisional: Callable[[SipMessage], None], response: SipMessage
+) -> None:
+    """A provisional response to an INVITE with a ring limit."""
+    limit.rang()
+    on_provisional(response)
 
 
 def _offer(request: SipMessage) -> SessionDescription | None:

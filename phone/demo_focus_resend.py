@@ -37,15 +37,19 @@ from phone.sip.message import SipMessage, header_params
 Address = tuple[str, int]
 _Key = tuple[str, int, str]  # Call-ID, CSeq number, method
 _Transaction = tuple[str, str, str]  # top Via branch and sent-by, CSeq method (section 17.2.3)
+_Ours = tuple[str, str]  # our request's top Via branch and method (a CANCEL shares the branch)
 
 
 @dataclass(frozen=True)
 class Timers:
     """RFC 3261's T1 (a round trip, section 17.1.1.1) and T2 (the longest
-    retransmission interval, section 17.1.2.2); the tests shorten them."""
+    retransmission interval, section 17.1.2.2), and how long a dial-out may
+    ring before the focus CANCELs it (`phone/demo_focus_ring.py`: 30 s, a desk
+    phone's no-answer time); the tests shorten them."""
 
     t1: float = 0.5
     t2: float = 4.0
+    ring: float = 30.0
 
     @property
     def lifetime(self) -> float:
@@ -105,7 +109,7 @@ class Resender:
         self._on_no_ack = on_no_ack
         self._responses: dict[_Transaction, _Sent] = {}  # by the request's transaction
         self._acks: dict[_Key, _Sent] = {}  # by the acknowledged INVITE's Call-ID and CSeq
-        self._requests: dict[str, _Sent] = {}  # ours, unanswered, by their branch
+        self._requests: dict[_Ours, _Sent] = {}  # ours, unanswered
 
     def close(self) -> None:
         kept = (*self._responses.values(), *self._acks.values(), *self._requests.values())
@@ -198,9 +202,10 @@ class Resender:
         """Our request `data` (`method`, its Via `branch`) went to `address`: it
         goes again until `answered`, and `on_timeout` runs when 64*T1 pass first."""
         sent = _Sent(data, address, ceiling=math.inf if method == "INVITE" else self.timers.t2)
-        self._requests[branch] = sent
+        key = (branch, method)
+        self._requests[key] = sent
         sent.expiry = self._loop.call_later(
-            self.timers.lifetime, self._timed_out, branch, sent, on_timeout
+            self.timers.lifetime, self._timed_out, key, sent, on_timeout
         )  # Timers B and F
         self._schedule(sent, self.timers.t1)
 
@@ -209,16 +214,16 @@ class Resender:
         an INVITE, ends its sending and its timeout; a provisional one to a
         non-INVITE makes the next waits T2."""
         branch, _, method = _transaction(response)
-        sent = self._requests.get(branch)
+        sent = self._requests.get((branch, method))
         if sent is None:
             return
         if (response.status or 0) < 200 and method != "INVITE":
             sent.interval = sent.ceiling
             return
-        del self._requests[branch]
+        del self._requests[branch, method]
         sent.stop()
 
-    def _timed_out(self, branch: str, sent: _Sent, on_timeout: Callable[[], None]) -> None:
-        del self._requests[branch]
+    def _timed_out(self, key: _Ours, sent: _Sent, on_timeout: Callable[[], None]) -> None:
+        del self._requests[key]
         sent.stop()
         on_timeout()

@@ -3,13 +3,18 @@
 purpose: its 2xx goes again until the ACK and a 2xx never ACKed ends the call
 with a BYE; its ACK goes again when a final response to its INVITE comes again;
 a retransmitted request gets the same response; its own requests go again
-until answered, and time out after 64*T1. Then CANCEL (section 9.2). T1 and
-T2 are shortened so 64*T1 is 6.4 s."""
+until answered, and time out after 64*T1. Then CANCEL: the focus's own, when
+its INVITE rings too long (sections 9.1 and 13.2.1), and the peers' (section
+9.2). Last, `stop()` ends the focus's tasks. T1 and T2 are shortened so 64*T1
+is 6.4 s, and the ring limit to 1 s where a test wants it."""
 
 from __future__ import annotations
 
+import gc
+import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -20,7 +25,8 @@ from phone.sip.message import SipMessage, header_params
 from tests.conference.test_focus_sdp import Dialog, answering, offer
 from tests.sip.udp_peer import UdpSipPeer
 
-TIMERS = Timers(t1=0.1, t2=0.4)
+TIMERS = Timers(t1=0.1, t2=0.4)  # the ring limit stays 30 s: longer than any test
+SHORT_RING = replace(TIMERS, ring=1.0)
 GIVE_UP = TIMERS.lifetime + 5  # how long to wait for what comes after 64*T1
 ANSWER = (
     b"v=0\r\no=erin 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -29,9 +35,10 @@ ANSWER = (
 
 
 @pytest.fixture
-def focus() -> Iterator[Focus]:
-    focus = Focus(None, {"team": "Team meeting"}, timers=TIMERS).start()
-    yield focus
+def focus(request: pytest.FixtureRequest) -> Iterator[Focus]:
+    """The focus, with TIMERS or those a test names by `indirect` parametrization."""
+    focus = Focus(None, {"team": "Team meeting"}, timers=getattr(request, "param", TIMERS))
+    yield focus.start()
     focus.stop()
 
 
@@ -292,3 +299,104 @@ def test_cancel_gets_200_for_a_request_answered_and_481_for_none(
     assert cancel(dialog.call_id, branch + "x") == 481
     assert cancel("no-such-call", branch + "y") == 481
     assert focus.roster("team") == [entity(dave)]
+
+
+def erin_rings(dave: UdpSipPeer, erin: UdpSipPeer, focus: Focus) -> SipMessage:
+    """dave, in the room, REFERs erin; the focus's INVITE rings at erin (180)."""
+    refer(in_room(dave, focus), f"<{erin.uri}>")
+    invite = erin.receive(lambda: None, match=is_method("INVITE"))
+    erin.send(
+        UdpSipPeer.response(invite, 180, "Ringing", to_tag="erintag"), erin.last_from or ("", 0)
+    )
+    progress_until(dave, 180)
+    return invite
+
+
+def top_branch(message: SipMessage) -> str:
+    return header_params(message.require("via"))[1]["branch"]
+
+
+@pytest.mark.parametrize("focus", [SHORT_RING], indirect=True)
+def test_a_dial_out_that_rings_too_long_is_cancelled_and_reports_487(
+    focus: Focus, peers: Callable[[str], UdpSipPeer]
+) -> None:
+    """Sections 9.1, 13.2.1 and 17.1.1.3: the INVITE says how long it may ring
+    (Expires); then the CANCEL goes (again when lost), with the INVITE's
+    Request-URI, Call-ID, From, To, CSeq number and top Via; erin's 487 is
+    ACKed in the INVITE's transaction and dave's REFER ends with 487."""
+    dave, erin = peers("dave"), peers("erin")
+    invite = erin_rings(dave, erin, focus)
+    assert invite.header("expires") == "1"
+    cancel = erin.receive(lambda: None, match=is_method("CANCEL"))  # lost
+    assert erin.receive(lambda: None, match=is_method("CANCEL")) == cancel
+    assert cancel.request_uri == invite.request_uri
+    assert cancel.cseq == (invite.cseq[0], "CANCEL")
+    for name in ("via", "call-id", "from", "to"):
+        assert cancel.header_values(name) == invite.header_values(name), name
+    assert not cancel.body
+    to_focus = erin.last_from or ("", 0)
+    erin.send(UdpSipPeer.response(cancel, 200, "OK", to_tag="erintag"), to_focus)
+    erin.send(erins_answer(invite, erin, 487, "Request Terminated"), to_focus)
+    ack = erin.receive(lambda: None, match=is_method("ACK"))
+    assert ack.cseq == (invite.cseq[0], "ACK")
+    assert top_branch(ack) == top_branch(invite)
+    assert ack.to.tag == "erintag"
+    progress_until(dave, 487)
+    time.sleep(4 * TIMERS.t2)  # the CANCEL was answered: it goes no more
+    assert not [m for m in drain(erin) if m.method == "CANCEL"]
+    assert focus.roster("team") == [entity(dave)]
+
+
+@pytest.mark.parametrize("focus", [SHORT_RING], indirect=True)
+def test_no_cancel_before_it_rings_and_an_answer_crossing_the_cancel_is_kept(
+    focus: Focus, peers: Callable[[str], UdpSipPeer]
+) -> None:
+    """Section 9.1: the ring limit passes while erin has not responded: no
+    CANCEL until her 180. Her 200 then crosses the CANCEL: the focus ACKs it
+    and keeps the call (she answered: the REFER's outcome), with no BYE."""
+    dave, erin = peers("dave"), peers("erin")
+    refer(in_room(dave, focus), f"<{erin.uri}>")
+    invite = erin.receive(lambda: None, match=is_method("INVITE"))
+    time.sleep(SHORT_RING.ring + 1)
+    assert {m.method for m in drain(erin)} == {"INVITE"}  # Timer A only
+    to_focus = erin.last_from or ("", 0)
+    erin.send(UdpSipPeer.response(invite, 180, "Ringing", to_tag="erintag"), to_focus)
+    progress_until(dave, 180)
+    cancel = erin.receive(lambda: None, match=is_method("CANCEL"))
+    erin.send(erins_answer(invite, erin, 200, "OK"), to_focus)  # sent before the CANCEL came
+    erin.send(UdpSipPeer.response(cancel, 200, "OK", to_tag="erintag"), to_focus)
+    ack = erin.receive(lambda: None, match=is_method("ACK"))
+    assert ack.cseq == (invite.cseq[0], "ACK")
+    assert top_branch(ack) != top_branch(invite)  # a 2xx's ACK is a transaction of its own
+    progress_until(dave, 200)
+    wait_for(lambda: focus.roster("team") == [entity(dave), entity(erin)], "erin in the room")
+    time.sleep(4 * TIMERS.t2)
+    assert not [m for m in drain(erin) if m.method in ("BYE", "CANCEL")]
+
+
+@pytest.mark.parametrize("focus", [SHORT_RING], indirect=True)
+def test_a_cancel_never_answered_ends_the_dial_out_with_408(
+    focus: Focus, peers: Callable[[str], UdpSipPeer]
+) -> None:
+    """Section 9.1: erin rings and answers neither the CANCEL nor the INVITE; the
+    CANCEL goes again (Timer E), and 64*T1 after it the INVITE is over: 408."""
+    dave, erin = peers("dave"), peers("erin")
+    erin_rings(dave, erin, focus)
+    progress_until(dave, 408)
+    cancels = [m for m in drain(erin) if m.method == "CANCEL"]
+    assert len(cancels) >= 2 and all(m == cancels[0] for m in cancels)
+    assert focus.roster("team") == [entity(dave)]
+
+
+def test_stop_ends_a_ringing_dial_out_without_a_task_left_pending(
+    peers: Callable[[str], UdpSipPeer], caplog: pytest.LogCaptureFixture
+) -> None:
+    """`stop()` while the focus's INVITE rings at erin: its task is ended before
+    the loop stops, so asyncio never finds it destroyed pending."""
+    focus = Focus(None, {"team": "Team meeting"}, timers=TIMERS).start()
+    erin_rings(peers("dave"), peers("erin"), focus)
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        focus.stop()
+        del focus
+        gc.collect()
+    assert not [r for r in caplog.records if "destroyed but it is pending" in r.getMessage()]
