@@ -106,3 +106,26 @@ def test_a_clock_thread_callback_that_keeps_raising_is_logged_once(
     assert errors[0].thread != threading.get_ident()  # logged on the clock thread
     assert not hasattr(sys, "last_traceback")
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_fallback_that_fails_too_is_logged_and_goes_no_further(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def refuse(obj: object, prm: list[str]) -> None:
+        prm.append("refused")
+        raise OSError("the refusal failed")
+
+    class Account:
+        @pjsua_callback(fallback=refuse)
+        def onIncomingCall(self, prm: list[str]) -> None:  # noqa: N802 (pjsua2 callback)
+            raise RuntimeError("the handler failed")
+
+    prm: list[str] = []
+    Account().onIncomingCall(prm)  # raises nothing
+    assert prm == ["refused"]
+    assert [
+        (r.levelno, r.getMessage(), str(r.exc_info and r.exc_info[1])) for r in caplog.records
+    ] == [
+        (logging.ERROR, "Account.onIncomingCall failed", "the handler failed"),
+        (logging.ERROR, "Account.onIncomingCall: its fallback failed too", "the refusal failed"),
+    ]
