@@ -83,6 +83,7 @@ from phone.audio.bridge_port import BridgePort
 from phone.audio.delay import DelayEstimate, DelayEstimator
 from phone.audio.echo import EchoCanceller, EchoConfig
 from phone.audio.ring import PcmRing, RingStats
+from phone.pjsua_callback import pjsua_callback
 
 log = logging.getLogger(__name__)
 
@@ -920,6 +921,7 @@ class _AlsaPort(BridgePort):
             self._clock_thread = thread
             REALTIME.request(self._priority, "pjmedia's clock thread")
 
+    @pjsua_callback(log_repeats=False)
     def onFrameRequested(self, frame: Any) -> None:
         self._on_clock_thread()
         started = time.thread_time()
@@ -934,6 +936,7 @@ class _AlsaPort(BridgePort):
         self.frames += 1
         self.cpu += time.thread_time() - started
 
+    @pjsua_callback(log_repeats=False)
     def onFrameReceived(self, frame: Any) -> None:
         self._on_clock_thread()
         if not self.streaming:

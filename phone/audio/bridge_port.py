@@ -51,9 +51,10 @@ def _bridge_exists() -> bool:
 class BridgePort(pj.AudioMediaPort):
     """An S16 mono port in the bridge, called on pjmedia's clock thread.
 
-    Subclasses override `onFrameRequested`/`onFrameReceived` and set whatever
-    those use *before* calling `super().__init__`: the clock may call them as
-    soon as the port is created. The owner calls `destroy()` before
+    Subclasses override `onFrameRequested`/`onFrameReceived`, guarded with
+    `@pjsua_callback(log_repeats=False)` (`phone.pjsua_callback`), and set
+    whatever those use *before* calling `super().__init__`: the clock may call
+    them as soon as the port is created. The owner calls `destroy()` before
     `libDestroy`, then drops the object.
     """
 

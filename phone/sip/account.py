@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 import pjsua2 as pj
 
 from phone.config import AccountConfig, Transport
+from phone.pjsua_callback import pjsua_callback
 from phone.retry import Backoff, Outcome, classify
 from phone.sip.admission import KEYS_PER_LINE, MediaSlots, NoMediaRoom
 from phone.sip.lifetime import SipStackStopped, delete_now
@@ -189,6 +190,7 @@ class SipAccount(pj.Account):
         self.setOnlineStatus(status)
 
     # -- registration ---------------------------------------------------
+    @pjsua_callback()
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         info = self.getInfo()
         code, reason = int(prm.code), str(prm.reason)
@@ -243,6 +245,15 @@ class SipAccount(pj.Account):
             self._schedule_retry(0, exc.reason)
 
     # -- calls ----------------------------------------------------------
+    def _refuse_incoming(self, prm: pj.OnIncomingCallParam) -> None:
+        """An incoming call whose handling failed is refused 500, unless it
+        already was. Without a `SipCall` for it pjsua answers 500 itself; with
+        one, pjsua leaves it to us and it would ring unanswered."""
+        for call in list(self._owned):
+            if call.info.id == prm.callId and not call.rejected:
+                call.reject(500)
+
+    @pjsua_callback(fallback=_refuse_incoming)
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         from phone.sip.call import SipCall
 

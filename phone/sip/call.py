@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 import pjsua2 as pj
 
 from phone.calls import CallInfo, CallState, Direction
+from phone.pjsua_callback import pjsua_callback
 from phone.sip.lifetime import SipStackStopped, delete_now
 from phone.sip.message import MessageError, SipMessage
 from phone.sip.message_stream import CallMessageStream, offer_call_setting
@@ -79,32 +80,45 @@ class _PjCall(pj.Call):
     """The pjsua2 call object: pjsua's callbacks arrive here and go to its owner.
 
     Its `SipCall` holds it and deletes it in `SipCall.release()`, never the
-    garbage collector at some later time."""
+    garbage collector at some later time. A callback that raises is logged
+    (`phone.pjsua_callback`)."""
 
     def __init__(self, owner: SipCall, account: SipAccount, pjsua_id: int) -> None:
         super().__init__(account, pjsua_id)
         self.owner: SipCall | None = owner
 
+    @pjsua_callback()
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         if self.owner is not None:
             self.owner.state_changed(self.getInfo(), prm.e)
 
+    @pjsua_callback()
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         if self.owner is not None:
             self.owner.media_changed()
 
+    @pjsua_callback()
     def onCallSdpCreated(self, prm: pj.OnCallSdpCreatedParam) -> None:
         if self.owner is not None:
             self.owner.sdp_created(prm)
 
+    @pjsua_callback()
     def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
         if self.owner is not None:
             self.owner.tsx_state(prm)
 
+    def _refuse_refer(self, prm: pj.OnCallTransferRequestParam) -> None:
+        """A REFER whose handling failed is refused 500: accepted without a
+        new call of ours, pjsua would report that call through this one."""
+        prm.statusCode = 500
+        prm.newCall = None
+
+    @pjsua_callback(fallback=_refuse_refer)
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
         if self.owner is not None:
             self.owner.transfer_requested(prm)
 
+    @pjsua_callback()
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
         if self.owner is not None and self.owner.on_transfer is not None:
             self.owner.on_transfer(
@@ -328,12 +342,15 @@ class SipCall:
             info.code = int(ci.lastStatusCode)
             info.reason = str(ci.lastReason)
             log.info("call with %s ended: %s %s", info.remote_uri, info.code, info.reason)
-        self._events.call_changed(self)
-        if state is CallState.DISCONNECTED:
-            # pjsua has dropped the call and may give its id to the next one:
-            # forget it now, in this callback, before anything else can arrive.
-            self.account.forget(self)
-            self.release()
+        try:
+            self._events.call_changed(self)
+        finally:
+            if state is CallState.DISCONNECTED:
+                # pjsua has dropped the call and may give its id to the next
+                # one: forget it now, in this callback, before anything else
+                # can arrive, even if the core failed to take the news.
+                self.account.forget(self)
+                self.release()
 
     def _map_state(self, ci: pj.CallInfo) -> CallState | None:
         s = ci.state

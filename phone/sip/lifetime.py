@@ -8,10 +8,10 @@ port. CPython runs the destructor when the last reference goes, and after
 aborts (SIGABRT, exit 134), at exit or whenever the object is dropped.
 
 Dropping the owner's reference is not enough to avoid that, as others may
-hold the object without knowing it: SWIG reports an exception raised in a
-pjsua2 callback with `PyErr_Print`, which keeps it in `sys.last_traceback`
-with the callback's frame and so its `self` (pytest does the same for a
-failed test); a log record or a plugin can keep one too. So each owner
+hold the object without knowing it: the log record of an exception raised
+in a pjsua2 callback (`phone.pjsua_callback`) holds the callback's frame and
+so its `self` as long as a handler keeps the record; pytest keeps a failed
+test's traceback in `sys.last_traceback`; a plugin can keep one too. So each owner
 deletes its pjsua2 objects explicitly with `delete_now` before `libDestroy`:
 `SipCall` its Call, `SipAccount` itself, `PhoneAudio` its WAV player and
 recorder. The C++ destructor runs then, and the Python object loses its C++

@@ -21,6 +21,8 @@ from typing import Any
 
 import pjsua2 as pj
 
+from phone.pjsua_callback import pjsua_callback
+
 log = logging.getLogger(__name__)
 pjsua_log = logging.getLogger("pjsua")
 
@@ -52,19 +54,17 @@ def mask_credentials(text: str) -> str:
 class SipTraceWriter(pj.LogWriter):
     """pjsua's log into Python's logging, masked (see the module docstring)."""
 
+    @pjsua_callback()
     def write(self, entry: Any) -> None:
-        try:
-            text = mask_credentials(str(entry.msg).rstrip())
-            if "--end msg--" in text:
-                log.info("%s", text)
-            elif entry.level <= 1:
-                pjsua_log.error("%s", text)
-            elif entry.level == 2:
-                pjsua_log.warning("%s", text)
-            else:
-                pjsua_log.debug("%s", text)
-        except Exception:  # never unwind into pjsua's C code
-            log.exception("SIP trace entry lost")
+        text = mask_credentials(str(entry.msg).rstrip())
+        if "--end msg--" in text:
+            log.info("%s", text)
+        elif entry.level <= 1:
+            pjsua_log.error("%s", text)
+        elif entry.level == 2:
+            pjsua_log.warning("%s", text)
+        else:
+            pjsua_log.debug("%s", text)
 
 
 def enable_trace(log_config: Any) -> SipTraceWriter:

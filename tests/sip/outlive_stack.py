@@ -4,15 +4,15 @@ Run as `python -m tests.sip.outlive_stack WORKDIR`, a process of its own
 (pjsua is a singleton, and an abort must not take pytest down). The stack, in
 direct mode, calls itself and answers, with the phone's WAV mic and speaker
 connected to the call; `call_changed` raises once, inside pjsua2's
-`onCallState`, so SWIG prints the exception and keeps it in
-`sys.last_traceback`, with the frame that holds the pjsua2 `Call`, as a
-plugin's bug would. Everything stays referenced through `SipStack.stop`:
-both `SipCall`s, the account, the call's `AudioMedia`, the WAV player and
-recorder, the pjsua2 `Call` in that traceback. Then each is used, and what
-happened is printed as one JSON object (use → the exception's class name, or
-"ok"); they are dropped after that, the traceback's only at exit. Before
-`phone.sip.lifetime`, the process aborted (exit 134) in the first pjsua2
-method or destructor reached after `libDestroy`.
+`onCallState`, as a bug in the core would, and a logging handler keeps the
+error's record, whose traceback holds the frame that holds the pjsua2 `Call`
+(phone/pjsua_callback.py logs it). Everything stays referenced through
+`SipStack.stop`: both `SipCall`s, the account, the call's `AudioMedia`, the
+WAV player and recorder, the pjsua2 `Call` in that record. Then each is used,
+and what happened is printed as one JSON object (use → the exception's class
+name, or "ok"); they are dropped after that, the record's only at exit.
+Before `phone.sip.lifetime`, the process aborted (exit 134) in the first
+pjsua2 method or destructor reached after `libDestroy`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import faulthandler
 import json
+import logging
 import sys
 import traceback
 from collections.abc import Callable
@@ -28,12 +29,13 @@ from typing import Any
 
 from phone.board import AudioEndpoints
 from phone.calls import CallState
-from phone.config import AccountConfig, AudioSettings, CallsConfig, Transport
+from phone.config import AudioSettings, CallsConfig
 from phone.demo import write_tone
 from phone.media import PhoneAudio
 from phone.sip.call import SipCall
 from phone.sip.endpoint import SipStack
-from tests.peers.ports import LISTEN_IP, free_port
+from tests.peers.ports import free_port
+from tests.sip.stack import direct_account
 
 
 class CoreWithABug:
@@ -72,29 +74,34 @@ def outcome(use: Callable[[], object]) -> str:
     return "ok"
 
 
-def pj_call_in_last_traceback() -> Any:
+class KeptRecords(logging.Handler):
+    """Keeps every record with an exception, as a log buffer would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.records.append(record)
+
+
+def pj_call_in_kept_record(kept: KeptRecords) -> Any:
     """The pjsua2 Call that the frame of the failed `onCallState` holds."""
-    for frame, _ in traceback.walk_tb(sys.last_traceback):
-        if frame.f_code.co_name == "onCallState":
-            return frame.f_locals["self"]
-    raise AssertionError("no onCallState frame in sys.last_traceback")
+    for record in kept.records:
+        assert record.exc_info is not None
+        for frame, _ in traceback.walk_tb(record.exc_info[2]):
+            if frame.f_code.co_name == "onCallState":
+                return frame.f_locals["self"]
+    raise AssertionError("no onCallState frame in a kept log record")
 
 
 async def main(workdir: Path) -> dict[str, str]:
+    kept = KeptRecords()
+    logging.getLogger().addHandler(kept)
     port = free_port()
-    uri = f"sip:alice@{LISTEN_IP}:{port}"
-    account = AccountConfig(
-        uri=uri,
-        username="alice",
-        password="",
-        registrar=None,
-        outbound_proxy=None,
-        transport=Transport.UDP,
-        port=port,
-        rtp_port=0,
-        reg_expires=300,
-        display_name=None,
-    )
+    account = direct_account("alice", port)
+    uri = account.uri
     mic, speaker = workdir / "mic.wav", workdir / "speaker.wav"
     write_tone(mic, 440, seconds=1.0)
     stack = SipStack(account, CallsConfig(), None)
@@ -114,7 +121,7 @@ async def main(workdir: Path) -> dict[str, str]:
         await asyncio.sleep(0.01)
     else:
         raise TimeoutError("the call to ourselves was not confirmed with audio")
-    pj_call = pj_call_in_last_traceback()
+    pj_call = pj_call_in_kept_record(kept)
     kept_mic, kept_speaker = audio.mic, audio.speaker
     await stack.stop(before_destroy=audio.close)
     incoming = core.calls[0]

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from phone.config import AccountConfig, Transport
 from phone.sip.layout import self_test
 from phone.sip.lifetime import delete_now
 from phone.sip.rawsip import RawSip
@@ -50,6 +51,22 @@ def destroy_endpoint(ep: Any) -> None:
         if isinstance(obj, left):
             delete_now(obj)
     ep.libDestroy()
+
+
+def direct_account(user: str, port: int) -> AccountConfig:
+    """The account of a phone in direct mode (no registrar), `user` at UDP `port` on loopback."""
+    return AccountConfig(
+        uri=f"sip:{user}@{LISTEN_IP}:{port}",
+        username=user,
+        password="",
+        registrar=None,
+        outbound_proxy=None,
+        transport=Transport.UDP,
+        port=port,
+        rtp_port=0,
+        reg_expires=300,
+        display_name=None,
+    )
 
 
 def loopback_transport(ep: Any, kind: int) -> tuple[int, int]:
