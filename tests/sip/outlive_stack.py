@@ -80,11 +80,11 @@ def pj_call_in_last_traceback() -> Any:
     raise AssertionError("no onCallState frame in sys.last_traceback")
 
 
-async def main(workdir: Path) -> dict[str, str]:
+def direct_account() -> AccountConfig:
+    """alice in direct mode (no registrar) on a free UDP port of loopback."""
     port = free_port()
-    uri = f"sip:alice@{LISTEN_IP}:{port}"
-    account = AccountConfig(
-        uri=uri,
+    return AccountConfig(
+        uri=f"sip:alice@{LISTEN_IP}:{port}",
         username="alice",
         password="",
         registrar=None,
@@ -95,6 +95,11 @@ async def main(workdir: Path) -> dict[str, str]:
         reg_expires=300,
         display_name=None,
     )
+
+
+async def main(workdir: Path) -> dict[str, str]:
+    account = direct_account()
+    uri = account.uri
     mic, speaker = workdir / "mic.wav", workdir / "speaker.wav"
     write_tone(mic, 440, seconds=1.0)
     stack = SipStack(account, CallsConfig(), None)
