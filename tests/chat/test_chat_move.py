@@ -52,6 +52,15 @@ async def reply_arrives(bob: RemotePhone, call: ChatCall) -> None:
     assert await call.inbox.wait_text() == "On my way"
 
 
+async def goes_on(bob: RemotePhone, alice: BlinkPeer, call: ChatCall, to: str, text: str) -> None:
+    """After a move: alice's `text` to bob (`to`) shows on his screen, his reply
+    comes to her on `call`'s new session, and she hangs up."""
+    await alice.send_text(call, text, to)
+    await wait(bob, shows(text), f"{text!r} on bob's screen")
+    await reply_arrives(bob, call)
+    await alice.bye(call)
+
+
 async def left(old: MsrpSession) -> None:
     """The phone closed the old session's connection (RFC 4975 8.4: it may be gone)."""
     async with asyncio.timeout(5):
@@ -77,10 +86,7 @@ def test_the_chat_follows_the_peer_to_its_new_path(
         moved = await alice.move(call, setup="active")  # alice connects: the phone waits
         assert moved.status == 200 and answered_setup(moved) is SetupRole.PASSIVE
         await left(old)
-        await alice.send_text(call, "And off again", kamailio.uri("bob"))
-        await wait(bob, shows("And off again"), "text after the second move")
-        await reply_arrives(bob, call)
-        await alice.bye(call)
+        await goes_on(bob, alice, call, kamailio.uri("bob"), "And off again")
 
     with_alice(kamailio, phones, scenario)
 
@@ -104,10 +110,7 @@ def test_the_chat_follows_the_peer_to_a_new_relay_session(
             moved = await alice.move(call, relay=relay)
             assert moved.status == 200 and answered_setup(moved) is SetupRole.ACTIVE
             assert call.msrp.local_path != old_path and call.msrp.relay_path
-            await alice.send_text(call, "New grant", kamailio.uri("bob"))
-            await wait(bob, shows("New grant"), "text on the new relay session")
-            await reply_arrives(bob, call)
-            await alice.bye(call)
+            await goes_on(bob, alice, call, kamailio.uri("bob"), "New grant")
         finally:
             await alice.close()
 
@@ -132,10 +135,7 @@ def test_a_chat_the_phone_offered_follows_the_peer_too(
         assert taken is not None and await taken.inbox.wait_text() == "On my way"
         moved = await alice.move(taken)
         assert moved.status == 200 and answered_setup(moved) is SetupRole.ACTIVE
-        await alice.send_text(taken, "Back online", kamailio.uri("bob"))
-        await wait(bob, shows("Back online"), "text on alice's new path")
-        await reply_arrives(bob, taken)
-        await alice.bye(taken)
+        await goes_on(bob, alice, taken, kamailio.uri("bob"), "Back online")
 
     with_alice(kamailio, phones, scenario)
 
