@@ -85,7 +85,7 @@ class _EarlyStop:
         self.requested = True
 
 
-def _start_sip(config: Config, sip_trace: bool) -> SipStack | int:
+def _start_sip(config: Config, sip_trace: bool = False) -> SipStack | int:
     """The SIP stack, started without the event loop: its REGISTER is out and
     perhaps answered. An exit status when it cannot start (pjsua2 missing: what
     to install; a port taken, no TLS)."""
@@ -105,7 +105,6 @@ async def _run(
     config: Config,
     make_board: Callable[[], Board],
     control_address: str | None,
-    sip_trace: bool = False,
     config_file: Path | None = None,
     started: Callable[[], None] | None = None,
     sip: SipStack | None = None,
@@ -115,11 +114,12 @@ async def _run(
     `started` is called once it is up (the demo's people then write to it). A
     refused SD-card config noted beside `config_file` (phone.first_boot) is
     shown once the phone runs. `sip`: the stack `phone run` started before the
-    loop (`_start_sip`), else it starts here; a stop asked for meanwhile
-    (`early_stop`) is done once the phone runs. However the run ends, the one
-    `finally` below stops the phone, or the stack alone when the phone could not
-    be built: either un-REGISTERs. A ConfigError (the board's or a plugin's
-    settings) goes up once all is down, and main says why."""
+    loop (`_start_sip`), else it starts here (`phone emulator`: no SIP trace);
+    a stop asked for meanwhile (`early_stop`) is done once the phone runs.
+    However the run ends, the one `finally` below stops the phone, or the
+    stack alone when the phone could not be built: either un-REGISTERs. A
+    ConfigError (the board's or a plugin's settings) goes up once all is down,
+    and main says why."""
     import asyncio
 
     from phone.board import BoardUnavailable
@@ -128,7 +128,7 @@ async def _run(
     from phone.sip.endpoint import SipStartError
     from phone.systemd import SystemdNotifier
 
-    stack = sip if sip is not None else _start_sip(config, sip_trace)
+    stack = sip if sip is not None else _start_sip(config)
     if isinstance(stack, int):
         return stack
     notifier = SystemdNotifier.from_environment()
@@ -382,7 +382,6 @@ def main(argv: list[str] | None = None) -> int:
                 config,
                 lambda: _board(config, args.board),
                 args.control,
-                sip_trace=args.sip_trace,
                 config_file=Path(args.config),
                 sip=sip,
                 early_stop=early_stop,

@@ -138,15 +138,23 @@ class ControlServer:
         return f"tcp:{self.host}:{self.port}"
 
     async def start(self) -> None:
-        if self.kind == "unix":
-            self._server = await asyncio.start_unix_server(
-                self._serve, sock=self._unix_socket(), limit=MAX_LINE
-            )
-        else:
-            self._server = await asyncio.start_server(
-                self._serve, self.host, self.port, limit=MAX_LINE
-            )
-            self.port = self._server.sockets[0].getsockname()[1]
+        """Listen; ControlRefused when the address cannot be had (a port taken,
+        a socket's directory missing): the operator's to fix, not a crash."""
+        try:
+            if self.kind == "unix":
+                self._server = await asyncio.start_unix_server(
+                    self._serve, sock=self._unix_socket(), limit=MAX_LINE
+                )
+            else:
+                self._server = await asyncio.start_server(
+                    self._serve, self.host, self.port, limit=MAX_LINE
+                )
+                self.port = self._server.sockets[0].getsockname()[1]
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ControlRefused(
+                f"cannot open the control interface on {self.address}: {reason}"
+            ) from None
         log.info("control interface on %s", self.address)
 
     def _unix_socket(self) -> socket.socket:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from phone.demo import free_port
 from phone.remote import PhoneExitError
 from tests.phones import PhoneFactory, phones
 
@@ -106,6 +107,25 @@ def test_run_says_when_the_sip_port_is_taken(tmp_path: Path) -> None:
         result = phone("run", "--config", str(path))
     assert result.returncode == 2
     assert f"cannot listen for SIP on udp port {port}" in result.stderr
+
+
+def test_run_says_when_the_control_port_is_taken(tmp_path: Path) -> None:
+    """Not a traceback: one line, exit 2, as for the SIP port; the phone, which
+    had started SIP by then, is stopped on the way out."""
+    import socket
+
+    sip_port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        control = f"tcp:127.0.0.1:{taken.getsockname()[1]}"
+        path = tmp_path / "good.toml"
+        path.write_text(GOOD.format(db=tmp_path / "p.db").replace("5099", str(sip_port)))
+        result = phone("run", "--config", str(path), "--control", control)
+    assert result.returncode == 2, result.stderr
+    assert f"cannot open the control interface on {control}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "SIP stack stopped" in result.stderr
 
 
 def test_a_crash_leaves_the_python_stack_in_the_log(

@@ -57,12 +57,12 @@ log = logging.getLogger(__name__)
 
 # pjsip's timers this late mean the loop no longer polls it: the watchdog stops.
 STALL_S = 1.0
-# The requests that pjsua or the core would act on, answered 503 while
-# `SipStack.await_registration` polls before the loop runs pjsip (the rest, in
-# dialogs that do not exist yet, pjsip answers 481 itself), and when they may
-# come again.
-STARTING_REFUSED = ("INVITE", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER", "OPTIONS")
-STARTING_RETRY_AFTER_S = 1
+# The requests that pjsua or the core would act on, answered 503 while pjsip
+# runs with no core to hear them (the rest, in dialogs that do not exist yet,
+# pjsip answers 481 itself): `SipStack.await_registration` before the loop,
+# and `SipStack.stop` of a stack no phone took. And when they may come again.
+REFUSED_WITHOUT_CORE = ("INVITE", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER", "OPTIONS")
+RETRY_AFTER_WITHOUT_CORE_S = 1
 
 
 class PjsuaMissing(RuntimeError):
@@ -185,16 +185,24 @@ class SipStack:
         account = self.account
         if account is None or account.direct:
             return
-        assert self.ep is not None and self.raw is not None
-        for method in STARTING_REFUSED:
-            self.raw.on_request(method, _starting)
+        assert self.ep is not None
+        self._refuse_requests(True)
         try:
             deadline = time.monotonic() + limit_s
             while not account.last_code and (left := deadline - time.monotonic()) > 0:
                 self.ep.libHandleEvents(max(1, round(left * 1000)))
         finally:
-            for method in STARTING_REFUSED:
-                self.raw.remove_handler(method, _starting)
+            self._refuse_requests(False)
+
+    def _refuse_requests(self, refuse: bool) -> None:
+        """Answer requests 503 (`REFUSED_WITHOUT_CORE`) before the core's request
+        handlers and pjsua see them, or no more: while no core would hear them."""
+        assert self.raw is not None
+        for method in REFUSED_WITHOUT_CORE:
+            if refuse:
+                self.raw.on_request(method, _come_again)
+            else:
+                self.raw.remove_handler(method, _come_again)
 
     def report_to(self, events: SipEvents) -> None:
         """The core hears of SIP events from now on, and at once of the
@@ -419,9 +427,12 @@ class SipStack:
         if not self.attached:
             # Stopped before the phone handed pjsip to the loop (its board or
             # control interface failed, phone.cli): hand it now, so that the
-            # loop polls pjsip for the un-REGISTER's answer.
+            # loop polls pjsip for the un-REGISTER's answer. No core hears
+            # requests meanwhile: they are refused, first in line (a call
+            # would reach pjsua, and the account, with no one to tell).
             import asyncio
 
+            self._refuse_requests(True)
             try:
                 self.attach(asyncio.get_running_loop())
             except SipStartError as exc:
@@ -459,7 +470,8 @@ class SipStack:
         log.info("SIP stack stopped")
 
 
-def _starting(request: SipMessage, respond: Responder) -> bool:
-    """Before the loop runs pjsip: 503, come again (RFC 3261 section 21.5.4)."""
-    respond(503, (("Retry-After", str(STARTING_RETRY_AFTER_S)),))
+def _come_again(request: SipMessage, respond: Responder) -> bool:
+    """No core hears requests yet, or any more: 503, come again (RFC 3261
+    section 21.5.4)."""
+    respond(503, (("Retry-After", str(RETRY_AFTER_WITHOUT_CORE_S)),))
     return True
