@@ -312,11 +312,8 @@ class _Alignment:
         40 dB at 1.1-1.5 s, where the kept canceller took 1.4-2.0 s.
         """
         known = self._known_lag()
-        if self._restarted and self.lag is None:
-            self.lag, self._candidate = estimate.lag, None
-            self.residual = self.lag - self._alsa_offset()
-            return True
-        if known is not None and _same_lag(estimate.lag, known):
+        first_after_restart = self._restarted and self.lag is None
+        if known is not None and _same_lag(estimate.lag, known) and not first_after_restart:
             self.lag, self._candidate = known, None
             return False
         if self.lag is not None and (
