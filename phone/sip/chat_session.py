@@ -56,6 +56,7 @@ from phone.pjproject import (
     inv_state,
     make_pj_str,
 )
+from phone.pjsua_callback import c_callback
 from phone.sip.digest import DigestChallenge
 from phone.sip.identity import Identity
 from phone.sip.layout import invite_callback_table
@@ -108,7 +109,12 @@ class InviteCallbackTable:
         self._wrappers: dict[str, Any] = {}
         for name in sorted(name for name, address in self._original.items() if address):
             kind = INV_CALLBACK_TYPES[name]
-            self._wrappers[name] = kind(self._wrap(name, kind(self._original[name])))
+            route = self._route(name, ctypes.cast(self._original[name], kind))
+            # A failure is logged and pjsip gets the default (phone.pjsua_callback):
+            # on_rx_offer2 then sets no answer, and pjsip refuses the re-offer
+            # 488, the session staying as it was (RFC 3261 section 14.2).
+            default = _OUR_DEFAULT.get(name)
+            self._wrappers[name] = c_callback(kind, route, default, owner=self, name=name)
         slots = self._slots()
         for name, wrapper in self._wrappers.items():
             slots[INV_CALLBACKS.index(name)] = ctypes.cast(wrapper, VoidP).value
@@ -116,20 +122,17 @@ class InviteCallbackTable:
     def _slots(self) -> Any:
         return (VoidP * len(INV_CALLBACKS)).from_address(self._address)
 
-    def _wrap(self, name: str, original: Any) -> Callable[..., Any]:
+    def _route(self, name: str, original: Any) -> Callable[..., Any]:
+        """pjsip's callback `name`: our handler for our sessions, pjsua's for the rest."""
         ours_handler = getattr(self._handlers, name, None)
         default = _OUR_DEFAULT.get(name)
 
-        def wrapper(inv: int, *args: Any) -> Any:
+        def route(inv: int, *args: Any) -> Any:
             if inv not in self.ours:
                 return original(inv, *args)
-            try:
-                return ours_handler(inv, *args) if ours_handler else default
-            except Exception:
-                log.exception("chat session callback %s failed", name)
-                return default
+            return ours_handler(inv, *args) if ours_handler else default
 
-        return wrapper
+        return route
 
     def restore(self) -> None:
         slots = self._slots()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -161,6 +163,73 @@ def test_phone_ends_a_chat_session(chats: Chats) -> None:
         chats.wait(lambda: chat in chats.ended)
     finally:
         peer.close()
+
+
+def test_a_re_offer_whose_handling_fails_is_refused_and_the_session_goes_on(
+    chats: Chats, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug under pjsip's on_rx_offer2 (a ctypes callback) is logged once and
+    sets no answer: pjsip refuses that re-INVITE 488 and the session stays as
+    it was (RFC 3261 section 14.2), so the next re-INVITE is answered."""
+
+    def bug(sessions: ChatSessions, chat: ChatSession, param: int) -> None:
+        raise RuntimeError("a bug in the re-offer")
+
+    peer = UdpSipPeer("blink")
+    try:
+        ok = _invite(chats, peer, "chat-bug", BLINK_CHAT.format(version=1))
+        _ack(peer, ok, chats)
+        chats.wait(lambda: any(c.call_id == "chat-bug" for c in chats.started))
+        monkeypatch.setattr(ChatSessions, "_reanswer", bug)
+        refused = _reinvite(chats, peer, ok, 2, BLINK_CHAT.format(version=2))
+        assert refused.status == 488
+        monkeypatch.undo()
+        again = _reinvite(chats, peer, ok, 3, BLINK_CHAT.format(version=2))
+        assert again.status == 200 and b"m=message 40002 TCP/MSRP" in again.body
+        assert [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR] == [
+            ("phone.sip.chat_session", "InviteCallbackTable.on_rx_offer2 failed")
+        ]
+        chat = next(c for c in chats.started if c.call_id == "chat-bug")
+        chats.sessions.end(chat)
+        bye = peer.receive(chats.pump, match=lambda m: m.method == "BYE")
+        assert peer.last_from is not None
+        peer.send(UdpSipPeer.response(bye, 200, "OK"), peer.last_from)
+        chats.wait(lambda: chat in chats.ended)
+    finally:
+        peer.close()
+
+
+def _reinvite(chats: Chats, peer: UdpSipPeer, ok: SipMessage, cseq: int, body: str) -> SipMessage:
+    """A re-INVITE with `body` in the dialog `ok` set up; its final answer, ACKed
+    (a non-2xx in its transaction, RFC 3261 section 17.1.1.3)."""
+    branch = f"z9hG4bK{secrets.token_hex(8)}"
+    to = ok.require("to")
+    peer.send(
+        peer.request(
+            "INVITE",
+            chats.me,
+            call_id=ok.call_id,
+            from_tag="blink",
+            to=to,
+            cseq=cseq,
+            body=body.encode(),
+            content_type="application/sdp",
+            branch=branch,
+        ),
+        chats.target,
+    )
+    answer = peer.receive(chats.pump, match=lambda m: (m.status or 0) >= 200 and m.cseq[0] == cseq)
+    ack = peer.request(
+        "ACK",
+        chats.me,
+        call_id=ok.call_id,
+        from_tag="blink",
+        to=answer.require("to"),
+        cseq=cseq,
+        branch=None if answer.status == 200 else branch,
+    )
+    peer.send(ack, chats.target)
+    return answer
 
 
 def test_broken_chat_offer_gets_488(chats: Chats) -> None:
