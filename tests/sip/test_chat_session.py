@@ -99,6 +99,15 @@ def _ack(peer: UdpSipPeer, ok: SipMessage, chats: Chats, cseq: int = 1) -> None:
     )
 
 
+def _end_by_phone(chats: Chats, peer: UdpSipPeer, chat: ChatSession) -> None:
+    """The phone hangs up `chat`; the peer answers its BYE."""
+    chats.sessions.end(chat)
+    bye = peer.receive(chats.pump, match=lambda m: m.method == "BYE")
+    assert peer.last_from is not None
+    peer.send(UdpSipPeer.response(bye, 200, "OK"), peer.last_from)
+    chats.wait(lambda: chat in chats.ended)
+
+
 def test_chat_only_invite_is_answered_and_ended_by_the_peer(chats: Chats) -> None:
     peer = UdpSipPeer("blink")
     try:
@@ -156,11 +165,7 @@ def test_phone_ends_a_chat_session(chats: Chats) -> None:
         chats.wait(lambda: any(c.call_id == "chat-2" for c in chats.started))
         chat = next(c for c in chats.started if c.call_id == "chat-2")
         chats.wait(lambda: chat.state is ChatSessionState.CONFIRMED)
-        chats.sessions.end(chat)
-        bye = peer.receive(chats.pump, match=lambda m: m.method == "BYE")
-        assert peer.last_from is not None
-        peer.send(UdpSipPeer.response(bye, 200, "OK"), peer.last_from)
-        chats.wait(lambda: chat in chats.ended)
+        _end_by_phone(chats, peer, chat)
     finally:
         peer.close()
 
@@ -191,11 +196,7 @@ def test_a_re_offer_whose_handling_fails_is_refused_and_the_session_goes_on(
             ("phone.sip.chat_session", "InviteCallbackTable.on_rx_offer2 failed")
         ]
         chat = next(c for c in chats.started if c.call_id == "chat-bug")
-        chats.sessions.end(chat)
-        bye = peer.receive(chats.pump, match=lambda m: m.method == "BYE")
-        assert peer.last_from is not None
-        peer.send(UdpSipPeer.response(bye, 200, "OK"), peer.last_from)
-        chats.wait(lambda: chat in chats.ended)
+        _end_by_phone(chats, peer, chat)
     finally:
         peer.close()
 
@@ -286,10 +287,7 @@ def test_each_changed_answer_of_a_chat_steps_the_sdp_version_by_one(chats: Chats
             (session_id, version + 1),  # the same SDP again
             (session_id, version + 2),  # msrps
         ]
-        chats.sessions.end(chat)
-        bye = peer.receive(chats.pump, match=lambda m: m.method == "BYE")
-        peer.send(UdpSipPeer.response(bye, 200, "OK"), peer.last_from)
-        chats.wait(lambda: chat in chats.ended)
+        _end_by_phone(chats, peer, chat)
     finally:
         peer.close()
 
