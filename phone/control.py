@@ -159,7 +159,9 @@ class ControlServer:
 
     def _unix_socket(self) -> socket.socket:
         """The listening socket, never connectable by others: bound under a umask
-        that leaves only the owner, then opened to the group if one is set."""
+        that leaves only the owner, then opened to the group if one is set. If
+        that fails, the socket is closed and its file removed before the error
+        goes on (`start` turns it into ControlRefused)."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.host)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -172,8 +174,14 @@ class ControlServer:
         finally:
             os.umask(old_umask)
         if self._gid != -1:
-            os.chown(self.host, -1, self._gid)
-            os.chmod(self.host, 0o660)
+            try:
+                os.chown(self.host, -1, self._gid)
+                os.chmod(self.host, 0o660)
+            except OSError:
+                sock.close()  # nobody may connect to a socket left with the wrong rights
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.host)
+                raise
         return sock
 
     async def close(self) -> None:

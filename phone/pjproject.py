@@ -187,6 +187,32 @@ def inv_state(inv: int) -> int:
     return int.from_bytes(raw[56:60], "little", signed=True)
 
 
+INV_NEG_OFFSET = 136  # pjsip_inv_session.neg (2.15.1: after role and options, LP64)
+SDP_ORIGIN_ID_OFFSET = 16  # pjmedia_sdp_session.origin.id, after user (a pj_str_t)
+SDP_ORIGIN_VERSION_OFFSET = 24  # then version: both pj_uint_t, 64-bit where PJ_HAS_INT64
+
+
+def active_local_sdp(inv: int) -> int:
+    """The `pjmedia_sdp_session *` last negotiated on our side of `inv`
+    (`pjmedia_sdp_neg_get_active_local(inv->neg)`), 0 if there is none."""
+    neg = VoidP.from_address(inv + INV_NEG_OFFSET).value
+    sdp = VoidP()
+    if not neg or library().pjmedia_sdp_neg_get_active_local(neg, ctypes.byref(sdp)) != 0:
+        return 0
+    return sdp.value or 0
+
+
+def sdp_origin(sdp: int) -> tuple[int, int]:
+    """(session id, version) of a `pjmedia_sdp_session`'s o= line."""
+    return ctypes.c_uint64.from_address(
+        sdp + SDP_ORIGIN_ID_OFFSET
+    ).value, ctypes.c_uint64.from_address(sdp + SDP_ORIGIN_VERSION_OFFSET).value
+
+
+def set_sdp_version(sdp: int, version: int) -> None:
+    ctypes.c_uint64.from_address(sdp + SDP_ORIGIN_VERSION_OFFSET).value = version
+
+
 # ---------------------------------------------------------------- functions
 
 _I16P = POINTER(ctypes.c_int16)
@@ -255,6 +281,7 @@ PROTOTYPES: dict[str, tuple[Any, tuple[Any, ...]]] = {
     "pjsip_inv_dec_ref": (c_int, (VoidP,)),
     # pjmedia
     "pjmedia_sdp_parse": (c_int, (VoidP, VoidP, c_size_t, _OUT)),
+    "pjmedia_sdp_neg_get_active_local": (c_int, (VoidP, _OUT)),
     "pjmedia_sdp_print": (c_int, (VoidP, VoidP, c_size_t)),
     "pjmedia_echo_create2": (c_int, (VoidP, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, _OUT)),
     "pjmedia_echo_cancel": (c_int, (VoidP, _I16P, _I16P, c_uint, VoidP)),

@@ -20,6 +20,16 @@ is logged, later ones only counted, so a bug there does not write fifty lines
 a second. The guard itself touches only its own object, so it is as safe on
 pjmedia's clock thread as on the loop thread.
 
+pjsip's own C callbacks, which the phone gives it through ctypes (the
+request hook's `on_rx_request`/`on_tx_request`, a request's completion, the
+dropped-data callback, the invite-session callbacks of chat-only sessions),
+are guarded the same way by `c_callback`: ctypes would print the exception
+("Exception ignored on calling ctypes callback function") and hand pjsip an
+undefined result. Each is made there, never with its ctypes type directly
+(tests/test_pjsua_callback.py checks the product for that), and returns its
+fixed `result` to pjsip after a failure (0 from the request hook: pjsip goes
+on with the message).
+
 It lives beside `phone.sip` and `phone.audio` so both can use it, and imports
 nothing that the first REGISTER does not already need.
 """
@@ -59,16 +69,54 @@ def pjsua_callback(
             try:
                 method(self, prm)
             except Exception:
-                counts = failures(self)
-                counts[name] += 1
-                if log_repeats or counts[name] == 1:
-                    log.exception("%s.%s failed", type(self).__name__, name)
+                _report(self, name, log, log_repeats)
                 if fallback is not None:
                     _run_fallback(fallback, self, prm, log, name)
 
         return cast(Callback, guarded)
 
     return decorate
+
+
+def c_callback(
+    kind: Any,
+    function: Callable[..., Any],
+    result: int | None = None,
+    *,
+    owner: object = None,
+    name: str | None = None,
+) -> Any:
+    """`function` as a C function pointer of the ctypes type `kind`, guarded
+    (see the module docstring): after a failure pjsip gets `result`, which a
+    callback returning an int must have.
+
+    A bound method is logged as its class and name; anything else needs
+    `owner` (whose failures are counted) and `name`. Keep the pointer as long
+    as pjsip may call it."""
+    if kind._restype_ is not None and result is None:
+        raise TypeError(f"{kind.__name__} returns a value: give the result after a failure")
+    owner = owner if owner is not None else getattr(function, "__self__", None)
+    name = name or function.__name__
+    if owner is None:
+        raise TypeError(f"{name}: a C callback needs an owner object")
+    log = logging.getLogger(function.__module__)
+
+    def guarded(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except Exception:
+            _report(owner, name, log, True)
+            return result
+
+    return kind(guarded)
+
+
+def _report(obj: Any, name: str, log: logging.Logger, log_repeats: bool) -> None:
+    """Count a failure of `obj`'s callback `name` and log it (inside `except`)."""
+    counts = failures(obj)
+    counts[name] += 1
+    if log_repeats or counts[name] == 1:
+        log.exception("%s.%s failed", type(obj).__name__, name)
 
 
 def _run_fallback(fallback: Fallback, obj: Any, prm: Any, log: logging.Logger, name: str) -> None:

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from phone.control import ControlClient, ControlServer
+from phone.config import ControlSettings
+from phone.control import ControlClient, ControlRefused, ControlServer
 from phone.hookspecs import CORE_STATE_KEYS
 from phone.remote import RemotePhone
 from tests.peers.ports import free_port
@@ -214,6 +215,27 @@ def test_unix_socket_with_a_group(phones: PhoneFactory) -> None:
     info = os.stat(phone.socket)
     assert stat.S_IMODE(info.st_mode) == 0o660
     assert info.st_gid == group.gr_gid
+
+
+def test_a_socket_whose_rights_cannot_be_set_is_closed_and_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chmod fails (a filesystem that refuses it): the start is refused with the
+    reason, and neither the bound socket nor its file is left behind."""
+
+    def refuse(path: object, mode: int) -> None:
+        raise PermissionError(1, "Operation not permitted", str(path))
+
+    path = tmp_path / "g.sock"
+    group = grp.getgrgid(os.getgid()).gr_name
+    server = ControlServer(None, f"unix:{path}", ControlSettings(group=group))  # type: ignore[arg-type]
+    open_before = set(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(os, "chmod", refuse)
+    with pytest.raises(ControlRefused, match="Operation not permitted"):
+        asyncio.run(server.start())
+    monkeypatch.undo()
+    assert set(os.listdir("/proc/self/fd")) <= open_before
+    assert not path.exists()
 
 
 @pytest.mark.parametrize(

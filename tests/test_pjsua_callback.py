@@ -1,5 +1,6 @@
 """The guard on pjsua2's callbacks (phone/pjsua_callback.py): every director
-method of the product has it, and on pjmedia's clock thread a callback that
+method of the product has it, every C callback the product gives pjsip through
+ctypes is made by `c_callback`, and on pjmedia's clock thread a callback that
 keeps raising is logged once, with nothing printed by SWIG.
 
 The SIP callbacks, with the safe answers pjsua gets when they fail, are
@@ -9,6 +10,7 @@ tested in tests/sip/test_callback_guard.py.
 from __future__ import annotations
 
 import ast
+import ctypes
 import importlib
 import inspect
 import logging
@@ -21,10 +23,18 @@ from typing import Any
 
 import pytest
 
-from phone.pjsua_callback import failures, pjsua_callback
+from phone.pjsua_callback import c_callback, failures, pjsua_callback
 
 REPO = Path(__file__).resolve().parents[1]
 PRODUCT = ("phone", "plugins", "board")
+CALLBACK_TYPES_MODULE = REPO / "phone" / "pjproject.py"
+GUARD_MODULE = REPO / "phone" / "pjsua_callback.py"
+
+
+def product_modules() -> Iterator[tuple[Path, ast.Module]]:
+    for package in PRODUCT:
+        for path in sorted((REPO / package).rglob("*.py")):
+            yield path, ast.parse(path.read_text())
 
 
 def _base_names(node: ast.ClassDef) -> set[str]:
@@ -35,11 +45,9 @@ def director_classes() -> Iterator[tuple[str, str]]:
     """(module, class) of every class in the product that derives, directly or
     through another of them, from a pjsua2 class (`pj.X` or `pjsua2.X`)."""
     classes: list[tuple[str, ast.ClassDef]] = []
-    for package in PRODUCT:
-        for path in sorted((REPO / package).rglob("*.py")):
-            module = ".".join(path.relative_to(REPO).with_suffix("").parts)
-            tree = ast.parse(path.read_text())
-            classes += [(module, n) for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
+    for path, tree in product_modules():
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        classes += [(module, n) for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
     directors: set[str] = set()
     grew = True
     while grew:
@@ -73,6 +81,87 @@ def test_every_pjsua2_callback_of_the_product_is_guarded() -> None:
         checked
     )
     assert {"_AlsaPort.onFrameRequested", "_AlsaPort.onFrameReceived"} <= set(checked)
+
+
+def _called_name(node: ast.Call) -> str:
+    func = node.func
+    if isinstance(func, ast.Subscript):
+        func = func.value  # INV_CALLBACK_TYPES[name](...)
+    return func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+
+
+def c_callback_sites() -> tuple[set[str], list[str]]:
+    """What the product hands pjsip as C callbacks through `c_callback` (its
+    function argument), and every place that makes one otherwise: a ctypes
+    function type (phone.pjproject's, or a local name for one) called with an
+    argument outside the guard's module, or a function type made outside
+    phone.pjproject (the scan would not know it)."""
+    from _ctypes import CFuncPtr
+
+    from phone import pjproject
+
+    types = {
+        n for n, v in vars(pjproject).items() if isinstance(v, type) and issubclass(v, CFuncPtr)
+    }
+    types.add("INV_CALLBACK_TYPES")
+    guarded: set[str] = set()
+    unguarded: list[str] = []
+    for path, tree in product_modules():
+        where = path.relative_to(REPO)
+        aliases = set(types)
+        for node in ast.walk(tree):  # kind = INV_CALLBACK_TYPES[name]
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Subscript | ast.Name):
+                value = node.value.value if isinstance(node.value, ast.Subscript) else node.value
+                if isinstance(value, ast.Name) and value.id in types:
+                    aliases.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = _called_name(node)
+            if name == "c_callback" and len(node.args) > 1:
+                guarded.add(ast.unparse(node.args[1]))
+            elif name == "CFUNCTYPE" and path != CALLBACK_TYPES_MODULE:
+                unguarded.append(f"{where}:{node.lineno} makes a callback type")
+            elif name in aliases and (node.args or node.keywords) and path != GUARD_MODULE:
+                unguarded.append(f"{where}:{node.lineno} {ast.unparse(node)}")
+    return guarded, unguarded
+
+
+def test_every_c_callback_of_the_product_is_guarded() -> None:
+    guarded, unguarded = c_callback_sites()
+    assert unguarded == []
+    # The scan sees the callbacks it must (so it cannot pass by seeing none).
+    assert {
+        "self._on_rx_request",  # RawSip: the request hook
+        "self._on_tx",  # RawSip: every message sent
+        "self._on_send_done",  # RawSip: a request's transaction ended
+        "self._on_dropped",  # the transport manager's dropped data
+        "route",  # the invite-session callbacks of chat-only sessions
+    } <= guarded
+
+
+def test_a_c_callback_that_raises_gives_its_result_and_is_logged(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Called from C (ctypes' qsort): the result C gets after a failure, one ERROR line."""
+    compare = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+
+    class Sorter:
+        def compare(self, a: int, b: int) -> int:
+            raise ValueError("a bug in the comparison")
+
+    sorter = Sorter()
+    pointer = c_callback(compare, sorter.compare, 0)
+    values = (ctypes.c_int * 3)(3, 1, 2)
+    ctypes.CDLL(None).qsort(values, 3, ctypes.sizeof(ctypes.c_int), pointer)
+    assert sorted(values) == [1, 2, 3]  # qsort ran to its end on the results it got
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [
+        (__name__, "Sorter.compare failed")
+    ] * failures(sorter)["compare"]
+    assert failures(sorter)["compare"] >= 2
+    assert "Exception ignored" not in capfd.readouterr().err
+    with pytest.raises(TypeError, match="returns a value"):
+        c_callback(compare, sorter.compare)
 
 
 def test_a_clock_thread_callback_that_keeps_raising_is_logged_once(

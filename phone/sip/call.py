@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from typing import TYPE_CHECKING, Protocol
 
@@ -40,6 +41,16 @@ log = logging.getLogger(__name__)
 
 REOFFER_TRIES = 10  # a re-INVITE pjsua refuses while another INVITE is open...
 REOFFER_DELAY = 0.2  # ...is tried again after this many seconds
+GLARE_TRIES = 5  # a re-INVITE answered 491 is sent again at most this many times
+
+
+def glare_wait(owns_call_id: bool) -> float:
+    """Seconds before a re-INVITE answered 491 Request Pending is sent again
+    (RFC 3261 section 14.1): random, in units of 10 ms, 2.1 to 4 s for the UA
+    that generated the Call-ID (placed the call), 0 to 2 s for the other, so
+    the two re-INVITEs that crossed do not cross again."""
+    low, high = (210, 400) if owns_call_id else (0, 200)
+    return random.randint(low, high) / 100
 
 
 class CallEvents(Protocol):
@@ -159,6 +170,8 @@ class SipCall:
         self._lent_media: list[pj.AudioMedia] = []  # given out by `audio_media`
         account.adopt(self)  # from here on, released at the latest when the account is
         self.on_transfer: ProgressCallback | None = None  # a REFER we sent in this call
+        self._chat_end_sent = False  # our port-0 re-INVITE awaits its final answer
+        self._glare_tries = 0  # times it was answered 491 and sent again
 
     @classmethod
     def incoming(
@@ -268,19 +281,25 @@ class SipCall:
         stream = self.message_stream
         if self.info.state is not CallState.CONFIRMED or stream is None or not stream.end():
             return False
+        self._glare_tries = 0
         self._offer_chat_end(REOFFER_TRIES)
         return True
 
     def _offer_chat_end(self, tries: int) -> None:
         """The re-INVITE of `end_chat`; pjsua refuses one while an INVITE
         transaction of the dialog is still open (the peer's, whose ACK has not
-        come), so it is tried again a little later."""
-        pj_call = self._pj  # a retry after the call was released: nothing to do
+        come), so it is tried again a little later. A retry does nothing once
+        the call is over, or the peer's offer started the chat again."""
+        pj_call, stream = self._pj, self.message_stream
         if pj_call is None or self.info.state is not CallState.CONFIRMED:
             return
+        if stream is None or not stream.ended:
+            return
+        self._chat_end_sent = True
         try:
             pj_call.reinvite(pj.CallOpParam())
         except pj.Error as exc:
+            self._chat_end_sent = False
             if tries <= 1:
                 log.warning("call with %s: chat end not offered: %s", self.info.remote_uri,
                             exc.reason)  # fmt: skip
@@ -376,8 +395,33 @@ class SipCall:
                 log.warning("call with %s: no message stream: %s", self.info.remote_uri, exc)
 
     def tsx_state(self, prm: pj.OnCallTsxStateParam) -> None:
+        if self._chat_end_sent:
+            self._chat_end_answered(prm.e)
         if self.message_stream is not None:
             self.message_stream.on_tsx_state(prm)
+
+    def _chat_end_answered(self, event: pj.SipEvent) -> None:
+        """The final answer to our chat-end re-INVITE. pjsua gives up on a 491
+        (it crossed the peer's re-INVITE), so it is sent again after
+        `glare_wait` (RFC 3261 section 14.1)."""
+        if event.type != pj.PJSIP_EVENT_TSX_STATE:
+            return
+        tsx = event.body.tsxState.tsx
+        if tsx.role != pj.PJSIP_ROLE_UAC or tsx.method != "INVITE" or tsx.statusCode < 200:
+            return
+        self._chat_end_sent = False
+        if tsx.statusCode != 491:
+            return
+        remote = self.info.remote_uri
+        if self._glare_tries >= GLARE_TRIES:
+            log.warning("call with %s: chat end answered 491 %d times, given up", remote,
+                        self._glare_tries + 1)  # fmt: skip
+            return
+        self._glare_tries += 1
+        wait = glare_wait(owns_call_id=self.info.direction is Direction.OUT)
+        log.info("call with %s: chat end crossed the peer's re-INVITE (491), sent again in %.2f s",
+                 remote, wait)  # fmt: skip
+        asyncio.get_running_loop().call_later(wait, self._offer_chat_end, REOFFER_TRIES)
 
     def _chat_moved(self, session: MessageSession) -> None:
         """From the message stream, inside a pjsua callback: tell the plugin after it."""

@@ -24,6 +24,14 @@ credentials, which live in the private `dlg->auth_sess` (and a
 session ends and the INVITE is sent once more, in a new dialog, with an
 Authorization computed by `phone.sip.digest`.
 
+RFC 3264 section 8 wants every later SDP of a session to keep its o= line,
+the version one up exactly when the SDP changed. pjmedia's negotiator keeps
+the id and steps the version, but compares only direction, rtpmap and fmtp
+attributes, which an m=message answer rarely changes; `on_media_update`
+steps it where pjmedia missed a change (through `inv->neg` at its 2.15.1
+offset; what it reads there must match the printed SDP, or o= lines are
+left to pjmedia, with an error logged).
+
 If a check fails, this capability alone is turned off: `available` is False,
 `unavailable_reason` says why (for the log and the screen), and chat-only
 offers keep getting pjsua's 488. The table is restored by `close()`, which
@@ -56,6 +64,7 @@ from phone.pjproject import (
     inv_state,
     make_pj_str,
 )
+from phone.pjsua_callback import c_callback
 from phone.sip.digest import DigestChallenge
 from phone.sip.identity import Identity
 from phone.sip.layout import invite_callback_table
@@ -108,7 +117,12 @@ class InviteCallbackTable:
         self._wrappers: dict[str, Any] = {}
         for name in sorted(name for name, address in self._original.items() if address):
             kind = INV_CALLBACK_TYPES[name]
-            self._wrappers[name] = kind(self._wrap(name, kind(self._original[name])))
+            route = self._route(name, ctypes.cast(self._original[name], kind))
+            # A failure is logged and pjsip gets the default (phone.pjsua_callback):
+            # on_rx_offer2 then sets no answer, and pjsip refuses the re-offer
+            # 488, the session staying as it was (RFC 3261 section 14.2).
+            default = _OUR_DEFAULT.get(name)
+            self._wrappers[name] = c_callback(kind, route, default, owner=self, name=name)
         slots = self._slots()
         for name, wrapper in self._wrappers.items():
             slots[INV_CALLBACKS.index(name)] = ctypes.cast(wrapper, VoidP).value
@@ -116,20 +130,17 @@ class InviteCallbackTable:
     def _slots(self) -> Any:
         return (VoidP * len(INV_CALLBACKS)).from_address(self._address)
 
-    def _wrap(self, name: str, original: Any) -> Callable[..., Any]:
+    def _route(self, name: str, original: Any) -> Callable[..., Any]:
+        """pjsip's callback `name`: our handler for our sessions, pjsua's for the rest."""
         ours_handler = getattr(self._handlers, name, None)
         default = _OUR_DEFAULT.get(name)
 
-        def wrapper(inv: int, *args: Any) -> Any:
+        def route(inv: int, *args: Any) -> Any:
             if inv not in self.ours:
                 return original(inv, *args)
-            try:
-                return ours_handler(inv, *args) if ours_handler else default
-            except Exception:
-                log.exception("chat session callback %s failed", name)
-                return default
+            return ours_handler(inv, *args) if ours_handler else default
 
-        return wrapper
+        return route
 
     def restore(self) -> None:
         slots = self._slots()
@@ -151,6 +162,8 @@ class ChatSession:
     _sdp: int
     remote_sdp: SessionDescription | None = None  # the peer's offer or answer (file attributes)
     _section: MediaSection | None = None  # our m=message line, as last sent
+    _version: int | None = None  # the o= version of the SDP we last sent
+    _answer_changed: bool | None = None  # our answer to a re-offer differs from it
 
 
 @dataclass
@@ -196,6 +209,7 @@ class ChatSessions:
         self._announced: set[int] = set()  # sessions `on_session` was told of
         self._offers: dict[int, _Offer] = {}
         self._table: InviteCallbackTable | None = None
+        self._origin_checked = True  # pjmedia's o= line reads as printed (on_media_update)
         self.unavailable_reason: str | None = None
         try:
             self._table = InviteCallbackTable(self)
@@ -511,11 +525,41 @@ class ChatSessions:
         chat = self._sessions.get(inv)
         if chat is None:
             return
+        before = chat._section
         try:
             self._reanswer(chat, param)
         except SdpError as exc:
             log.warning("chat re-offer from %s: %s; answering as before", chat.remote_uri, exc)
+        chat._answer_changed = chat._section != before
         self._lib.pjsip_inv_set_sdp_answer(inv, chat._sdp)
+
+    def on_media_update(self, inv: int, status: int) -> None:
+        """An offer/answer of our session is done; our answer is not sent yet.
+        Its o= line must keep the session id and step the version by one
+        exactly when the SDP changed (RFC 3264 section 8). pjmedia sets both
+        itself, but its comparison sees no attribute other than the direction,
+        rtpmap and fmtp: an answer that changes only a=setup or a=path would
+        go out with the old version, so it is stepped here."""
+        chat = self._sessions.get(inv)
+        if chat is None or status != 0 or not self._origin_checked:
+            return
+        changed, chat._answer_changed = chat._answer_changed, None
+        sdp = pjproject.active_local_sdp(inv)
+        if not sdp:
+            return
+        session_id, version = pjproject.sdp_origin(sdp)
+        try:
+            printed = _origin(SessionDescription.parse(self._sdp_text(sdp)))
+        except SdpError:
+            printed = None
+        if printed != (session_id, version):
+            self._origin_checked = False
+            log.error("pjmedia's SDP is not laid out as in 2.15.1: o= versions left to pjmedia")
+            return
+        if changed and chat._version is not None and version <= chat._version:
+            version = chat._version + 1
+            pjproject.set_sdp_version(sdp, version)
+        chat._version = version
 
     def _reanswer(self, chat: ChatSession, param: int) -> None:
         """Our answer to a re-offer in `chat._sdp`, and `chat.message` after it."""
@@ -588,9 +632,21 @@ def _chat_sdp(section: MediaSection) -> str:
     """A whole SDP with one m=message section, addressed like its MSRP path."""
     path = (section.attribute("path") or "").split()
     host = path[-1].split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+    # The session's first SDP only: pjmedia gives later ones its o= id and
+    # version (stepped by `on_media_update` where pjmedia misses a change).
     version = secrets.randbelow(1 << 30)
     session = ("v=0", f"o=- {version} {version} IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0")
     return SessionDescription(session, (section,)).to_text()
+
+
+def _origin(sdp: SessionDescription) -> tuple[int, int] | None:
+    """(session id, version) of an SDP's o= line; None if it has none."""
+    for line in sdp.session:
+        if line.startswith("o="):
+            fields = line[2:].split()
+            if len(fields) == 6 and fields[1].isdigit() and fields[2].isdigit():
+                return int(fields[1]), int(fields[2])
+    return None
 
 
 def _only_message_lines(body: bytes) -> bool:

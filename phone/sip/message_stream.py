@@ -149,6 +149,11 @@ class CallMessageStream:
         self.session, self._offered, self._ended = None, None, True
         return True
 
+    @property
+    def ended(self) -> bool:
+        """Whether the stream is ended, by `end()` or the peer, and not started again."""
+        return self._ended
+
     def on_tsx_state(self, prm: Any) -> None:
         """From `Call.onCallTsxState(prm)`: read the peer's answer in the INVITE's 2xx."""
         if self._offered is None or prm.e.type != pj.PJSIP_EVENT_TSX_STATE:

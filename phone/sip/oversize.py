@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from phone.pjproject import DROP_CALLBACK
+from phone.pjsua_callback import c_callback
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class _DropWatch:
         self._lib = lib
         self._manager = manager
         self._guards: list[OversizeGuard] = []
-        self._callback = DROP_CALLBACK(self._on_dropped)
+        self._callback = c_callback(DROP_CALLBACK, self._on_dropped)
 
     def add(self, guard: OversizeGuard) -> None:
         self._guards.append(guard)
@@ -112,34 +113,29 @@ class _DropWatch:
                 del _WATCHES[self._manager]
 
     def _on_dropped(self, dropped: Any) -> None:
-        try:
-            data = dropped.contents
-            if data.status != PJSIP_ERXOVERFLOW or not data.tp or not data.data:
-                return  # keep-alive newlines, garbage: pjsip's own business
-            name = (
-                ctypes.string_at(data.tp, OBJ_NAME_LEN).split(b"\0", 1)[0].decode(errors="replace")
-            )
-            head = ctypes.string_at(data.data, HEAD_BYTES)
-            start_line = head.split(b"\r\n", 1)[0].decode(errors="replace")[:80]
-            match = _CALL_ID.search(head)
-            closed = name.startswith("tcp") and self._shut_down(data.tp)
-            event = Oversized(
-                name,
-                start_line,
-                None if match is None else match[1].decode(errors="replace"),
-                closed,
-            )
-            log.warning(
-                "SIP message longer than pjsip's receive buffer dropped on %s: %s (Call-ID %s); %s",
-                name,
-                start_line,
-                event.call_id,
-                "connection closed" if closed else "connection left open",
-            )
-            for guard in tuple(self._guards):
-                guard.dropped(event)
-        except Exception:
-            log.exception("dropped-data callback failed")
+        data = dropped.contents
+        if data.status != PJSIP_ERXOVERFLOW or not data.tp or not data.data:
+            return  # keep-alive newlines, garbage: pjsip's own business
+        name = ctypes.string_at(data.tp, OBJ_NAME_LEN).split(b"\0", 1)[0].decode(errors="replace")
+        head = ctypes.string_at(data.data, HEAD_BYTES)
+        start_line = head.split(b"\r\n", 1)[0].decode(errors="replace")[:80]
+        match = _CALL_ID.search(head)
+        closed = name.startswith("tcp") and self._shut_down(data.tp)
+        event = Oversized(
+            name,
+            start_line,
+            None if match is None else match[1].decode(errors="replace"),
+            closed,
+        )
+        log.warning(
+            "SIP message longer than pjsip's receive buffer dropped on %s: %s (Call-ID %s); %s",
+            name,
+            start_line,
+            event.call_id,
+            "connection closed" if closed else "connection left open",
+        )
+        for guard in tuple(self._guards):
+            guard.dropped(event)
 
     def _shut_down(self, transport: int) -> bool:
         fd = self._lib.pjsip_tcp_transport_get_socket(transport)

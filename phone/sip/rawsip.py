@@ -62,6 +62,7 @@ from phone.pjproject import (
     error_text,
     make_pj_str,
 )
+from phone.pjsua_callback import c_callback
 from phone.sip.message import MessageError, SipMessage
 from phone.sip.oversize import OversizeGuard
 
@@ -148,14 +149,15 @@ class RawSip:
         self._module.name = make_pj_str(f"mod-rawsip-{id(self):x}".encode(), self._keep)
         self._module.id = -1
         self._module.priority = priority
-        self._on_rx_request_c = pjproject.ON_RX(self._on_rx_request)
+        # A failure is logged and the request passed on to pjsip (phone.pjsua_callback).
+        self._on_rx_request_c = c_callback(pjproject.ON_RX, self._on_rx_request, 0)
         self._module.on_rx_request = self._on_rx_request_c
         # Told of every message pjsip sends, whoever sent it (phone.sip.wakeups).
         self.on_transmit: Callable[[], None] | None = None
-        self._on_tx_c = pjproject.ON_TX(self._on_tx)
+        self._on_tx_c = c_callback(pjproject.ON_TX, self._on_tx, 0)  # 0: sent all the same
         self._module.on_tx_request = self._on_tx_c
         self._module.on_tx_response = self._on_tx_c
-        self._on_sent_c = SEND_CALLBACK(self._on_send_done)
+        self._on_sent_c = c_callback(SEND_CALLBACK, self._on_send_done)
         status = self._lib.pjsip_endpt_register_module(self._endpt, byref(self._module))
         if status != 0:
             raise LayoutError(f"pjsip_endpt_register_module: {error_text(status)}")
@@ -251,29 +253,24 @@ class RawSip:
         return name, port
 
     def _on_rx_request(self, rdata: int) -> int:
-        # An exception must never unwind into C: log it and let pjsip go on.
-        try:
-            if self.probe is not None and self.probe(rdata):
-                return 1
-            if self.offsets.rx_msg_buf is None or not self._handlers:
-                return 0
-            text = self._rdata_text(rdata)
-            method = text[: text.find(b" ")].decode("ascii", "replace").upper()
-            handlers = self._handlers.get(method)
-            if not handlers:
-                return 0
-            try:
-                message = SipMessage.parse(text)
-            except MessageError as exc:
-                log.warning("unreadable %s request: %s", method, exc)
-                self.respond(rdata, 400, ())
-                return 1
-
-            respond = Responder(self, rdata)
-            return int(any(handler(message, respond) for handler in handlers))
-        except Exception:
-            log.exception("request hook failed; passing the request on to pjsip")
+        if self.probe is not None and self.probe(rdata):
+            return 1
+        if self.offsets.rx_msg_buf is None or not self._handlers:
             return 0
+        text = self._rdata_text(rdata)
+        method = text[: text.find(b" ")].decode("ascii", "replace").upper()
+        handlers = self._handlers.get(method)
+        if not handlers:
+            return 0
+        try:
+            message = SipMessage.parse(text)
+        except MessageError as exc:
+            log.warning("unreadable %s request: %s", method, exc)
+            self.respond(rdata, 400, ())
+            return 1
+
+        respond = Responder(self, rdata)
+        return int(any(handler(message, respond) for handler in handlers))
 
     # ------------------------------------------------------------------ outgoing
 
@@ -434,18 +431,15 @@ class RawSip:
         return SipMessage.parse(self._rdata_text(source))
 
     def _on_send_done(self, token: int, event: int) -> None:
+        callback = self._pending.pop(int(token or 0), None)
+        if callback is None:
+            return
+        response = None
         try:
-            callback = self._pending.pop(int(token or 0), None)
-            if callback is None:
-                return
-            response = None
-            try:
-                response = self.event_message(event)
-            except MessageError as exc:
-                log.warning("unreadable response: %s", exc)
-            callback(response)
-        except Exception:
-            log.exception("response handler failed")
+            response = self.event_message(event)
+        except MessageError as exc:
+            log.warning("unreadable response: %s", exc)
+        callback(response)
 
     def close(self) -> None:
         """Unregister the module (before `libDestroy`)."""

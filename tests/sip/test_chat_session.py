@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -97,6 +99,15 @@ def _ack(peer: UdpSipPeer, ok: SipMessage, chats: Chats, cseq: int = 1) -> None:
     )
 
 
+def _end_by_phone(chats: Chats, peer: UdpSipPeer, chat: ChatSession) -> None:
+    """The phone hangs up `chat`; the peer answers its BYE."""
+    chats.sessions.end(chat)
+    bye = peer.receive(chats.pump, match=lambda m: m.method == "BYE")
+    assert peer.last_from is not None
+    peer.send(UdpSipPeer.response(bye, 200, "OK"), peer.last_from)
+    chats.wait(lambda: chat in chats.ended)
+
+
 def test_chat_only_invite_is_answered_and_ended_by_the_peer(chats: Chats) -> None:
     peer = UdpSipPeer("blink")
     try:
@@ -154,11 +165,129 @@ def test_phone_ends_a_chat_session(chats: Chats) -> None:
         chats.wait(lambda: any(c.call_id == "chat-2" for c in chats.started))
         chat = next(c for c in chats.started if c.call_id == "chat-2")
         chats.wait(lambda: chat.state is ChatSessionState.CONFIRMED)
-        chats.sessions.end(chat)
-        bye = peer.receive(chats.pump, match=lambda m: m.method == "BYE")
+        _end_by_phone(chats, peer, chat)
+    finally:
+        peer.close()
+
+
+def test_a_re_offer_whose_handling_fails_is_refused_and_the_session_goes_on(
+    chats: Chats, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug under pjsip's on_rx_offer2 (a ctypes callback) is logged once and
+    sets no answer: pjsip refuses that re-INVITE 488 and the session stays as
+    it was (RFC 3261 section 14.2), so the next re-INVITE is answered."""
+
+    def bug(sessions: ChatSessions, chat: ChatSession, param: int) -> None:
+        raise RuntimeError("a bug in the re-offer")
+
+    peer = UdpSipPeer("blink")
+    try:
+        ok = _invite(chats, peer, "chat-bug", BLINK_CHAT.format(version=1))
+        _ack(peer, ok, chats)
+        chats.wait(lambda: any(c.call_id == "chat-bug" for c in chats.started))
+        monkeypatch.setattr(ChatSessions, "_reanswer", bug)
+        dialog = (ok.call_id, "blink", ok.require("to"))
+        refused = _reinvite(chats, peer, dialog, 2, BLINK_CHAT.format(version=2))
+        assert refused.status == 488
+        monkeypatch.undo()
+        again = _reinvite(chats, peer, dialog, 3, BLINK_CHAT.format(version=2))
+        assert again.status == 200 and b"m=message 40002 TCP/MSRP" in again.body
+        assert [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR] == [
+            ("phone.sip.chat_session", "InviteCallbackTable.on_rx_offer2 failed")
+        ]
+        chat = next(c for c in chats.started if c.call_id == "chat-bug")
+        _end_by_phone(chats, peer, chat)
+    finally:
+        peer.close()
+
+
+def _reinvite(
+    chats: Chats, peer: UdpSipPeer, dialog: tuple[str, str, str], cseq: int, body: str
+) -> SipMessage:
+    """A re-INVITE with `body` in `dialog` (Call-ID, the peer's tag, To); its
+    final answer, ACKed (a non-2xx in its transaction, RFC 3261 section 17.1.1.3)."""
+    call_id, from_tag, to = dialog
+    branch = f"z9hG4bK{secrets.token_hex(8)}"
+    peer.send(
+        peer.request(
+            "INVITE",
+            chats.me,
+            call_id=call_id,
+            from_tag=from_tag,
+            to=to,
+            cseq=cseq,
+            body=body.encode(),
+            content_type="application/sdp",
+            branch=branch,
+        ),
+        chats.target,
+    )
+    answer = peer.receive(chats.pump, match=lambda m: (m.status or 0) >= 200 and m.cseq[0] == cseq)
+    ack = peer.request(
+        "ACK",
+        chats.me,
+        call_id=call_id,
+        from_tag=from_tag,
+        to=to,
+        cseq=cseq,
+        branch=None if answer.status == 200 else branch,
+    )
+    peer.send(ack, chats.target)
+    return answer
+
+
+def _origin(answer: SipMessage) -> tuple[int, int]:
+    """(session id, version) of the o= line of a message's SDP."""
+    line = next(x for x in answer.body.decode().splitlines() if x.startswith("o="))
+    fields = line[2:].split()
+    return int(fields[1]), int(fields[2])
+
+
+def test_each_changed_answer_of_a_chat_steps_the_sdp_version_by_one(chats: Chats) -> None:
+    """RFC 3264 section 8: every SDP of a session keeps the o= session id, and
+    its version goes up by one when the SDP changed, else stays. The phone
+    offers actpass; the peer's re-offers are answered with active (only
+    a=setup changed, which pjmedia's own comparison misses), active again (no
+    change), then in msrps (the m-line changed)."""
+    peer = UdpSipPeer("blink")
+    try:
+        identity = Identity(chats.me, lambda target: f"<{chats.me}>", None)
+        chat = chats.sessions.offer(peer.uri, identity)
+        invite = peer.receive(chats.pump, match=lambda m: m.method == "INVITE")
+        session_id, version = _origin(invite)
+        answer = BLINK_CHAT.format(version=1).replace("a=setup:actpass", "a=setup:passive")
         assert peer.last_from is not None
-        peer.send(UdpSipPeer.response(bye, 200, "OK"), peer.last_from)
-        chats.wait(lambda: chat in chats.ended)
+        peer.send(
+            UdpSipPeer.response(
+                invite,
+                200,
+                "OK",
+                to_tag="v1",
+                headers=(("Contact", f"<{peer.uri}>"),),
+                body=answer.encode(),
+                content_type="application/sdp",
+            ),
+            peer.last_from,
+        )
+        peer.receive(chats.pump, match=lambda m: m.method == "ACK")
+        chats.wait(lambda: chat in chats.started)
+        dialog = (invite.call_id, "v1", invite.require("from"))
+        msrps = BLINK_CHAT.replace("TCP/MSRP", "TCP/TLS/MSRP").replace("msrp:", "msrps:")
+        origins, setups = [], []
+        for cseq, offer in enumerate((BLINK_CHAT, BLINK_CHAT, msrps), start=1):
+            ok = _reinvite(chats, peer, dialog, cseq, offer.format(version=1 + cseq))
+            assert ok.status == 200
+            origins.append(_origin(ok))
+            found = find_message(SessionDescription.parse(ok.body.decode()))
+            assert found is not None
+            setups.append(found[1].setup)
+        assert setups == [SetupRole.ACTIVE] * 3  # actpass was offered: the answers changed
+        assert origins == [
+            (session_id, version + 1),  # a=setup changed
+            (session_id, version + 1),  # the same SDP again
+            (session_id, version + 2),  # msrps
+        ]
+        _end_by_phone(chats, peer, chat)
     finally:
         peer.close()
 
@@ -180,9 +309,10 @@ def test_pjsua_calls_still_work_while_chat_sessions_are_hooked(
     sip_transports: Any,
 ) -> None:
     # pjsua's own invite sessions go through the wrapped callback table untouched.
+    started, ended = len(chats.started), len(chats.ended)
     answer_round_trip(account, pj_endpoint, sip_transports.udp_port)
     offer_round_trip(account, pj_endpoint)
-    assert not chats.ended or all(c.call_id.startswith("chat-") for c in chats.ended)
+    assert (len(chats.started), len(chats.ended)) == (started, ended)
 
 
 def test_phone_offers_a_chat_only_session_with_digest(chats: Chats) -> None:

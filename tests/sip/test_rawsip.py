@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
@@ -105,11 +106,7 @@ def test_claimed_request_and_sent_request(
         peer.send(
             UdpSipPeer.response(request, 200, "OK", headers=(("Expires", "60"),)), peer.last_from
         )
-        for _ in range(200):
-            pj_endpoint.libHandleEvents(5)
-            if responses:
-                break
-        assert responses and responses[0] is not None and responses[0].status == 200
+        assert _final_status(pj_endpoint, responses) == 200
     finally:
         peer.close()
 
@@ -173,3 +170,59 @@ def test_a_request_the_transport_refuses_is_reported_once(
     for _ in range(20):
         pj_endpoint.libHandleEvents(5)
     assert responses == [None]
+
+
+def test_a_transmit_observer_that_fails_is_logged_and_the_request_still_goes(
+    raw_sip: RawSip,
+    pj_endpoint: Any,
+    sip_transports: Any,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """`on_transmit` runs inside pjsip's on_tx_request (a ctypes callback): a
+    bug there is logged at ERROR, once per message, and pjsip sends it all the
+    same (phone.pjsua_callback.c_callback)."""
+
+    def broken() -> None:
+        raise RuntimeError("a bug in the transmit observer")
+
+    peer = UdpSipPeer()
+    ruri = f"sip:me@127.0.0.1:{sip_transports.udp_port}"
+    responses: list[SipMessage | None] = []
+    raw_sip.on_transmit = broken
+    try:
+        raw_sip.send(
+            OutgoingRequest(
+                "OPTIONS", peer.uri, f"<{ruri}>;tag=tx", f"<{peer.uri}>", "call-tx", 1, f"<{ruri}>"
+            ),
+            responses.append,
+        )
+        request = peer.receive(lambda: pj_endpoint.libHandleEvents(5))
+        assert request.method == "OPTIONS" and request.call_id == "call-tx"
+    finally:
+        raw_sip.on_transmit = None
+    try:
+        assert peer.last_from is not None
+        peer.send(UdpSipPeer.response(request, 200, "OK"), peer.last_from)
+        assert _final_status(pj_endpoint, responses) == 200
+    finally:
+        peer.close()
+    errors = {
+        (r.name, r.getMessage(), str(r.exc_info and r.exc_info[1]))
+        for r in caplog.records
+        if r.levelno >= logging.ERROR
+    }
+    assert errors == {
+        ("phone.sip.rawsip", "RawSip._on_tx failed", "a bug in the transmit observer")
+    }
+    assert "Exception ignored" not in capfd.readouterr().err
+
+
+def _final_status(ep: Any, responses: list[SipMessage | None]) -> int | None:
+    """The status of the first response `RawSip.send` reported, pumping until it came."""
+    for _ in range(200):
+        ep.libHandleEvents(5)
+        if responses:
+            break
+    assert responses and responses[0] is not None
+    return responses[0].status
