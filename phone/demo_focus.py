@@ -67,7 +67,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from phone.demo_focus_resend import DEFAULT_TIMERS, Resender, Timers
-from phone.demo_focus_ring import RingLimit, cancel_for, expires
+from phone.demo_focus_ring import RingLimit, cancel_for, expires, time_out
 from phone.demo_focus_sdp import FocusSdp
 from phone.msrp.chunks import IncomingMessage, MemorySink
 from phone.msrp.endpoint import MsrpEndpoint
@@ -397,8 +397,7 @@ class Focus:
                 lines.append(f"{authorization[0]}: {authorization[1]}")
             if content_type is not None:
                 lines.append(f"Content-Type: {content_type}")
-            lines.append(f"Content-Length: {len(body)}")
-            data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+            data = _wire(lines, body)
             where = dest or self._destination(leg)
             future: asyncio.Future[SipMessage] = self._loop.create_future()
             provisional = on_provisional or (lambda _: None)
@@ -438,7 +437,7 @@ class Focus:
         until answered; `future` gets its final response, or TimeoutError (Timer B or F)."""
         self._pending[branch, method] = (future, on_provisional)
         self._send(data, where)
-        timed_out = functools.partial(_time_out, future, f"no answer to {method} in 64*T1")
+        timed_out = functools.partial(time_out, future, f"no answer to {method} in 64*T1")
         self._resender.sent_request(method, branch, data, where, timed_out)
         try:
             return await future
@@ -457,7 +456,7 @@ class Focus:
         future: asyncio.Future[SipMessage] = self._loop.create_future()
         try:
             response = await self._transact(
-                future, "CANCEL", branch, cancel_for(request), where, lambda _: None
+                future, "CANCEL", branch, _wire(cancel_for(request)), where, lambda _: None
             )
         except TimeoutError:
             log.info("focus: CANCEL to %s unanswered", request.request_uri)
@@ -486,10 +485,9 @@ class Focus:
             f"Call-ID: {leg.call_id}",
             f"CSeq: {leg.cseq} ACK",
             *(f"Route: {route}" for route in (leg.routes if status < 300 else [])),
-            "Content-Length: 0",
         ]
         where = (self._destination(leg) if status < 300 else dest) or self._destination(leg)
-        data = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        data = _wire(lines)
         self._resender.sent_ack(response, data, where)
         self._send(data, where)
 
@@ -521,8 +519,7 @@ class Focus:
         ]
         if content_type is not None:
             lines.append(f"Content-Type: {content_type}")
-        lines.append(f"Content-Length: {len(body)}")
-        data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        data = _wire(lines, body)
         if status >= 200:
             self._resender.responded(request, status, data, address)
         self._send(data, address)
@@ -1033,10 +1030,9 @@ class Focus:
             self._join(room, member)
 
 
-def _time_out(future: asyncio.Future[SipMessage], why: str) -> None:
-    """Timer B or F: our request's wait ends with a TimeoutError."""
-    if not future.done():
-        future.set_exception(TimeoutError(why))
+def _wire(lines: list[str], body: bytes = b"") -> bytes:
+    """A message's start line and headers, its Content-Length, and `body`."""
+    return ("\r\n".join([*lines, f"Content-Length: {len(body)}"]) + "\r\n\r\n").encode() + body
 
 
 def _rang(

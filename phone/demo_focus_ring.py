@@ -31,11 +31,12 @@ def expires(ring: float) -> tuple[str, str]:
     return "Expires", str(math.ceil(ring))
 
 
-def cancel_for(invite: SipMessage) -> bytes:
-    """The CANCEL of our `invite` (section 9.1): its Request-URI, top Via (so its
-    branch), Call-ID, From, To, CSeq number and Route headers; no body."""
+def cancel_for(invite: SipMessage) -> list[str]:
+    """The start line and headers of the CANCEL of our `invite` (section 9.1):
+    its Request-URI, top Via (so its branch), Call-ID, From, To, CSeq number
+    and Route headers; no body."""
     number, _ = invite.cseq
-    lines = [
+    return [
         f"CANCEL {invite.request_uri} SIP/2.0",
         f"Via: {invite.require('via')}",
         "Max-Forwards: 70",
@@ -44,9 +45,14 @@ def cancel_for(invite: SipMessage) -> bytes:
         f"Call-ID: {invite.call_id}",
         f"CSeq: {number} CANCEL",
         *(f"Route: {value}" for key, value in invite.headers if key == "route"),
-        "Content-Length: 0",
     ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def time_out(future: asyncio.Future[SipMessage], why: str) -> None:
+    """Timer B or F, or no final response after a CANCEL: our request's wait
+    ends with a TimeoutError."""
+    if not future.done():
+        future.set_exception(TimeoutError(why))
 
 
 class RingLimit:
@@ -89,8 +95,5 @@ class RingLimit:
             return
         self._cancelled = True
         self._cancel()
-        self._handle = self._loop.call_later(self._lifetime, self._no_final_response)
-
-    def _no_final_response(self) -> None:
-        if not self._future.done():
-            self._future.set_exception(TimeoutError("no final response in 64*T1 after CANCEL"))
+        why = "no final response in 64*T1 after CANCEL"
+        self._handle = self._loop.call_later(self._lifetime, time_out, self._future, why)
