@@ -131,9 +131,7 @@ def test_a_chat_the_phone_offered_follows_the_peer_too(
         assert taken is not None and await taken.inbox.wait_text() == "On my way"
         moved = await alice.move(taken)
         assert moved.status == 200 and answered_setup(moved) is SetupRole.ACTIVE
-        await alice.send_text(taken, "Back online", kamailio.uri("bob"))
-        await wait(bob, shows("Back online"), "text on alice's new path")
-        await reply_arrives(bob, taken)
+        await chat_goes_on(bob, alice, taken, kamailio.uri("bob"), "Back online")
         await alice.bye(taken)
 
     with_alice(kamailio, phones, scenario)
